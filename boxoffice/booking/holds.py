@@ -1,0 +1,285 @@
+"""Seat holds: the one place seats go from available to held and back.
+
+The invariant: a seat (or GA place) has at most one owner, an active hold or an order.
+Each claim is one short transaction of conditional UPDATEs on the seat rows; reserved seats
+are locked in primary-key order first (no deadlocks between overlapping multi-seat holds),
+and a seat whose hold has expired counts as available at once, sweeper or not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from . import ga
+from .catalog import get_show
+from .errors import (HoldNotActive, IdempotencyConflict, InvalidInput, LimitExceeded, NotFound, NotOnSale,
+                     SeatsUnavailable, Unauthenticated)
+from .records import ChangeSet, GALine, HoldRecord, SeatChange, ShowRecord, Viewer
+from .seatmap import SHOW_LOCK_KEY
+
+MAX_KEY_LENGTH = 200
+GA_ATTEMPTS = 5
+AVAILABLE = "(status = 'A' OR (status = 'H' AND hold_expires_at <= now()))"
+
+AdmissionCheck = Callable[[ShowRecord, Viewer, str | None], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class HoldRequest:
+    show_id: uuid.UUID
+    seat_ids: list[str]
+    general_admission: list[tuple[str, int]]
+    idempotency_key: str
+    admission_token: str | None = None
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    seat_ids: list[int]
+    ga: list[tuple[uuid.UUID, int]]
+    count: int
+    request_hash: str
+
+
+def _parse(req: HoldRequest) -> _Parsed:
+    if not 1 <= len(req.idempotency_key) <= MAX_KEY_LENGTH:
+        raise InvalidInput(f"idempotencyKey has 1 to {MAX_KEY_LENGTH} characters.", field="idempotencyKey")
+    if len(req.seat_ids) > 100 or len(req.general_admission) > 20:
+        raise InvalidInput("Too many seats or sections in one request.", field="seatIds")
+    try:
+        seat_ids = [int(s) for s in req.seat_ids]
+    except ValueError:
+        raise InvalidInput("Unknown seat id.", field="seatIds") from None
+    if len(set(seat_ids)) != len(seat_ids):
+        raise InvalidInput("A seat is listed twice.", field="seatIds")
+    lines: list[tuple[uuid.UUID, int]] = []
+    for section_id, quantity in req.general_admission:
+        try:
+            sid = uuid.UUID(section_id)
+        except ValueError:
+            raise InvalidInput("Unknown section id.", field="generalAdmission.sectionId") from None
+        if quantity < 1:
+            raise InvalidInput("A quantity is at least 1.", field="generalAdmission.quantity")
+        lines.append((sid, quantity))
+    if len({s for s, _ in lines}) != len(lines):
+        raise InvalidInput("A section is listed twice.", field="generalAdmission")
+    count = len(seat_ids) + sum(q for _, q in lines)
+    if count == 0:
+        raise InvalidInput("Ask for at least one seat or place.", field="seatIds")
+    canonical = json.dumps({"show": str(req.show_id), "seats": sorted(seat_ids),
+                            "ga": sorted((str(s), q) for s, q in lines)})
+    return _Parsed(seat_ids, lines, count, hashlib.sha256(canonical.encode()).hexdigest())
+
+
+def _hold(r: Any) -> HoldRecord:
+    status = r.status
+    if status == "active" and r.expires_at <= datetime.now(timezone.utc):
+        status = "expired"
+    lines = tuple(GALine(uuid.UUID(g["sectionId"]), g["quantity"], g["priceCents"]) for g in r.ga_lines)
+    return HoldRecord(id=r.id, user_id=r.user_id, show_id=r.show_id, status=status, expires_at=r.expires_at,
+                      seat_ids=tuple(r.seat_ids), general_admission=lines, ticket_count=r.ticket_count,
+                      total_cents=r.total_cents, currency=r.currency, created_at=r.created_at)
+
+
+_HOLD_COLS = ("id, user_id, show_id, status, expires_at, seat_ids, ga_lines, ticket_count, total_cents, currency, "
+              "created_at, request_hash")
+
+
+async def get_holds(engine: AsyncEngine, ids: list[uuid.UUID]) -> dict[uuid.UUID, HoldRecord]:
+    async with engine.connect() as conn:
+        rows = (await conn.execute(text(f"SELECT {_HOLD_COLS} FROM holds WHERE id = ANY(:ids)"), {"ids": ids})).all()
+    return {r.id: _hold(r) for r in rows}
+
+
+async def _existing(conn: AsyncConnection, user_id: uuid.UUID, key: str, request_hash: str) -> HoldRecord | None:
+    row = (await conn.execute(text(f"SELECT {_HOLD_COLS} FROM holds WHERE user_id = :u AND idempotency_key = :k"),
+                              {"u": user_id, "k": key})).first()
+    if row is None:
+        return None
+    if row.request_hash != request_hash:
+        raise IdempotencyConflict("That idempotency key was used for another request.", field="idempotencyKey")
+    return _hold(row)
+
+
+async def tickets_in_use(conn: AsyncConnection, user_id: uuid.UUID, show_id: uuid.UUID) -> int:
+    """Places the user has for a show: active holds (pending orders keep theirs) and paid orders."""
+    return int((await conn.execute(text(
+        "SELECT COALESCE((SELECT sum(ticket_count) FROM holds WHERE user_id = :u AND show_id = :s "
+        "AND status = 'active' AND expires_at > now()), 0) + COALESCE((SELECT sum(ticket_count) FROM orders "
+        "WHERE user_id = :u AND show_id = :s AND status = 'confirmed'), 0)"), {"u": user_id, "s": show_id})).scalar_one())
+
+
+def check_on_sale(show: ShowRecord, now: datetime) -> None:
+    if show.event_status != "published":
+        raise NotOnSale("This show is not on sale.")
+    if show.on_sale_at is not None and now < show.on_sale_at:
+        raise NotOnSale(f"Sales open at {show.on_sale_at.isoformat()}.")
+    if now >= show.starts_at:
+        raise NotOnSale("This show has started.")
+
+
+async def hold_seats(engine: AsyncEngine, viewer: Viewer | None, req: HoldRequest, *,
+                     admission: AdmissionCheck | None = None) -> tuple[HoldRecord, ChangeSet]:
+    if viewer is None:
+        raise Unauthenticated("Sign in to hold seats.")
+    parsed = _parse(req)
+    show = await get_show(engine, req.show_id)
+    if show is None:
+        raise NotFound("No such show.", field="showId")
+    async with engine.connect() as conn:
+        earlier = await _existing(conn, viewer.user_id, req.idempotency_key, parsed.request_hash)
+    if earlier is not None:
+        return earlier, ChangeSet()
+    now = datetime.now(timezone.utc)
+    check_on_sale(show, now)
+    if parsed.count > show.max_tickets_per_user:
+        raise LimitExceeded(f"At most {show.max_tickets_per_user} tickets per person for this show.")
+    if show.waiting_room_enabled and admission is not None:
+        await admission(show, viewer, req.admission_token)
+    for attempt in range(GA_ATTEMPTS):
+        try:
+            return await _hold_once(engine, viewer, show, req, parsed)
+        except ga.PlacesBusy:
+            await asyncio.sleep(0.005 * (attempt + 1))
+    raise SeatsUnavailable("Those places are being taken right now; try again in a moment.", [])
+
+
+async def _hold_once(engine: AsyncEngine, viewer: Viewer, show: ShowRecord, req: HoldRequest,
+                     parsed: _Parsed) -> tuple[HoldRecord, ChangeSet]:
+    hold_id = uuid.uuid4()
+    changes = ChangeSet()
+    async with engine.begin() as conn:
+        # A lost hold after a crash only expires early: durability is not worth the fsync here.
+        await conn.execute(text(
+            f"SELECT set_config('synchronous_commit', 'off', true), pg_advisory_xact_lock_shared({SHOW_LOCK_KEY}), "
+            "pg_advisory_xact_lock(hashtextextended(CAST(CAST(:user_id AS uuid) AS text) || CAST(CAST(:show_id AS uuid) AS text), 11))"),
+            {"show_id": show.id, "user_id": viewer.user_id})
+        # Under the per-user lock: a concurrent request with the same key has committed by now.
+        earlier = await _existing(conn, viewer.user_id, req.idempotency_key, parsed.request_hash)
+        if earlier is not None:
+            return earlier, ChangeSet()
+        if await tickets_in_use(conn, viewer.user_id, show.id) + parsed.count > show.max_tickets_per_user:
+            raise LimitExceeded(f"At most {show.max_tickets_per_user} tickets per person for this show.")
+        expires_at = (await conn.execute(text("SELECT now() + make_interval(secs => :t)"),
+                                         {"t": show.hold_ttl_seconds})).scalar_one()
+        total = 0
+        if parsed.seat_ids:
+            total += await _claim_seats(conn, show, hold_id, expires_at, parsed.seat_ids, changes)
+        lines: list[dict[str, Any]] = []
+        unit_ids: list[int] = []
+        for section_id, quantity in parsed.ga:
+            claimed, price = await ga.claim_places(conn, show, section_id, quantity, hold_id, expires_at, changes)
+            unit_ids.extend(claimed)
+            total += price * quantity
+            lines.append({"sectionId": str(section_id), "quantity": quantity, "priceCents": price})
+        row = (await conn.execute(text(
+            f"INSERT INTO holds (id, user_id, show_id, expires_at, idempotency_key, request_hash, seat_ids, "
+            "unit_ids, ga_lines, ticket_count, total_cents, currency) VALUES (:id, :u, :s, :e, :k, :h, :seats, "
+            f":units, CAST(:ga AS jsonb), :n, :t, :c) RETURNING {_HOLD_COLS}"),
+            {"id": hold_id, "u": viewer.user_id, "s": show.id, "e": expires_at, "k": req.idempotency_key,
+             "h": parsed.request_hash, "seats": parsed.seat_ids, "units": unit_ids, "ga": json.dumps(lines),
+             "n": parsed.count, "t": total, "c": show.currency})).one()
+    return _hold(row), changes
+
+
+async def _claim_seats(conn: AsyncConnection, show: ShowRecord, hold_id: uuid.UUID, expires_at: datetime,
+                       seat_ids: list[int], changes: ChangeSet) -> int:
+    found = (await conn.execute(text(
+        "SELECT id, position IS NOT NULL AS reserved FROM show_seats WHERE show_id = :s AND id = ANY(:ids) "
+        "ORDER BY id FOR UPDATE"), {"s": show.id, "ids": seat_ids})).all()
+    if len(found) != len(seat_ids) or not all(r.reserved for r in found):
+        raise InvalidInput("Some seats are not seats of this show.", field="seatIds")
+    claimed = (await conn.execute(text(
+        "UPDATE show_seats SET status = 'H', hold_id = :h, hold_expires_at = :e, order_id = NULL, "
+        f"version = nextval(CAST(:seq AS regclass)) WHERE show_id = :s AND id = ANY(:ids) AND {AVAILABLE} "
+        "RETURNING id, section_id, version, price_cents"),
+        {"h": hold_id, "e": expires_at, "seq": show.version_sequence, "s": show.id, "ids": seat_ids})).all()
+    if len(claimed) != len(seat_ids):
+        taken = sorted(set(seat_ids) - {r.id for r in claimed})
+        raise SeatsUnavailable(f"{len(taken)} of these seats are no longer available.", [str(s) for s in taken])
+    for r in claimed:
+        changes.add(show.id, SeatChange(r.id, r.section_id, "H", r.version, False))
+    return sum(r.price_cents for r in claimed)
+
+
+async def release_hold(engine: AsyncEngine, viewer: Viewer | None, hold_id: uuid.UUID) -> tuple[HoldRecord, ChangeSet]:
+    if viewer is None:
+        raise Unauthenticated("Sign in to release a hold.")
+    hold = (await get_holds(engine, [hold_id])).get(hold_id)
+    if hold is None or hold.user_id != viewer.user_id:
+        raise NotFound("No such hold.", field="holdId")
+    if hold.status == "converted":
+        raise HoldNotActive("This hold was paid for; it cannot be released.", field="holdId")
+    changes = ChangeSet()
+    if hold.status != "active":
+        return hold, changes  # releasing again, or after expiry, changes nothing
+    async with engine.begin() as conn:
+        await conn.execute(text(f"SELECT pg_advisory_xact_lock_shared({SHOW_LOCK_KEY})"), {"show_id": hold.show_id})
+        ended = (await conn.execute(text(
+            "UPDATE holds SET status = 'released', ended_at = now() WHERE id = :h AND status = 'active' "
+            "AND expires_at > now() RETURNING id"), {"h": hold_id})).first()
+        if ended is not None:
+            await free_places(conn, {hold.show_id: [hold_id]}, changes)
+            await conn.execute(text("UPDATE orders SET status = 'cancelled' WHERE hold_id = :h "
+                                    "AND status = 'pending_payment'"), {"h": hold_id})
+    refreshed = (await get_holds(engine, [hold_id]))[hold_id]
+    return refreshed, changes
+
+
+async def free_places(conn: AsyncConnection, holds_by_show: dict[uuid.UUID, list[uuid.UUID]],
+                      changes: ChangeSet) -> None:
+    """Puts back on sale every place still held by these holds (not those re-held by others since)."""
+    for show_id, hold_ids in holds_by_show.items():
+        rows = (await conn.execute(text(
+            "UPDATE show_seats ss SET status = 'A', hold_id = NULL, hold_expires_at = NULL, "
+            "version = nextval(CAST(sh.version_sequence AS regclass)) FROM shows sh "
+            "WHERE sh.id = :s AND ss.show_id = :s AND ss.hold_id = ANY(:h) AND ss.status = 'H' "
+            "RETURNING ss.id, ss.section_id, ss.version, ss.position IS NULL AS ga"),
+            {"s": show_id, "h": hold_ids})).all()
+        for r in rows:
+            changes.add(show_id, SeatChange(r.id, r.section_id, "A", r.version, r.ga))
+
+
+async def release_expired_holds(engine: AsyncEngine, *, batch: int = 500) -> tuple[int, ChangeSet]:
+    """Ends holds past their expiry; SKIP LOCKED lets every server process run this at once."""
+    changes = ChangeSet()
+    async with engine.begin() as conn:
+        expired = (await conn.execute(text(
+            "UPDATE holds SET status = 'expired', ended_at = now() WHERE id IN (SELECT id FROM holds "
+            "WHERE status = 'active' AND expires_at <= now() ORDER BY expires_at LIMIT :n FOR UPDATE SKIP LOCKED) "
+            "RETURNING id, show_id, user_id"), {"n": batch})).all()
+        if not expired:
+            return 0, changes
+        by_show: dict[uuid.UUID, list[uuid.UUID]] = {}
+        for r in expired:
+            by_show.setdefault(r.show_id, []).append(r.id)
+        for show_id in sorted(by_show):
+            await conn.execute(text(f"SELECT pg_advisory_xact_lock_shared({SHOW_LOCK_KEY})"), {"show_id": show_id})
+        await free_places(conn, by_show, changes)
+        ids = [r.id for r in expired]
+        cancelled = {r.hold_id for r in (await conn.execute(text(
+            "UPDATE orders SET status = 'cancelled' WHERE hold_id = ANY(:h) AND status = 'pending_payment' "
+            "RETURNING hold_id"), {"h": ids})).all()}
+        # Told through the outbox, in this transaction: the notification exists iff the expiry does.
+        await conn.execute(text(
+            "INSERT INTO outbox (topic, user_id, payload) SELECT 'notification', u, jsonb_build_object("
+            "'kind', CASE WHEN c THEN 'ORDER_CANCELLED' ELSE 'HOLD_EXPIRED' END, 'holdId', h::text, "
+            "'showId', s::text) FROM unnest(CAST(:h AS uuid[]), CAST(:u AS uuid[]), CAST(:s AS uuid[]), "
+            "CAST(:c AS bool[])) AS t(h, u, s, c)"),
+            {"h": ids, "u": [r.user_id for r in expired], "s": [r.show_id for r in expired],
+             "c": [r.id in cancelled for r in expired]})
+    return len(expired), changes
+
+
+def hold_ttl(show: ShowRecord) -> timedelta:
+    return timedelta(seconds=show.hold_ttl_seconds)

@@ -1,0 +1,38 @@
+"""Prometheus metrics, one registry per app (no import-time globals)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from strawberry.extensions import SchemaExtension
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.graphql_requests = Counter("boxoffice_graphql_requests", "GraphQL operations executed",
+                                        ["operation_type"], registry=self.registry)
+        self.graphql_latency = Histogram(
+            "boxoffice_graphql_request_seconds", "GraphQL operation latency", ["operation_type"],
+            buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5), registry=self.registry)
+        self.holds = Counter("boxoffice_holds", "Hold attempts by outcome", ["outcome"], registry=self.registry)
+        self.expired_holds = Counter("boxoffice_expired_holds", "Holds ended by the sweeper", registry=self.registry)
+
+
+class MetricsExtension(SchemaExtension):
+    """Counts and times every operation by its type (query, mutation, subscription)."""
+
+    def __init__(self, *, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    def on_operation(self) -> Iterator[None]:
+        started = time.perf_counter()
+        yield
+        try:
+            kind = self.execution_context.operation_type.value
+        except Exception:  # the document did not parse: no operation type
+            kind = "invalid"
+        self._metrics.graphql_requests.labels(kind).inc()
+        self._metrics.graphql_latency.labels(kind).observe(time.perf_counter() - started)

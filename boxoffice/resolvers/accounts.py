@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from ..booking import accounts
+from ..booking.records import UserRecord
+from ..schema.booking_types import AuthPayload, User
+from ..schema.catalog_types import Info
+from ..schema.inputs import SignUpInput
+from ..schema.results import AuthResult
+from .problems import attempt
+
+
+async def sign_up(info: Info, input: SignUpInput) -> AuthResult:
+    ctx = info.context
+
+    async def call() -> UserRecord:
+        await ctx.services.limits.check_sign_up(ctx.client_address)
+        return await accounts.create_user(ctx.engine, email=input.email, password=input.password, name=input.name)
+
+    return await attempt(call, lambda u: AuthPayload(token=ctx.services.tokens.issue(u), user=User(record=u)))
+
+
+async def log_in(info: Info, email: str, password: str) -> AuthResult:
+    ctx = info.context
+
+    async def call() -> UserRecord:
+        await ctx.services.limits.check_log_in(ctx.client_address, email)
+        return await accounts.authenticate(ctx.engine, email=email, password=password)
+
+    return await attempt(call, lambda u: AuthPayload(token=ctx.services.tokens.issue(u), user=User(record=u)))
+
+
+async def viewer(info: Info) -> User | None:
+    v = info.context.viewer
+    if v is None:
+        return None
+    user = await info.context.loaders.users.load(v.user_id)
+    return User(record=user) if user else None
+
+

@@ -1,0 +1,100 @@
+"""Per-request GraphQL context: services from the app's lifespan, the caller, and DataLoaders.
+
+Loaders are built per request, and each batch runs on its own pooled connection, so no
+connection or session is ever shared by two concurrently resolving fields.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from strawberry.dataloader import DataLoader
+
+from ..booking import accounts, catalog, holds
+from ..booking.records import (EventRecord, HoldRecord, PriceTierRecord, SectionRecord, ShowRecord, UserRecord,
+                               VenueRecord, Viewer)
+
+if TYPE_CHECKING:
+    from ..app import Services
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def _by_id(fetch: Callable[[list[K]], Awaitable[Mapping[K, V]]]) -> Callable[[list[K]], Awaitable[list[V | None]]]:
+    async def load(keys: list[K]) -> list[V | None]:
+        found = await fetch(list(keys))
+        return [found.get(k) for k in keys]
+    return load
+
+
+def _grouped(fetch: Callable[[list[K]], Awaitable[Mapping[K, list[V]]]]) -> Callable[[list[K]], Awaitable[list[list[V]]]]:
+    async def load(keys: list[K]) -> list[list[V]]:
+        found = await fetch(list(keys))
+        return [found.get(k, []) for k in keys]
+    return load
+
+
+@dataclass
+class Loaders:
+    users: DataLoader[uuid.UUID, UserRecord | None]
+    venues: DataLoader[uuid.UUID, VenueRecord | None]
+    sections: DataLoader[uuid.UUID, list[SectionRecord]]
+    events: DataLoader[uuid.UUID, EventRecord | None]
+    shows: DataLoader[uuid.UUID, ShowRecord | None]
+    shows_of_event: DataLoader[uuid.UUID, list[ShowRecord]]
+    price_tiers: DataLoader[uuid.UUID, list[PriceTierRecord]]
+    holds: DataLoader[uuid.UUID, HoldRecord | None]
+
+
+def build_loaders(services: Services) -> Loaders:
+    e = services.engine
+    return Loaders(
+        users=DataLoader(_by_id(lambda ids: accounts.get_users(e, ids))),
+        venues=DataLoader(_by_id(lambda ids: catalog.get_venues(e, ids))),
+        sections=DataLoader(_grouped(lambda ids: catalog.sections_of_venues(e, ids))),
+        events=DataLoader(_by_id(lambda ids: catalog.get_events(e, ids))),
+        shows=DataLoader(_by_id(lambda ids: catalog.get_shows(e, ids))),
+        shows_of_event=DataLoader(_grouped(lambda ids: catalog.shows_of_events(e, ids))),
+        price_tiers=DataLoader(_grouped(lambda ids: catalog.price_tiers_of_shows(e, ids))),
+        holds=DataLoader(_by_id(lambda ids: holds.get_holds(e, ids))),
+    )
+
+
+@dataclass
+class Context:
+    services: Services
+    request: Any = None
+    response: Any = None
+    # Set by strawberry from the WebSocket connection_init payload.
+    connection_params: dict[str, Any] | None = None
+    client_address: str = "unknown"
+    _loaders: Loaders | None = field(default=None, repr=False)
+
+    @property
+    def engine(self) -> Any:
+        return self.services.engine
+
+    @property
+    def loaders(self) -> Loaders:
+        if self._loaders is None:
+            self._loaders = build_loaders(self.services)
+        return self._loaders
+
+    def _authorization(self) -> str | None:
+        if self.connection_params:
+            value = self.connection_params.get("Authorization") or self.connection_params.get("authorization")
+            return value if isinstance(value, str) else None
+        headers = getattr(self.request, "headers", None)
+        return headers.get("authorization") if headers is not None else None
+
+    @cached_property
+    def viewer(self) -> Viewer | None:
+        header = self._authorization()
+        if not header or not header.lower().startswith("bearer "):
+            return None
+        return self.services.tokens.verify(header[7:].strip())

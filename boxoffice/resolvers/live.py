@@ -1,0 +1,34 @@
+"""seatChanges: the GraphQL face of the seat hub."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import strawberry
+from graphql import GraphQLError
+
+from ..schema.catalog_types import Info, SeatChange, SeatDelta, SectionAvailability, parse_id
+from ..schema.enums import SeatStatus
+
+
+def _delta(d: object) -> SeatDelta:
+    return SeatDelta(
+        show_id=strawberry.ID(d.show_id),  # type: ignore[attr-defined]
+        version=d.version,  # type: ignore[attr-defined]
+        seats=[SeatChange(seat_id=strawberry.ID(c.seat_id), status=SeatStatus(c.status), version=c.version)
+               for c in d.seats],  # type: ignore[attr-defined]
+        sections=[SectionAvailability(section_id=strawberry.ID(s.section_id), name=s.name,
+                                      general_admission=s.general_admission, capacity=s.capacity,
+                                      available=s.available) for s in d.sections])  # type: ignore[attr-defined]
+
+
+async def seat_changes(info: Info, show_id: strawberry.ID, since_version: int | None) -> AsyncIterator[SeatDelta]:
+    sid = parse_id(show_id)
+    show = await info.context.loaders.shows.load(sid) if sid else None
+    if show is None:
+        raise GraphQLError("No such show.", extensions={"code": "NOT_FOUND"})
+    if since_version is not None and since_version < 0:
+        raise GraphQLError("sinceVersion is not negative.", extensions={"code": "INVALID_INPUT"})
+    async with info.context.services.hub.subscribe(str(show.id), since_version) as deltas:
+        async for delta in deltas:
+            yield _delta(delta)

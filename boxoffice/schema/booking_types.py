@@ -1,0 +1,283 @@
+"""People, holds, orders, payments, tickets, notifications and waiting-room types of the contract."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+from strawberry import Private
+
+from ..booking import history, seatmap
+from ..booking.records import (GALine, HoldRecord, NotificationRecord, OrderRecord, PaymentRecord, ShowRecord,
+                               TicketRecord, UserRecord, WaitingRoomView)
+from .catalog_types import Info, PageInfo, Seat, Show
+from .enums import HoldStatus, NotificationKind, OrderStatus, PaymentStatus, QueueStatus, Role
+
+
+async def _show(info: Info, show_id: object) -> Show:
+    show = await info.context.loaders.shows.load(show_id)  # type: ignore[arg-type]
+    assert show is not None
+    return Show(record=show)
+
+
+async def _seats(info: Info, show: ShowRecord, seat_ids: tuple[int, ...]) -> list[Seat]:
+    if not seat_ids:
+        return []
+    wanted = set(seat_ids)
+    views = await seatmap.seats_by_id(info.context.engine, info.context.services.geometry, show, wanted)
+    return [Seat.of(v) for v in views]
+
+
+@strawberry.type
+class Notification:
+    id: strawberry.ID
+    kind: NotificationKind
+    subject: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, r: NotificationRecord) -> Notification:
+        return cls(id=strawberry.ID(str(r.id)), kind=NotificationKind(r.kind), subject=r.subject,
+                   created_at=r.created_at)
+
+
+@strawberry.type
+class User:
+    record: Private[UserRecord]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.record.id))
+
+    @strawberry.field
+    def email(self) -> str:
+        return self.record.email
+
+    @strawberry.field
+    def name(self) -> str:
+        return self.record.name
+
+    @strawberry.field
+    def role(self) -> Role:
+        return Role(self.record.role)
+
+    @strawberry.field
+    async def orders(self, info: Info, first: int | None = 20, after: str | None = None) -> OrderConnection:
+        page = await history.orders_of_user(info.context.engine, self.record.id, first=20 if first is None else first,
+                                            after=after)
+        edges = [OrderEdge(cursor=c, node=Order(record=o)) for c, o in page.orders]
+        return OrderConnection(edges=edges, page_info=PageInfo(has_next_page=page.has_next_page,
+                                                               end_cursor=edges[-1].cursor if edges else None))
+
+    @strawberry.field
+    async def notifications(self, info: Info, first: int | None = 20) -> list[Notification]:
+        records = await history.notifications_of_user(info.context.engine, self.record.id,
+                                                      first=20 if first is None else first)
+        return [Notification.of(n) for n in records]
+
+
+@strawberry.type
+class AuthPayload:
+    token: str
+    user: User
+
+
+@strawberry.type
+class GeneralAdmissionLine:
+    section_id: strawberry.ID
+    quantity: int
+    price_cents: int
+
+    @classmethod
+    def of(cls, g: GALine) -> GeneralAdmissionLine:
+        return cls(section_id=strawberry.ID(str(g.section_id)), quantity=g.quantity, price_cents=g.price_cents)
+
+
+@strawberry.type
+class Hold:
+    record: Private[HoldRecord]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.record.id))
+
+    @strawberry.field
+    async def show(self, info: Info) -> Show:
+        return await _show(info, self.record.show_id)
+
+    @strawberry.field
+    def status(self) -> HoldStatus:
+        return HoldStatus(self.record.status)
+
+    @strawberry.field
+    async def seats(self, info: Info) -> list[Seat]:
+        show = await info.context.loaders.shows.load(self.record.show_id)
+        assert show is not None
+        return await _seats(info, show, self.record.seat_ids)
+
+    @strawberry.field
+    def general_admission(self) -> list[GeneralAdmissionLine]:
+        return [GeneralAdmissionLine.of(g) for g in self.record.general_admission]
+
+    @strawberry.field
+    def expires_at(self) -> datetime:
+        return self.record.expires_at
+
+    @strawberry.field
+    def total_cents(self) -> int:
+        return self.record.total_cents
+
+    @strawberry.field
+    def currency(self) -> str:
+        return self.record.currency
+
+
+@strawberry.type
+class Payment:
+    id: strawberry.ID
+    provider: str
+    status: PaymentStatus
+    amount_cents: int
+    currency: str
+    next_action_url: str | None
+    failure_reason: str | None
+
+    @classmethod
+    def of(cls, p: PaymentRecord) -> Payment:
+        return cls(id=strawberry.ID(str(p.id)), provider=p.provider, status=PaymentStatus(p.status),
+                   amount_cents=p.amount_cents, currency=p.currency, next_action_url=p.next_action_url,
+                   failure_reason=p.failure_reason)
+
+
+@strawberry.type
+class Ticket:
+    record: Private[TicketRecord]
+    show: Private[ShowRecord]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.record.id))
+
+    @strawberry.field
+    async def seat(self, info: Info) -> Seat | None:
+        if self.record.seat_id is None:
+            return None
+        seats = await _seats(info, self.show, (self.record.seat_id,))
+        return seats[0] if seats else None
+
+    @strawberry.field
+    def section_id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.record.section_id))
+
+    @strawberry.field
+    def barcode(self) -> str:
+        return self.record.barcode
+
+    @strawberry.field
+    def pdf_url(self, info: Info) -> str:
+        return f"{info.context.services.settings.public_url}/tickets/{self.record.id}.pdf"
+
+
+@strawberry.type
+class OrderItem:
+    seat: Seat | None
+    section_id: strawberry.ID
+    price_cents: int
+
+
+@strawberry.type
+class Order:
+    record: Private[OrderRecord]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.record.id))
+
+    @strawberry.field
+    def status(self) -> OrderStatus:
+        return OrderStatus(self.record.status)
+
+    @strawberry.field
+    async def show(self, info: Info) -> Show:
+        return await _show(info, self.record.show_id)
+
+    @strawberry.field
+    async def items(self, info: Info) -> list[OrderItem]:
+        hold = await info.context.loaders.holds.load(self.record.hold_id)
+        if hold is None:
+            return []
+        show = await info.context.loaders.shows.load(self.record.show_id)
+        assert show is not None
+        seats = {int(s.id): s for s in await _seats(info, show, hold.seat_ids)}
+        items = [OrderItem(seat=seat, section_id=seat.section_id, price_cents=seat.price_cents)
+                 for seat in (seats.get(i) for i in hold.seat_ids) if seat is not None]
+        for line in hold.general_admission:
+            items.extend(OrderItem(seat=None, section_id=strawberry.ID(str(line.section_id)),
+                                   price_cents=line.price_cents) for _ in range(line.quantity))
+        return items
+
+    @strawberry.field
+    def total_cents(self) -> int:
+        return self.record.total_cents
+
+    @strawberry.field
+    def currency(self) -> str:
+        return self.record.currency
+
+    @strawberry.field
+    async def payment(self, info: Info) -> Payment | None:
+        payment = await history.payment_of_order(info.context.engine, self.record.id)
+        return Payment.of(payment) if payment else None
+
+    @strawberry.field(description="Issued once the order is confirmed.")
+    async def tickets(self, info: Info) -> list[Ticket]:
+        show = await info.context.loaders.shows.load(self.record.show_id)
+        assert show is not None
+        return [Ticket(record=t, show=show) for t in await history.tickets_of_order(info.context.engine, self.record.id)]
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return self.record.created_at
+
+
+@strawberry.type
+class OrderEdge:
+    cursor: str
+    node: Order
+
+
+@strawberry.type
+class OrderConnection:
+    edges: list[OrderEdge]
+    page_info: PageInfo
+
+
+@strawberry.type
+class WaitingRoomSettings:
+    enabled: bool
+    admit_per_minute: int
+    admission_ttl_seconds: int = strawberry.field(description="How long an admission token stays valid.")
+    queue_length: int = strawberry.field(description="People waiting now.")
+
+    @classmethod
+    async def of(cls, info: Info, show: ShowRecord) -> WaitingRoomSettings:
+        length = await info.context.services.waiting_room.queue_length(show.id) if show.waiting_room_enabled else 0
+        return cls(enabled=show.waiting_room_enabled, admit_per_minute=show.admit_per_minute,
+                   admission_ttl_seconds=show.admission_ttl_seconds, queue_length=length)
+
+
+@strawberry.type
+class WaitingRoomTicket:
+    id: strawberry.ID
+    show_id: strawberry.ID
+    status: QueueStatus
+    position: int | None = strawberry.field(description="1 is next; null once admitted.")
+    estimated_wait_seconds: int | None
+    admission_token: str | None = strawberry.field(description="Set once admitted: pass it to holdSeats.")
+    admission_expires_at: datetime | None
+
+    @classmethod
+    def of(cls, v: WaitingRoomView) -> WaitingRoomTicket:
+        return cls(id=strawberry.ID(v.ticket_id), show_id=strawberry.ID(str(v.show_id)), status=QueueStatus(v.status),
+                   position=v.position, estimated_wait_seconds=v.estimated_wait_seconds,
+                   admission_token=v.admission_token, admission_expires_at=v.admission_expires_at)

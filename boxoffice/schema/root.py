@@ -1,0 +1,84 @@
+"""The root types: every operation of the contract, wired to its resolver."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from datetime import datetime
+
+import strawberry
+
+from ..resolvers import accounts, catalog, holds, live, orders, waiting
+from .booking_types import Hold, Order, User, WaitingRoomTicket
+from .catalog_types import Event, EventConnection, SeatDelta, Show, Venue
+from .results import (AuthResult, EventResult, HoldResult, OrderResult, ShowResult, VenueResult,
+                      WaitingRoomResult)
+
+
+@strawberry.type
+class Query:
+    server_time: datetime = strawberry.field(
+        resolver=catalog.server_time, description="The server's clock, so clients can show hold countdowns without drift.")
+    viewer: User | None = strawberry.field(resolver=accounts.viewer, description="The signed-in user, or null.")
+    events: EventConnection = strawberry.field(resolver=catalog.events,
+                                               description="Published events, soonest upcoming show first.")
+    event: Event | None = strawberry.field(resolver=catalog.event)
+    show: Show | None = strawberry.field(resolver=catalog.show)
+    venue: Venue | None = strawberry.field(resolver=catalog.venue)
+    hold: Hold | None = strawberry.field(resolver=holds.hold,
+                                         description="A hold of the signed-in user; null for anyone else's.")
+    order: Order | None = strawberry.field(resolver=orders.order,
+                                           description="An order of the signed-in user; null for anyone else's.")
+    waiting_room_ticket: WaitingRoomTicket | None = strawberry.field(
+        resolver=waiting.waiting_room_ticket,
+        description="A waiting-room ticket of the signed-in user; null for anyone else's.")
+
+
+@strawberry.type
+class Mutation:
+    sign_up: AuthResult = strawberry.mutation(resolver=accounts.sign_up)
+    log_in: AuthResult = strawberry.mutation(resolver=accounts.log_in)
+    create_venue: VenueResult = strawberry.mutation(resolver=catalog.create_venue, description="Organizers only.")
+    create_event: EventResult = strawberry.mutation(
+        resolver=catalog.create_event, description="Organizers only. A new event is a draft until published.")
+    create_show: ShowResult = strawberry.mutation(resolver=catalog.create_show, description="Organizers only.")
+    publish_event: EventResult = strawberry.mutation(resolver=catalog.publish_event, description="Organizers only.")
+    configure_waiting_room: ShowResult = strawberry.mutation(resolver=waiting.configure_waiting_room,
+                                                            description="Organizers only.")
+    hold_seats: HoldResult = strawberry.mutation(
+        resolver=holds.hold_seats,
+        description="Fans: take seats (reserved) and/or a quantity (general admission) for a bounded time.")
+    release_hold: HoldResult = strawberry.mutation(resolver=holds.release_hold)
+    create_order: OrderResult = strawberry.mutation(
+        resolver=orders.create_order,
+        description=("Turns an active hold into an order awaiting payment. The order keeps the hold's seats until "
+                     "the hold's expiresAt; unpaid by then, it is cancelled and its seats go back on sale (a payment "
+                     "that still succeeds later is refunded)."))
+    confirm_payment: OrderResult = strawberry.mutation(
+        resolver=orders.confirm_payment,
+        description="Confirms the order's payment with a payment method (Stripe ids, e.g. pm_card_visa).")
+    enter_waiting_room: WaitingRoomResult = strawberry.mutation(
+        resolver=waiting.enter_waiting_room,
+        description="Joins the show's waiting room; the same user gets the same ticket back.")
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(description=(
+        "Seat availability changes of a show, coalesced and throttled: each message carries every seat that "
+        "changed since the previous message. With sinceVersion, changes newer than that show version are sent "
+        "first."))
+    async def seat_changes(self, info: strawberry.Info, show_id: strawberry.ID,
+                           since_version: int | None = None) -> AsyncGenerator[SeatDelta, None]:
+        async for delta in live.seat_changes(info, show_id, since_version):
+            yield delta
+
+    @strawberry.subscription(description="The caller's place in a waiting room, pushed as it moves.")
+    async def waiting_room(self, info: strawberry.Info,
+                           ticket_id: strawberry.ID) -> AsyncGenerator[WaitingRoomTicket, None]:
+        async for ticket in waiting.waiting_room_updates(info, ticket_id):
+            yield ticket
+
+    @strawberry.subscription(description="Status changes of one of the caller's orders.")
+    async def order_updates(self, info: strawberry.Info, order_id: strawberry.ID) -> AsyncGenerator[Order, None]:
+        async for order in orders.order_updates(info, order_id):
+            yield order

@@ -1,0 +1,64 @@
+"""Between the domain and the seat hub: publish committed changes, read state for replays."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ..booking.records import ChangeSet
+from ..booking.seatmap import committed_version, section_counts
+from .bus import EventBus
+from .seat_events import PublishedSeatChange, encode_seat_event, seat_channel
+from .seat_stream import SeatChange, SeatDelta, SectionCount
+
+
+class SeatFeed:
+    """Called only after the transaction that made the changes has committed."""
+
+    def __init__(self, bus: EventBus, invalidate: Callable[[uuid.UUID], None] | None = None) -> None:
+        self._bus = bus
+        self._invalidate = invalidate
+
+    async def publish(self, changes: ChangeSet) -> None:
+        for show_id, seat_changes in changes.by_show.items():
+            if self._invalidate is not None:
+                self._invalidate(show_id)
+            message = encode_seat_event(str(show_id), [
+                PublishedSeatChange(str(c.seat_id), str(c.section_id), c.status, c.version, c.ga)
+                for c in seat_changes])
+            # PostgreSQL is the authority: a lost message is repaired by the next replay.
+            await self._bus.publish(seat_channel(str(show_id)), message)
+
+
+class SeatStateReader:
+    """The hub's view of the database: replays for sinceVersion and section counts."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def load_since(self, show_id: str, since_version: int) -> SeatDelta:
+        sid = uuid.UUID(show_id)
+        async with self._engine.connect() as conn:
+            sequence = (await conn.execute(text("SELECT version_sequence FROM shows WHERE id = :s"),
+                                           {"s": sid})).scalar_one()
+        version = await committed_version(self._engine, sid, sequence)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(text(
+                "SELECT id, status, version FROM show_seats WHERE show_id = :s AND version > :v "
+                "AND position IS NOT NULL ORDER BY version"), {"s": sid, "v": since_version})).all()
+            sections = await section_counts(conn, sid)
+        return SeatDelta(show_id=show_id, version=max([version, *(r.version for r in rows)]),
+                         seats=tuple(SeatChange(str(r.id), r.status, r.version) for r in rows),
+                         sections=tuple(_section(c) for c in sections))
+
+    async def load_sections(self, show_id: str, section_ids: list[str]) -> list[SectionCount]:
+        async with self._engine.connect() as conn:
+            counts = await section_counts(conn, uuid.UUID(show_id), [uuid.UUID(s) for s in section_ids])
+        return [_section(c) for c in counts]
+
+
+def _section(c: object) -> SectionCount:
+    return SectionCount(str(c.section_id), c.name, c.general_admission, c.capacity, c.available)  # type: ignore[attr-defined]

@@ -1,0 +1,327 @@
+"""Throttled live seat-delta hub for live seat maps.
+
+Per show with local subscribers the hub holds ONE bus subscription to
+``seats:{show_id}``, coalesces every change of a window (``window_ms``) into
+one :class:`SeatDelta` (newest version per seat, counts of the touched
+sections loaded once), and hands that same object to every subscriber's
+bounded queue. PostgreSQL stays the authority: whenever notifications may
+have been lost (Redis reconnect, bus overflow, malformed message) the hub
+re-reads ``load_since(show, last version seen)`` and pushes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from types import TracebackType
+
+from .bus import BusClosed, BusResumed, EventBus, Subscription
+from .seat_events import decode_seat_event, seat_channel
+from .seat_stream import (
+    HubClosed,
+    SeatChange,
+    SeatDelta,
+    SeatStream,
+    SeatStreamClosed,
+    SectionCount,
+    Snapshot,
+    SubscriberTooSlow,
+    merge_deltas,
+)
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "HubClosed",
+    "LoadSections",
+    "LoadSince",
+    "SeatChange",
+    "SeatDelta",
+    "SeatHub",
+    "SeatStreamClosed",
+    "SeatSubscription",
+    "SectionCount",
+    "Snapshot",
+    "SubscriberTooSlow",
+    "merge_deltas",
+]
+
+LoadSince = Callable[[str, int], Awaitable[Snapshot]]
+LoadSections = Callable[[str, list[str]], Awaitable[Sequence[SectionCount]]]
+
+_RETRY_MAX = 5.0  # seconds between database retries while loads fail
+
+
+class SeatHub:
+    def __init__(
+        self,
+        bus: EventBus,
+        *,
+        load_since: LoadSince,
+        load_sections: LoadSections,
+        window_ms: int = 200,
+        queue_limit: int = 64,
+        max_pending_seats: int | None = None,
+    ) -> None:
+        if window_ms <= 0 or queue_limit < 1:
+            raise ValueError("window_ms and queue_limit must be positive")
+        self._bus = bus
+        self._load_since = load_since
+        self._load_sections = load_sections
+        self._window = window_ms / 1000
+        self._queue_limit = queue_limit
+        self._max_pending_seats = max_pending_seats
+        self._shows: dict[str, _Show] = {}
+        self._closed = False
+
+    def subscribe(self, show_id: str, since_version: int | None = None) -> SeatSubscription:
+        """``async with hub.subscribe(show, since) as deltas: async for delta in deltas: …``
+
+        With ``since_version`` the first delta is ``load_since(show, since_version)``
+        (read after the upstream subscription is live, so nothing falls in between),
+        then live deltas. Iteration raises HubClosed / SubscriberTooSlow when ended.
+        """
+        return SeatSubscription(self, show_id, since_version)
+
+    async def close(self) -> None:
+        """End every subscriber with HubClosed and drop all bus subscriptions."""
+        self._closed = True
+        shows, self._shows = list(self._shows.values()), {}
+        for show in shows:
+            show.fail_all(HubClosed("server shutting down"))
+        await asyncio.gather(*(show.stop() for show in shows), return_exceptions=True)
+
+    # -- introspection (metrics, tests) --------------------------------------------
+
+    @property
+    def show_ids(self) -> list[str]:
+        return list(self._shows)
+
+    def subscriber_count(self, show_id: str) -> int:
+        show = self._shows.get(show_id)
+        return len(show.streams) if show else 0
+
+    # -- used by SeatSubscription ------------------------------------------------------
+
+    async def _join(self, stream: SeatStream, since_version: int | None) -> _Show:
+        if self._closed:
+            raise HubClosed("server shutting down")
+        show = self._shows.get(stream.show_id)
+        if show is None:
+            show = self._shows[stream.show_id] = _Show(self, stream.show_id)
+        show.refs += 1
+        try:
+            # wait() rather than await: a joiner giving up must not abort the others'
+            # shared start, and a start cancelled by close() must read as HubClosed.
+            await asyncio.wait([show.started])
+            if show.started.cancelled() or self._closed:
+                raise HubClosed("server shutting down")
+            error = show.started.exception()
+            if isinstance(error, BusClosed):
+                raise HubClosed("event bus closed") from error
+            if error is not None:
+                raise error
+            show.streams.add(stream)  # receives live deltas from here on
+            if since_version is not None:
+                # After the upstream subscription is live, so every later commit is
+                # either in this read or arrives as a live delta (duplicates are fine).
+                snapshot = await self._load_since(stream.show_id, since_version)
+                # Also the baseline of a later resync, so it need not start from 0.
+                show.max_version = max(show.max_version, snapshot.version)
+                stream.put_replay(snapshot)
+        except BaseException:
+            await self._leave(show, stream)
+            raise
+        return show
+
+    async def _leave(self, show: _Show, stream: SeatStream) -> None:
+        show.streams.discard(stream)
+        show.refs -= 1
+        if show.refs > 0:
+            return
+        if self._shows.get(show.show_id) is show:
+            del self._shows[show.show_id]
+        # Shielded: a cancelled client must not leave the upstream subscription behind.
+        await asyncio.shield(show.stop())
+
+    def _lost(self, show: _Show, error: SeatStreamClosed) -> None:
+        """The show's bus subscription ended under it: end its subscribers."""
+        if self._shows.get(show.show_id) is show:
+            del self._shows[show.show_id]
+        show.fail_all(error)
+
+
+class SeatSubscription:
+    """One client's live seat deltas: async context manager, then async iterator."""
+
+    def __init__(self, hub: SeatHub, show_id: str, since_version: int | None) -> None:
+        self._hub = hub
+        self._since = since_version
+        self._stream = SeatStream(show_id, hub._queue_limit, hub._max_pending_seats)
+        self._show: _Show | None = None
+
+    async def __aenter__(self) -> SeatSubscription:
+        self._show = await self._hub._join(self._stream, self._since)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        show, self._show = self._show, None
+        if show is not None:
+            await self._hub._leave(show, self._stream)
+
+    def __aiter__(self) -> SeatSubscription:
+        return self
+
+    async def __anext__(self) -> SeatDelta:
+        return await self._stream.next()
+
+    @property
+    def stream(self) -> SeatStream:
+        return self._stream
+
+
+class _Show:
+    """Shared state of one show: its bus subscription, pending window, subscribers."""
+
+    def __init__(self, hub: SeatHub, show_id: str) -> None:
+        self.hub = hub
+        self.show_id = show_id
+        self.refs = 0  # joiners, including ones still starting
+        self.streams: set[SeatStream] = set()
+        self.bus_sub: Subscription | None = None
+        # Newest change per seat and touched sections since the last flush.
+        self.pending_seats: dict[str, SeatChange] = {}
+        self.pending_sections: set[str] = set()
+        # Last version handed out per seat: a late, older message never undoes a newer one.
+        self.sent_versions: dict[str, int] = {}
+        self.max_version = 0  # highest version received or loaded for the show
+        self.resync_since: int | None = None  # set when notifications may have been lost
+        self.dirty = asyncio.Event()
+        self.pump: asyncio.Task[None] | None = None
+        self.flusher: asyncio.Task[None] | None = None
+        self.started = asyncio.create_task(self._start(), name=f"seat-hub-start-{show_id}")
+
+    async def _start(self) -> None:
+        sub = self.hub._bus.subscribe(seat_channel(self.show_id))
+        await sub.__aenter__()
+        self.bus_sub = sub
+        self.pump = asyncio.create_task(self._pump(sub), name=f"seat-hub-pump-{self.show_id}")
+        self.flusher = asyncio.create_task(self._flush_loop(), name=f"seat-hub-flush-{self.show_id}")
+
+    async def stop(self) -> None:
+        tasks = [t for t in (self.started, self.pump, self.flusher) if t is not None and not t.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self.bus_sub is not None:
+            await self.bus_sub.aclose()
+
+    def fail_all(self, error: SeatStreamClosed) -> None:
+        for stream in list(self.streams):
+            stream.fail(error)
+
+    # -- receiving -----------------------------------------------------------------
+
+    async def _pump(self, sub: Subscription) -> None:
+        async for item in sub:
+            if isinstance(item, BusResumed):
+                log.info("seat hub: resync show %s after bus %s", self.show_id, item.reason)
+                self._request_resync()
+                continue
+            try:
+                show_id, changes = decode_seat_event(item)
+            except ValueError as exc:
+                log.warning("seat hub: malformed seat event on show %s (%s); resyncing", self.show_id, exc)
+                self._request_resync()
+                continue
+            if show_id != self.show_id:
+                log.warning("seat hub: event for show %s on channel of show %s ignored", show_id, self.show_id)
+                continue
+            for change in changes:
+                self.max_version = max(self.max_version, change.version)
+                self.pending_sections.add(change.section_id)
+                if change.ga:
+                    continue  # GA units are not on the map; only their section count moves
+                current = self.pending_seats.get(change.seat_id)
+                # Messages may arrive out of commit order: the version decides.
+                if current is None or change.version > current.version:
+                    self.pending_seats[change.seat_id] = SeatChange(change.seat_id, change.status, change.version)
+            if changes:
+                self.dirty.set()
+        # The bus ended this subscription: it was disconnected.
+        self.hub._lost(self, HubClosed("event bus closed"))
+
+    def _request_resync(self) -> None:
+        since = self.max_version
+        self.resync_since = since if self.resync_since is None else min(self.resync_since, since)
+        self.dirty.set()
+
+    # -- sending -------------------------------------------------------------------
+
+    async def _flush_loop(self) -> None:
+        retry = self.hub._window
+        while True:
+            await self.dirty.wait()
+            # Trailing window: gather everything for window_ms, then one delta.
+            await asyncio.sleep(self.hub._window)
+            self.dirty.clear()
+            if await self._flush():
+                retry = self.hub._window
+            else:
+                # Database trouble: back off instead of hammering it every window.
+                await asyncio.sleep(retry)
+                retry = min(retry * 2, _RETRY_MAX)
+
+    async def _flush(self) -> bool:
+        """Send this window's delta; False if a load failed (the work is kept for retry)."""
+        seats, self.pending_seats = self.pending_seats, {}
+        sections, self.pending_sections = self.pending_sections, set()
+        resync_since, self.resync_since = self.resync_since, None
+        # Versions received up to now are all in this or earlier deltas.
+        version = self.max_version
+        loaded: tuple[SectionCount, ...] = ()
+        ok = True
+        if resync_since is not None:
+            try:
+                snapshot = await self.hub._load_since(self.show_id, resync_since)
+            except Exception:
+                log.exception("seat hub: resync of show %s failed; will retry", self.show_id)
+                self._restore(sections, resync_since)
+                ok = False
+            else:
+                # The snapshot has every section, so touched sections are covered.
+                version = max(version, snapshot.version)
+                self.max_version = max(self.max_version, snapshot.version)
+                loaded = snapshot.sections
+                for seat in snapshot.seats:
+                    current = seats.get(seat.seat_id)
+                    if current is None or seat.version > current.version:
+                        seats[seat.seat_id] = seat
+        elif sections:
+            try:
+                # One load per show and window, however many subscribers.
+                loaded = tuple(await self.hub._load_sections(self.show_id, sorted(sections)))
+            except Exception:
+                log.exception("seat hub: loading section counts of show %s failed; will retry", self.show_id)
+                self._restore(sections, None)
+                ok = False
+        fresh = []
+        for seat in seats.values():
+            if seat.version > self.sent_versions.get(seat.seat_id, -1):
+                self.sent_versions[seat.seat_id] = seat.version
+                fresh.append(seat)
+        if fresh or loaded:
+            delta = SeatDelta(self.show_id, version, tuple(fresh), loaded)
+            for stream in list(self.streams):
+                stream.offer(delta)  # the same object for everyone; never blocks
+        return ok
+
+    def _restore(self, sections: set[str], resync_since: int | None) -> None:
+        self.pending_sections |= sections
+        if resync_since is not None:
+            current = self.resync_since
+            self.resync_since = resync_since if current is None else min(current, resync_since)
+        self.dirty.set()

@@ -1,0 +1,75 @@
+"""Shared fixtures: a fresh PostgreSQL database per test run, migrated to head."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from boxoffice.db import create_engine
+
+ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+async def _admin(sql: str) -> None:
+    conn = await asyncpg.connect(ADMIN_URL)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """A brand-new database for this run; dropped afterwards."""
+    import asyncio
+
+    name = f"boxoffice_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    url = ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    from boxoffice.migrate import upgrade_to_head
+
+    upgrade_to_head(url)
+    yield url
+    if not os.environ.get("KEEP_TEST_DB"):
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    eng = create_engine(database_url, pool_size=30, max_overflow=20)
+    yield eng
+    await eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    return REDIS_URL
+
+
+@pytest.fixture(scope="session")
+async def api(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator["Api"]:
+    """The real app (lifespan and all) on the test database, driven over ASGI."""
+    import httpx
+
+    from boxoffice.app import create_app
+    from boxoffice.config import Settings
+    from support import Api
+
+    settings = Settings(database_url=database_url, secret="test-secret-" + uuid.uuid4().hex,
+                        data_dir=tmp_path_factory.mktemp("data"), hold_sweep_interval_s=0.2,
+                        seat_delta_window_ms=50, stripe_webhook_secret="whsec_test")
+    app = create_app(settings)
+    async with app.router.lifespan_context(app) as state:
+        async def with_state(scope, receive, send):  # type: ignore[no-untyped-def]
+            scope["state"] = dict(state)
+            await app(scope, receive, send)
+
+        transport = httpx.ASGITransport(app=with_state, client=("203.0.113.9", 1234))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield Api(client, state["services"])

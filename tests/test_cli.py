@@ -1,0 +1,56 @@
+"""The `boxoffice` command as an operator uses it, against real PostgreSQL."""
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+from sqlalchemy import text
+
+BOXOFFICE = [sys.executable, "-m", "boxoffice.cli"]
+
+
+def _run(args, database_url, tmp_path, **extra):
+    env = {**os.environ, "DATABASE_URL": database_url, "BOXOFFICE_DATA_DIR": str(tmp_path), **extra}
+    return subprocess.run(BOXOFFICE + args, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_create_user_and_duplicate(database_url, tmp_path: Path) -> None:
+    email = f"boss-{uuid.uuid4().hex[:6]}@example.test"
+    ok = _run(["create-user", "--email", email, "--password", "organizer-pw", "--name", "Boss",
+               "--role", "organizer"], database_url, tmp_path)
+    assert ok.returncode == 0 and "created organizer" in ok.stdout
+    dup = _run(["create-user", "--email", email, "--password", "organizer-pw", "--name", "Boss"],
+               database_url, tmp_path)
+    assert dup.returncode != 0 and "already exists" in dup.stderr and "Traceback" not in dup.stderr
+    bad = _run(["create-user", "--email", "nope", "--password", "x", "--name", "B"], database_url, tmp_path)
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr
+
+
+def test_migrate_is_idempotent(database_url, tmp_path: Path) -> None:
+    for _ in range(2):
+        result = _run(["migrate"], database_url, tmp_path)
+        assert result.returncode == 0, result.stderr
+
+
+async def test_audit_reports_a_broken_invariant(database_url, engine, tmp_path: Path) -> None:
+    from booking.fixtures_db import make_show
+
+    show, seats, _ = await make_show(engine, seats=3, ga=2)
+    async with engine.begin() as conn:  # a sold seat that no order owns
+        await conn.execute(text("UPDATE show_seats SET status = 'S' WHERE show_id = :s AND id = :i"),
+                           {"s": show.id, "i": int(seats[0])})
+    result = _run(["audit", "--show", str(show.id)], database_url, tmp_path)
+    assert result.returncode == 1 and "sold place not owned by a confirmed order" in result.stdout
+    assert seats[0] in result.stdout
+    async with engine.begin() as conn:
+        await conn.execute(text("UPDATE show_seats SET status = 'A' WHERE show_id = :s AND id = :i"),
+                           {"s": show.id, "i": int(seats[0])})
+
+
+def test_audit_clean_then_bad_show_argument(database_url, tmp_path: Path) -> None:
+    clean = _run(["audit"], database_url, tmp_path)
+    assert clean.returncode == 0 and "every invariant holds" in clean.stdout
+    bad = _run(["audit", "--show", "not-a-uuid"], database_url, tmp_path)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr

@@ -5,33 +5,43 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 from typing import Any, TypedDict
 
 import orjson
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
+from . import http_routes
 from .booking.accounts import TokenIssuer
 from .booking.availability_cache import AvailabilityCache
 from .booking.guards import Guards
 from .booking.holds import AdmissionCheck, release_expired_holds
+from .booking.payments import PaymentContext
+from .booking.promoter import InProcessPromoterLease, Promoter, RedisPromoterLease
+from .booking.queue_store import InProcessQueueStore
+from .booking.rate_limits import InProcessRateLimiter, RedisRateLimiter
+from .booking.reconcile import reconcile
+from .booking.redis_queue_store import RedisQueueStore, make_redis_client
 from .booking.seatmap import GeometryCache
+from .booking.waiting_access import admission_check, rooms_to_promote
+from .booking.waiting_room import WaitingRoom
 from .config import Settings, load_settings
 from .db import create_engine
 from .metrics import Metrics, MetricsExtension
+from .payments.gateway import StripeGateway
+from .payments.simulator import SimulatorService
+from .resolvers.waiting import waiting_room_channel
 from .resolvers.context import Context
 from .schema.build import build_schema
 from .subscriptions.bus import EventBus
@@ -41,13 +51,6 @@ from .subscriptions.seat_hub import SeatHub
 log = logging.getLogger("boxoffice")
 MAX_BODY_BYTES = 1_000_000
 FRONTEND_DIST = Path(__file__).resolve().parent.parent / "frontend-sample" / "dist"
-
-
-class WaitingRoomPort:
-    """What the GraphQL layer needs of the waiting room."""
-
-    async def queue_length(self, show_id: Any) -> int:
-        return 0
 
 
 @dataclass
@@ -62,7 +65,8 @@ class Services:
     live: SeatFeed
     limits: Guards
     admission: AdmissionCheck | None
-    waiting_room: WaitingRoomPort
+    waiting_room: WaitingRoom
+    payments: PaymentContext
     metrics: Metrics
 
 
@@ -97,22 +101,6 @@ class BodyLimit:
         await self.app(scope, receive, send)
 
 
-async def healthz(request: Request) -> Response:
-    engine: AsyncEngine = request.state.services.engine
-    try:
-        async with asyncio.timeout(2):
-            async with engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-    except Exception:
-        return JSONResponse({"status": "unavailable", "database": "down"}, 503)
-    return JSONResponse({"status": "ok"})
-
-
-async def metrics_endpoint(request: Request) -> Response:
-    metrics: Metrics = request.state.services.metrics
-    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
-
-
 async def sweep_expired_holds(services: Services, stop: asyncio.Event) -> None:
     """Every server process sweeps; SKIP LOCKED keeps them from doing the same hold twice."""
     while not stop.is_set():
@@ -130,6 +118,26 @@ async def sweep_expired_holds(services: Services, stop: asyncio.Event) -> None:
             await asyncio.wait_for(stop.wait(), services.settings.hold_sweep_interval_s)
 
 
+async def run_every(interval_s: float, stop: asyncio.Event, name: str, job: Callable[[], Awaitable[object]]) -> None:
+    """A background job of every server process; failures are logged and retried next round."""
+    while not stop.is_set():
+        try:
+            await job()
+        except Exception:
+            log.exception("%s failed; retrying", name)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval_s)
+
+
+def _waiting_room_parts(settings: Settings, redis: Any) -> tuple[WaitingRoom, Any, Any, Any]:
+    clock = lambda: datetime.now(timezone.utc)  # noqa: E731
+    if redis is None:
+        return (WaitingRoom(InProcessQueueStore(), secret=settings.secret, clock=clock), InProcessPromoterLease(),
+                InProcessRateLimiter(), None)
+    return (WaitingRoom(RedisQueueStore(redis), secret=settings.secret, clock=clock), RedisPromoterLease(redis),
+            RedisRateLimiter(redis), redis)
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or load_settings()
     if not settings.database_url:
@@ -139,38 +147,78 @@ def create_app(settings: Settings | None = None) -> Starlette:
     graphql = BoxofficeGraphQL(schema, keep_alive=True, keep_alive_interval=15,
                                allowed_origins=["*"] if not settings.production else ())
 
+    simulator: SimulatorService | None = None
+    sim_engine = None
+    if settings.simulated_stripe:
+        # Like Stripe, one service for the deployment: its state lives in PostgreSQL (schema stripe_sim).
+        sim_engine = create_engine(settings.database_url, pool_size=5, max_overflow=5)
+        simulator = SimulatorService(sim_engine, webhook_url=f"{settings.public_url}/webhooks/stripe",
+                                     webhook_secret=settings.stripe_webhook_secret or "",
+                                     public_url=settings.public_url)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
         engine = create_engine(settings.database_url or "")
         bus = EventBus(settings.redis_url)
         await bus.connect()
+        redis = make_redis_client(settings.redis_url) if settings.redis_url else None
+        room, lease, limiter, _ = _waiting_room_parts(settings, redis)
+        gateway = StripeGateway(settings.stripe_api_key or "sk_test_simulator",
+                                settings.stripe_api_base or f"{settings.public_url}/stripe-sim",
+                                settings.stripe_webhook_secret or "", timeout_s=settings.stripe_timeout_s)
+        payments = PaymentContext(gateway=gateway, secret=settings.secret,
+                                  return_url=f"{settings.public_url}/#/payment-return")
+        if simulator is not None:
+            await simulator.start()
         reader = SeatStateReader(engine)
         hub = SeatHub(bus, load_since=reader.load_since, load_sections=reader.load_sections,
                       window_ms=settings.seat_delta_window_ms)
         availability = AvailabilityCache(engine)
         services = Services(settings=settings, engine=engine, tokens=TokenIssuer(settings.secret, settings.token_ttl_s),
                             geometry=GeometryCache(), availability=availability, bus=bus, hub=hub,
-                            live=SeatFeed(bus, availability.invalidate), limits=Guards(None), admission=None,
-                            waiting_room=WaitingRoomPort(), metrics=metrics)
+                            live=SeatFeed(bus, availability.invalidate),
+                            limits=Guards(lambda *a: limiter.check(*a)), admission=admission_check(room),
+                            waiting_room=room, payments=payments, metrics=metrics)
+        app.state.services = services  # for operators' tools and tests; requests use the lifespan state
+
+        async def reconcile_round() -> None:
+            _, changes = await reconcile(engine, payments, older_than_s=30)
+            await services.live.publish(changes)
+
+        async def announce_move(show_id: str) -> None:
+            await bus.publish(waiting_room_channel(show_id), "moved")
+
         stop = asyncio.Event()
-        tasks = [asyncio.create_task(sweep_expired_holds(services, stop), name="hold-sweeper")]
+        promoter = Promoter(room, lease, on_moved=announce_move)
+        tasks = [asyncio.create_task(sweep_expired_holds(services, stop), name="hold-sweeper"),
+                 asyncio.create_task(run_every(30, stop, "reconcile", reconcile_round), name="reconciler"),
+                 asyncio.create_task(promoter.run(lambda: rooms_to_promote(engine), stop), name="promoter")]
         try:
             yield {"services": services}
         finally:
             stop.set()
             await hub.close()
-            for task in tasks:
-                task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if simulator is not None:
+                await simulator.stop()
+            await gateway.aclose()
             await bus.disconnect()
+            if redis is not None:
+                await redis.aclose()
             await engine.dispose()
+            if sim_engine is not None:
+                await sim_engine.dispose()
 
     routes: list[BaseRoute] = [
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
-        Route("/healthz", healthz),
-        Route("/metrics", metrics_endpoint),
+        Route("/healthz", http_routes.healthz),
+        Route("/metrics", http_routes.metrics),
+        Route("/webhooks/stripe", http_routes.stripe_webhook, methods=["POST"]),
+        Route("/tickets/{ticket_id}.pdf", http_routes.ticket_pdf),
     ]
+    if simulator is not None:
+        routes.append(Mount("/stripe-sim", simulator.app))
     if FRONTEND_DIST.is_dir():
         routes.append(Mount("/", StaticFiles(directory=FRONTEND_DIST, html=True), name="frontend"))
     middleware = [Middleware(BodyLimit)]

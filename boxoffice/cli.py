@@ -23,6 +23,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from .migrate import upgrade_to_head
 
+    if not os.environ.get("BOXOFFICE_PUBLIC_URL"):  # links in tickets and the 3-D Secure page
+        host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
+        os.environ["BOXOFFICE_PUBLIC_URL"] = f"http://{host}:{args.port}"
     settings = load_settings()
     url = resolve_database_url(settings.data_dir)
     if not args.no_migrate:
@@ -109,9 +112,11 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
     from .booking.reconcile import reconcile_payments
+    from .payments.provider import payment_context
 
     async def run(engine):  # type: ignore[no-untyped-def]
-        return await reconcile_payments(engine, load_settings())
+        async with payment_context(load_settings(), engine) as ctx:
+            return await reconcile_payments(engine, ctx)
 
     print(asyncio.run(_with_engine(run)))
     return 0

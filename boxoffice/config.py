@@ -21,6 +21,7 @@ class Settings:
     public_url: str = "http://127.0.0.1:8000"
     # Live seat maps: one delta per show per window.
     seat_delta_window_ms: int = 200
+    stripe_timeout_s: float = 10.0
     hold_sweep_interval_s: float = 1.0
     token_ttl_s: int = 7 * 24 * 3600
     production: bool = False

@@ -52,24 +52,44 @@ def redis_url() -> str:
     return REDIS_URL
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 @pytest.fixture(scope="session")
 async def api(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator["Api"]:
-    """The real app (lifespan and all) on the test database, driven over ASGI."""
+    """The real app served by uvicorn on a free port, in the tests' own event loop.
+
+    A real HTTP server because the Stripe SDK reaches the built-in simulator over HTTP, and
+    subscriptions need WebSockets; one loop so tests can use the app's engine directly.
+    """
+    import asyncio
+
     import httpx
+    import uvicorn
 
     from boxoffice.app import create_app
     from boxoffice.config import Settings
     from support import Api
 
+    port = free_port()
     settings = Settings(database_url=database_url, secret="test-secret-" + uuid.uuid4().hex,
                         data_dir=tmp_path_factory.mktemp("data"), hold_sweep_interval_s=0.2,
-                        seat_delta_window_ms=50, stripe_webhook_secret="whsec_test")
+                        seat_delta_window_ms=50, stripe_webhook_secret="whsec_test_" + uuid.uuid4().hex,
+                        public_url=f"http://127.0.0.1:{port}", stripe_timeout_s=2.0)
     app = create_app(settings)
-    async with app.router.lifespan_context(app) as state:
-        async def with_state(scope, receive, send):  # type: ignore[no-untyped-def]
-            scope["state"] = dict(state)
-            await app(scope, receive, send)
-
-        transport = httpx.ASGITransport(app=with_state, client=("203.0.113.9", 1234))
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            yield Api(client, state["services"])
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           lifespan="on", ws="websockets"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)
+    async with httpx.AsyncClient(base_url=settings.public_url, timeout=30) as client:
+        yield Api(client, app.state.services, port)
+    server.should_exit = True
+    await task

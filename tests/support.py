@@ -23,6 +23,7 @@ class GraphQLFailed(AssertionError):
 class Api:
     client: httpx.AsyncClient
     services: Any
+    port: int = 0
 
     async def post(self, query: str, variables: dict[str, Any] | None = None, token: str | None = None) -> dict:
         headers = {"Authorization": f"Bearer {token}"} if token else {}

@@ -51,6 +51,6 @@ async def test_audit_reports_a_broken_invariant(database_url, engine, tmp_path: 
 
 def test_audit_clean_then_bad_show_argument(database_url, tmp_path: Path) -> None:
     clean = _run(["audit"], database_url, tmp_path)
-    assert clean.returncode == 0 and "every invariant holds" in clean.stdout
+    assert clean.returncode == 0 and "every invariant holds" in clean.stdout, clean.stdout
     bad = _run(["audit", "--show", "not-a-uuid"], database_url, tmp_path)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .errors import InvalidInput
-from .records import NotificationRecord, OrderRecord, PaymentRecord, TicketRecord
+from .records import NotificationRecord, OrderRecord, PaymentRecord
 
 MAX_PAGE = 100
 ORDER_COLS = ("id, user_id, show_id, hold_id, status, ticket_count, total_cents, currency, expires_at, "
@@ -72,8 +72,12 @@ async def notifications_of_user(engine: AsyncEngine, user_id: uuid.UUID, *, firs
 
 
 async def payment_of_order(engine: AsyncEngine, order_id: uuid.UUID) -> PaymentRecord | None:
-    return None  # payments arrive with the payments issue
-
-
-async def tickets_of_order(engine: AsyncEngine, order_id: uuid.UUID) -> list[TicketRecord]:
-    return []  # tickets arrive with the payments issue
+    async with engine.connect() as conn:
+        r = (await conn.execute(text(
+            "SELECT id, order_id, provider, status, amount_cents, currency, next_action_url, failure_reason "
+            "FROM payments WHERE order_id = :o"), {"o": order_id})).first()
+    if r is None:
+        return None
+    return PaymentRecord(id=r.id, order_id=r.order_id, provider=r.provider, status=r.status,
+                         amount_cents=r.amount_cents, currency=r.currency, next_action_url=r.next_action_url,
+                         failure_reason=r.failure_reason)

@@ -230,8 +230,9 @@ async def release_hold(engine: AsyncEngine, viewer: Viewer | None, hold_id: uuid
             "AND expires_at > now() RETURNING id"), {"h": hold_id})).first()
         if ended is not None:
             await free_places(conn, {hold.show_id: [hold_id]}, changes)
-            await conn.execute(text("UPDATE orders SET status = 'cancelled' WHERE hold_id = :h "
-                                    "AND status = 'pending_payment'"), {"h": hold_id})
+            changes.orders |= {r.id for r in (await conn.execute(text(
+                "UPDATE orders SET status = 'cancelled' WHERE hold_id = :h AND status = 'pending_payment' "
+                "RETURNING id"), {"h": hold_id})).all()}
     refreshed = (await get_holds(engine, [hold_id]))[hold_id]
     return refreshed, changes
 
@@ -267,9 +268,11 @@ async def release_expired_holds(engine: AsyncEngine, *, batch: int = 500) -> tup
             await conn.execute(text(f"SELECT pg_advisory_xact_lock_shared({SHOW_LOCK_KEY})"), {"show_id": show_id})
         await free_places(conn, by_show, changes)
         ids = [r.id for r in expired]
-        cancelled = {r.hold_id for r in (await conn.execute(text(
+        cancelled_rows = (await conn.execute(text(
             "UPDATE orders SET status = 'cancelled' WHERE hold_id = ANY(:h) AND status = 'pending_payment' "
-            "RETURNING hold_id"), {"h": ids})).all()}
+            "RETURNING id, hold_id"), {"h": ids})).all()
+        cancelled = {r.hold_id for r in cancelled_rows}
+        changes.orders |= {r.id for r in cancelled_rows}
         # Told through the outbox, in this transaction: the notification exists iff the expiry does.
         await conn.execute(text(
             "INSERT INTO outbox (topic, user_id, payload) SELECT 'notification', u, jsonb_build_object("

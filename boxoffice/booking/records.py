@@ -156,9 +156,16 @@ class ChangeSet:
     """What a transaction changed, to publish after it commits."""
 
     by_show: dict[uuid.UUID, list[SeatChange]] = field(default_factory=dict)
+    orders: set[uuid.UUID] = field(default_factory=set)  # orders whose status changed
 
     def add(self, show_id: uuid.UUID, change: SeatChange) -> None:
         self.by_show.setdefault(show_id, []).append(change)
+
+    def merge(self, other: ChangeSet) -> ChangeSet:
+        for show_id, changes in other.by_show.items():
+            self.by_show.setdefault(show_id, []).extend(changes)
+        self.orders |= other.orders
+        return self
 
 
 @dataclass(frozen=True, slots=True)

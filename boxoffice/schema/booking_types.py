@@ -7,7 +7,7 @@ from datetime import datetime
 import strawberry
 from strawberry import Private
 
-from ..booking import history, seatmap
+from ..booking import history, seatmap, tickets
 from ..booking.records import (GALine, HoldRecord, NotificationRecord, OrderRecord, PaymentRecord, ShowRecord,
                                TicketRecord, UserRecord, WaitingRoomView)
 from .catalog_types import Info, PageInfo, Seat, Show
@@ -233,7 +233,7 @@ class Order:
     async def tickets(self, info: Info) -> list[Ticket]:
         show = await info.context.loaders.shows.load(self.record.show_id)
         assert show is not None
-        return [Ticket(record=t, show=show) for t in await history.tickets_of_order(info.context.engine, self.record.id)]
+        return [Ticket(record=t, show=show) for t in await tickets.tickets_of_order(info.context.engine, self.record.id)]
 
     @strawberry.field
     def created_at(self) -> datetime:
@@ -261,7 +261,7 @@ class WaitingRoomSettings:
 
     @classmethod
     async def of(cls, info: Info, show: ShowRecord) -> WaitingRoomSettings:
-        length = await info.context.services.waiting_room.queue_length(show.id) if show.waiting_room_enabled else 0
+        length = await info.context.services.waiting_room.queue_length(str(show.id)) if show.waiting_room_enabled else 0
         return cls(enabled=show.waiting_room_enabled, admit_per_minute=show.admit_per_minute,
                    admission_ttl_seconds=show.admission_ttl_seconds, queue_length=length)
 

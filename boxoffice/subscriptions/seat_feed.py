@@ -31,6 +31,8 @@ class SeatFeed:
                 for c in seat_changes])
             # PostgreSQL is the authority: a lost message is repaired by the next replay.
             await self._bus.publish(seat_channel(str(show_id)), message)
+        for order_id in changes.orders:
+            await self._bus.publish(order_channel(order_id), "changed")
 
 
 class SeatStateReader:
@@ -62,3 +64,7 @@ class SeatStateReader:
 
 def _section(c: object) -> SectionCount:
     return SectionCount(str(c.section_id), c.name, c.general_admission, c.capacity, c.available)  # type: ignore[attr-defined]
+
+
+def order_channel(order_id: uuid.UUID) -> str:
+    return f"orders:{order_id}"

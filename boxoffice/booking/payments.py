@@ -1,0 +1,253 @@
+"""Paying for an order with a Stripe PaymentIntent, and settling whatever Stripe says happened.
+
+Stripe is called only outside database transactions. Every outcome, whether it arrives as
+the synchronous answer, a webhook, or the reconciliation job, and in any order or number,
+goes through `apply_intent`, which is idempotent: the order ends the same way.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from ..payments.gateway import (IntentView, PaymentDeclined, PaymentProviderUnavailable, PaymentRequestRejected,
+                                StripeGateway)
+from .errors import HoldNotActive, IdempotencyConflict, InvalidInput, NotFound, PaymentDeclined as Declined
+from .errors import Unauthenticated
+from .history import ORDER_COLS, order_record
+from .holds import MAX_KEY_LENGTH, free_places
+from .records import ChangeSet, OrderRecord, SeatChange, Viewer
+from .seatmap import SHOW_LOCK_KEY
+from .tickets import issue_tickets
+
+_PAYMENT_METHOD = re.compile(r"^pm_[A-Za-z0-9_]{1,100}$")
+FINAL = ("succeeded", "canceled", "refunded")
+
+
+@dataclass(frozen=True)
+class PaymentContext:
+    gateway: StripeGateway
+    secret: str  # signs ticket barcodes
+    return_url: str  # where 3-D Secure sends the buyer back
+
+
+def intent_key(order_id: uuid.UUID) -> str:
+    """One PaymentIntent per order, however many times creation is retried."""
+    return f"boxoffice-intent-{order_id}"
+
+
+async def _order(conn: AsyncConnection, order_id: uuid.UUID, *, lock: bool = False) -> Any:
+    return (await conn.execute(text(f"SELECT {ORDER_COLS}, expires_at > now() AS live FROM orders "
+                                    f"WHERE id = :o{' FOR UPDATE' if lock else ''}"), {"o": order_id})).first()
+
+
+async def confirm_payment(engine: AsyncEngine, ctx: PaymentContext, viewer: Viewer | None, order_id: uuid.UUID,
+                          payment_method: str, key: str) -> tuple[OrderRecord, ChangeSet]:
+    if viewer is None:
+        raise Unauthenticated("Sign in to pay.")
+    if not 1 <= len(key) <= MAX_KEY_LENGTH:
+        raise InvalidInput(f"idempotencyKey has 1 to {MAX_KEY_LENGTH} characters.", field="idempotencyKey")
+    if not _PAYMENT_METHOD.match(payment_method):
+        raise InvalidInput("That is not a payment method id (pm_…).", field="paymentMethod")
+    async with engine.connect() as conn:
+        order = await _order(conn, order_id)
+        payment = (await conn.execute(text("SELECT intent_id, status FROM payments WHERE order_id = :o"),
+                                      {"o": order_id})).first()
+    if order is None or order.user_id != viewer.user_id or payment is None:
+        raise NotFound("No such order.", field="orderId")
+    if order.status == "confirmed":
+        return order_record(order), ChangeSet()  # a double submit: it is paid already
+    if order.status != "pending_payment" or not order.live:
+        raise HoldNotActive("This order can no longer be paid; hold the seats again.", field="orderId")
+    changes = ChangeSet()
+    intent_id = payment.intent_id
+    try:
+        if intent_id is None:
+            intent = await ctx.gateway.create_intent(order.total_cents, order.currency.lower(),
+                                                     {"order_id": str(order_id)}, intent_key(order_id))
+            intent_id = intent.id
+            async with engine.begin() as conn:
+                await conn.execute(text("UPDATE payments SET intent_id = :i, updated_at = now() WHERE order_id = :o "
+                                        "AND intent_id IS NULL"), {"i": intent_id, "o": order_id})
+        intent = await ctx.gateway.confirm_intent(intent_id, payment_method, ctx.return_url,
+                                                  f"boxoffice-confirm-{order_id}-{key}")
+    except PaymentDeclined as err:
+        changes.merge(await apply_intent(engine, ctx, err.intent))
+        raise Declined(f"{err.message} Try another card.", field="paymentMethod") from None
+    except PaymentProviderUnavailable:
+        # The outcome is unknown: the order waits in PROCESSING for the webhook or reconciliation.
+        async with engine.begin() as conn:
+            await conn.execute(text("UPDATE payments SET status = 'processing', updated_at = now() "
+                                    "WHERE order_id = :o AND status NOT IN ('succeeded', 'canceled', 'refunded')"),
+                               {"o": order_id})
+        return await _reload(engine, order_id), changes
+    except PaymentRequestRejected as err:
+        if err.code == "idempotency_error":
+            raise IdempotencyConflict("That idempotency key was used with another payment method.",
+                                      field="idempotencyKey") from None
+        if err.code == "payment_intent_unexpected_state" and intent_id is not None:
+            changes.merge(await apply_intent(engine, ctx, await ctx.gateway.retrieve_intent(intent_id)))
+            return await _reload(engine, order_id), changes
+        raise InvalidInput(f"The payment provider refused: {err}", field="paymentMethod") from None
+    changes.merge(await apply_intent(engine, ctx, intent))
+    return await _reload(engine, order_id), changes
+
+
+async def _reload(engine: AsyncEngine, order_id: uuid.UUID) -> OrderRecord:
+    async with engine.connect() as conn:
+        return order_record(await _order(conn, order_id))
+
+
+async def _order_of_intent(conn: AsyncConnection, intent: IntentView) -> uuid.UUID | None:
+    row = (await conn.execute(text("SELECT order_id FROM payments WHERE intent_id = :i"), {"i": intent.id})).first()
+    if row is not None:
+        return row.order_id
+    try:  # the intent id was never stored (its creation answer was lost): trust its metadata
+        order_id = uuid.UUID(str(intent.metadata.get("order_id")))
+    except ValueError:
+        return None
+    await conn.execute(text("UPDATE payments SET intent_id = :i WHERE order_id = :o AND intent_id IS NULL"),
+                       {"i": intent.id, "o": order_id})
+    return order_id
+
+
+async def apply_intent(engine: AsyncEngine, ctx: PaymentContext, intent: IntentView) -> ChangeSet:
+    """Brings the order in line with the intent's state (idempotent, any order, any number of times)."""
+    changes = ChangeSet()
+    if intent.status == "succeeded":
+        refund_due = await _settle_success(engine, ctx, intent, changes)
+        if refund_due is not None:
+            await refund_order(engine, ctx, refund_due, intent.id, changes)
+        return changes
+    status = {"requires_payment_method": "failed", "requires_action": "requires_action",
+              "processing": "processing", "canceled": "canceled",
+              "requires_confirmation": "requires_payment_method"}.get(intent.status)
+    if status is None:
+        return changes
+    if status == "failed" and not intent.failure_code and not intent.failure_message:
+        status = "requires_payment_method"  # never tried yet, not a failure
+    async with engine.begin() as conn:
+        order_id = await _order_of_intent(conn, intent)
+        if order_id is None:
+            return changes
+        updated = (await conn.execute(text(
+            "UPDATE payments SET status = :st, next_action_url = :url, failure_reason = :why, updated_at = now() "
+            "WHERE order_id = :o AND status NOT IN ('succeeded', 'canceled', 'refunded') "
+            "AND (status <> :st OR failure_reason IS DISTINCT FROM :why) RETURNING order_id"),
+            {"st": status, "o": order_id,
+             "url": intent.next_action_url if status == "requires_action" else None,
+             "why": intent.failure_message if status == "failed" else None})).first()
+        if updated is not None:
+            changes.orders.add(order_id)
+            if status == "failed":
+                await conn.execute(text(
+                    "INSERT INTO outbox (topic, user_id, payload) SELECT 'notification', user_id, jsonb_build_object("
+                    "'kind', 'PAYMENT_FAILED', 'orderId', id::text, 'showId', show_id::text, 'reason', "
+                    "CAST(:why AS text)) FROM orders WHERE id = :o"), {"o": order_id, "why": intent.failure_message})
+    return changes
+
+
+class _PlacesLost(Exception):
+    pass
+
+
+async def _settle_success(engine: AsyncEngine, ctx: PaymentContext, intent: IntentView,
+                          changes: ChangeSet) -> uuid.UUID | None:
+    """Confirms the order if it can still have its places; else returns the order to refund."""
+    async with engine.begin() as conn:
+        order_id = await _order_of_intent(conn, intent)
+    if order_id is None:
+        return None
+    try:
+        async with engine.begin() as conn:
+            order = await _order(conn, order_id, lock=True)
+            if order.status == "confirmed":
+                return None
+            payable = (order.status == "pending_payment" and order.live and intent.amount == order.total_cents
+                       and intent.currency.lower() == order.currency.lower())
+            if not payable:
+                raise _PlacesLost()
+            await conn.execute(text(f"SELECT pg_advisory_xact_lock_shared({SHOW_LOCK_KEY})"), {"show_id": order.show_id})
+            sold = (await conn.execute(text(
+                "UPDATE show_seats ss SET status = 'S', order_id = :o, hold_id = NULL, hold_expires_at = NULL, "
+                "version = nextval(CAST(sh.version_sequence AS regclass)) FROM shows sh WHERE sh.id = :s "
+                "AND ss.show_id = :s AND ss.hold_id = :h AND ss.status = 'H' "
+                "RETURNING ss.id, ss.section_id, ss.version, ss.position IS NULL AS ga"),
+                {"o": order_id, "s": order.show_id, "h": order.hold_id})).all()
+            if len(sold) != order.ticket_count:
+                raise _PlacesLost()  # someone claimed them after the hold lapsed: roll back, refund
+            await conn.execute(text("UPDATE holds SET status = 'converted', ended_at = now() WHERE id = :h"),
+                               {"h": order.hold_id})
+            await conn.execute(text("UPDATE orders SET status = 'confirmed', confirmed_at = now() WHERE id = :o"),
+                               {"o": order_id})
+            await conn.execute(text("UPDATE payments SET status = 'succeeded', next_action_url = NULL, "
+                                    "failure_reason = NULL, updated_at = now() WHERE order_id = :o"), {"o": order_id})
+            await issue_tickets(conn, secret=ctx.secret, order_id=order_id, show_id=order.show_id,
+                                places=[(r.id, None if r.ga else r.id, r.section_id) for r in sold])
+            await conn.execute(text(
+                "INSERT INTO outbox (topic, user_id, payload) VALUES ('notification', :u, jsonb_build_object("
+                "'kind', 'ORDER_CONFIRMED', 'orderId', CAST(:o AS text), 'showId', CAST(:s AS text)))"),
+                {"u": order.user_id, "o": str(order_id), "s": str(order.show_id)})
+        for r in sold:
+            changes.add(order.show_id, SeatChange(r.id, r.section_id, "S", r.version, r.ga))
+        changes.orders.add(order_id)
+        return None
+    except _PlacesLost:
+        pass
+    # Paid, but the order can no longer have its places: cancel it (freeing what it still holds).
+    async with engine.begin() as conn:
+        order = await _order(conn, order_id, lock=True)
+        if order.status == "confirmed":
+            return None
+        if order.status == "pending_payment":
+            await conn.execute(text(f"SELECT pg_advisory_xact_lock_shared({SHOW_LOCK_KEY})"), {"show_id": order.show_id})
+            await conn.execute(text("UPDATE holds SET status = 'expired', ended_at = now() WHERE id = :h "
+                                    "AND status = 'active'"), {"h": order.hold_id})
+            await free_places(conn, {order.show_id: [order.hold_id]}, changes)
+            await conn.execute(text("UPDATE orders SET status = 'cancelled' WHERE id = :o"), {"o": order_id})
+        await conn.execute(text("UPDATE payments SET status = 'succeeded', updated_at = now() WHERE order_id = :o "
+                                "AND status NOT IN ('succeeded', 'refunded')"), {"o": order_id})
+    changes.orders.add(order_id)
+    return order_id if order.status != "refunded" else None
+
+
+async def refund_order(engine: AsyncEngine, ctx: PaymentContext, order_id: uuid.UUID, intent_id: str,
+                       changes: ChangeSet) -> bool:
+    """Refunds a captured payment of an order that cannot be fulfilled; retried by reconciliation."""
+    try:
+        refund = await ctx.gateway.refund(intent_id, f"boxoffice-refund-{order_id}")
+    except (PaymentProviderUnavailable, PaymentRequestRejected):
+        return False  # stays succeeded-but-cancelled: `boxoffice reconcile` refunds it later
+    await mark_refunded(engine, order_id, refund.id, changes)
+    return True
+
+
+async def mark_refunded(engine: AsyncEngine, order_id: uuid.UUID, refund_id: str | None, changes: ChangeSet) -> None:
+    async with engine.begin() as conn:
+        order = await _order(conn, order_id, lock=True)
+        if order is None or order.status == "refunded":
+            return
+        if order.status == "confirmed":  # refunded from Stripe's side: its seats go back on sale
+            await conn.execute(text(f"SELECT pg_advisory_xact_lock_shared({SHOW_LOCK_KEY})"), {"show_id": order.show_id})
+            rows = (await conn.execute(text(
+                "UPDATE show_seats ss SET status = 'A', order_id = NULL, "
+                "version = nextval(CAST(sh.version_sequence AS regclass)) FROM shows sh WHERE sh.id = :s "
+                "AND ss.show_id = :s AND ss.order_id = :o AND ss.status = 'S' "
+                "RETURNING ss.id, ss.section_id, ss.version, ss.position IS NULL AS ga"),
+                {"s": order.show_id, "o": order_id})).all()
+            for r in rows:
+                changes.add(order.show_id, SeatChange(r.id, r.section_id, "A", r.version, r.ga))
+            await conn.execute(text("DELETE FROM tickets WHERE order_id = :o"), {"o": order_id})
+        await conn.execute(text("UPDATE orders SET status = 'refunded' WHERE id = :o"), {"o": order_id})
+        await conn.execute(text("UPDATE payments SET status = 'refunded', refund_id = COALESCE(:r, refund_id), "
+                                "updated_at = now() WHERE order_id = :o"), {"o": order_id, "r": refund_id})
+        await conn.execute(text(
+            "INSERT INTO outbox (topic, user_id, payload) VALUES ('notification', :u, jsonb_build_object("
+            "'kind', 'ORDER_CANCELLED', 'orderId', CAST(:o AS text), 'showId', CAST(:s AS text), 'refunded', true))"),
+            {"u": order.user_id, "o": str(order_id), "s": str(order.show_id)})
+    changes.orders.add(order_id)

@@ -1,0 +1,79 @@
+"""Plain HTTP routes beside GraphQL: health, metrics, Stripe webhooks, ticket PDFs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import TYPE_CHECKING
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from .booking.reconcile import handle_stripe_event
+from .booking.ticket_pdf import render_ticket_pdf
+from .booking.tickets import ticket_document
+from .payments.gateway import InvalidWebhook, PaymentError
+
+if TYPE_CHECKING:
+    from .app import Services
+
+log = logging.getLogger("boxoffice.http")
+MAX_WEBHOOK_BYTES = 256_000
+
+
+def _services(request: Request) -> Services:
+    return request.state.services  # type: ignore[no-any-return]
+
+
+async def healthz(request: Request) -> Response:
+    try:
+        async with asyncio.timeout(2):
+            async with _services(request).engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+    except Exception:
+        return JSONResponse({"status": "unavailable", "database": "down"}, 503)
+    return JSONResponse({"status": "ok"})
+
+
+async def metrics(request: Request) -> Response:
+    return Response(generate_latest(_services(request).metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+async def stripe_webhook(request: Request) -> Response:
+    services = _services(request)
+    payload = await request.body()
+    if len(payload) > MAX_WEBHOOK_BYTES:
+        return JSONResponse({"error": "payload too large"}, 413)
+    try:
+        event = services.payments.gateway.verify_webhook(payload, request.headers.get("stripe-signature", ""))
+    except InvalidWebhook:
+        return JSONResponse({"error": "invalid signature"}, 400)
+    try:
+        changes = await handle_stripe_event(services.engine, services.payments, event)
+    except PaymentError:
+        # Stripe could not be asked about the intent right now: a non-2xx makes Stripe retry.
+        return JSONResponse({"error": "try again"}, 503)
+    await services.live.publish(changes)
+    return JSONResponse({"received": True})
+
+
+async def ticket_pdf(request: Request) -> Response:
+    services = _services(request)
+    header = request.headers.get("authorization", "")
+    viewer = services.tokens.verify(header[7:].strip()) if header.lower().startswith("bearer ") else None
+    if viewer is None:
+        return JSONResponse({"error": "sign in to download tickets"}, 401, headers={"WWW-Authenticate": "Bearer"})
+    try:
+        ticket_id = uuid.UUID(request.path_params["ticket_id"])
+    except ValueError:
+        return JSONResponse({"error": "no such ticket"}, 404)
+    doc = await ticket_document(services.engine, ticket_id, viewer.user_id)
+    if doc is None:  # someone else's ticket looks exactly like a missing one
+        return JSONResponse({"error": "no such ticket"}, 404)
+    pdf = await asyncio.to_thread(render_ticket_pdf, doc)
+    return Response(pdf, media_type="application/pdf",
+                    headers={"Content-Disposition": f'inline; filename="ticket-{ticket_id}.pdf"',
+                             "Cache-Control": "private, no-store"})

@@ -1,0 +1,22 @@
+"""A Stripe test-mode simulator: Stripe's REST shapes, signed webhooks, state in PostgreSQL.
+
+Used when STRIPE_API_KEY is unset: the main app mounts `SimulatorService.app` at
+/stripe-sim and points the real stripe SDK (through the gateway) at it.
+"""
+
+from .app import create_simulator_app
+from .delivery import WebhookDeliveryWorker, sign_payload
+from .faults import Faults
+from .operations import TEST_CARDS
+from .service import SimulatorService
+from .store import SimulatorStore
+
+__all__ = [
+    "Faults",
+    "SimulatorService",
+    "SimulatorStore",
+    "TEST_CARDS",
+    "WebhookDeliveryWorker",
+    "create_simulator_app",
+    "sign_payload",
+]

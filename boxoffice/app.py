@@ -80,8 +80,9 @@ class BoxofficeGraphQL(GraphQL[Context, None]):
         return Context(services=request.state.services, request=request, response=response,
                        client_address=client.host if client else "unknown")
 
-    def encode_json(self, data: object) -> bytes:  # type: ignore[override]
-        return orjson.dumps(data)
+    def encode_json(self, data: object) -> str:
+        # str, not bytes: graphql-transport-ws requires text frames on the WebSocket.
+        return orjson.dumps(data).decode()
 
 
 class BodyLimit:
@@ -172,7 +173,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await simulator.start()
         reader = SeatStateReader(engine)
         hub = SeatHub(bus, load_since=reader.load_since, load_sections=reader.load_sections,
-                      window_ms=settings.seat_delta_window_ms)
+                      load_version=reader.load_version, window_ms=settings.seat_delta_window_ms)
         availability = AvailabilityCache(engine)
         services = Services(settings=settings, engine=engine, tokens=TokenIssuer(settings.secret, settings.token_ttl_s),
                             geometry=GeometryCache(), availability=availability, bus=bus, hub=hub,

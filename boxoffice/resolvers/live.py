@@ -9,6 +9,7 @@ from graphql import GraphQLError
 
 from ..schema.catalog_types import Info, SeatChange, SeatDelta, SectionAvailability, parse_id
 from ..schema.enums import SeatStatus
+from ..subscriptions.seat_stream import HubClosed, SeatStreamClosed
 
 
 def _delta(d: object) -> SeatDelta:
@@ -29,6 +30,13 @@ async def seat_changes(info: Info, show_id: strawberry.ID, since_version: int | 
         raise GraphQLError("No such show.", extensions={"code": "NOT_FOUND"})
     if since_version is not None and since_version < 0:
         raise GraphQLError("sinceVersion is not negative.", extensions={"code": "INVALID_INPUT"})
-    async with info.context.services.hub.subscribe(str(show.id), since_version) as deltas:
-        async for delta in deltas:
-            yield _delta(delta)
+    try:
+        async with info.context.services.hub.subscribe(str(show.id), since_version) as deltas:
+            async for delta in deltas:
+                yield _delta(delta)
+    except HubClosed as closed:
+        raise GraphQLError(f"The server is shutting down: {closed.reason}. Reconnect with sinceVersion.",
+                           extensions={"code": "SERVER_SHUTDOWN"}) from None
+    except SeatStreamClosed as closed:
+        raise GraphQLError(f"{closed.reason} Reload the map and subscribe again with sinceVersion.",
+                           extensions={"code": "TOO_SLOW"}) from None

@@ -41,18 +41,24 @@ class SeatStateReader:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def load_since(self, show_id: str, since_version: int) -> SeatDelta:
+    async def load_version(self, show_id: str) -> int:
         sid = uuid.UUID(show_id)
         async with self._engine.connect() as conn:
             sequence = (await conn.execute(text("SELECT version_sequence FROM shows WHERE id = :s"),
                                            {"s": sid})).scalar_one()
-        version = await committed_version(self._engine, sid, sequence)
+        return await committed_version(self._engine, sid, sequence)
+
+    async def load_since(self, show_id: str, since_version: int) -> SeatDelta:
+        sid = uuid.UUID(show_id)
+        version = await self.load_version(show_id)
         async with self._engine.connect() as conn:
             rows = (await conn.execute(text(
                 "SELECT id, status, version FROM show_seats WHERE show_id = :s AND version > :v "
                 "AND position IS NOT NULL ORDER BY version"), {"s": sid, "v": since_version})).all()
             sections = await section_counts(conn, sid)
-        return SeatDelta(show_id=show_id, version=max([version, *(r.version for r in rows)]),
+        # `version` (not the newest row's) is what a client may resume from: every change up to
+        # it is committed and in this read.
+        return SeatDelta(show_id=show_id, version=version,
                          seats=tuple(SeatChange(str(r.id), r.status, r.version) for r in rows),
                          sections=tuple(_section(c) for c in sections))
 

@@ -49,6 +49,8 @@ __all__ = [
 
 LoadSince = Callable[[str, int], Awaitable[Snapshot]]
 LoadSections = Callable[[str, list[str]], Awaitable[Sequence[SectionCount]]]
+# The show's version up to which every change is committed (see booking/seatmap.py).
+LoadVersion = Callable[[str], Awaitable[int]]
 
 _RETRY_MAX = 5.0  # seconds between database retries while loads fail
 
@@ -63,12 +65,14 @@ class SeatHub:
         window_ms: int = 200,
         queue_limit: int = 64,
         max_pending_seats: int | None = None,
+        load_version: LoadVersion | None = None,
     ) -> None:
         if window_ms <= 0 or queue_limit < 1:
             raise ValueError("window_ms and queue_limit must be positive")
         self._bus = bus
         self._load_since = load_since
         self._load_sections = load_sections
+        self._load_version = load_version
         self._window = window_ms / 1000
         self._queue_limit = queue_limit
         self._max_pending_seats = max_pending_seats
@@ -198,6 +202,10 @@ class _Show:
         # Last version handed out per seat: a late, older message never undoes a newer one.
         self.sent_versions: dict[str, int] = {}
         self.max_version = 0  # highest version received or loaded for the show
+        # Committed version read one window ago: changes up to it were committed (and published
+        # right after) at least a window before this flush, so a client may resume from it.
+        self.committed_before = 0
+        self.resume_version = 0
         self.resync_since: int | None = None  # set when notifications may have been lost
         self.dirty = asyncio.Event()
         self.pump: asyncio.Task[None] | None = None
@@ -313,6 +321,17 @@ class _Show:
             if seat.version > self.sent_versions.get(seat.seat_id, -1):
                 self.sent_versions[seat.seat_id] = seat.version
                 fresh.append(seat)
+        if self.hub._load_version is not None and (fresh or loaded):
+            # A version that comes from messages alone can run ahead of a slower commit with a
+            # lower version; label the delta with one a client can safely resume from.
+            try:
+                committed_now = await self.hub._load_version(self.show_id)
+            except Exception:
+                log.exception("seat hub: reading the committed version of show %s failed", self.show_id)
+                committed_now = self.committed_before
+            self.resume_version = max(self.resume_version, min(version, self.committed_before))
+            self.committed_before = committed_now
+            version = self.resume_version
         if fresh or loaded:
             delta = SeatDelta(self.show_id, version, tuple(fresh), loaded)
             for stream in list(self.streams):

@@ -1,0 +1,59 @@
+// The signed-in session: the bearer token (kept in localStorage so a reload stays signed in)
+// and the user it belongs to. Network calls live in api.ts and the login screen.
+import type { User } from './types';
+
+const TOKEN_KEY = 'boxoffice.token';
+const USER_KEY = 'boxoffice.user';
+
+type Listener = (user: User | null) => void;
+const listeners = new Set<Listener>();
+
+function read<T>(key: string): T | null {
+  try {
+    const raw = localStorage.getItem(key);
+    return raw ? (JSON.parse(raw) as T) : null;
+  } catch {
+    return null;
+  }
+}
+
+export function getToken(): string | null {
+  return read<string>(TOKEN_KEY);
+}
+
+export function currentUser(): User | null {
+  return getToken() ? read<User>(USER_KEY) : null;
+}
+
+export function signIn(token: string, user: User): void {
+  localStorage.setItem(TOKEN_KEY, JSON.stringify(token));
+  localStorage.setItem(USER_KEY, JSON.stringify(user));
+  notify();
+}
+
+/** Keeps the token, refreshes what we know of the user (e.g. after asking `viewer`). */
+export function updateUser(user: User): void {
+  localStorage.setItem(USER_KEY, JSON.stringify(user));
+  notify();
+}
+
+export function signOut(): void {
+  localStorage.removeItem(TOKEN_KEY);
+  localStorage.removeItem(USER_KEY);
+  notify();
+}
+
+export function onTokenChange(listener: Listener): () => void {
+  listeners.add(listener);
+  return () => listeners.delete(listener);
+}
+
+function notify(): void {
+  const user = currentUser();
+  for (const listener of listeners) listener(user);
+}
+
+// Another tab signed in or out: follow it.
+window.addEventListener('storage', (event) => {
+  if (event.key === TOKEN_KEY || event.key === USER_KEY) notify();
+});

@@ -1,0 +1,77 @@
+// The confirmation screen: an order's status and, once confirmed, its tickets.
+import { describeError } from '../api';
+import { currentUser } from '../auth';
+import { fill, h, notice } from '../dom';
+import { dateTime, money } from '../format';
+import { fetchOrder, settled, watchOrder } from '../orders';
+import { currentPath, navigate, titled, type ScreenContext } from '../router';
+import { orderForHold } from '../session';
+import type { Order } from '../types';
+import { ticketList } from '../widgets';
+
+export async function orderScreen({ root, params, signal }: ScreenContext): Promise<void> {
+  if (!currentUser()) {
+    navigate(`/login?next=${encodeURIComponent(currentPath())}`, { replace: true });
+    return;
+  }
+  root.append(h('p', { class: 'loading', role: 'status' }, 'Loading your order…'));
+  let order: Order | null;
+  try {
+    order = await fetchOrder(params.id, signal);
+  } catch (error) {
+    root.replaceChildren(notice('error', describeError(error)));
+    return;
+  }
+  if (!order) {
+    const heading = h('h1', {}, 'Order not found');
+    root.replaceChildren(heading, h('p', {}, 'This order does not exist or belongs to another account. ', h('a', { href: '#/account' }, 'See your orders')));
+    titled(root, heading, 'Order not found');
+    return;
+  }
+  render(root, order, true);
+  if (!settled(order)) watchOrder(order.id, signal, (next) => render(root, next, false));
+}
+
+const HEADINGS: Record<Order['status'], string> = {
+  CONFIRMED: "You're going! Your tickets are ready",
+  PENDING_PAYMENT: 'Waiting for your payment',
+  CANCELLED: 'Order cancelled',
+  REFUNDED: 'Order refunded',
+};
+
+function render(root: HTMLElement, order: Order, first: boolean): void {
+  const heading = h('h1', { class: `order-${order.status.toLowerCase()}` }, HEADINGS[order.status]);
+  const sections = order.show.availability?.sections ?? [];
+  fill(root,
+    heading,
+    h('section', { class: 'card confirmation', 'aria-labelledby': 'order-title' },
+      h('h2', { id: 'order-title' }, order.show.event.name),
+      h('p', {}, `${dateTime(order.show.startsAt)} · ${order.show.event.venue.name}, ${order.show.event.venue.city}`),
+      h('dl', { class: 'facts' },
+        h('dt', {}, 'Order'), h('dd', {}, h('code', {}, order.id)),
+        h('dt', {}, 'Status'), h('dd', { class: 'order-status' }, order.status.replace('_', ' ').toLowerCase()),
+        h('dt', {}, 'Total'), h('dd', {}, money(order.totalCents, order.currency)),
+        h('dt', {}, 'Placed'), h('dd', {}, dateTime(order.createdAt)))),
+    order.status === 'CONFIRMED'
+      ? h('section', { 'aria-labelledby': 'tickets-title' },
+        h('h2', { id: 'tickets-title' }, `Tickets (${order.tickets.length})`),
+        h('p', { class: 'muted' }, 'Show the barcode at the door, on paper or on your phone.'),
+        ticketList(order.tickets, sections))
+      : order.status === 'PENDING_PAYMENT' ? pendingNotice(order) : null,
+    h('p', {}, h('a', { href: '#/account' }, 'All your orders'), ' · ', h('a', { href: `#/shows/${encodeURIComponent(order.show.id)}` }, 'Back to the show')));
+  titled(root, heading, first ? 'Your order' : HEADINGS[order.status]);
+}
+
+function pendingNotice(order: Order): HTMLElement {
+  const payment = order.payment;
+  if (payment?.status === 'FAILED' || payment?.status === 'CANCELED' || (payment?.status === 'REQUIRES_PAYMENT_METHOD' && payment.failureReason)) {
+    const holdId = orderForHold.holdOf(order.id);
+    return notice('error', 'Your card was declined — try another card. Your seats stay reserved until the hold runs out.',
+      holdId ? h('a', { class: 'button primary', href: `#/checkout/${encodeURIComponent(holdId)}` }, 'Back to checkout') : null);
+  }
+  if (payment?.status === 'REQUIRES_ACTION') {
+    return notice('info', 'Your bank is waiting for you to confirm the payment (3-D Secure). This page updates by itself.',
+      payment.nextActionUrl ? h('a', { class: 'button', href: payment.nextActionUrl, target: '_blank', rel: 'noopener' }, 'Verify with your bank') : null);
+  }
+  return notice('info', 'We are confirming your payment. This page updates by itself.');
+}

@@ -1,0 +1,132 @@
+"""Real server processes and a graphql-transport-ws client, for tests across processes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import websockets
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class ServerProcess:
+    """`boxoffice serve` as an operator runs it."""
+
+    database_url: str
+    redis_url: str | None
+    secret: str
+    data_dir: Path
+    port: int = field(default_factory=free_port)
+    extra_env: dict[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/graphql"
+
+    def start(self) -> None:
+        env = {**os.environ, "DATABASE_URL": self.database_url, "BOXOFFICE_SECRET": self.secret,
+               "BOXOFFICE_DATA_DIR": str(self.data_dir), "STRIPE_WEBHOOK_SECRET": "whsec_cluster_" + self.secret[:8],
+               "BOXOFFICE_SEAT_DELTA_WINDOW_MS": "100", "BOXOFFICE_HOLD_SWEEP_INTERVAL_S": "0.2",
+               **self.extra_env}
+        env.pop("REDIS_URL", None)
+        if self.redis_url:
+            env["REDIS_URL"] = self.redis_url
+        self.proc = subprocess.Popen([sys.executable, "-m", "boxoffice.cli", "serve", "--port", str(self.port),
+                                      "--no-migrate", "--log-level", "warning"], env=env,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.proc.stderr.read().decode() if self.proc.stderr else ''}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("server did not become healthy")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class Subscription:
+    def __init__(self, ws: Any, op_id: str) -> None:
+        self.ws, self.id = ws, op_id
+
+    async def next(self, timeout: float = 5.0) -> dict[str, Any]:
+        """The next payload of this operation; raises on error/complete."""
+        while True:
+            message = json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+            if message.get("type") == "ping":
+                await self.ws.send(json.dumps({"type": "pong"}))
+                continue
+            if message.get("id") != self.id:
+                continue
+            if message["type"] == "next":
+                return message["payload"]  # type: ignore[no-any-return]
+            raise SubscriptionEnded(message)
+
+
+class SubscriptionEnded(Exception):
+    def __init__(self, message: dict[str, Any]) -> None:
+        super().__init__(json.dumps(message))
+        self.message = message
+
+
+@asynccontextmanager
+async def subscribe(ws_url: str, query: str, variables: dict[str, Any] | None = None,
+                    token: str | None = None) -> AsyncIterator[Subscription]:
+    async with websockets.connect(ws_url, subprotocols=["graphql-transport-ws"], max_size=2**24) as ws:  # type: ignore[list-item]
+        await ws.send(json.dumps({"type": "connection_init",
+                                  "payload": {"Authorization": f"Bearer {token}"} if token else {}}))
+        ack = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        assert ack["type"] == "connection_ack", ack
+        op_id = uuid.uuid4().hex
+        await ws.send(json.dumps({"type": "subscribe", "id": op_id,
+                                  "payload": {"query": query, "variables": variables or {}}}))
+        yield Subscription(ws, op_id)
+
+
+async def gql(url: str, query: str, variables: dict[str, Any] | None = None, token: str | None = None,
+              client: httpx.AsyncClient | None = None) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    payload = {"query": query, "variables": variables or {}}
+    if client is None:
+        async with httpx.AsyncClient(timeout=30) as c:
+            response = await c.post(f"{url}/graphql", json=payload, headers=headers)
+    else:
+        response = await client.post(f"{url}/graphql", json=payload, headers=headers)
+    body = response.json()
+    assert not body.get("errors"), body
+    return body["data"]  # type: ignore[no-any-return]

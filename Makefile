@@ -1,6 +1,6 @@
 # The two set-up commands of the README:
 #   make run   installs boxoffice and serves the demo on embedded PostgreSQL (http://127.0.0.1:8000)
-#   make test  installs the test dependencies and runs the whole suite (Python, then the browser tests)
+#   make test  installs the test dependencies and runs the whole suite (types, the browser tests, then Python)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -28,8 +28,8 @@ run: install frontend
 
 test: install-test
 	$(BIN)/mypy
-	$(BIN)/pytest -q
 	cd frontend-sample && npm ci --no-audit --no-fund && npm run e2e
+	$(BIN)/pytest -q
 
 schema: install
 	$(BIN)/python -m boxoffice.schema.build

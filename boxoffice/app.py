@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 import orjson
+import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -39,6 +40,7 @@ from .booking.waiting_room import WaitingRoom
 from .config import Settings, load_settings
 from .db import create_engine
 from .metrics import Metrics, MetricsExtension
+from .notifications import NotificationPipeline
 from .payments.gateway import StripeGateway
 from .payments.simulator import SimulatorService
 from .resolvers.waiting import waiting_room_channel
@@ -189,6 +191,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         async def announce_move(show_id: str) -> None:
             await bus.publish(waiting_room_channel(show_id), "moved")
 
+        # Its own Redis client: the consumer's blocking reads hold a connection.
+        notify_redis = (aioredis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
+                        if settings.redis_url else None)
+        notifications = NotificationPipeline(engine, redis=notify_redis, smtp_url=settings.smtp_url,
+                                             public_url=settings.public_url)
+        notifications.start()
         stop = asyncio.Event()
         promoter = Promoter(room, lease, on_moved=announce_move)
         tasks = [asyncio.create_task(sweep_expired_holds(services, stop), name="hold-sweeper"),
@@ -200,6 +208,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             stop.set()
             await hub.close()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await notifications.stop()
+            if notify_redis is not None:
+                await notify_redis.aclose()
             if simulator is not None:
                 await simulator.stop()
             await gateway.aclose()

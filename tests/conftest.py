@@ -93,3 +93,27 @@ async def api(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> As
         yield Api(client, app.state.services, port)
     server.should_exit = True
     await task
+
+
+@pytest.fixture(scope="session")
+def secret() -> str:
+    """BOXOFFICE_SECRET of the server processes in `cluster`."""
+    return "cluster-secret-" + uuid.uuid4().hex
+
+
+@pytest.fixture(scope="session")
+def cluster(database_url: str, secret: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list]:
+    """Two `boxoffice serve` processes (A and B) on the test database and a private Redis db number."""
+    import random
+
+    from live_support import ServerProcess
+
+    redis_url = f"redis://127.0.0.1:6379/{random.randint(3, 15)}"
+    servers = [ServerProcess(database_url, redis_url, secret, tmp_path_factory.mktemp(f"srv{i}")) for i in range(2)]
+    try:
+        for server in servers:
+            server.start()
+        yield servers
+    finally:
+        for server in servers:
+            server.stop()

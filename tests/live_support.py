@@ -130,3 +130,16 @@ async def gql(url: str, query: str, variables: dict[str, Any] | None = None, tok
     body = response.json()
     assert not body.get("errors"), body
     return body["data"]  # type: ignore[no-any-return]
+
+
+async def fan_tokens(engine: Any, secret: str, n: int, role: str = "fan") -> list[str]:
+    """n new users and bearer tokens signed with the servers' secret."""
+    from boxoffice.booking.accounts import TokenIssuer, create_user
+
+    issuer = TokenIssuer(secret, 3600)
+    tokens = []
+    for _ in range(n):
+        user = await create_user(engine, email=f"live-{uuid.uuid4().hex[:10]}@example.test",
+                                 password="live-password", name="Live", role=role)
+        tokens.append(issuer.issue(user))
+    return tokens

@@ -1,4 +1,7 @@
-"""The inventory and money invariants, checked over the database (`boxoffice audit`)."""
+"""The inventory and money invariants, checked over the database (`boxoffice audit`).
+
+A captured payment of a cancelled order is normal for a few minutes (its refund is on its
+way, and `boxoffice reconcile` retries it); left longer, it is a failure."""
 
 from __future__ import annotations
 
@@ -33,6 +36,22 @@ CHECKS: dict[str, str] = {
         JOIN sections sec ON sec.id = ss.section_id
         WHERE ss.position IS NULL AND {show_ss} GROUP BY ss.show_id, ss.section_id, sec.capacity
         HAVING count(*) FILTER (WHERE ss.status IN ('H', 'S')) > sec.capacity OR count(*) <> sec.capacity""",
+    "confirmed order without a succeeded payment of its total": """
+        SELECT o.show_id, o.id AS order_id, o.total_cents, p.status, p.amount_cents FROM orders o
+        LEFT JOIN payments p ON p.order_id = o.id
+        WHERE o.status = 'confirmed' AND {show_o}
+          AND (p.id IS NULL OR p.status <> 'succeeded' OR p.amount_cents <> o.total_cents)""",
+    "refunded order without a refunded payment": """
+        SELECT o.show_id, o.id AS order_id, p.status FROM orders o LEFT JOIN payments p ON p.order_id = o.id
+        WHERE o.status = 'refunded' AND {show_o} AND (p.id IS NULL OR p.status <> 'refunded')""",
+    "confirmed order without one ticket per place": """
+        SELECT o.show_id, o.id AS order_id, o.ticket_count, count(t.id) AS tickets FROM orders o
+        LEFT JOIN tickets t ON t.order_id = o.id WHERE o.status = 'confirmed' AND {show_o}
+        GROUP BY o.show_id, o.id, o.ticket_count HAVING count(t.id) <> o.ticket_count""",
+    "captured payment of an unconfirmed order, unrefunded for over 10 minutes": """
+        SELECT o.show_id, o.id AS order_id, o.status, p.intent_id FROM payments p JOIN orders o ON o.id = p.order_id
+        WHERE p.status = 'succeeded' AND o.status <> 'confirmed' AND {show_o}
+          AND p.updated_at < now() - interval '10 minutes'""",
     "place both held and ordered": """
         SELECT ss.show_id, ss.id AS seat_id FROM show_seats ss
         WHERE ss.status = 'H' AND ss.order_id IS NOT NULL AND {show_ss}""",

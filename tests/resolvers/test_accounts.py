@@ -73,3 +73,16 @@ async def test_token_needs_bearer_scheme(api) -> None:
     token, _ = await api.user()
     response = await api.client.post("/graphql", json={"query": VIEWER}, headers={"Authorization": token})
     assert response.json()["data"]["viewer"] is None
+
+
+async def test_log_in_attempts_are_rate_limited_with_a_retry_hint(api) -> None:
+    email = _email()
+    await api.gql(SIGN_UP, {"input": {"email": email, "password": "correct horse", "name": "A"}})
+    q = """mutation($e: String!, $p: String!) { logIn(email: $e, password: $p) {
+      __typename ... on Rejected { code message retryAfterSeconds } } }"""
+    codes = [(await api.gql(q, {"e": email, "p": "wrong guess"}))["logIn"] for _ in range(12)]
+    limited = [c for c in codes if c["code"] == "RATE_LIMITED"]
+    assert codes[0]["code"] == "INVALID_CREDENTIALS" and limited
+    assert limited[0]["retryAfterSeconds"] > 0 and "try again" in limited[0]["message"].lower()
+    # The right password is refused too while limited: guessing does not get faster.
+    assert (await api.gql(q, {"e": email, "p": "correct horse"}))["logIn"]["code"] == "RATE_LIMITED"

@@ -12,11 +12,8 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from boxoffice.booking.accounts import TokenIssuer, create_user
-from boxoffice.booking.records import UserRecord
-
 from booking.fixtures_db import make_show
-from live_support import ServerProcess, SubscriptionEnded, free_port, gql, subscribe
+from live_support import ServerProcess, SubscriptionEnded, fan_tokens as _fans, free_port, gql, subscribe
 
 SEAT_CHANGES = """subscription($show: ID!, $since: Int) { seatChanges(showId: $show, sinceVersion: $since) {
   showId version seats { seatId status version } sections { sectionId name available } } }"""
@@ -24,33 +21,6 @@ HOLD = """mutation($i: HoldSeatsInput!) { holdSeats(input: $i) { __typename ... 
   ... on SeatsUnavailable { seatIds } ... on Rejected { code message } } }"""
 RELEASE = "mutation($id: ID!) { releaseHold(holdId: $id) { __typename } }"
 SNAPSHOT = "query($id: ID!) { show(id: $id) { seats { id } availability { version codes } } }"
-
-
-@pytest.fixture(scope="module")
-def secret() -> str:
-    return "cluster-secret-" + uuid.uuid4().hex
-
-
-@pytest.fixture(scope="module")
-def cluster(database_url, secret, tmp_path_factory):
-    """Two server processes (A and B) on the test database and a private Redis db number."""
-    redis_url = f"redis://127.0.0.1:6379/{random.randint(3, 15)}"
-    servers = [ServerProcess(database_url, redis_url, secret, tmp_path_factory.mktemp(f"srv{i}")) for i in range(2)]
-    for s in servers:
-        s.start()
-    yield servers
-    for s in servers:
-        s.stop()
-
-
-async def _fans(engine, secret: str, n: int) -> list[str]:
-    issuer = TokenIssuer(secret, 3600)
-    tokens = []
-    for _ in range(n):
-        user = await create_user(engine, email=f"live-{uuid.uuid4().hex[:10]}@example.test",
-                                 password="live-password", name="Live")
-        tokens.append(issuer.issue(UserRecord(user.id, user.email, user.name, user.role)))
-    return tokens
 
 
 async def _until(sub, predicate, timeout=1.0):

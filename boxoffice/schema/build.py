@@ -13,6 +13,7 @@ from strawberry.extensions import (AddValidationRules, MaskErrors, MaxAliasesLim
 from strawberry.extensions.base_extension import SchemaExtension
 
 from ..booking.errors import BookingError
+from .cost import QueryCostLimit
 from .root import Mutation, Query, Subscription
 
 SCHEMA_FILE = Path(__file__).with_name("schema.graphql")
@@ -31,7 +32,7 @@ def build_schema(extra_extensions: Sequence[Callable[[], SchemaExtension]] | Non
     # Limiters are built once here: a new rule class per request would defeat the validation cache.
     depth = QueryDepthLimiter(max_depth=MAX_DEPTH)
     aliases = MaxAliasesLimiter(max_alias_count=MAX_ALIASES)
-    rules = [*depth.validation_rules, *aliases.validation_rules]
+    rules = [*depth.validation_rules, *aliases.validation_rules, QueryCostLimit]
     extensions: list[object] = [
         partial(MaxTokensLimiter, max_token_count=MAX_TOKENS),
         partial(AddValidationRules, rules),

@@ -55,6 +55,12 @@ async def test_sigkill_mid_sale_then_restart_audit_and_reconcile(database_url, e
     server.start()
     show, seats, _ = await make_show(engine, seats=30, ga=1, max_tickets=50)
     fans = await fan_tokens(engine, secret, 16)
+    # Stripe misbehaves too: slow, failing now and then, webhooks duplicated and reordered.
+    async with httpx.AsyncClient() as client:
+        faults = await client.post(f"{server.url}/stripe-sim/_faults", json={
+            "latency_ms": 30, "fail_next": 3, "duplicate_webhooks": True, "reorder_webhooks": True,
+            "reorder_window_ms": 300})
+        assert faults.status_code == 200
     stop = asyncio.Event()
     shoppers = [asyncio.create_task(_shopper(server.url, t, str(show.id), seats, random.Random(i), stop))
                 for i, t in enumerate(fans)]
@@ -102,7 +108,15 @@ async def test_sigkill_mid_sale_then_restart_audit_and_reconcile(database_url, e
             unpaid_confirmed = (await conn.execute(text(
                 "SELECT o.id FROM orders o JOIN payments p ON p.order_id = o.id WHERE o.show_id = :s "
                 "AND o.status = 'confirmed' AND p.status <> 'succeeded'"), {"s": show.id})).all()
-        assert stranded == 0 and orphans == [] and unpaid_confirmed == []
+            # No order was charged twice: one intent and at most one refund per order.
+            doubled = (await conn.execute(text(
+                "SELECT metadata->>'order_id' FROM stripe_sim.payment_intents GROUP BY 1 HAVING count(*) > 1"))).all()
+        assert stranded == 0 and orphans == [] and unpaid_confirmed == [] and doubled == []
     finally:
         stop.set()
+        async with httpx.AsyncClient() as client:
+            try:
+                await client.post(f"{server.url}/stripe-sim/_faults", json={})
+            except httpx.HTTPError:
+                pass
         server.stop()

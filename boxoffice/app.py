@@ -26,6 +26,7 @@ from strawberry.asgi import GraphQL
 from . import http_routes
 from .booking.accounts import TokenIssuer
 from .booking.availability_cache import AvailabilityCache
+from .booking.catalog import ShowCache
 from .booking.guards import Guards
 from .booking.holds import AdmissionCheck, release_expired_holds
 from .booking.payments import PaymentContext
@@ -61,6 +62,7 @@ class Services:
     engine: AsyncEngine
     tokens: TokenIssuer
     geometry: GeometryCache
+    shows: ShowCache
     availability: AvailabilityCache
     bus: EventBus
     hub: SeatHub
@@ -178,7 +180,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                       load_version=reader.load_version, window_ms=settings.seat_delta_window_ms)
         availability = AvailabilityCache(engine)
         services = Services(settings=settings, engine=engine, tokens=TokenIssuer(settings.secret, settings.token_ttl_s),
-                            geometry=GeometryCache(), availability=availability, bus=bus, hub=hub,
+                            geometry=GeometryCache(), shows=ShowCache(engine), availability=availability, bus=bus,
+                            hub=hub,
                             live=SeatFeed(bus, availability.invalidate),
                             limits=Guards(lambda *a: limiter.check(*a)), admission=admission_check(room),
                             waiting_room=room, payments=payments, metrics=metrics)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 
 def async_url(url: str) -> str:
@@ -32,3 +35,12 @@ def create_engine(url: str, *, pool_size: int = 20, max_overflow: int = 10) -> A
                                           "idle_in_transaction_session_timeout": "15000",
                                           "application_name": "boxoffice"}},
     )
+
+
+@asynccontextmanager
+async def reading(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A pooled connection for reads outside any transaction: one round trip per query,
+    without the BEGIN and ROLLBACK a transaction would add. Each statement sees committed data."""
+    async with engine.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        yield conn

@@ -13,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ..db import reading
 from .errors import EmailTaken, InvalidCredentials, InvalidInput
 from .records import UserRecord, Viewer
 
@@ -60,7 +61,7 @@ async def create_user(engine: AsyncEngine, *, email: str, password: str, name: s
 
 
 async def authenticate(engine: AsyncEngine, *, email: str, password: str) -> UserRecord:
-    async with engine.connect() as conn:
+    async with reading(engine) as conn:
         row = (await conn.execute(
             text("SELECT id, email, name, role, password_hash FROM users WHERE lower(email) = lower(:e)"),
             {"e": email.strip()})).first()
@@ -74,7 +75,7 @@ async def authenticate(engine: AsyncEngine, *, email: str, password: str) -> Use
 
 
 async def get_users(engine: AsyncEngine, ids: list[uuid.UUID]) -> dict[uuid.UUID, UserRecord]:
-    async with engine.connect() as conn:
+    async with reading(engine) as conn:
         rows = (await conn.execute(text("SELECT id, email, name, role FROM users WHERE id = ANY(:ids)"),
                                    {"ids": ids})).all()
     return {r.id: UserRecord(id=r.id, email=r.email, name=r.name, role=r.role) for r in rows}

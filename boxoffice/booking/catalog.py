@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,6 +12,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ..db import reading
 from .errors import InvalidInput
 from .records import EventRecord, PriceTierRecord, SectionRecord, ShowRecord, VenueRecord, Viewer
 
@@ -42,7 +44,7 @@ def _show(r: Any) -> ShowRecord:
 
 
 async def get_venues(engine: AsyncEngine, ids: list[uuid.UUID]) -> dict[uuid.UUID, VenueRecord]:
-    async with engine.connect() as conn:
+    async with reading(engine) as conn:
         rows = (await conn.execute(text(_VENUE_SQL), {"ids": ids})).all()
     return {r.id: VenueRecord(id=r.id, name=r.name, city=r.city, capacity=r.capacity, created_by=r.created_by)
             for r in rows}
@@ -53,7 +55,7 @@ async def get_venue(engine: AsyncEngine, venue_id: uuid.UUID) -> VenueRecord | N
 
 
 async def sections_of_venues(engine: AsyncEngine, venue_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[SectionRecord]]:
-    async with engine.connect() as conn:
+    async with reading(engine) as conn:
         rows = (await conn.execute(
             text("SELECT id, venue_id, name, general_admission, capacity, position FROM sections "
                  "WHERE venue_id = ANY(:ids) ORDER BY venue_id, position"), {"ids": venue_ids})).all()
@@ -66,7 +68,7 @@ async def sections_of_venues(engine: AsyncEngine, venue_ids: list[uuid.UUID]) ->
 
 
 async def get_events(engine: AsyncEngine, ids: list[uuid.UUID]) -> dict[uuid.UUID, EventRecord]:
-    async with engine.connect() as conn:
+    async with reading(engine) as conn:
         rows = (await conn.execute(text(f"SELECT {_EVENT_COLS} FROM events e WHERE e.id = ANY(:ids)"),
                                    {"ids": ids})).all()
     return {r.id: _event(r) for r in rows}
@@ -77,7 +79,7 @@ async def get_event(engine: AsyncEngine, event_id: uuid.UUID) -> EventRecord | N
 
 
 async def get_shows(engine: AsyncEngine, ids: list[uuid.UUID]) -> dict[uuid.UUID, ShowRecord]:
-    async with engine.connect() as conn:
+    async with reading(engine) as conn:
         rows = (await conn.execute(text(f"{_SHOW_SQL} WHERE s.id = ANY(:ids)"), {"ids": ids})).all()
     return {r.id: _show(r) for r in rows}
 
@@ -87,7 +89,7 @@ async def get_show(engine: AsyncEngine, show_id: uuid.UUID) -> ShowRecord | None
 
 
 async def shows_of_events(engine: AsyncEngine, event_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[ShowRecord]]:
-    async with engine.connect() as conn:
+    async with reading(engine) as conn:
         rows = (await conn.execute(text(f"{_SHOW_SQL} WHERE s.event_id = ANY(:ids) ORDER BY s.starts_at, s.id"),
                                    {"ids": event_ids})).all()
     out: dict[uuid.UUID, list[ShowRecord]] = {e: [] for e in event_ids}
@@ -98,7 +100,7 @@ async def shows_of_events(engine: AsyncEngine, event_ids: list[uuid.UUID]) -> di
 
 async def price_tiers_of_shows(engine: AsyncEngine,
                                show_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[PriceTierRecord]]:
-    async with engine.connect() as conn:
+    async with reading(engine) as conn:
         rows = (await conn.execute(
             text("SELECT t.id, t.show_id, t.name, t.price_cents, "
                  "COALESCE(array_agg(ss.section_id ORDER BY sec.position) FILTER (WHERE ss.section_id IS NOT NULL), "
@@ -188,9 +190,38 @@ async def list_events(engine: AsyncEngine, flt: EventFilter, *, first: int, afte
     sql = (f"SELECT * FROM (SELECT {_EVENT_COLS}, COALESCE({next_show}, 'infinity') AS sort_key "
            f"FROM events e JOIN venues v ON v.id = e.venue_id WHERE {' AND '.join(where)}) page "
            f"{outer} ORDER BY sort_key, id LIMIT :limit")
-    async with engine.connect() as conn:
+    async with reading(engine) as conn:
         rows = (await conn.execute(text(sql), params)).all()
     # asyncpg reads 'infinity' (no upcoming show) as the largest datetime; keep it infinite in cursors.
     events = [(_encode_cursor(None if r.sort_key.year == 9999 else r.sort_key, r.id), _event(r))
               for r in rows[:first]]
     return EventPage(events=events, has_next_page=len(rows) > first)
+
+
+class ShowCache:
+    """Show settings for the hot path, cached per process for a second.
+
+    Only settings live here (on-sale time, limits, TTL, waiting room); inventory is always read
+    under lock. A change to them reaches every process within `ttl_s`.
+    """
+
+    def __init__(self, engine: AsyncEngine, ttl_s: float = 1.0, max_shows: int = 4096) -> None:
+        self._engine = engine
+        self._ttl_s = ttl_s
+        self._max = max_shows
+        self._entries: dict[uuid.UUID, tuple[float, ShowRecord | None]] = {}
+
+    async def get(self, show_id: uuid.UUID) -> ShowRecord | None:
+        now = time.monotonic()
+        entry = self._entries.get(show_id)
+        if entry is not None and now - entry[0] < self._ttl_s:
+            return entry[1]
+        show = await get_show(self._engine, show_id)
+        if len(self._entries) >= self._max:
+            self._entries.clear()  # crude but bounded: a flash sale is about a handful of shows
+        self._entries[show_id] = (now, show)
+        return show
+
+    def clear(self) -> None:
+        """An organizer changed something: this process sees it at once (others within ttl_s)."""
+        self._entries.clear()

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ..db import reading
 from .errors import InvalidInput
 from .records import NotificationRecord, OrderRecord, PaymentRecord
 
@@ -47,7 +48,7 @@ async def orders_of_user(engine: AsyncEngine, user_id: uuid.UUID, *, first: int,
         except (ValueError, UnicodeDecodeError):
             raise InvalidInput("That cursor is not one this API gave out.", field="after") from None
         where += " AND (created_at, id) < (:t, :o)"
-    async with engine.connect() as conn:
+    async with reading(engine) as conn:
         rows = (await conn.execute(text(f"SELECT {ORDER_COLS} FROM orders WHERE {where} "
                                         "ORDER BY created_at DESC, id DESC LIMIT :n"), params)).all()
     orders = [order_record(r) for r in rows[:first]]
@@ -55,7 +56,7 @@ async def orders_of_user(engine: AsyncEngine, user_id: uuid.UUID, *, first: int,
 
 
 async def get_orders(engine: AsyncEngine, ids: list[uuid.UUID]) -> dict[uuid.UUID, OrderRecord]:
-    async with engine.connect() as conn:
+    async with reading(engine) as conn:
         rows = (await conn.execute(text(f"SELECT {ORDER_COLS} FROM orders WHERE id = ANY(:ids)"),
                                    {"ids": ids})).all()
     return {r.id: order_record(r) for r in rows}
@@ -64,7 +65,7 @@ async def get_orders(engine: AsyncEngine, ids: list[uuid.UUID]) -> dict[uuid.UUI
 async def notifications_of_user(engine: AsyncEngine, user_id: uuid.UUID, *, first: int) -> list[NotificationRecord]:
     if not 0 <= first <= MAX_PAGE:
         raise InvalidInput(f"first is between 0 and {MAX_PAGE}.", field="first")
-    async with engine.connect() as conn:
+    async with reading(engine) as conn:
         rows = (await conn.execute(text(
             "SELECT id, kind, subject, created_at FROM notifications WHERE user_id = :u "
             "ORDER BY created_at DESC, id LIMIT :n"), {"u": user_id, "n": first})).all()
@@ -72,7 +73,7 @@ async def notifications_of_user(engine: AsyncEngine, user_id: uuid.UUID, *, firs
 
 
 async def payment_of_order(engine: AsyncEngine, order_id: uuid.UUID) -> PaymentRecord | None:
-    async with engine.connect() as conn:
+    async with reading(engine) as conn:
         r = (await conn.execute(text(
             "SELECT id, order_id, provider, status, amount_cents, currency, next_action_url, failure_reason "
             "FROM payments WHERE order_id = :o"), {"o": order_id})).first()

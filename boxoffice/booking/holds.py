@@ -14,12 +14,13 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from ..db import reading
 from . import ga
 from .catalog import get_show
 from .errors import (HoldNotActive, IdempotencyConflict, InvalidInput, LimitExceeded, NotFound, NotOnSale,
@@ -96,27 +97,9 @@ _HOLD_COLS = ("id, user_id, show_id, status, expires_at, seat_ids, ga_lines, tic
 
 
 async def get_holds(engine: AsyncEngine, ids: list[uuid.UUID]) -> dict[uuid.UUID, HoldRecord]:
-    async with engine.connect() as conn:
+    async with reading(engine) as conn:
         rows = (await conn.execute(text(f"SELECT {_HOLD_COLS} FROM holds WHERE id = ANY(:ids)"), {"ids": ids})).all()
     return {r.id: _hold(r) for r in rows}
-
-
-async def _existing(conn: AsyncConnection, user_id: uuid.UUID, key: str, request_hash: str) -> HoldRecord | None:
-    row = (await conn.execute(text(f"SELECT {_HOLD_COLS} FROM holds WHERE user_id = :u AND idempotency_key = :k"),
-                              {"u": user_id, "k": key})).first()
-    if row is None:
-        return None
-    if row.request_hash != request_hash:
-        raise IdempotencyConflict("That idempotency key was used for another request.", field="idempotencyKey")
-    return _hold(row)
-
-
-async def tickets_in_use(conn: AsyncConnection, user_id: uuid.UUID, show_id: uuid.UUID) -> int:
-    """Places the user has for a show: active holds (pending orders keep theirs) and paid orders."""
-    return int((await conn.execute(text(
-        "SELECT COALESCE((SELECT sum(ticket_count) FROM holds WHERE user_id = :u AND show_id = :s "
-        "AND status = 'active' AND expires_at > now()), 0) + COALESCE((SELECT sum(ticket_count) FROM orders "
-        "WHERE user_id = :u AND show_id = :s AND status = 'confirmed'), 0)"), {"u": user_id, "s": show_id})).scalar_one())
 
 
 def check_on_sale(show: ShowRecord, now: datetime) -> None:
@@ -129,49 +112,61 @@ def check_on_sale(show: ShowRecord, now: datetime) -> None:
 
 
 async def hold_seats(engine: AsyncEngine, viewer: Viewer | None, req: HoldRequest, *,
-                     admission: AdmissionCheck | None = None) -> tuple[HoldRecord, ChangeSet]:
+                     admission: AdmissionCheck | None = None,
+                     show: ShowRecord | None = None) -> tuple[HoldRecord, ChangeSet]:
+    """`show` may come from a short-lived cache: it is settings, not inventory."""
     if viewer is None:
         raise Unauthenticated("Sign in to hold seats.")
     parsed = _parse(req)
-    show = await get_show(engine, req.show_id)
+    if show is None or show.id != req.show_id:
+        show = await get_show(engine, req.show_id)
     if show is None:
         raise NotFound("No such show.", field="showId")
-    async with engine.connect() as conn:
-        earlier = await _existing(conn, viewer.user_id, req.idempotency_key, parsed.request_hash)
-    if earlier is not None:
-        return earlier, ChangeSet()
-    now = datetime.now(timezone.utc)
-    check_on_sale(show, now)
-    if parsed.count > show.max_tickets_per_user:
-        raise LimitExceeded(f"At most {show.max_tickets_per_user} tickets per person for this show.")
-    if show.waiting_room_enabled and admission is not None:
-        await admission(show, viewer, req.admission_token)
     for attempt in range(GA_ATTEMPTS):
         try:
-            return await _hold_once(engine, viewer, show, req, parsed)
+            return await _hold_once(engine, viewer, show, req, parsed, admission)
         except ga.PlacesBusy:
             await asyncio.sleep(0.005 * (attempt + 1))
     raise SeatsUnavailable("Those places are being taken right now; try again in a moment.", [])
 
 
-async def _hold_once(engine: AsyncEngine, viewer: Viewer, show: ShowRecord, req: HoldRequest,
-                     parsed: _Parsed) -> tuple[HoldRecord, ChangeSet]:
+# Under the locks, in one round trip: an earlier hold with this key, the places the user already
+# has for the show, and the expiry (the database's clock, the one every expiry check uses).
+_BEFORE_CLAIM = (
+    "SELECT now() + make_interval(secs => :t) AS new_expires_at, "
+    "COALESCE((SELECT sum(ticket_count) FROM holds WHERE user_id = :u AND show_id = :s AND status = 'active' "
+    "AND expires_at > now()), 0) + COALESCE((SELECT sum(ticket_count) FROM orders WHERE user_id = :u "
+    "AND show_id = :s AND status = 'confirmed'), 0) AS in_use, "
+    "h.id, h.user_id, h.show_id, h.status, h.expires_at, h.seat_ids, h.ga_lines, h.ticket_count, h.total_cents, "
+    "h.currency, h.created_at, h.request_hash FROM (SELECT 1) AS one "
+    "LEFT JOIN holds h ON h.user_id = :u AND h.idempotency_key = :k")
+
+
+async def _hold_once(engine: AsyncEngine, viewer: Viewer, show: ShowRecord, req: HoldRequest, parsed: _Parsed,
+                     admission: AdmissionCheck | None) -> tuple[HoldRecord, ChangeSet]:
     hold_id = uuid.uuid4()
     changes = ChangeSet()
     async with engine.begin() as conn:
         # A lost hold after a crash only expires early: durability is not worth the fsync here.
+        # The per-user lock makes the limit check and a concurrent twin with the same key exact.
         await conn.execute(text(
             f"SELECT set_config('synchronous_commit', 'off', true), pg_advisory_xact_lock_shared({SHOW_LOCK_KEY}), "
-            "pg_advisory_xact_lock(hashtextextended(CAST(CAST(:user_id AS uuid) AS text) || CAST(CAST(:show_id AS uuid) AS text), 11))"),
+            "pg_advisory_xact_lock(hashtextextended(CAST(CAST(:user_id AS uuid) AS text) || "
+            "CAST(CAST(:show_id AS uuid) AS text), 11))"),
             {"show_id": show.id, "user_id": viewer.user_id})
-        # Under the per-user lock: a concurrent request with the same key has committed by now.
-        earlier = await _existing(conn, viewer.user_id, req.idempotency_key, parsed.request_hash)
-        if earlier is not None:
-            return earlier, ChangeSet()
-        if await tickets_in_use(conn, viewer.user_id, show.id) + parsed.count > show.max_tickets_per_user:
+        state = (await conn.execute(text(_BEFORE_CLAIM), {"t": show.hold_ttl_seconds, "u": viewer.user_id,
+                                                          "s": show.id, "k": req.idempotency_key})).one()
+        if state.id is not None:  # same key: the same hold back, whatever happened since
+            if state.request_hash != parsed.request_hash:
+                raise IdempotencyConflict("That idempotency key was used for another request.",
+                                          field="idempotencyKey")
+            return _hold(state), changes
+        check_on_sale(show, datetime.now(timezone.utc))
+        if parsed.count > show.max_tickets_per_user or state.in_use + parsed.count > show.max_tickets_per_user:
             raise LimitExceeded(f"At most {show.max_tickets_per_user} tickets per person for this show.")
-        expires_at = (await conn.execute(text("SELECT now() + make_interval(secs => :t)"),
-                                         {"t": show.hold_ttl_seconds})).scalar_one()
+        if show.waiting_room_enabled and admission is not None:
+            await admission(show, viewer, req.admission_token)
+        expires_at = state.new_expires_at
         total = 0
         if parsed.seat_ids:
             total += await _claim_seats(conn, show, hold_id, expires_at, parsed.seat_ids, changes)
@@ -192,24 +187,34 @@ async def _hold_once(engine: AsyncEngine, viewer: Viewer, show: ShowRecord, req:
     return _hold(row), changes
 
 
+# One round trip: lock the requested rows in key order (no deadlocks between overlapping
+# multi-seat holds), then claim those that are free; the caller rolls back unless all were.
+_CLAIM_SEATS = (
+    "WITH locked AS (SELECT id, position, status, hold_expires_at FROM show_seats "
+    "  WHERE show_id = :s AND id = ANY(:ids) ORDER BY id FOR UPDATE), "
+    "claimed AS (UPDATE show_seats ss SET status = 'H', hold_id = :h, hold_expires_at = :e, order_id = NULL, "
+    "  version = nextval(CAST(:seq AS regclass)) FROM locked l WHERE ss.show_id = :s AND ss.id = l.id "
+    "  AND l.position IS NOT NULL AND (l.status = 'A' OR (l.status = 'H' AND l.hold_expires_at <= now())) "
+    "  RETURNING ss.id, ss.section_id, ss.version, ss.price_cents) "
+    "SELECT (SELECT count(*) FROM locked) AS found, "
+    "(SELECT count(*) FROM locked WHERE position IS NULL) AS not_seats, "
+    "(SELECT COALESCE(json_agg(json_build_array(id, section_id, version, price_cents)), '[]') FROM claimed) "
+    "AS claimed")
+
+
 async def _claim_seats(conn: AsyncConnection, show: ShowRecord, hold_id: uuid.UUID, expires_at: datetime,
                        seat_ids: list[int], changes: ChangeSet) -> int:
-    found = (await conn.execute(text(
-        "SELECT id, position IS NOT NULL AS reserved FROM show_seats WHERE show_id = :s AND id = ANY(:ids) "
-        "ORDER BY id FOR UPDATE"), {"s": show.id, "ids": seat_ids})).all()
-    if len(found) != len(seat_ids) or not all(r.reserved for r in found):
+    result = (await conn.execute(text(_CLAIM_SEATS), {"s": show.id, "ids": seat_ids, "h": hold_id, "e": expires_at,
+                                                      "seq": show.version_sequence})).one()
+    if result.found != len(seat_ids) or result.not_seats:
         raise InvalidInput("Some seats are not seats of this show.", field="seatIds")
-    claimed = (await conn.execute(text(
-        "UPDATE show_seats SET status = 'H', hold_id = :h, hold_expires_at = :e, order_id = NULL, "
-        f"version = nextval(CAST(:seq AS regclass)) WHERE show_id = :s AND id = ANY(:ids) AND {AVAILABLE} "
-        "RETURNING id, section_id, version, price_cents"),
-        {"h": hold_id, "e": expires_at, "seq": show.version_sequence, "s": show.id, "ids": seat_ids})).all()
+    claimed = json.loads(result.claimed) if isinstance(result.claimed, str) else result.claimed
     if len(claimed) != len(seat_ids):
-        taken = sorted(set(seat_ids) - {r.id for r in claimed})
+        taken = sorted(set(seat_ids) - {c[0] for c in claimed})
         raise SeatsUnavailable(f"{len(taken)} of these seats are no longer available.", [str(s) for s in taken])
-    for r in claimed:
-        changes.add(show.id, SeatChange(r.id, r.section_id, "H", r.version, False))
-    return sum(r.price_cents for r in claimed)
+    for seat_id, section_id, version, _ in claimed:
+        changes.add(show.id, SeatChange(seat_id, uuid.UUID(section_id), "H", version, False))
+    return sum(c[3] for c in claimed)
 
 
 async def release_hold(engine: AsyncEngine, viewer: Viewer | None, hold_id: uuid.UUID) -> tuple[HoldRecord, ChangeSet]:
@@ -282,7 +287,3 @@ async def release_expired_holds(engine: AsyncEngine, *, batch: int = 500) -> tup
             {"h": ids, "u": [r.user_id for r in expired], "s": [r.show_id for r in expired],
              "c": [r.id in cancelled for r in expired]})
     return len(expired), changes
-
-
-def hold_ttl(show: ShowRecord) -> timedelta:
-    return timedelta(seconds=show.hold_ttl_seconds)

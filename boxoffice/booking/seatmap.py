@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from ..db import reading
 from .records import AvailabilitySnapshot, SeatView, SectionCount
 
 SHOW_LOCK_KEY = "hashtextextended(CAST(CAST(:show_id AS uuid) AS text), 7)"
@@ -73,7 +74,7 @@ class GeometryCache:
         cached = self._by_venue.get(venue_id)
         if cached is not None:
             return cached
-        async with engine.connect() as conn:
+        async with reading(engine) as conn:
             rows = (await conn.execute(
                 text("SELECT vs.id, vs.section_id, s.name, vs.row_label, vs.number, vs.accessible, vs.obstructed, "
                      "vs.x, vs.y FROM venue_seats vs JOIN sections s ON s.id = vs.section_id "
@@ -95,7 +96,7 @@ async def show_seats(engine: AsyncEngine, geometry: GeometryCache, show_id: uuid
     if section_id is not None:
         sql += " AND section_id = :sec"
         params["sec"] = section_id
-    async with engine.connect() as conn:
+    async with reading(engine) as conn:
         rows = (await conn.execute(text(sql + " ORDER BY position"), params)).all()
     return [_view(geo, r) for r in rows]
 
@@ -124,7 +125,7 @@ async def section_counts(conn: AsyncConnection, show_id: uuid.UUID,
 async def availability(engine: AsyncEngine, show_id: uuid.UUID, sequence: str) -> AvailabilitySnapshot:
     """Codes in map order (an expired hold reads as available: it is claimable now)."""
     version = await committed_version(engine, show_id, sequence)
-    async with engine.connect() as conn:
+    async with reading(engine) as conn:
         codes = (await conn.execute(
             text(f"SELECT COALESCE(string_agg({_STATUS_NOW}, '' ORDER BY position), '') FROM show_seats "
                  "WHERE show_id = :s AND position IS NOT NULL"), {"s": show_id})).scalar_one()
@@ -136,7 +137,7 @@ async def seats_by_id(engine: AsyncEngine, geometry: GeometryCache, show: ShowRe
                       seat_ids: set[int]) -> list[SeatView]:
     """Some reserved seats of a show (a hold's, an order's), in map order."""
     geo = await geometry.for_venue(engine, show.venue_id)
-    async with engine.connect() as conn:
+    async with reading(engine) as conn:
         rows = (await conn.execute(text(
             f"SELECT id, venue_seat_id, {_STATUS_NOW} AS status, version, price_cents FROM show_seats "
             "WHERE show_id = :s AND id = ANY(:ids) AND position IS NOT NULL ORDER BY position"),

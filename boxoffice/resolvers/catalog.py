@@ -103,6 +103,8 @@ async def create_show(info: Info, input: ShowInput) -> ShowResult:
 async def publish_event(info: Info, event_id: strawberry.ID) -> EventResult:
     async def call() -> organize.EventRecord:
         organize.require_organizer(info.context.viewer)
-        return await organize.publish_event(info.context.engine, info.context.viewer,
-                                            uuid.UUID(id_or_reject(event_id, "eventId")))
+        event = await organize.publish_event(info.context.engine, info.context.viewer,
+                                             uuid.UUID(id_or_reject(event_id, "eventId")))
+        info.context.services.shows.clear()
+        return event
     return await attempt(call, lambda e: Event(record=e))

@@ -25,7 +25,8 @@ async def hold_seats(info: Info, input: HoldSeatsInput) -> HoldResult:
             general_admission=[(str(g.section_id), g.quantity) for g in input.general_admission or []],
             idempotency_key=input.idempotency_key, admission_token=input.admission_token)
         await ctx.services.limits.check_hold(ctx.viewer, ctx.client_address)
-        hold, changes = await holds.hold_seats(ctx.engine, ctx.viewer, request, admission=ctx.services.admission)
+        hold, changes = await holds.hold_seats(ctx.engine, ctx.viewer, request, admission=ctx.services.admission,
+                                               show=await ctx.services.shows.get(request.show_id))
         await ctx.services.live.publish(changes)
         return hold
 

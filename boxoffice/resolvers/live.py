@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import strawberry
 from graphql import GraphQLError
 
+from ..booking.catalog import can_see_event
 from ..schema.catalog_types import Info, SeatChange, SeatDelta, SectionAvailability, parse_id
 from ..schema.enums import SeatStatus
 from ..subscriptions.seat_stream import HubClosed, SeatStreamClosed
@@ -26,8 +27,8 @@ def _delta(d: object) -> SeatDelta:
 async def seat_changes(info: Info, show_id: strawberry.ID, since_version: int | None) -> AsyncIterator[SeatDelta]:
     sid = parse_id(show_id)
     show = await info.context.loaders.shows.load(sid) if sid else None
-    if show is None:
-        raise GraphQLError("No such show.", extensions={"code": "NOT_FOUND"})
+    if show is None or not can_see_event(info.context.viewer, show.event_status, show.organizer_id):
+        raise GraphQLError("No such show.", extensions={"code": "NOT_FOUND"})  # drafts look missing
     if since_version is not None and since_version < 0:
         raise GraphQLError("sinceVersion is not negative.", extensions={"code": "INVALID_INPUT"})
     try:

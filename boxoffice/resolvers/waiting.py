@@ -30,9 +30,11 @@ async def configure_waiting_room(info: Info, show_id: strawberry.ID, input: Wait
 
     async def call() -> ShowRecord:
         sid = uuid.UUID(id_or_reject(show_id, "showId"))
-        return await waiting_access.configure_waiting_room(
+        show = await waiting_access.configure_waiting_room(
             ctx.engine, ctx.viewer, sid, enabled=input.enabled, admit_per_minute=input.admit_per_minute,
             admission_ttl_seconds=input.admission_ttl_seconds)
+        ctx.services.shows.clear()
+        return show
 
     return await attempt(call, lambda s: Show(record=s))
 

@@ -12,16 +12,20 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypedDict
 
+import json
+
 import orjson
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.asgi import GraphQL
+from cross_web import HTTPException
 
 from . import http_routes
 from .booking.accounts import TokenIssuer
@@ -46,7 +50,8 @@ from .payments.gateway import StripeGateway
 from .payments.simulator import SimulatorService
 from .resolvers.waiting import waiting_room_channel
 from .resolvers.context import Context
-from .schema.build import build_schema
+from .schema.build import build_schema, is_subscription
+from .schema.text_rules import UNSTORABLE_TEXT, has_unstorable_text
 from .subscriptions.bus import EventBus
 from .subscriptions.seat_feed import SeatFeed, SeatStateReader
 from .subscriptions.seat_hub import SeatHub
@@ -86,24 +91,81 @@ class BoxofficeGraphQL(GraphQL[Context, None]):
 
     def encode_json(self, data: object) -> str:
         # str, not bytes: graphql-transport-ws requires text frames on the WebSocket.
-        return orjson.dumps(data).decode()
+        try:
+            return orjson.dumps(data).decode()
+        except TypeError:  # e.g. an unpaired surrogate echoed in an error message
+            return json.dumps(data, ensure_ascii=True, default=str)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        try:
+            response = await self.run(Request(scope=scope, receive=receive))
+        except HTTPException as err:  # a refused request is still a GraphQL response, typed
+            response = JSONResponse({"errors": [{"message": err.reason, "extensions": {"code": "INVALID_INPUT"}}]},
+                                    status_code=err.status_code)
+        await response(scope, receive, send)
+
+    async def parse_http_body(self, request: Any) -> Any:
+        try:
+            data = await super().parse_http_body(request)
+        except HTTPException:
+            raise
+        except (UnicodeError, ValueError, TypeError, AttributeError, RecursionError):
+            raise HTTPException(400, "The body is not a GraphQL request: a JSON object with a query.") from None
+        for item in data if isinstance(data, list) else [data]:
+            if has_unstorable_text(item.variables) or has_unstorable_text(item.operation_name):
+                raise HTTPException(400, UNSTORABLE_TEXT)
+            if item.query and is_subscription(item.query, item.operation_name):
+                raise HTTPException(400, "Subscriptions are served over WebSocket at /graphql (graphql-transport-ws).")
+        return data
 
 
 class BodyLimit:
-    """Refuses oversized request bodies before anything parses them."""
+    """Refuses oversized request bodies before anything parses them, whether the size is
+    declared (Content-Length) or not (chunked): the body is read up to the limit first."""
 
     def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
         self.app = app
         self.max_bytes = max_bytes
 
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await JSONResponse({"errors": [{"message": "Request body too large.",
+                                        "extensions": {"code": "INVALID_INPUT"}}]}, 413)(scope, receive, send)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            length = dict(scope["headers"]).get(b"content-length")
-            if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
-                await JSONResponse({"errors": [{"message": "Request body too large.",
-                                                "extensions": {"code": "INVALID_INPUT"}}]}, 413)(scope, receive, send)
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD"):
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+            await self._too_large(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break  # the client went away
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.max_bytes:
+                await self._too_large(scope, receive, send)
                 return
-        await self.app(scope, receive, send)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Any:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
 
 
 async def sweep_expired_holds(services: Services, stop: asyncio.Event) -> None:

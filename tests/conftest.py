@@ -111,8 +111,8 @@ def cluster(database_url: str, secret: str, tmp_path_factory: pytest.TempPathFac
     redis_url = f"redis://127.0.0.1:6379/{random.randint(3, 15)}"
     servers = [ServerProcess(database_url, redis_url, secret, tmp_path_factory.mktemp(f"srv{i}")) for i in range(2)]
     try:
-        for server in servers:
-            server.start()
+        for i, server in enumerate(servers):
+            server.start(fresh_redis=i == 0)
         yield servers
     finally:
         for server in servers:

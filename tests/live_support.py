@@ -47,7 +47,13 @@ class ServerProcess:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/graphql"
 
-    def start(self) -> None:
+    def start(self, *, fresh_redis: bool = False) -> None:
+        """fresh_redis: empty the Redis db first. Redis outlives test runs on a machine, and a
+        notification stream or consumer group left by an earlier run must not leak into this one."""
+        if fresh_redis and self.redis_url:
+            import redis as sync_redis
+
+            sync_redis.Redis.from_url(self.redis_url).flushdb()
         env = {**os.environ, "DATABASE_URL": self.database_url, "BOXOFFICE_SECRET": self.secret,
                "BOXOFFICE_DATA_DIR": str(self.data_dir), "STRIPE_WEBHOOK_SECRET": "whsec_cluster_" + self.secret[:8],
                "BOXOFFICE_SEAT_DELTA_WINDOW_MS": "100", "BOXOFFICE_HOLD_SWEEP_INTERVAL_S": "0.2",

@@ -6,7 +6,6 @@ import uuid
 from datetime import datetime, timezone
 
 import strawberry
-from graphql import GraphQLError
 
 from ..booking import catalog, organize
 from ..booking.errors import BookingError
@@ -14,16 +13,12 @@ from ..booking.venue_layout import RowSpec, SectionSpec
 from ..schema.catalog_types import (Event, EventConnection, EventEdge, Info, PageInfo, Show, Venue, parse_id)
 from ..schema.inputs import EventFilter, EventInput, ShowInput, VenueInput
 from ..schema.results import EventResult, ShowResult, VenueResult
+from ..schema.field_errors import query_error
 from .problems import attempt, id_or_reject
 
 
 def server_time() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def query_error(err: BookingError) -> GraphQLError:
-    """Queries have no result union: a bad argument is a GraphQL error with a typed code."""
-    return GraphQLError(err.message, extensions={"code": err.code, "field": err.field})
 
 
 async def events(info: Info, filter: EventFilter | None = None, first: int | None = 20,

@@ -8,9 +8,11 @@ import strawberry
 from strawberry import Private
 
 from ..booking import history, seatmap, tickets
+from ..booking.errors import BookingError
 from ..booking.records import (GALine, HoldRecord, NotificationRecord, OrderRecord, PaymentRecord, ShowRecord,
                                TicketRecord, UserRecord, WaitingRoomView)
 from .catalog_types import Info, PageInfo, Seat, Show
+from .field_errors import query_error
 from .enums import HoldStatus, NotificationKind, OrderStatus, PaymentStatus, QueueStatus, Role
 
 
@@ -63,16 +65,22 @@ class User:
 
     @strawberry.field
     async def orders(self, info: Info, first: int | None = 20, after: str | None = None) -> OrderConnection:
-        page = await history.orders_of_user(info.context.engine, self.record.id, first=20 if first is None else first,
-                                            after=after)
+        try:
+            page = await history.orders_of_user(info.context.engine, self.record.id,
+                                                first=20 if first is None else first, after=after)
+        except BookingError as err:
+            raise query_error(err) from None
         edges = [OrderEdge(cursor=c, node=Order(record=o)) for c, o in page.orders]
         return OrderConnection(edges=edges, page_info=PageInfo(has_next_page=page.has_next_page,
                                                                end_cursor=edges[-1].cursor if edges else None))
 
     @strawberry.field
     async def notifications(self, info: Info, first: int | None = 20) -> list[Notification]:
-        records = await history.notifications_of_user(info.context.engine, self.record.id,
-                                                      first=20 if first is None else first)
+        try:
+            records = await history.notifications_of_user(info.context.engine, self.record.id,
+                                                          first=20 if first is None else first)
+        except BookingError as err:
+            raise query_error(err) from None
         return [Notification.of(n) for n in records]
 
 

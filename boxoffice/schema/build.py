@@ -2,24 +2,53 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from functools import partial
+from collections.abc import Callable, Iterator, Sequence
+from functools import lru_cache, partial
 from pathlib import Path
 
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
 from strawberry.extensions import (AddValidationRules, MaskErrors, MaxAliasesLimiter, MaxTokensLimiter,
                                    ParserCache, QueryDepthLimiter, ValidationCache)
 from strawberry.extensions.base_extension import SchemaExtension
 
 from ..booking.errors import BookingError
 from .cost import QueryCostLimit
+from .text_rules import RejectUnstorableText
 from .root import Mutation, Query, Subscription
 
 SCHEMA_FILE = Path(__file__).with_name("schema.graphql")
 MAX_DEPTH = 12
 MAX_ALIASES = 30
 MAX_TOKENS = 5_000
+
+
+class ForgivingParserCache(ParserCache):
+    """A document that does not parse is left to strawberry's own parser, which reports the
+    syntax error on every transport (the cache raising instead ends a WebSocket operation
+    with a bare `complete`)."""
+
+    def on_parse(self) -> Iterator[None]:
+        try:
+            self.execution_context.graphql_document = self.cached_parse_document(
+                self.execution_context.query, **self.execution_context.parse_options)
+        except GraphQLError:
+            pass
+        yield
+
+
+@lru_cache(maxsize=1024)
+def is_subscription(query: str, operation_name: str | None) -> bool:
+    """Whether the operation a request selects is a subscription (False if it does not parse:
+    the parser then reports that)."""
+    try:
+        document = parse(query, max_tokens=MAX_TOKENS)
+    except GraphQLError:
+        return False
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if operation_name is not None:
+        operations = [o for o in operations if o.name is not None and o.name.value == operation_name]
+    return len(operations) == 1 and operations[0].operation is OperationType.SUBSCRIPTION
 
 
 def _should_mask(error: GraphQLError) -> bool:
@@ -32,11 +61,11 @@ def build_schema(extra_extensions: Sequence[Callable[[], SchemaExtension]] | Non
     # Limiters are built once here: a new rule class per request would defeat the validation cache.
     depth = QueryDepthLimiter(max_depth=MAX_DEPTH)
     aliases = MaxAliasesLimiter(max_alias_count=MAX_ALIASES)
-    rules = [*depth.validation_rules, *aliases.validation_rules, QueryCostLimit]
+    rules = [*depth.validation_rules, *aliases.validation_rules, QueryCostLimit, RejectUnstorableText]
     extensions: list[object] = [
         partial(MaxTokensLimiter, max_token_count=MAX_TOKENS),
         partial(AddValidationRules, rules),
-        partial(ParserCache, maxsize=1024),
+        partial(ForgivingParserCache, maxsize=1024),
         partial(ValidationCache, maxsize=1024),
         partial(MaskErrors, should_mask_error=_should_mask, error_message="Unexpected error."),
         *(extra_extensions or []),

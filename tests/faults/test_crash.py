@@ -52,7 +52,7 @@ def _cli(args: list[str], server: ServerProcess) -> subprocess.CompletedProcess[
 
 async def test_sigkill_mid_sale_then_restart_audit_and_reconcile(database_url, engine, secret, tmp_path) -> None:
     server = ServerProcess(database_url, "redis://127.0.0.1:6379/1", secret, tmp_path / "victim")
-    server.start()
+    server.start(fresh_redis=True)
     show, seats, _ = await make_show(engine, seats=30, ga=1, max_tickets=50)
     fans = await fan_tokens(engine, secret, 16)
     # Stripe misbehaves too: slow, failing now and then, webhooks duplicated and reordered.

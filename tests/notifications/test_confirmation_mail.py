@@ -29,7 +29,7 @@ async def test_purchase_notifies_in_app_and_by_mail(database_url, engine, secret
     server = ServerProcess(database_url, "redis://127.0.0.1:6379/2", secret, tmp_path,
                            extra_env={"SMTP_URL": f"smtp://127.0.0.1:{smtp.port}"})
     try:
-        server.start()
+        server.start(fresh_redis=True)
         show, seats, _ = await make_show(engine, seats=3, ga=1)
         fan, = await fan_tokens(engine, secret, 1)
         me = (await gql(server.url, "{ viewer { email } }", token=fan))["viewer"]["email"]

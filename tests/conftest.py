@@ -24,9 +24,8 @@ async def _admin(sql: str) -> None:
         await conn.close()
 
 
-@pytest.fixture(scope="session")
-def database_url() -> Iterator[str]:
-    """A brand-new database for this run; dropped afterwards."""
+def fresh_database() -> Iterator[str]:
+    """A brand-new migrated database; dropped afterwards."""
     import asyncio
 
     name = f"boxoffice_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
@@ -38,6 +37,18 @@ def database_url() -> Iterator[str]:
     yield url
     if not os.environ.get("KEEP_TEST_DB"):
         asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """The run's database, shared by the test servers (as one deployment's processes would)."""
+    yield from fresh_database()
+
+
+@pytest.fixture
+def private_database_url() -> Iterator[str]:
+    """A database of one test's own: its servers' background jobs meet no other deployment's."""
+    yield from fresh_database()
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ import uuid
 
 from aiosmtpd.controller import Controller
 
+from boxoffice.db import create_engine
 from booking.fixtures_db import make_show
 from live_support import ServerProcess, fan_tokens, free_port, gql
 
@@ -21,11 +22,15 @@ class Inbox:
         return "250 OK"
 
 
-async def test_purchase_notifies_in_app_and_by_mail(database_url, engine, secret, tmp_path) -> None:
+async def test_purchase_notifies_in_app_and_by_mail(private_database_url, secret, tmp_path) -> None:
+    # A database of its own: every server process sharing a database is one deployment, and the
+    # outbox relay of any of them (the session's, without SMTP) would otherwise deliver these.
+    database_url = private_database_url
+    engine = create_engine(database_url, pool_size=3)
     inbox = Inbox()
     smtp = Controller(inbox, hostname="127.0.0.1", port=free_port())
     smtp.start()
-    # Redis db 2: the session cluster uses 3-15, and its consumers would take this stream's entries.
+    # Redis db 2: the session cluster uses 3-15.
     server = ServerProcess(database_url, "redis://127.0.0.1:6379/2", secret, tmp_path,
                            extra_env={"SMTP_URL": f"smtp://127.0.0.1:{smtp.port}"})
     try:
@@ -67,3 +72,4 @@ async def test_purchase_notifies_in_app_and_by_mail(database_url, engine, secret
     finally:
         server.stop()
         smtp.stop()
+        await engine.dispose()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -45,6 +46,7 @@ from .booking.waiting_room import WaitingRoom
 from .config import Settings, load_settings
 from .db import create_engine
 from .metrics import Metrics, MetricsExtension
+from .query_cache import QueryCache, QueryCacheMiddleware
 from .notifications import NotificationPipeline
 from .payments.gateway import StripeGateway
 from .payments.simulator import SimulatorService
@@ -168,6 +170,12 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
 
+def forget_reads(availability: AvailabilityCache, query_cache: QueryCache, show_id: uuid.UUID) -> None:
+    """This process changed a show: its next readers see the change."""
+    availability.invalidate(show_id)
+    query_cache.clear()
+
+
 async def sweep_expired_holds(services: Services, stop: asyncio.Event) -> None:
     """Every server process sweeps; SKIP LOCKED keeps them from doing the same hold twice."""
     while not stop.is_set():
@@ -210,6 +218,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     if not settings.database_url:
         raise SystemExit("DATABASE_URL is not set (`boxoffice serve` starts an embedded database for you).")
     metrics = Metrics()
+    query_cache = QueryCache(ttl_s=settings.query_cache_ms / 1000)
     schema = build_schema([partial(MetricsExtension, metrics=metrics)])
     graphql = BoxofficeGraphQL(schema, keep_alive=True, keep_alive_interval=15,
                                allowed_origins=["*"] if not settings.production else ())
@@ -244,7 +253,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         services = Services(settings=settings, engine=engine, tokens=TokenIssuer(settings.secret, settings.token_ttl_s),
                             geometry=GeometryCache(), shows=ShowCache(engine), availability=availability, bus=bus,
                             hub=hub,
-                            live=SeatFeed(bus, availability.invalidate),
+                            live=SeatFeed(bus, lambda show_id: forget_reads(availability, query_cache, show_id)),
                             limits=Guards(lambda *a: limiter.check(*a)), admission=admission_check(room),
                             waiting_room=room, payments=payments, metrics=metrics)
         app.state.services = services  # for operators' tools and tests; requests use the lifespan state
@@ -298,5 +307,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes.append(Mount("/stripe-sim", simulator.app))
     if FRONTEND_DIST.is_dir():
         routes.append(Mount("/", StaticFiles(directory=FRONTEND_DIST, html=True), name="frontend"))
-    middleware = [Middleware(BodyLimit)]
+    middleware = [Middleware(BodyLimit), Middleware(QueryCacheMiddleware, cache=query_cache)]
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)

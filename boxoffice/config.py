@@ -21,6 +21,8 @@ class Settings:
     public_url: str = "http://127.0.0.1:8000"
     # Live seat maps: one delta per show per window.
     seat_delta_window_ms: int = 200
+    # Anonymous read queries share answers for this long (0: off); see boxoffice/query_cache.py.
+    query_cache_ms: int = 200
     stripe_timeout_s: float = 10.0
     hold_sweep_interval_s: float = 1.0
     token_ttl_s: int = 7 * 24 * 3600
@@ -62,6 +64,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         smtp_url=env.get("SMTP_URL") or None,
         public_url=env.get("BOXOFFICE_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/"),
         seat_delta_window_ms=int(env.get("BOXOFFICE_SEAT_DELTA_WINDOW_MS", "200")),
+        query_cache_ms=int(env.get("BOXOFFICE_QUERY_CACHE_MS", "200")),
         hold_sweep_interval_s=float(env.get("BOXOFFICE_HOLD_SWEEP_INTERVAL_S", "1.0")),
         production=env.get("BOXOFFICE_ENV", "development") == "production",
     )

@@ -38,17 +38,21 @@ class ForgivingParserCache(ParserCache):
 
 
 @lru_cache(maxsize=1024)
-def is_subscription(query: str, operation_name: str | None) -> bool:
-    """Whether the operation a request selects is a subscription (False if it does not parse:
-    the parser then reports that)."""
+def operation_type(query: str, operation_name: str | None) -> str | None:
+    """"query", "mutation" or "subscription" for the operation a request selects; None when the
+    document does not parse or selects nothing (the executor reports that)."""
     try:
         document = parse(query, max_tokens=MAX_TOKENS)
     except GraphQLError:
-        return False
+        return None
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     if operation_name is not None:
         operations = [o for o in operations if o.name is not None and o.name.value == operation_name]
-    return len(operations) == 1 and operations[0].operation is OperationType.SUBSCRIPTION
+    return operations[0].operation.value if len(operations) == 1 else None
+
+
+def is_subscription(query: str, operation_name: str | None) -> bool:
+    return operation_type(query, operation_name) == OperationType.SUBSCRIPTION.value
 
 
 def _should_mask(error: GraphQLError) -> bool:

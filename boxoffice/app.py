@@ -91,6 +91,12 @@ class BoxofficeGraphQL(GraphQL[Context, None]):
         return Context(services=request.state.services, request=request, response=response,
                        client_address=client.host if client else "unknown")
 
+    def decode_json(self, data: str | bytes) -> object:
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return json.loads(data)  # the stdlib's reading of edge cases (e.g. lone surrogates)
+
     def encode_json(self, data: object) -> str:
         # str, not bytes: graphql-transport-ws requires text frames on the WebSocket.
         try:
@@ -122,6 +128,32 @@ class BoxofficeGraphQL(GraphQL[Context, None]):
             if item.query and is_subscription(item.query, item.operation_name):
                 raise HTTPException(400, "Subscriptions are served over WebSocket at /graphql (graphql-transport-ws).")
         return data
+
+
+class ShedLoad:
+    """Past `max_in_flight` concurrent GraphQL requests in this process, answer at once with
+    RATE_LIMITED and Retry-After instead of queueing: under overload, work on requests whose
+    clients gave up would otherwise crowd out the ones still waiting."""
+
+    def __init__(self, app: ASGIApp, max_in_flight: int = 256) -> None:
+        self.app = app
+        self.max_in_flight = max_in_flight
+        self.in_flight = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != "/graphql" or self.max_in_flight <= 0:
+            await self.app(scope, receive, send)
+            return
+        if self.in_flight >= self.max_in_flight:
+            await JSONResponse({"errors": [{"message": "The server is busy; try again in a moment.",
+                                            "extensions": {"code": "RATE_LIMITED", "retryAfterSeconds": 1}}]},
+                               503, headers={"Retry-After": "1"})(scope, receive, send)
+            return
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
 
 
 class BodyLimit:
@@ -307,5 +339,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes.append(Mount("/stripe-sim", simulator.app))
     if FRONTEND_DIST.is_dir():
         routes.append(Mount("/", StaticFiles(directory=FRONTEND_DIST, html=True), name="frontend"))
-    middleware = [Middleware(BodyLimit), Middleware(QueryCacheMiddleware, cache=query_cache)]
+    middleware = [Middleware(ShedLoad, max_in_flight=settings.max_in_flight), Middleware(BodyLimit),
+                  Middleware(QueryCacheMiddleware, cache=query_cache)]
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)

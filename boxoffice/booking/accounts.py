@@ -86,9 +86,12 @@ class TokenIssuer:
 
     ALGORITHM = "HS256"
 
-    def __init__(self, secret: str, ttl_s: int) -> None:
+    def __init__(self, secret: str, ttl_s: int, cache_size: int = 10_000) -> None:
         self._secret = secret
         self._ttl_s = ttl_s
+        # Verified tokens, so a fan's every request does not re-check the same signature.
+        self._verified: dict[str, tuple[Viewer, int]] = {}
+        self._cache_size = cache_size
 
     def issue(self, user: UserRecord) -> str:
         now = int(time.time())
@@ -96,6 +99,17 @@ class TokenIssuer:
         return jwt.encode(claims, self._secret, algorithm=self.ALGORITHM)
 
     def verify(self, token: str) -> Viewer | None:
+        hit = self._verified.get(token)
+        if hit is not None and hit[1] > time.time():
+            return hit[0]
+        viewer = self._verify(token)
+        if viewer is not None:
+            if len(self._verified) >= self._cache_size:
+                self._verified.clear()
+            self._verified[token] = (viewer, int(jwt.decode(token, options={"verify_signature": False})["exp"]))
+        return viewer
+
+    def _verify(self, token: str) -> Viewer | None:
         try:
             claims = jwt.decode(token, self._secret, algorithms=[self.ALGORITHM],
                                 options={"require": ["exp", "sub"]})

@@ -1,0 +1,29 @@
+"""Past its in-flight limit a process answers RATE_LIMITED at once instead of queueing."""
+
+import asyncio
+
+import httpx
+
+from boxoffice.app import ShedLoad
+
+
+async def test_requests_past_the_limit_are_refused_with_a_retry_hint() -> None:
+    release = asyncio.Event()
+
+    async def slow_app(scope, receive, send):  # type: ignore[no-untyped-def]
+        await release.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    app = ShedLoad(slow_app, max_in_flight=2)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        first = [asyncio.create_task(client.post("/graphql", json={})) for _ in range(2)]
+        await asyncio.sleep(0.05)
+        refused = await client.post("/graphql", json={})
+        assert refused.status_code == 503 and refused.headers["Retry-After"] == "1"
+        assert refused.json()["errors"][0]["extensions"] == {"code": "RATE_LIMITED", "retryAfterSeconds": 1}
+        other_route = asyncio.create_task(client.get("/healthz"))  # only /graphql is shed
+        release.set()
+        assert [r.status_code for r in await asyncio.gather(*first)] == [200, 200]
+        assert (await other_route).status_code == 200
+        assert app.in_flight == 0

@@ -131,11 +131,12 @@ class BoxofficeGraphQL(GraphQL[Context, None]):
 
 
 class ShedLoad:
-    """Past `max_in_flight` concurrent GraphQL requests in this process, answer at once with
+    """Past `max_in_flight` concurrent GraphQL requests in this process (about a quarter second of
+    work on 2 cores), answer at once with
     RATE_LIMITED and Retry-After instead of queueing: under overload, work on requests whose
     clients gave up would otherwise crowd out the ones still waiting."""
 
-    def __init__(self, app: ASGIApp, max_in_flight: int = 256) -> None:
+    def __init__(self, app: ASGIApp, max_in_flight: int = 64) -> None:
         self.app = app
         self.max_in_flight = max_in_flight
         self.in_flight = 0

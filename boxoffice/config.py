@@ -24,7 +24,7 @@ class Settings:
     # Anonymous read queries share answers for this long (0: off); see boxoffice/query_cache.py.
     query_cache_ms: int = 200
     # Concurrent GraphQL requests per process before shedding load (0: never shed).
-    max_in_flight: int = 256
+    max_in_flight: int = 64
     stripe_timeout_s: float = 10.0
     hold_sweep_interval_s: float = 1.0
     token_ttl_s: int = 7 * 24 * 3600
@@ -67,7 +67,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         public_url=env.get("BOXOFFICE_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/"),
         seat_delta_window_ms=int(env.get("BOXOFFICE_SEAT_DELTA_WINDOW_MS", "200")),
         query_cache_ms=int(env.get("BOXOFFICE_QUERY_CACHE_MS", "200")),
-        max_in_flight=int(env.get("BOXOFFICE_MAX_IN_FLIGHT", "256")),
+        max_in_flight=int(env.get("BOXOFFICE_MAX_IN_FLIGHT", "64")),
         hold_sweep_interval_s=float(env.get("BOXOFFICE_HOLD_SWEEP_INTERVAL_S", "1.0")),
         production=env.get("BOXOFFICE_ENV", "development") == "production",
     )

@@ -94,7 +94,10 @@ async def api(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> As
                         public_url=f"http://127.0.0.1:{port}", stripe_timeout_s=2.0)
     app = create_app(settings)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="on", ws="websockets"))
+                                           lifespan="on", ws="websockets",
+                                           # Longer than any pause between tests: the client reuses
+                                           # connections, and a server-side close mid-reuse is a ReadError.
+                                           timeout_keep_alive=600))
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():

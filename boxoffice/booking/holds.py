@@ -23,8 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from ..db import reading
 from . import ga
 from .catalog import get_show
-from .errors import (HoldNotActive, IdempotencyConflict, InvalidInput, LimitExceeded, NotFound, NotOnSale,
-                     SeatsUnavailable, Unauthenticated)
+from .errors import (BookingError, HoldNotActive, IdempotencyConflict, InvalidInput, LimitExceeded, NotFound,
+                     NotOnSale, SeatsUnavailable, Unauthenticated)
 from .records import ChangeSet, GALine, HoldRecord, SeatChange, ShowRecord, Viewer
 from .seatmap import SHOW_LOCK_KEY
 
@@ -86,7 +86,7 @@ def _hold(r: Any) -> HoldRecord:
     status = r.status
     if status == "active" and r.expires_at <= datetime.now(timezone.utc):
         status = "expired"
-    ga_lines = json.loads(r.ga_lines) if isinstance(r.ga_lines, str) else r.ga_lines  # raw asyncpg: text
+    ga_lines = _json(r.ga_lines)
     lines = tuple(GALine(uuid.UUID(g["sectionId"]), g["quantity"], g["priceCents"]) for g in ga_lines)
     return HoldRecord(id=r.id, user_id=r.user_id, show_id=r.show_id, status=status, expires_at=r.expires_at,
                       seat_ids=tuple(r.seat_ids), general_admission=lines, ticket_count=r.ticket_count,
@@ -123,6 +123,8 @@ async def hold_seats(engine: AsyncEngine, viewer: Viewer | None, req: HoldReques
         show = await get_show(engine, req.show_id)
     if show is None:
         raise NotFound("No such show.", field="showId")
+    if not parsed.ga:
+        return await _hold_reserved(engine, viewer, show, req, parsed, admission)
     for attempt in range(GA_ATTEMPTS):
         try:
             return await _hold_once(engine, viewer, show, req, parsed, admission)
@@ -199,6 +201,71 @@ async def _hold_in_transaction(db: Any, viewer: Viewer, show: ShowRecord, req: H
     return _hold(row), changes
 
 
+_HOLD_RESERVED = "SELECT * FROM hold_reserved_seats($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+
+
+async def _hold_reserved(engine: AsyncEngine, viewer: Viewer, show: ShowRecord, req: HoldRequest, parsed: _Parsed,
+                         admission: AdmissionCheck | None) -> tuple[HoldRecord, ChangeSet]:
+    """Reserved seats only: the whole hold in one statement (migration 0003), so row locks on
+    hot seats last microseconds whatever this process is busy with."""
+    refusal: BookingError | None = None  # decided here, applied after an earlier same-key hold
+    try:
+        check_on_sale(show, datetime.now(timezone.utc))
+        if parsed.count > show.max_tickets_per_user:
+            raise LimitExceeded(f"At most {show.max_tickets_per_user} tickets per person for this show.")
+        if show.waiting_room_enabled and admission is not None:
+            await admission(show, viewer, req.admission_token)
+    except BookingError as err:
+        refusal = err
+    hold_id = uuid.uuid4()
+    async with engine.connect() as conn:
+        db = (await conn.get_raw_connection()).driver_connection
+        assert db is not None
+        result = await db.fetchrow(_HOLD_RESERVED, hold_id, viewer.user_id, show.id, parsed.seat_ids,
+                                   req.idempotency_key, parsed.request_hash, show.hold_ttl_seconds,
+                                   show.max_tickets_per_user, show.version_sequence, show.currency, refusal is not None)
+    outcome, changes = result["outcome"], ChangeSet()
+    if outcome == "existing":
+        existing = _hold_from_json(result["hold"])
+        if existing.request_hash != parsed.request_hash:
+            raise IdempotencyConflict("That idempotency key was used for another request.", field="idempotencyKey")
+        return _hold(existing), changes
+    if outcome == "refused":
+        assert refusal is not None
+        raise refusal
+    if outcome == "limit":
+        raise LimitExceeded(f"At most {show.max_tickets_per_user} tickets per person for this show.")
+    if outcome == "invalid":
+        raise InvalidInput("Some seats are not seats of this show.", field="seatIds")
+    if outcome == "unavailable":
+        taken = [str(s) for s in result["taken"]]
+        raise SeatsUnavailable(f"{len(taken)} of these seats are no longer available.", taken)
+    for seat_id, section_id, version, _ in _json(result["claimed"]):
+        changes.add(show.id, SeatChange(seat_id, uuid.UUID(section_id), "H", version, False))
+    return _hold(_hold_from_json(result["hold"])), changes
+
+
+def _json(value: Any) -> Any:
+    """json values come decoded on connections SQLAlchemy set up, as text on plain asyncpg ones."""
+    return json.loads(value) if isinstance(value, (str, bytes)) else value
+
+
+def _hold_from_json(value: Any) -> Any:
+    d = dict(_json(value))
+    for key in ("id", "user_id", "show_id"):
+        d[key] = uuid.UUID(d[key])
+    for key in ("expires_at", "created_at"):
+        d[key] = datetime.fromisoformat(d[key])
+    return _Attrs(d)
+
+
+class _Attrs:
+    """Attribute access to a dict, like SQLAlchemy rows."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.__dict__.update(values)
+
+
 class _Row:
     """Attribute access to an asyncpg record, like SQLAlchemy rows."""
 
@@ -231,7 +298,7 @@ async def _claim_seats(db: Any, show: ShowRecord, hold_id: uuid.UUID, expires_at
     result = _Row(await db.fetchrow(_CLAIM_SEATS, show.id, seat_ids, hold_id, expires_at, show.version_sequence))
     if result.found != len(seat_ids) or result.not_seats:
         raise InvalidInput("Some seats are not seats of this show.", field="seatIds")
-    claimed = json.loads(result.claimed) if isinstance(result.claimed, str) else result.claimed
+    claimed = _json(result.claimed)
     if len(claimed) != len(seat_ids):
         taken = sorted(set(seat_ids) - {c[0] for c in claimed})
         raise SeatsUnavailable(f"{len(taken)} of these seats are no longer available.", [str(s) for s in taken])

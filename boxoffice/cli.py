@@ -77,6 +77,9 @@ def cmd_create_user(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import load_demo
+    from .migrate import upgrade_to_head
+
+    upgrade_to_head(_database_url())  # a fresh (e.g. embedded) database gets its tables first
 
     async def run(engine):  # type: ignore[no-untyped-def]
         return await load_demo(engine, stadium_rows=args.stadium_rows)

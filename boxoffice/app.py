@@ -29,6 +29,7 @@ from strawberry.asgi import GraphQL
 from cross_web import HTTPException
 
 from . import http_routes
+from .http_body import read_body
 from .booking.accounts import TokenIssuer
 from .booking.availability_cache import AvailabilityCache
 from .booking.catalog import ShowCache
@@ -177,29 +178,10 @@ class BodyLimit:
         if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
             await self._too_large(scope, receive, send)
             return
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                break  # the client went away
-            chunks.append(message.get("body", b""))
-            size += len(chunks[-1])
-            if size > self.max_bytes:
-                await self._too_large(scope, receive, send)
-                return
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
-        replayed = False
-
-        async def replay() -> Any:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
+        body, replay = await read_body(receive, self.max_bytes)
+        if body is None:
+            await self._too_large(scope, receive, send)
+            return
         await self.app(scope, replay, send)
 
 

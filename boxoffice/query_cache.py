@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .http_body import read_body
 from .schema.build import operation_type
 
 MAX_REQUEST_BYTES = 64_000
@@ -58,7 +59,8 @@ class QueryCacheMiddleware:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
-        body, replay = await _read_body(receive)
+        body, replay = await read_body(receive)
+        assert body is not None  # no limit asked: always the body
         kind = _operation_kind(body)
         if kind != "query" or b"authorization" in headers or b"cookie" in headers:
             await self.app(scope, replay, send)
@@ -95,26 +97,6 @@ class QueryCacheMiddleware:
         finally:
             del self.cache._pending[key]
             future.set_result(result)  # waiters without a result run the request themselves
-
-
-async def _read_body(receive: Receive) -> tuple[bytes, Receive]:
-    chunks = []
-    while True:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        if message["type"] != "http.request" or not message.get("more_body", False):
-            break
-    body = b"".join(chunks)
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return body, replay
 
 
 def _operation_kind(body: bytes) -> str | None:

@@ -87,8 +87,15 @@ async def api(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> As
     from boxoffice.config import Settings
     from support import Api
 
+    import redis as sync_redis
+
     port = free_port()
-    settings = Settings(database_url=database_url, secret="test-secret-" + uuid.uuid4().hex,
+    # On Redis like every other server of the run: they all share the database, so whichever
+    # process sweeps an expired hold must publish where every subscriber listens. Db 14 is this
+    # server's own (emptied first: Redis outlives test runs); pub/sub channels span all dbs.
+    api_redis = "redis://127.0.0.1:6379/14"
+    sync_redis.Redis.from_url(api_redis).flushdb()
+    settings = Settings(database_url=database_url, redis_url=api_redis, secret="test-secret-" + uuid.uuid4().hex,
                         data_dir=tmp_path_factory.mktemp("data"), hold_sweep_interval_s=0.2,
                         seat_delta_window_ms=50, stripe_webhook_secret="whsec_test_" + uuid.uuid4().hex,
                         public_url=f"http://127.0.0.1:{port}", stripe_timeout_s=2.0)
@@ -122,7 +129,7 @@ def cluster(database_url: str, secret: str, tmp_path_factory: pytest.TempPathFac
 
     from live_support import ServerProcess
 
-    redis_url = f"redis://127.0.0.1:6379/{random.randint(3, 15)}"
+    redis_url = f"redis://127.0.0.1:6379/{random.randint(3, 13)}"  # 14 is the api fixture's
     servers = [ServerProcess(database_url, redis_url, secret, tmp_path_factory.mktemp(f"srv{i}")) for i in range(2)]
     try:
         for i, server in enumerate(servers):

@@ -8,4 +8,4 @@ from .orders import Notification, Order, OutboxMessage
 from .payments import Payment, Ticket, WebhookEvent
 
 __all__ = ["Base", "User", "Venue", "Section", "VenueSeat", "Event", "Show", "PriceTier", "ShowSection",
-           "ShowSeat", "Hold", "Order", "Notification", "OutboxMessage"]
+           "ShowSeat", "Hold", "Order", "Notification", "OutboxMessage", "Payment", "Ticket", "WebhookEvent"]

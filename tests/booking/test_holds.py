@@ -192,7 +192,6 @@ async def test_sweeper_frees_seats_and_tells_the_fan(api) -> None:
     await _expire(api, hold["id"])
     # The app's own sweeper (every 0.2 s in tests) puts the seats back on sale.
     for _ in range(50):
-        codes = (await api.gql("query($id: ID!) { show(id: $id) { seats { status } } }", {"id": show["id"]}))
         async with api.services.engine.connect() as conn:
             status = (await conn.execute(text("SELECT status FROM holds WHERE id = :h"),
                                          {"h": uuid.UUID(hold["id"])})).scalar()

@@ -483,7 +483,7 @@ def analyse_admission(a: dict[str, Any], interval_s: float) -> tuple[list[list[A
         ["max in any 1 s window (100 ms samples)", f"{max_sampled} (allowed {per_s:g}/s; design bound "
                                                    f"{2 * per_s:g} = rate + 1 s bucket)"],
         ["max in any 1 s window (exact, step log)",
-         f"{max_exact} at +{max_at - a['t_start']:.1f} s (steps of {' + '.join(map(str, max_parts))})"],
+         f"{max_exact} at {max_at - a['t_start']:+.1f} s (steps of {' + '.join(map(str, max_parts))})"],
         ["admission order == queue order", f"{'yes' if order_ok else 'NO'} ({len(admitted_seq):,} admitted)"],
         ["admissions by a non-leader", non_leader_admits],
         ["leaders in turn", " -> ".join(leader_runs)],

@@ -428,10 +428,22 @@ class PgActivitySampler:
                     FILTER (WHERE wait_event_type = 'Lock'), 0)::float8 AS longest_lock_wait
     FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() AND backend_type = 'client backend'
     """
+    # The last statement of the longest idle-in-transaction backend, and what lock waiters run.
+    CULPRIT_SQL = """
+    SELECT extract(epoch FROM now() - state_change)::float8 AS idle_s, left(query, 90) AS query,
+           (SELECT count(*) FROM pg_stat_activity w WHERE w.datname = $1 AND w.wait_event_type = 'Lock')::int
+             AS waiters,
+           (SELECT left(w.query, 60) FROM pg_stat_activity w WHERE w.datname = $1 AND w.wait_event_type = 'Lock'
+            LIMIT 1) AS waiter_query
+    FROM pg_stat_activity WHERE datname = $1 AND state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()
+    ORDER BY state_change LIMIT 1
+    """
 
     def __init__(self, dsn: str, db_name: str, interval_s: float = 0.1, max_s: float = 1800) -> None:
         self.dsn, self.db_name, self.interval_s, self.max_s = dsn, db_name, interval_s, max_s
         self.samples: list[tuple[float, dict[str, float]]] = []
+        # idle-in-transaction backends seen idle for >= 1 s: (idle s, last statement, lock waiters, a waiter)
+        self.culprits: dict[str, tuple[float, str, int, str]] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), name="pg-sampler", daemon=True)
 
@@ -447,6 +459,14 @@ class PgActivitySampler:
             while not self._stop.is_set() and time.monotonic() < deadline:
                 row = await conn.fetchrow(self.SQL, self.db_name)
                 self.samples.append((time.time(), dict(row)))
+                if row["longest_idle_tx"] >= 1.0:
+                    c = await conn.fetchrow(self.CULPRIT_SQL, self.db_name)
+                    if c is not None:
+                        key = " ".join(str(c["query"]).split())
+                        prev = self.culprits.get(key)
+                        if prev is None or c["idle_s"] > prev[0]:
+                            self.culprits[key] = (float(c["idle_s"]), key, int(c["waiters"] or 0),
+                                                  " ".join(str(c["waiter_query"] or "").split()))
                 await asyncio.sleep(self.interval_s)
         finally:
             await conn.close()

@@ -41,7 +41,7 @@ from _live import (Child, LatencyHistogram, PgActivitySampler, RssSampler, cpu_d
                    print_live_environment, proc_cpu_s,
                    raise_nofile)
 
-LIVE_REDIS_URL = "redis://127.0.0.1:6379/11"
+LIVE_REDIS_URL = "redis://127.0.0.1:6379/15"  # the tests FLUSHDB dbs 0, 1, 2, 3..13 (random) and 14
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -497,6 +497,7 @@ def main(argv: list[str] | None = None) -> int:
 
         # ------------------------------------------------------------ report
         hold_lat = sorted(r["resp"] - r["sent"] for r in hold_results if r and r["outcome"] == "Hold")
+        late = sorted(max(0.0, r["sent"] - r["scheduled"]) for r in hold_results if r)
         outcomes: dict[str, int] = {}
         for r in hold_results:
             k = r["outcome"] if r else "not run"
@@ -514,6 +515,11 @@ def main(argv: list[str] | None = None) -> int:
             ["hold outcomes", ", ".join(f"{k}: {v}" for k, v in sorted(outcomes.items()))],
             ["hold response p50 / p99 / max (ms)",
              f"{_pct(hold_lat, 50):.0f} / {_pct(hold_lat, 99):.0f} / {_pct(hold_lat, 100):.0f}"],
+            ["hold sent behind schedule p50 / p99 / max (ms)",
+             f"{_pct(late, 50):.0f} / {_pct(late, 99):.0f} / {_pct(late, 100):.0f} (all {args.hold_conns} "
+             "connections busy)"],
+            ["hold responses spread over", f"{a['t_last_resp'] - a['t_first_resp']:.1f} s "
+                                           f"(scheduled over {args.burst_s:g} s)"],
             ["seat changes per subscriber", a["expected"]],
             ["subscribers with EVERY change", f"{a['subs_complete']} ({100 * frac:.2f}%)"],
             ["messages delivered (burst)", a["messages"]],
@@ -565,6 +571,11 @@ def main(argv: list[str] | None = None) -> int:
                 ["active backends", ps["active_mean"], ps["active_max"]],
                 ["share of samples with an advisory-lock waiter", f"{100 * ps['share_with_adv_wait']:.0f}%", ""],
             ], title="Lock waits during burst and drain"))
+            if pg.culprits:
+                print(table(["idle in transaction >= 1 s: last statement", "longest idle s", "lock waiters then",
+                             "a waiter's statement"],
+                            [[q[:90], s_, w, wq[:60]] for s_, q, w, wq in sorted(pg.culprits.values(), reverse=True)[:5]],
+                            title="Who held a transaction open while the event loop was busy"))
         target_ok = frac == 1.0 and h["p99"] <= 1000 and rss_peak_window / 1024 < 400
         print(table(["target", "measured", "met"], [
             ["every subscriber has every change", f"{100 * frac:.2f}%", "yes" if frac == 1.0 else "NO"],

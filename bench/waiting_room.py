@@ -5,7 +5,7 @@ promoter's admission-rate accuracy.
                                            [--graphql-conns 50] [--admit-per-minute 6000] [--promoters 3]
                                            [--promote-s 20] [--no-failover] [--phases ...] [--keep]
 
-Phases (all on Redis 127.0.0.1:6379 db 11, keys under a per-run namespace deleted at the end):
+Phases (all on Redis 127.0.0.1:6379 db 15, keys under a per-run namespace deleted at the end):
   raw_zadd / raw_zrank   redis-benchmark, C client, -c 50, unpipelined: ZADD / ZRANK on one sorted set
   py_zadd / py_zrank     the same commands through redis-py asyncio (the app's client), --concurrency tasks
   app_enter              WaitingRoom.enter (RedisQueueStore's Lua script) for --fans fans, --concurrency tasks
@@ -39,7 +39,7 @@ from _common import (BenchDatabase, Server, build_stadium, create_fans, install_
                      latency_summary, log, machine_busy, server_env, table, wait_quiet)
 from _live import Child, HttpConn, cpu_delta, print_live_environment, proc_cpu_s, raise_nofile  # noqa: E402
 
-REDIS_DB = 11
+REDIS_DB = 15  # the tests FLUSHDB dbs 0, 1, 2, 3..13 (random) and 14: stay clear of them
 REDIS_URL = f"redis://127.0.0.1:6379/{REDIS_DB}"
 SECRET = "bench-waiting-room-secret"
 ENTER_MUTATION = ("mutation Enter($id: ID!) { enterWaitingRoom(showId: $id) { __typename "

@@ -17,12 +17,6 @@ def async_url(url: str) -> str:
     return u.render_as_string(hide_password=False)
 
 
-def plain_url(url: str) -> str:
-    """The libpq form (for asyncpg.connect and tools like psql)."""
-    u = make_url(url).set(drivername="postgresql")
-    return u.render_as_string(hide_password=False)
-
-
 def create_engine(url: str, *, pool_size: int = 20, max_overflow: int = 10) -> AsyncEngine:
     return create_async_engine(
         async_url(url),

@@ -26,7 +26,7 @@ from .catalog import get_show
 from .errors import (BookingError, HoldNotActive, IdempotencyConflict, InvalidInput, LimitExceeded, NotFound,
                      NotOnSale, SeatsUnavailable, Unauthenticated)
 from .records import ChangeSet, GALine, HoldRecord, SeatChange, ShowRecord, Viewer
-from .seatmap import SHOW_LOCK_KEY
+from .seatmap import SHOW_LOCK_KEY, lock_show_for_change
 
 MAX_KEY_LENGTH = 200
 GA_ATTEMPTS = 5
@@ -319,7 +319,7 @@ async def release_hold(engine: AsyncEngine, viewer: Viewer | None, hold_id: uuid
     if hold.status != "active":
         return hold, changes  # releasing again, or after expiry, changes nothing
     async with engine.begin() as conn:
-        await conn.execute(text(f"SELECT pg_advisory_xact_lock_shared({SHOW_LOCK_KEY})"), {"show_id": hold.show_id})
+        await lock_show_for_change(conn, hold.show_id)
         ended = (await conn.execute(text(
             "UPDATE holds SET status = 'released', ended_at = now() WHERE id = :h AND status = 'active' "
             "AND expires_at > now() RETURNING id"), {"h": hold_id})).first()
@@ -360,7 +360,7 @@ async def release_expired_holds(engine: AsyncEngine, *, batch: int = 500) -> tup
         for r in expired:
             by_show.setdefault(r.show_id, []).append(r.id)
         for show_id in sorted(by_show):
-            await conn.execute(text(f"SELECT pg_advisory_xact_lock_shared({SHOW_LOCK_KEY})"), {"show_id": show_id})
+            await lock_show_for_change(conn, show_id)
         await free_places(conn, by_show, changes)
         ids = [r.id for r in expired]
         cancelled_rows = (await conn.execute(text(

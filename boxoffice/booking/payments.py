@@ -22,7 +22,7 @@ from .errors import Unauthenticated
 from .history import ORDER_COLS, order_record
 from .holds import MAX_KEY_LENGTH, free_places
 from .records import ChangeSet, OrderRecord, SeatChange, Viewer
-from .seatmap import SHOW_LOCK_KEY
+from .seatmap import lock_show_for_change
 from .tickets import issue_tickets
 
 _PAYMENT_METHOD = re.compile(r"^pm_[A-Za-z0-9_]{1,100}$")
@@ -172,7 +172,7 @@ async def _settle_success(engine: AsyncEngine, ctx: PaymentContext, intent: Inte
                        and intent.currency.lower() == order.currency.lower())
             if not payable:
                 raise _PlacesLost()
-            await conn.execute(text(f"SELECT pg_advisory_xact_lock_shared({SHOW_LOCK_KEY})"), {"show_id": order.show_id})
+            await lock_show_for_change(conn, order.show_id)
             sold = (await conn.execute(text(
                 "UPDATE show_seats ss SET status = 'S', order_id = :o, hold_id = NULL, hold_expires_at = NULL, "
                 "version = nextval(CAST(sh.version_sequence AS regclass)) FROM shows sh WHERE sh.id = :s "
@@ -205,7 +205,7 @@ async def _settle_success(engine: AsyncEngine, ctx: PaymentContext, intent: Inte
         if order.status == "confirmed":
             return None
         if order.status == "pending_payment":
-            await conn.execute(text(f"SELECT pg_advisory_xact_lock_shared({SHOW_LOCK_KEY})"), {"show_id": order.show_id})
+            await lock_show_for_change(conn, order.show_id)
             await conn.execute(text("UPDATE holds SET status = 'expired', ended_at = now() WHERE id = :h "
                                     "AND status = 'active'"), {"h": order.hold_id})
             await free_places(conn, {order.show_id: [order.hold_id]}, changes)
@@ -233,7 +233,7 @@ async def mark_refunded(engine: AsyncEngine, order_id: uuid.UUID, refund_id: str
         if order is None or order.status == "refunded":
             return
         if order.status == "confirmed":  # refunded from Stripe's side: its seats go back on sale
-            await conn.execute(text(f"SELECT pg_advisory_xact_lock_shared({SHOW_LOCK_KEY})"), {"show_id": order.show_id})
+            await lock_show_for_change(conn, order.show_id)
             rows = (await conn.execute(text(
                 "UPDATE show_seats ss SET status = 'A', order_id = NULL, "
                 "version = nextval(CAST(sh.version_sequence AS regclass)) FROM shows sh WHERE sh.id = :s "

@@ -1,9 +1,8 @@
 """Load-generator process: N persistent HTTP/1.1 keep-alive connections, one per simulated client.
 
-Run by the bench scripts as `python bench/_loadgen.py SPEC.json`; prints one JSON result on stdout.
-The HTTP client is a bare asyncio Protocol on uvloop (no aiohttp/httpx overhead), so that one
-process drives thousands of requests per second on a fraction of a core. Every loop is bounded by
-the spec's duration, a per-connection request cap and a hard timeout.
+Run by the bench scripts as `python bench/_loadgen.py SPEC.json` (through _procs.LoadGen); prints one
+JSON result on stdout. The HTTP client is _http.HttpConn, one connection per fan. Every loop is bounded
+by the spec's duration, a per-connection request cap and a hard timeout.
 
 Scenarios:
   hold      fans repeatedly holdSeats 1..4 adjacent random seats (hot_share to a hot block)
@@ -17,7 +16,6 @@ import asyncio
 import json
 import os
 import random
-import socket
 import sys
 import time
 import uuid
@@ -27,109 +25,11 @@ import orjson
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import (CONFIRM_PAYMENT_MUTATION, CREATE_ORDER_MUTATION, HOLD_MUTATION, ORDER_QUERY,  # noqa: E402
-                     install_uvloop, pick_seats)
+                     install_uvloop)
+from _http import HttpConn  # noqa: E402
+from _stadium import pick_seats  # noqa: E402
 
 MAX_REQUESTS_PER_CONN = 1_000_000
-
-
-class _Proto(asyncio.Protocol):
-    def __init__(self) -> None:
-        self.buf = bytearray()
-        self.waiter: asyncio.Future[tuple[int, bytes]] | None = None
-        self.transport: asyncio.Transport | None = None
-        self.closed = False
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def data_received(self, data: bytes) -> None:
-        self.buf += data
-        self._try_complete()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_exception(ConnectionError("connection closed by server"))
-
-    def _try_complete(self) -> None:
-        if self.waiter is None or self.waiter.done():
-            return
-        end = self.buf.find(b"\r\n\r\n")
-        if end < 0:
-            return
-        head = bytes(self.buf[:end]).lower()
-        status = int(head[9:12])
-        body_start = end + 4
-        i = head.find(b"\r\ncontent-length:")
-        if i >= 0:
-            j = head.find(b"\r\n", i + 2)
-            length = int(head[i + 17:j if j >= 0 else None].strip())
-            if len(self.buf) < body_start + length:
-                return
-            body = bytes(self.buf[body_start:body_start + length])
-            del self.buf[:body_start + length]
-        elif b"transfer-encoding: chunked" in head:
-            pos, parts = body_start, []
-            while True:
-                k = self.buf.find(b"\r\n", pos)
-                if k < 0:
-                    return
-                size = int(bytes(self.buf[pos:k]).split(b";")[0], 16)
-                if len(self.buf) < k + 2 + size + 2:
-                    return
-                parts.append(bytes(self.buf[k + 2:k + 2 + size]))
-                pos = k + 2 + size + 2
-                if size == 0:
-                    break
-            body = b"".join(parts)
-            del self.buf[:pos]
-        else:
-            self.waiter.set_exception(ConnectionError("response without length"))
-            return
-        if b"\r\nconnection: close" in head:
-            self.closed = True
-        self.waiter.set_result((status, body))
-
-
-class HttpConn:
-    def __init__(self, host: str, port: int, token: str | None) -> None:
-        self.host, self.port = host, port
-        self.proto: _Proto | None = None
-        auth = f"Authorization: Bearer {token}\r\n" if token else ""
-        self.head = (f"POST /graphql HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
-                     f"Accept: application/json\r\n{auth}Content-Length: ").encode()
-        self.reconnects = 0
-
-    async def connect(self) -> None:
-        loop = asyncio.get_running_loop()
-        _, proto = await loop.create_connection(_Proto, self.host, self.port)
-        self.proto = proto
-
-    async def post(self, body: bytes, timeout: float) -> tuple[int, bytes]:
-        if self.proto is None or self.proto.closed:
-            if self.proto is not None:
-                self.reconnects += 1
-                if self.proto.transport is not None:
-                    self.proto.transport.close()
-            await self.connect()
-        proto = self.proto
-        assert proto is not None and proto.transport is not None
-        proto.waiter = asyncio.get_running_loop().create_future()
-        proto.transport.write(self.head + str(len(body)).encode() + b"\r\n\r\n" + body)
-        try:
-            return await asyncio.wait_for(proto.waiter, timeout)
-        except BaseException:
-            proto.closed = True  # a late answer must not be taken for the next request's
-            if proto.transport is not None:
-                proto.transport.close()
-            raise
-
-    def close(self) -> None:
-        if self.proto is not None and self.proto.transport is not None:
-            self.proto.transport.close()
 
 
 class Stats:
@@ -165,24 +65,34 @@ def _gql(body: bytes) -> tuple[dict[str, Any] | None, str | None]:
     return doc.get("data"), None
 
 
-async def _call(conn: HttpConn, stats: Stats, kind: str, query: str, variables: dict[str, Any],
-                timeout: float) -> tuple[dict[str, Any] | None, float]:
-    """One GraphQL POST; returns (data or None on failure, latency). Failures are recorded here."""
-    body = orjson.dumps({"query": query, "variables": variables})
+async def _post(conn: HttpConn, stats: Stats, kind: str, body: bytes,
+                timeout: float) -> tuple[tuple[int, bytes] | None, float, float]:
+    """One POST: (status and body, or None when it timed out or lost its connection, which are recorded
+    here; latency; completion time)."""
     t0 = time.perf_counter()
     try:
-        status, resp = await conn.post(body, timeout)
+        answer = await conn.post(body, timeout)
     except asyncio.TimeoutError:
         now = time.perf_counter()
         stats.record(kind, f"{kind}:timeout", now - t0, now)
-        return None, now - t0
-    except (ConnectionError, OSError) as err:
+        return None, now - t0, now
+    except (ConnectionError, OSError) as exc:
         now = time.perf_counter()
         stats.record(kind, f"{kind}:conn_error", now - t0, now)
-        stats.note(f"{kind}: {type(err).__name__}: {err}")
-        return None, now - t0
+        stats.note(f"{kind}: {type(exc).__name__}: {exc}")
+        return None, now - t0, now
     now = time.perf_counter()
-    lat = now - t0
+    return answer, now - t0, now
+
+
+async def _call(conn: HttpConn, stats: Stats, kind: str, query: str, variables: dict[str, Any],
+                timeout: float) -> tuple[dict[str, Any] | None, float]:
+    """One GraphQL POST; returns (data or None on failure, latency). Failures are recorded here."""
+    answer, lat, now = await _post(conn, stats, kind, orjson.dumps({"query": query, "variables": variables}),
+                                   timeout)
+    if answer is None:
+        return None, lat
+    status, resp = answer
     if status != 200:
         stats.record(kind, f"{kind}:http_{status}", lat, now)
         stats.note(f"{kind}: HTTP {status}: {resp[:200]!r}")
@@ -282,23 +192,14 @@ async def reader(spec: dict[str, Any], conn: HttpConn, stats: Stats, end: float,
     for _ in range(MAX_REQUESTS_PER_CONN):
         if time.perf_counter() >= end or state.get("stopped"):
             return
-        t0 = time.perf_counter()
-        try:
-            status, resp = await conn.post(body, timeout)
-        except asyncio.TimeoutError:
-            now = time.perf_counter()
-            stats.record(kind, f"{kind}:timeout", now - t0, now)
+        answer, lat, now = await _post(conn, stats, kind, body, timeout)
+        if answer is None:
             continue
-        except (ConnectionError, OSError) as err:
-            now = time.perf_counter()
-            stats.record(kind, f"{kind}:conn_error", now - t0, now)
-            stats.note(f"{kind}: {err}")
-            continue
-        now = time.perf_counter()
+        status, resp = answer
         if status == 200 and b'"errors":' not in resp:
-            stats.record(kind, f"{kind}:ok", now - t0, now, len(resp))
+            stats.record(kind, f"{kind}:ok", lat, now, len(resp))
         else:
-            stats.record(kind, f"{kind}:error", now - t0, now)
+            stats.record(kind, f"{kind}:error", lat, now)
             stats.note(f"{kind}: HTTP {status}: {resp[:300]!r}")
 
 

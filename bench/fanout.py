@@ -24,7 +24,6 @@ import asyncio
 import os
 import random
 import secrets
-import shutil
 import sys
 import tempfile
 import time
@@ -34,12 +33,14 @@ from typing import Any
 import orjson
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import (HOLD_MUTATION, BenchDatabase, CpuMeter, Profiler, Server, build_stadium,  # noqa: E402
-                     create_fans, free_connections, install_uvloop, log, machine_busy, postgres_pids,
-                     server_env, summarise_profile, table, wait_quiet)
-from _live import (Child, LatencyHistogram, PgActivitySampler, RssSampler, cpu_delta,  # noqa: E402
-                   print_live_environment, proc_cpu_s,
-                   raise_nofile)
+from _common import (HOLD_MUTATION, SEAT_CHANGES_SUBSCRIPTION, LatencyHistogram, install_uvloop,  # noqa: E402
+                     log, percentile, raise_nofile, table)
+from _db import BenchDatabase, PgActivitySampler, dispose_scratch, free_connections, wait_pg_slots  # noqa: E402
+from _meter import CpuMeter, RssSampler, busy_before, cpu_delta, postgres_pids, proc_cpu_s  # noqa: E402
+from _procs import Child  # noqa: E402
+from _profile import Profiler, summarise_profile  # noqa: E402
+from _server import Server, TracedServer, print_environment, server_env  # noqa: E402
+from _stadium import build_stadium, create_fans  # noqa: E402
 
 LIVE_REDIS_URL = "redis://127.0.0.1:6379/15"  # the tests FLUSHDB dbs 0, 1, 2, 3..13 (random) and 14
 
@@ -90,50 +91,6 @@ def choose_holds(rows: list[list[int]], n: int, rng: random.Random) -> tuple[lis
     return holds, sentinel
 
 
-class TracedServer(Server):
-    """The same server (boxoffice.app:create_app on uvicorn, 1 worker) started by _live.py serve-traced."""
-
-    def start(self, timeout_s: float = 60) -> None:
-        import subprocess
-        spec = os.path.join(self.env["BOXOFFICE_DATA_DIR"], "serve-traced.json")
-        self.trace_out = os.path.join(self.env["BOXOFFICE_DATA_DIR"], "tracemalloc")
-        with open(spec, "w") as f:
-            f.write(orjson.dumps({"port": self.port, "out": self.trace_out}).decode())
-        self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                                                   "_live.py"), "serve-traced", spec],
-                                     env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
-                                     start_new_session=True, cwd=self.env["BOXOFFICE_DATA_DIR"])
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"traced server exited:\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"traced server not healthy:\n{self.log_tail()}")
-
-    def snapshot(self, label: str, timeout_s: float = 120) -> dict[str, Any] | None:
-        import signal as _signal
-        self._n = getattr(self, "_n", 0) + 1
-        path = f"{self.trace_out}-{self._n}.json"
-        assert self.proc is not None
-        os.kill(self.proc.pid, _signal.SIGUSR1)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and not os.path.exists(path):
-            time.sleep(0.2)
-        if not os.path.exists(path):
-            return None
-        with open(path) as f:
-            doc = orjson.loads(f.read())
-        doc["label"] = label
-        return doc  # type: ignore[no-any-return]
-
-
 def _print_trace(snaps: list[dict[str, Any]]) -> None:
     print(table(["tracemalloc snapshot", "traced now MB", "traced peak MB", "RSS MB"],
                 [[s["label"], s["current"] / 2**20, s["peak"] / 2**20, (s["rss_kb"] or 0) / 1024] for s in snaps],
@@ -142,17 +99,6 @@ def _print_trace(snaps: list[dict[str, Any]]) -> None:
         print(table(["allocation site (top by size)", "MB", "blocks"],
                     [[site[-90:], size / 2**20, n] for site, size, n in s["by_line"][:15]], title=s["label"]))
         print(table(["file", "MB", "blocks"], [[f[-90:], size / 2**20, n] for f, size, n in s["by_file"][:10]]))
-
-
-def wait_pg_slots(want: int, max_wait_s: float) -> int:
-    """Others share this PostgreSQL (max_connections 100): wait (bounded) until `want` slots are free."""
-    deadline = time.monotonic() + max_wait_s
-    free = asyncio.run(free_connections())
-    while free < want and time.monotonic() < deadline:
-        log(f"PostgreSQL has {free} free connection slots (want {want}): waiting")
-        time.sleep(3.0)
-        free = asyncio.run(free_connections())
-    return free
 
 
 def post_hold(port: int, token: str, show_id: str, seats: list[str], key: str) -> dict[str, Any]:
@@ -253,7 +199,6 @@ async def micro_costs(sizes: tuple[int, ...] = (1, 10, 100, 250, 1000), events: 
 
     from boxoffice.schema.build import build_schema
     from boxoffice.subscriptions.seat_stream import SeatChange, SeatDelta, SectionCount
-    from _live import SEAT_CHANGES_SUBSCRIPTION
 
     schema = build_schema()
     show_id = "7cc66d87-a529-4ab8-8222-35fb597e8fd9"
@@ -346,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     nofile = raise_nofile()
     install_uvloop()
     rng = random.Random(args.seed)
-    print_live_environment({"server workers": args.workers, "event bus": "redis" if args.redis else "in-process",
+    print_environment({"server workers": args.workers, "event bus": "redis" if args.redis else "in-process",
                        "subscribers": args.subscribers, "client processes": args.client_procs,
                        "holds": args.holds, "burst s": args.burst_s,
                        "permessage-deflate": not args.no_deflate, "RLIMIT_NOFILE": nofile,
@@ -374,13 +319,12 @@ def main(argv: list[str] | None = None) -> int:
         log(f"show {show.show_id} with {show.seat_count:,} seats and {len(fans)} fans in "
             f"{time.monotonic() - t0:.1f} s; PostgreSQL has {asyncio.run(free_connections())} free slots")
         traced: list[dict[str, Any]] = []
-        server = TracedServer(env, 1, args.log_level) if args.trace_memory else Server(env, args.workers,
-                                                                                        args.log_level)
+        server = TracedServer(env, args.log_level) if args.trace_memory else Server(env, args.workers, args.log_level)
         server.start()
         srv = server
         rss = RssSampler(srv.pids, interval_s=0.05).start()
         rss_idle = rss.current_sum()
-        busy_before = wait_quiet(args.wait_quiet) if args.wait_quiet else machine_busy(1.0)
+        busy = busy_before(args.wait_quiet)
         free = wait_pg_slots(45, args.wait_quiet)
 
         # --- subscribers
@@ -400,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
         for c in clients:
             ev = c.wait_for("connected", 180)
             if ev is None:
-                raise RuntimeError(f"{c.name} did not finish connecting:\n{open(c.err_path).read()[-2000:]}")
+                raise RuntimeError(f"{c.name} did not finish connecting:\n{c.err_tail(2000)}")
             connected += ev["connected"]
             failed += ev["failed"]
             conn_errors += ev["errors"]
@@ -556,7 +500,7 @@ def main(argv: list[str] | None = None) -> int:
                                                       sorted(rss_peaks.items()))],
             ["server RSS after drain", f"{rss_after / 1024:.0f} MB"],
             ["ws client processes CPU (whole run)", f"{client_cpu:.1f} s"],
-            ["machine busy before (outside load)", f"{busy_before:.0f}%"],
+            ["machine busy before (outside load)", f"{busy:.0f}%"],
             ["PostgreSQL free connection slots before", free],
             ["CPU % of one core during burst+drain", ", ".join(f"{k} {v:.0f}" for k, v in cpu_stats.items())],
         ], title="Server cost"))
@@ -610,22 +554,13 @@ def main(argv: list[str] | None = None) -> int:
             rss.stop()
         if server is not None:
             server.stop()
-        if not args.keep:
-            try:
-                asyncio.run(db.drop())
-            except Exception as exc:  # noqa: BLE001
-                log(f"dropping {db.name} failed: {exc}")
-            shutil.rmtree(workdir, ignore_errors=True)
-        else:
-            log(f"kept database {db.name} and work dir {workdir}")
+        dispose_scratch(db, workdir, args.keep)
     return 0
 
 
 def _pct(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    k = max(0, min(len(values) - 1, int(round(p / 100 * len(values) + 0.5)) - 1))
-    return values[k] * 1000
+    """The p-th percentile of sorted seconds, in ms."""
+    return percentile(values, p) * 1000
 
 
 def _s(values: list[float]) -> str:

@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/flash_sale.py [--fans 1000] [--duration 20] [--workers 1] [--redis]
                                          [--rate 2000] [--purchase] [--profile 10] [--keep]
+                                         [--soak-s 600 [--hold-ttl 30] [--rss-every 5]]
 
 Steps: a fresh database (bo_bench_<random>), `boxoffice migrate`, an organizer, a 50,000-seat venue
 (10 sections x 50 rows x 100 seats, optional GA), an event with two shows (one for the fans, one for
@@ -14,6 +15,10 @@ Fans are paced: each aims at rate/fans holds per second (a think time that shrin
 own latency). A fan whose request is slower than its interval sends the next at once, so an
 overloaded server turns the run into a closed loop. --rate 0 is a pure closed loop (no think time),
 which measures saturation throughput (latency is then fans / throughput, by Little's law).
+
+--soak-s S runs the same sale for S seconds against the one server, with 30-s holds so that seats keep
+coming back, samples the server's RSS every --rss-every seconds and ends with the RSS at start (after
+the warm-up), at end, its peak, its slope over the second half and a verdict line (see _soak.py).
 """
 
 from __future__ import annotations
@@ -24,8 +29,6 @@ import collections
 import os
 import random
 import secrets
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,17 +36,22 @@ import uuid
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import (BIN, CEILING_UPDATE, BenchDatabase, connect_retry, CpuMeter, LoadGen, Profiler, Server,  # noqa: E402
-                     ShowLayout, build_stadium, create_fans, hot_block, free_connections, install_uvloop, latency_summary, log,
-                     machine_busy, merge_results, postgres_pids, print_environment, server_env, split,
-                     summarise_profile, table, wait_quiet)
+from _common import CEILING_UPDATE, install_uvloop, latency_summary, log, table  # noqa: E402
+from _db import BenchDatabase, connect_retry, dispose_scratch, free_connections, run_audit  # noqa: E402
+from _meter import CpuMeter, RssSampler, busy_before, postgres_pids  # noqa: E402
+from _procs import LoadGen, merge_results, split  # noqa: E402
+from _profile import Profiler, summarise_profile  # noqa: E402
+from _server import Server, print_environment, server_env  # noqa: E402
+from _soak import add_soak_args, drain, report_soak, resolve_soak_args, soak_wait  # noqa: E402
+from _stadium import ShowLayout, build_stadium, create_fans, fresh_groups, hot_block  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--fans", type=int, default=1000)
     p.add_argument("--duration", type=float, default=20.0, help="measured seconds (after --warmup)")
-    p.add_argument("--warmup", type=float, default=2.0, help="seconds of load before measuring")
+    p.add_argument("--warmup", type=float, default=None,
+                   help="seconds of load before measuring (default 2; 30 with --soak-s)")
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--redis", action="store_true", help="REDIS_URL for the server (pub/sub across workers)")
     p.add_argument("--keep", action="store_true", help="keep the database")
@@ -69,29 +77,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--wait-quiet", type=float, default=120.0, metavar="SECONDS",
                    help="before the ceiling and before the sale, wait up to this long for outside CPU load "
                         "to drop under 40%% of a core (others share the box); 0 = don't wait")
+    add_soak_args(p)
     args = p.parse_args(argv)
     if not 1 <= args.fans <= 20_000 or not 0 < args.duration <= 600 or not 1 <= args.workers <= 8:
         p.error("fans 1..20000, duration 0..600 s, workers 1..8")
+    resolve_soak_args(p, args)
     return args
 
 
 # ---------------------------------------------------------------- the ceiling: bare asyncpg, no web stack
 
-def fresh_groups(layout: ShowLayout, rng: random.Random, max_seats: int) -> list[list[int]]:
-    """Every reserved seat once, in groups of 1..max_seats adjacent seats, shuffled: each UPDATE hits fresh seats."""
-    groups = []
-    for row in layout.rows:
-        i = 0
-        while i < len(row):
-            n = rng.randint(1, max_seats)
-            groups.append(row[i:i + n])
-            i += n
-    rng.shuffle(groups)
-    return groups
-
-
 async def reset_show(db_url: str, show_id: uuid.UUID) -> None:
-    import asyncpg
     conn = await connect_retry(db_url)
     try:
         await conn.execute("UPDATE show_seats SET status = 'A', hold_id = NULL, hold_expires_at = NULL "
@@ -151,7 +147,6 @@ async def ceiling(db_url: str, layout: ShowLayout, *, tasks: int, conns: int, du
 # ---------------------------------------------------------------- checks after the sale
 
 async def db_checks(db_url: str, show_id: uuid.UUID) -> dict[str, int]:
-    import asyncpg
     conn = await connect_retry(db_url)
     try:
         row = await conn.fetchrow(
@@ -169,24 +164,20 @@ async def db_checks(db_url: str, show_id: uuid.UUID) -> dict[str, int]:
         await conn.close()
 
 
-def run_audit(env: dict[str, str]) -> tuple[int, str]:
-    out = subprocess.run([str(BIN / "boxoffice"), "audit"], env=env, capture_output=True, text=True, timeout=600,
-                         cwd=env["BOXOFFICE_DATA_DIR"])
-    return out.returncode, (out.stdout + out.stderr).strip()
-
-
 # ---------------------------------------------------------------- the run
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     install_uvloop()
     print_environment({"server workers": args.workers, "server REDIS_URL": args.redis, "fans": args.fans,
-                       "offered rate": args.rate or "closed loop"})
+                       "offered rate": args.rate or "closed loop",
+                       **({"soak s": args.soak_s, "hold TTL s": args.hold_ttl} if args.soak_s else {})})
     db = BenchDatabase()
     workdir = tempfile.mkdtemp(prefix="bo_bench_")
     secret = secrets.token_urlsafe(32)
     env = server_env(db.url, secret, workdir, args.redis)
     server: Server | None = None
+    rss: RssSampler | None = None
     rc = 0
     try:
         log(f"creating database {db.name}")
@@ -194,14 +185,15 @@ def main(argv: list[str] | None = None) -> int:
         db.migrate(env)
         t0 = time.monotonic()
         venue = asyncio.run(build_stadium(db.url, sections=args.sections, rows=args.rows,
-                                          seats_per_row=args.seats_per_row, ga_capacity=args.ga, shows=2))
+                                          seats_per_row=args.seats_per_row, ga_capacity=args.ga, shows=2,
+                                          hold_ttl_seconds=args.hold_ttl))
         fan_show, ceiling_show = venue.shows
         log(f"venue with {fan_show.seat_count:,} reserved seats and 2 shows in {time.monotonic() - t0:.1f} s")
         fans = asyncio.run(create_fans(db.url, args.fans, secret))
         log(f"{len(fans):,} fans with tokens")
 
         # ---- ceiling (before the server runs: nothing else of ours on the box)
-        ceiling_busy = wait_quiet(args.wait_quiet) if args.wait_quiet else machine_busy(1.0)
+        ceiling_busy = busy_before(args.wait_quiet)
         ceilings = {}
         for label, noop in (("asyncpg pool (default reset)", False), ("asyncpg pool, reset='' (no-op)", True)):
             log(f"ceiling: {label}")
@@ -210,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
                                                   max_seats=args.max_seats, noop_reset=noop, seed=args.seed))
             asyncio.run(reset_show(db.url, ceiling_show.show_id))
 
-        baseline = wait_quiet(args.wait_quiet) if args.wait_quiet else machine_busy(1.0)
+        baseline = busy_before(args.wait_quiet)
 
         # ---- the server and the fans
         free = args.free_conns = asyncio.run(free_connections())
@@ -220,6 +212,9 @@ def main(argv: list[str] | None = None) -> int:
         server = Server(env, args.workers, args.log_level)
         log(f"starting boxoffice serve --workers {args.workers}{' with Redis' if args.redis else ''}")
         server.start()
+        if args.soak_s:
+            rss = RssSampler(server.pids, args.rss_every, max_s=args.warmup + args.duration + 600,
+                             keep_series=True).start()
         hot = hot_block(fan_show, args.hot_seats)
         start_at = time.time() + 3.0
         procs = max(1, min(args.loadgen_procs, args.fans))
@@ -231,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
                     "rate": args.rate * len(chunk) / args.fans, "show_id": str(fan_show.show_id),
                     "rows": fan_show.rows, "hot_rows": hot, "hot_share": args.hot_share,
                     "max_seats": args.max_seats, "seed": args.seed * 1000 + i,
-                    "request_timeout": args.request_timeout, "window_s": 2.0}
+                    "request_timeout": args.request_timeout, "window_s": float(args.window_s)}
             loadgens.append(LoadGen(spec, workdir))
         meter = CpuMeter({"server (all workers)": server.pids,
                           "postgres (backends of this database)": lambda: postgres_pids(db.name),
@@ -239,16 +234,23 @@ def main(argv: list[str] | None = None) -> int:
                           "redis-server": "redis-server", "load generators": lambda: [g.pid for g in loadgens]})
         time.sleep(max(0.0, start_at + args.warmup - time.time()))
         meter.start()
+        if rss is not None:
+            rss.sample()  # the start RSS: right after the warm-up
         profiler = None
         if args.profile:
             time.sleep(min(2.0, args.duration / 4))
             profiler = Profiler(server.worker_pids(), min(args.profile, max(1, int(args.duration - 3))), workdir)
+        if rss is not None:
+            soak_wait(rss, start_at + args.warmup + args.duration)
         time.sleep(max(0.0, start_at + args.warmup + args.duration - time.time()))
         cpu = meter.stop()
+        if rss is not None:
+            rss.sample()  # the end RSS, with the load still on
         cpu["baseline"] = baseline
         results = [g.result(args.request_timeout + 60) for g in loadgens]
         merged = merge_results(results)
         profile_files = profiler.finish() if profiler else []
+        idle_kb = drain(rss, args.hold_ttl) if rss is not None else 0
         server.stop()
         server_log = "\n".join(server.error_summary())
         server = None
@@ -256,17 +258,15 @@ def main(argv: list[str] | None = None) -> int:
         checks = asyncio.run(db_checks(db.url, fan_show.show_id))
         audit_rc, audit_out = run_audit(env)
         rc = report(args, merged, ceilings, ceiling_busy, cpu, checks, audit_rc, audit_out, profiler, profile_files, server_log)
+        if rss is not None:
+            rss.stop()
+            report_soak(args, merged, rss.series, start_at + args.warmup, idle_kb)
     finally:
+        if rss is not None:
+            rss.stop()
         if server is not None:
             server.stop()
-        if args.keep:
-            print(f"\nkept database {db.name} ({db.url}); work dir {workdir}")
-        else:
-            try:
-                asyncio.run(db.drop())
-            except Exception as err:  # pragma: no cover
-                print(f"could not drop {db.name}: {err}", file=sys.stderr)
-            shutil.rmtree(workdir, ignore_errors=True)
+        dispose_scratch(db, workdir, args.keep)
     return rc
 
 
@@ -311,16 +311,17 @@ def report(args: argparse.Namespace, m: dict[str, Any], ceilings: dict[str, dict
 
     # timeline
     rows = []
+    ws = args.window_s
     for w in sorted(m["windows"], key=int):
         counts = m["windows"][w]
-        t = int(w) * 2
+        t = int(w) * ws
         if t >= d:
             continue
-        span = min(d, t + 2) - t
+        span = min(d, t + ws) - t
         att = sum(v for k, v in counts.items() if k.startswith("hold:"))
-        rows.append((f"{t}-{min(d, t + 2):g} s", att / span, counts.get("hold:ok", 0) / span,
+        rows.append((f"{t}-{min(d, t + ws):g} s", att / span, counts.get("hold:ok", 0) / span,
                      counts.get("hold:unavailable", 0) / span))
-    print(table(["window", "attempts/s", "successes/s", "unavailable/s"], rows, title="Timeline (2 s windows)"))
+    print(table(["window", "attempts/s", "successes/s", "unavailable/s"], rows, title=f"Timeline ({ws} s windows)"))
 
     if args.purchase:
         steps = [("hold", "hold"), ("createOrder", "create_order"), ("confirmPayment", "confirm_payment"),

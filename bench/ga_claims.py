@@ -26,7 +26,6 @@ import collections
 import os
 import random
 import secrets
-import shutil
 import sys
 import tempfile
 import time
@@ -34,9 +33,11 @@ import uuid
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import (BIN, BenchDatabase, CpuMeter, connect_retry, build_stadium, free_connections, install_uvloop,  # noqa: E402
-                     latency_summary,
-                     log, machine_busy, postgres_pids, print_environment, server_env, table, wait_quiet)
+from _common import install_uvloop, latency_summary, log, table  # noqa: E402
+from _db import BenchDatabase, audit_app_holds, connect_retry, dispose_scratch, free_connections  # noqa: E402
+from _meter import CpuMeter, machine_busy, postgres_pids, wait_quiet  # noqa: E402
+from _server import print_environment, server_env  # noqa: E402
+from _stadium import build_stadium  # noqa: E402
 
 PLACES_CLAIM = (  # ga._CLAIM, in asyncpg placeholders
     "UPDATE show_seats SET status = 'H', hold_id = $1, hold_expires_at = now() + interval '10 min', "
@@ -86,7 +87,6 @@ LABELS = {
 
 
 async def setup_scratch(db_url: str, capacity: int) -> None:
-    import asyncpg
     conn = await connect_retry(db_url)
     try:
         await conn.execute("CREATE TABLE ga_counter (id int PRIMARY KEY, capacity int NOT NULL, held int NOT NULL)")
@@ -99,7 +99,6 @@ async def setup_scratch(db_url: str, capacity: int) -> None:
 
 
 async def reset_scratch(db_url: str) -> None:
-    import asyncpg
     conn = await connect_retry(db_url)
     try:
         await conn.execute("UPDATE ga_counter SET held = 0")
@@ -232,11 +231,10 @@ async def run_variant(variant: str, db_url: str, db_name: str, show_id: uuid.UUI
             "conns": nconn}
 
 
-async def check_capacity(db_url: str, show_ids: list[uuid.UUID], section: uuid.UUID) -> list[tuple[str, int]]:
-    import asyncpg
+async def check_capacity(db_url: str, show_ids: list[uuid.UUID], section: uuid.UUID) -> list[tuple[str, Any]]:
     conn = await connect_retry(db_url)
     try:
-        out = []
+        out: list[tuple[str, Any]] = []
         for sid in show_ids:
             held = await conn.fetchval("SELECT count(*) FROM show_seats WHERE show_id = $1 AND section_id = $2 "
                                        "AND status = 'H'", sid, section)
@@ -244,16 +242,6 @@ async def check_capacity(db_url: str, show_ids: list[uuid.UUID], section: uuid.U
         row = await conn.fetchrow("SELECT held, capacity FROM ga_counter WHERE id = 1")
         out.append(("counter: held / capacity", f"{row['held']} / {row['capacity']}"))
         return out
-    finally:
-        await conn.close()
-
-
-async def release_raw(db_url: str) -> None:
-    import asyncpg
-    conn = await connect_retry(db_url)
-    try:
-        await conn.execute("UPDATE show_seats SET status = 'A', hold_id = NULL, hold_expires_at = NULL "
-                           "WHERE status = 'H' AND hold_id NOT IN (SELECT id FROM holds)")
     finally:
         await conn.close()
 
@@ -283,7 +271,6 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(setup_scratch(db.url, args.capacity))
 
         async def users_() -> list[uuid.UUID]:
-            import asyncpg
             conn = await connect_retry(db.url)
             try:
                 rows = await conn.fetch("INSERT INTO users (email, name, password_hash, role) SELECT 'ga-' || g || "
@@ -322,22 +309,9 @@ def main(argv: list[str] | None = None) -> int:
                     title="Never over capacity"))
         # The raw place variants hold places under hold ids with no hold row (they are not the app):
         # put those back on sale, then the audit checks the app variant and every capacity.
-        asyncio.run(release_raw(db.url))
-        import subprocess
-        out = subprocess.run([str(BIN / "boxoffice"), "audit"], env=env, capture_output=True, text=True, timeout=600,
-                             cwd=workdir)
-        print(f"\n$ boxoffice audit (after releasing the raw variants' places)\n{(out.stdout + out.stderr).strip()}"
-              f"  (exit {out.returncode})")
-        rc = out.returncode
+        rc = audit_app_holds(env, "after releasing the raw variants' places")
     finally:
-        if args.keep:
-            print(f"kept database {db.name}")
-        else:
-            try:
-                asyncio.run(db.drop())
-            except Exception as err:  # pragma: no cover
-                print(f"could not drop {db.name}: {err}", file=sys.stderr)
-            shutil.rmtree(workdir, ignore_errors=True)
+        dispose_scratch(db, workdir, args.keep)
     return rc
 
 

@@ -23,7 +23,6 @@ import json
 import os
 import random
 import secrets
-import shutil
 import sys
 import tempfile
 import time
@@ -31,9 +30,11 @@ import uuid
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import (CEILING_UPDATE, BenchDatabase, CpuMeter, connect_retry, ShowLayout, build_stadium, install_uvloop,  # noqa: E402
-                     latency_summary, log, machine_busy, postgres_pids, print_environment, server_env, table,
-                     wait_quiet)
+from _common import CEILING_UPDATE, install_uvloop, latency_summary, log, table  # noqa: E402
+from _db import BenchDatabase, audit_app_holds, connect_retry, dispose_scratch  # noqa: E402
+from _meter import CpuMeter, busy_before, postgres_pids  # noqa: E402
+from _server import print_environment, server_env  # noqa: E402
+from _stadium import ShowLayout, build_stadium, fresh_groups  # noqa: E402
 
 # A prototype of the whole hold as one round trip (same checks, same locks, same rows as hold_seats).
 HOLD_FUNCTION = r"""
@@ -203,18 +204,6 @@ async def trace_hold_seats(db_url: str, layout: ShowLayout, users: list[uuid.UUI
 
 # ---------------------------------------------------------------- throughput ladder
 
-def fresh_groups(layout: ShowLayout, rng: random.Random, max_seats: int = 4) -> list[list[int]]:
-    groups = []
-    for row in layout.rows:
-        i = 0
-        while i < len(row):
-            k = rng.randint(1, max_seats)
-            groups.append(row[i:i + k])
-            i += k
-    rng.shuffle(groups)
-    return groups
-
-
 def request_hash(show_id: uuid.UUID, seats: list[int]) -> str:
     canonical = json.dumps({"show": str(show_id), "seats": sorted(seats), "ga": []})
     return hashlib.sha256(canonical.encode()).hexdigest()
@@ -342,7 +331,6 @@ class _Unavailable(Exception):
 
 
 async def make_users(db_url: str, n: int) -> list[uuid.UUID]:
-    import asyncpg
     conn = await connect_retry(db_url)
     try:
         rows = await conn.fetch("INSERT INTO users (email, name, password_hash, role) SELECT 'hp-' || g || "
@@ -385,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
                     ("ceiling", "d. bare conditional UPDATE (the ceiling)")]
         out = []
         for i, (key, label) in enumerate(variants):
-            busy = wait_quiet(args.wait_quiet) if args.wait_quiet else machine_busy(1.0)
+            busy = busy_before(args.wait_quiet)
             log(f"variant {label} (machine busy {busy:.0f}% before)")
             r = asyncio.run(run_variant(key, db.url, db.name, venue.shows[i + 1], users, args))
             out.append((label, r["rate"], r["ok"], r["latency"]["p50"], r["latency"]["p99"], r["py_ms"],
@@ -395,34 +383,10 @@ def main(argv: list[str] | None = None) -> int:
         print(table(["variant (64 tasks, fresh seats)", "holds/s", "ok", "p50 ms", "p99 ms", "Python CPU ms/hold",
                      "PG CPU ms/hold", "CPU py / pg / machine", "outside busy % before"], out,
                     title="Throughput ladder: the hold without HTTP and GraphQL"))
-        asyncio.run(audit_clean(env))
+        audit_app_holds(env, "after variants a-c")  # variant d's bare UPDATEs left seats without hold rows
     finally:
-        if args.keep:
-            print(f"kept database {db.name}")
-        else:
-            try:
-                asyncio.run(db.drop())
-            except Exception as err:  # pragma: no cover
-                print(f"could not drop {db.name}: {err}", file=sys.stderr)
-            shutil.rmtree(workdir, ignore_errors=True)
+        dispose_scratch(db, workdir, args.keep)
     return 0
-
-
-async def audit_clean(env: dict[str, str]) -> None:
-    """Variant d leaves held seats without hold rows (it is the bare UPDATE): reset them, then audit the rest."""
-    import subprocess
-
-    import asyncpg
-    conn = await connect_retry(env["DATABASE_URL"])
-    try:
-        await conn.execute("UPDATE show_seats SET status = 'A', hold_id = NULL, hold_expires_at = NULL "
-                           "WHERE status = 'H' AND hold_id NOT IN (SELECT id FROM holds)")
-    finally:
-        await conn.close()
-    from _common import BIN
-    out = subprocess.run([str(BIN / "boxoffice"), "audit"], env=env, capture_output=True, text=True, timeout=300,
-                         cwd=env["BOXOFFICE_DATA_DIR"])
-    print(f"\n$ boxoffice audit (after variants a-c)\n{(out.stdout + out.stderr).strip()}  (exit {out.returncode})")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import os
 import secrets
-import shutil
 import sys
 import tempfile
 import time
@@ -25,10 +24,13 @@ import uuid
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import (AVAILABILITY_QUERY, SEATS_QUERY, BenchDatabase, CpuMeter, LoadGen, Profiler,  # noqa: E402
-                     Server, build_stadium, create_fans, hot_block, free_connections, install_uvloop, latency_summary, log,
-                     machine_busy, merge_results, postgres_pids, print_environment, server_env, summarise_profile,
-                     table, wait_quiet)
+from _common import AVAILABILITY_QUERY, SEATS_QUERY, install_uvloop, latency_summary, log, table  # noqa: E402
+from _db import BenchDatabase, dispose_scratch, free_connections  # noqa: E402
+from _meter import CpuMeter, busy_before, postgres_pids  # noqa: E402
+from _procs import LoadGen, merge_results  # noqa: E402
+from _profile import Profiler, summarise_profile  # noqa: E402
+from _server import Server, print_environment, server_env  # noqa: E402
+from _stadium import build_stadium, create_fans, hot_block  # noqa: E402
 
 RAW_CODES = ("SELECT string_agg(status, '' ORDER BY position) FROM show_seats "
              "WHERE show_id = $1 AND position IS NOT NULL")
@@ -56,6 +58,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--request-timeout", type=float, default=15.0)
     p.add_argument("--wait-quiet", type=float, default=120.0)
     p.add_argument("--seed", type=int, default=2)
+    p.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
+                   help="extra environment of the server, e.g. BOXOFFICE_QUERY_CACHE_MS=0 (repeatable)")
     args = p.parse_args(argv)
     if not 1 <= args.readers <= 1000 or not 0 < args.duration <= 300 or not 1 <= args.workers <= 8:
         p.error("readers 1..1000, duration 0..300 s, workers 1..8")
@@ -102,15 +106,24 @@ async def raw_phase(db_url: str, sql: str, params: tuple[Any, ...], readers: int
 def prewarm(port: int, query: str, variables: dict[str, Any], n: int) -> list[float]:
     """n sequential GraphQL requests on fresh connections; their latencies in seconds."""
     import json
+    import urllib.error
     import urllib.request
     out = []
     body = json.dumps({"query": query, "variables": variables}).encode()
     for _ in range(max(1, min(n, 50))):
         req = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", data=body,
                                      headers={"Content-Type": "application/json", "Connection": "close"})
-        t0 = time.perf_counter()
-        with urllib.request.urlopen(req, timeout=60) as r:
-            r.read()
+        for attempt in range(20):
+            t0 = time.perf_counter()
+            try:
+                with urllib.request.urlopen(req, timeout=60) as r:
+                    r.read()
+                break
+            except urllib.error.HTTPError as err:
+                # Load shedding (the background holds can fill the in-flight budget): retry.
+                if err.code != 503 or attempt == 19:
+                    raise
+                time.sleep(0.2)
         out.append(time.perf_counter() - t0)
     return out
 
@@ -124,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = tempfile.mkdtemp(prefix="bo_bench_")
     secret = secrets.token_urlsafe(32)
     env = server_env(db.url, secret, workdir, args.redis)
+    env.update(item.split("=", 1) for item in args.server_env)
     server: Server | None = None
     holds_gen: LoadGen | None = None
     stop_file = os.path.join(workdir, "stop-holds")
@@ -140,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"PostgreSQL has {free} free connection slots (others share it)")
         server = Server(env, args.workers, args.log_level)
         server.start()
-        busy_before = wait_quiet(args.wait_quiet) if args.wait_quiet else machine_busy(1.0)
+        busy = busy_before(args.wait_quiet)
 
         # background holds for the whole run (stopped by a file; bounded by a generous duration)
         hold_result = None
@@ -209,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         server.stop()
         errors = server.error_summary()
         server = None
-        report(args, results, profiles, hold_result, section_seats, busy_before)
+        report(args, results, profiles, hold_result, section_seats, busy)
         if cold:
             print(table(["sequential requests before the phase (one at a time)", "1st ms", "2nd ms", "min ms",
                          "max ms"], [(p, v[0] * 1e3, v[1] * 1e3 if len(v) > 1 else float("nan"), min(v) * 1e3,
@@ -228,14 +242,7 @@ def main(argv: list[str] | None = None) -> int:
                 holds_gen.proc.kill()
         if server is not None:
             server.stop()
-        if args.keep:
-            print(f"\nkept database {db.name}; work dir {workdir}")
-        else:
-            try:
-                asyncio.run(db.drop())
-            except Exception as err:  # pragma: no cover
-                print(f"could not drop {db.name}: {err}", file=sys.stderr)
-            shutil.rmtree(workdir, ignore_errors=True)
+        dispose_scratch(db, workdir, args.keep)
     return 0
 
 
@@ -253,11 +260,13 @@ def report(args: argparse.Namespace, results: dict[str, dict[str, Any]], profile
     for phase, r in results.items():
         lat = r["latency"]
         cpu = r["cpu"]
+        loadgen = f"{r['loadgen_cpu']:.0f}%" if "loadgen_cpu" in r else "-"
         rows.append((LABELS[phase].format(n=section_seats), r["rate"], lat["p50"], lat["p95"], lat["p99"],
                      r["errors"], f"{r['size'] / 1024:,.1f} KB" if phase != "raw_section" else f"{r['size']:,.0f} rows",
-                     f"{cpu.get('server', 0):.0f}% / {cpu['postgres (this db)']:.0f}% / {cpu['machine']:.0f}%"))
+                     f"{cpu.get('server', 0):.0f}% / {cpu['postgres (this db)']:.0f}% / {loadgen} / "
+                     f"{cpu['machine']:.0f}%"))
     print(table(["read (50 concurrent readers, holds running)".replace("50", str(args.readers)), "req/s", "p50 ms",
-                 "p95 ms", "p99 ms", "errors", "response", "CPU server / PG / machine"], rows,
+                 "p95 ms", "p99 ms", "errors", "response", "CPU server / PG / load gen / machine"], rows,
                 title=f"Seat map of the 50,000-seat show, {args.workers} worker(s)"
                       f"{' + Redis' if args.redis else ''}, machine busy {busy_before:.0f}% before"))
     for phase, r in results.items():

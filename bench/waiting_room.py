@@ -25,7 +25,6 @@ import asyncio
 import os
 import resource
 import secrets
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -35,9 +34,14 @@ from datetime import datetime, timezone
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import (BenchDatabase, Server, build_stadium, create_fans, install_uvloop,  # noqa: E402
-                     latency_summary, log, machine_busy, server_env, table, wait_quiet)
-from _live import Child, HttpConn, cpu_delta, print_live_environment, proc_cpu_s, raise_nofile  # noqa: E402
+from _common import install_uvloop, latency_summary, log, raise_nofile, table  # noqa: E402
+from _db import BenchDatabase, dispose_scratch  # noqa: E402
+from _http import HttpConn  # noqa: E402
+from _meter import busy_before, cpu_delta, proc_cpu_s  # noqa: E402
+from _procs import Child  # noqa: E402
+from _profile import Profiler, summarise_profile  # noqa: E402
+from _server import Server, print_environment, server_env  # noqa: E402
+from _stadium import build_stadium, create_fans  # noqa: E402
 
 REDIS_DB = 15  # the tests FLUSHDB dbs 0, 1, 2, 3..13 (random) and 14: stay clear of them
 REDIS_URL = f"redis://127.0.0.1:6379/{REDIS_DB}"
@@ -204,17 +208,15 @@ def make_room(redis: Any, namespace: str) -> Any:
                        clock=lambda: datetime.now(timezone.utc))
 
 
-def _profiled(seconds: int, workdir: str) -> Any:
+def _profiled(seconds: int, workdir: str) -> Profiler | None:
     if not seconds:
         return None
-    from _common import Profiler
     return Profiler([os.getpid()], seconds, workdir)
 
 
-def _profile_summary(prof: Any) -> dict[str, Any] | None:
+def _profile_summary(prof: Profiler | None) -> dict[str, Any] | None:
     if prof is None:
         return None
-    from _common import summarise_profile
     files = prof.finish()
     return summarise_profile(files) if files else {"error": prof.error}
 
@@ -343,7 +345,7 @@ async def fill_queue(namespace: str, show_id: str, n: int) -> list[str]:
     try:
         await run_tasks(n, 50, lambda i: room.enter(show_id, str(uuid.uuid4())), 300)
         order = await redis.zrange(f"{namespace}:{{{show_id}}}:queue", 0, -1)
-        return [o.decode() for o in order]
+        return [o.decode() if isinstance(o, bytes) else str(o) for o in order]
     finally:
         await redis.aclose()
 
@@ -389,7 +391,7 @@ def admission_phase(args: argparse.Namespace, namespace: str, workdir: str) -> d
                 "max_s": args.promote_s + 30, "owner": f"promoter-{k}", "secret": SECRET}, workdir, f"promoter-{k}"))
         for c in promoters:
             if c.wait_for("started", 30) is None:
-                raise RuntimeError(f"{c.name} did not start:\n{open(c.err_path).read()[-2000:]}")
+                raise RuntimeError(f"{c.name} did not start:\n{c.err_tail(2000)}")
         t_start = time.time()
         half = t_start + args.promote_s / 2
 
@@ -509,7 +511,7 @@ def main(argv: list[str] | None = None) -> int:
     zkey = f"{ns}:raw:q"
     pyzkey = f"{ns}:py:q"
     workdir = tempfile.mkdtemp(prefix="bo_wr_")
-    print_live_environment({"redis": REDIS_URL, "namespace": ns, "fans": args.fans, "concurrency": args.concurrency,
+    print_environment({"redis": REDIS_URL, "namespace": ns, "fans": args.fans, "concurrency": args.concurrency,
                        "redis-benchmark -c": args.bench_clients})
     results: dict[str, dict[str, Any]] = {}
     server: Server | None = None
@@ -518,7 +520,7 @@ def main(argv: list[str] | None = None) -> int:
     gql_tickets: list[str] = []
     admission: dict[str, Any] | None = None
     try:
-        busy_before = wait_quiet(args.wait_quiet) if args.wait_quiet else machine_busy(1.0)
+        busy = busy_before(args.wait_quiet)
         app_done: dict[str, Any] = {}
         pool_rows: list[list[Any]] = []
         for phase in phases:
@@ -611,7 +613,7 @@ def main(argv: list[str] | None = None) -> int:
             checks.append(["server CPU, GraphQL phases", f"{g['server_cpu_s']:.2f} s over {g['wall']:.1f} s; "
                            f"{1000 * g['server_cpu_s'] / max(1, g['ops'] + results['gql_position']['ops']):.2f} ms "
                            f"per request"])
-        checks.append(["machine busy before (outside load)", f"{busy_before:.0f}%"])
+        checks.append(["machine busy before (outside load)", f"{busy:.0f}%"])
         for k in ("app_enter", "app_position"):
             prof = results.get(k, {}).get("profile")
             if prof and "error" in prof:
@@ -650,14 +652,9 @@ def main(argv: list[str] | None = None) -> int:
             if gql_show:
                 n += cleanup([f"wr:{{{gql_show}}}:*"], [f"wr:ticket:{t}" for t in gql_tickets])
             log(f"deleted {n:,} Redis keys")
-            if db is not None:
-                try:
-                    asyncio.run(db.drop())
-                except Exception as exc:  # noqa: BLE001
-                    log(f"dropping {db.name} failed: {exc}")
-            shutil.rmtree(workdir, ignore_errors=True)
         else:
-            log(f"kept Redis keys {ns}:* (db {REDIS_DB}), work dir {workdir}")
+            log(f"kept Redis keys {ns}:* (db {REDIS_DB})")
+        dispose_scratch(db, workdir, args.keep)
     return 0
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -40,6 +39,7 @@ from .booking.promoter import InProcessPromoterLease, Promoter, RedisPromoterLea
 from .booking.queue_store import InProcessQueueStore
 from .booking.rate_limits import InProcessRateLimiter, RedisRateLimiter
 from .booking.reconcile import reconcile
+from .booking.redis_pipe import pipe_for
 from .booking.redis_queue_store import RedisQueueStore, make_redis_client
 from .booking.seatmap import GeometryCache
 from .booking.waiting_access import admission_check, rooms_to_promote
@@ -47,13 +47,17 @@ from .booking.waiting_room import WaitingRoom
 from .config import Settings, load_settings
 from .db import create_engine
 from .metrics import Metrics, MetricsExtension
-from .query_cache import QueryCache, QueryCacheMiddleware
+from .query_cache import QueryCache, QueryCacheMiddleware, SharedAnswers
 from .notifications import NotificationPipeline
 from .payments.gateway import StripeGateway
 from .payments.simulator import SimulatorService
+from .resolvers.hold_documents import HoldDocuments
+from .resolvers.hold_fast_path import HoldFastPath
 from .resolvers.waiting import waiting_room_channel
 from .resolvers.context import Context
 from .schema.build import build_schema, is_subscription
+from .schema.leaf_rows import with_leaf_rows
+from .schema.shared_events import encode_message
 from .schema.text_rules import UNSTORABLE_TEXT, has_unstorable_text
 from .subscriptions.bus import EventBus
 from .subscriptions.seat_feed import SeatFeed, SeatStateReader
@@ -100,10 +104,7 @@ class BoxofficeGraphQL(GraphQL[Context, None]):
 
     def encode_json(self, data: object) -> str:
         # str, not bytes: graphql-transport-ws requires text frames on the WebSocket.
-        try:
-            return orjson.dumps(data).decode()
-        except TypeError:  # e.g. an unpaired surrogate echoed in an error message
-            return json.dumps(data, ensure_ascii=True, default=str)
+        return encode_message(data)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -185,12 +186,6 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
 
-def forget_reads(availability: AvailabilityCache, query_cache: QueryCache, show_id: uuid.UUID) -> None:
-    """This process changed a show: its next readers see the change."""
-    availability.invalidate(show_id)
-    query_cache.clear()
-
-
 async def sweep_expired_holds(services: Services, stop: asyncio.Event) -> None:
     """Every server process sweeps; SKIP LOCKED keeps them from doing the same hold twice."""
     while not stop.is_set():
@@ -225,7 +220,7 @@ def _waiting_room_parts(settings: Settings, redis: Any) -> tuple[WaitingRoom, An
         return (WaitingRoom(InProcessQueueStore(), secret=settings.secret, clock=clock), InProcessPromoterLease(),
                 InProcessRateLimiter(), None)
     return (WaitingRoom(RedisQueueStore(redis), secret=settings.secret, clock=clock), RedisPromoterLease(redis),
-            RedisRateLimiter(redis), redis)
+            RedisRateLimiter(redis, pipe=pipe_for(settings.redis_url or "")), redis)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -235,6 +230,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     metrics = Metrics()
     query_cache = QueryCache(ttl_s=settings.query_cache_ms / 1000)
     schema = build_schema([partial(MetricsExtension, metrics=metrics)])
+    schema.execution_context_class = with_leaf_rows(schema.execution_context_class)  # Show.seats as whole rows
     graphql = BoxofficeGraphQL(schema, keep_alive=True, keep_alive_interval=15,
                                allowed_origins=["*"] if not settings.production else ())
 
@@ -249,7 +245,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
-        engine = create_engine(settings.database_url or "")
+        # No overflow: under a flash sale an overflow pool opens and closes connections all the time.
+        engine = create_engine(settings.database_url or "", pool_size=30, max_overflow=0)
         bus = EventBus(settings.redis_url)
         await bus.connect()
         redis = make_redis_client(settings.redis_url) if settings.redis_url else None
@@ -261,14 +258,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
                                   return_url=f"{settings.public_url}/#/payment-return")
         if simulator is not None:
             await simulator.start()
-        reader = SeatStateReader(engine)
+        # The hub's reads get their own small pool: they never queue behind holds for a connection.
+        hub_engine = create_engine(settings.database_url or "", pool_size=2, max_overflow=3)
+        reader = SeatStateReader(hub_engine)
         hub = SeatHub(bus, load_since=reader.load_since, load_sections=reader.load_sections,
                       load_version=reader.load_version, window_ms=settings.seat_delta_window_ms)
         availability = AvailabilityCache(engine)
         services = Services(settings=settings, engine=engine, tokens=TokenIssuer(settings.secret, settings.token_ttl_s),
                             geometry=GeometryCache(), shows=ShowCache(engine), availability=availability, bus=bus,
                             hub=hub,
-                            live=SeatFeed(bus, lambda show_id: forget_reads(availability, query_cache, show_id)),
+                            live=SeatFeed(bus, availability.apply),
                             limits=Guards(lambda *a: limiter.check(*a)), admission=admission_check(room),
                             waiting_room=room, payments=payments, metrics=metrics)
         app.state.services = services  # for operators' tools and tests; requests use the lifespan state
@@ -306,7 +305,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await bus.disconnect()
             if redis is not None:
                 await redis.aclose()
+            limiter.close()
+            await availability.aclose()
             await engine.dispose()
+            await hub_engine.dispose()
             if sim_engine is not None:
                 await sim_engine.dispose()
 
@@ -324,4 +326,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes.append(Mount("/", StaticFiles(directory=FRONTEND_DIST, html=True), name="frontend"))
     middleware = [Middleware(ShedLoad, max_in_flight=settings.max_in_flight), Middleware(BodyLimit),
                   Middleware(QueryCacheMiddleware, cache=query_cache)]
+    if settings.hold_fast_path:  # before the query cache, which never stores or clears for holdSeats
+        middleware.insert(2, Middleware(HoldFastPath, documents=HoldDocuments(schema), metrics=metrics))
+    middleware.insert(0, Middleware(SharedAnswers, cache=query_cache))  # outermost: a hit needs nothing else
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)

@@ -37,7 +37,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"boxoffice: serving http://{args.host}:{args.port}/graphql", flush=True)
     uvicorn.run("boxoffice.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
                 loop="uvloop", http="httptools", log_level=args.log_level, proxy_headers=True,
-                timeout_graceful_shutdown=5, ws_max_size=1_000_000)
+                timeout_graceful_shutdown=5, ws_max_size=1_000_000, ws_per_message_deflate=settings.ws_deflate)
     return 0
 
 

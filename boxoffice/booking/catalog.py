@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import time
 import uuid
@@ -210,18 +211,44 @@ class ShowCache:
         self._ttl_s = ttl_s
         self._max = max_shows
         self._entries: dict[uuid.UUID, tuple[float, ShowRecord | None]] = {}
+        # One read per show however many requests miss at once (in a flash sale, all of them
+        # do every ttl_s); `clear` starts a new generation so no read from before it is kept.
+        self._loading: dict[uuid.UUID, asyncio.Future[ShowRecord | None]] = {}
+        self._generation = 0
 
     async def get(self, show_id: uuid.UUID) -> ShowRecord | None:
-        now = time.monotonic()
         entry = self._entries.get(show_id)
-        if entry is not None and now - entry[0] < self._ttl_s:
+        if entry is not None and time.monotonic() - entry[0] < self._ttl_s:
             return entry[1]
-        show = await get_show(self._engine, show_id)
-        if len(self._entries) >= self._max:
-            self._entries.clear()  # crude but bounded: a flash sale is about a handful of shows
-        self._entries[show_id] = (now, show)
+        loading = self._loading.get(show_id)
+        if loading is None:
+            loading = asyncio.ensure_future(self._load(show_id, self._generation))
+            loading.add_done_callback(_retrieved)
+            self._loading[show_id] = loading
+        return await asyncio.shield(loading)  # a caller that gives up does not cancel the others' read
+
+    async def _load(self, show_id: uuid.UUID, generation: int) -> ShowRecord | None:
+        started = time.monotonic()
+        try:
+            show = await get_show(self._engine, show_id)
+        finally:
+            if generation == self._generation:
+                self._loading.pop(show_id, None)
+        if generation == self._generation:
+            if len(self._entries) >= self._max:
+                self._entries.clear()  # crude but bounded: a flash sale is about a handful of shows
+            self._entries[show_id] = (started, show)
         return show
 
     def clear(self) -> None:
         """An organizer changed something: this process sees it at once (others within ttl_s)."""
         self._entries.clear()
+        self._loading.clear()
+        self._generation += 1
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    """Marks a failed shared read as seen: its callers re-raise it, and a read nobody waits for
+    any more must not log 'exception was never retrieved'."""
+    if not future.cancelled():
+        future.exception()

@@ -26,10 +26,12 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
+
+from .redis_pipe import RedisPipe, RedisPipeError, ReplyError
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +82,9 @@ class RateLimiter(ABC):
 
     async def check_limit(self, scope: str, key: str, rule: RateLimit) -> RateDecision:
         return await self.check(scope, key, rule.limit, rule.period_s)
+
+    def close(self) -> None:
+        """Closes connections the limiter opened itself (none unless said otherwise)."""
 
 
 def _gcra(tat_us: int | None, now_us: int, limit: int, period_us: int) -> tuple[RateDecision, int | None]:
@@ -141,7 +146,11 @@ return {1, '0'}
 
 
 class RedisRateLimiter(RateLimiter):
-    """Shared across processes. `clock` is wall time (all servers NTP-synced)."""
+    """Shared across processes. `clock` is wall time (all servers NTP-synced).
+
+    With `pipe`, the script runs over that one pipelined connection instead of `redis`'s
+    pool: a fraction of redis-py's CPU per call, which matters at thousands of holds a second.
+    """
 
     def __init__(
         self,
@@ -150,12 +159,14 @@ class RedisRateLimiter(RateLimiter):
         clock: Callable[[], float] = time.time,
         namespace: str = "rl",
         timeout_s: float = 0.25,
+        pipe: RedisPipe | None = None,
     ) -> None:
         self._redis = redis
         self._clock = clock
         self._ns = namespace
         self._timeout_s = timeout_s
         self._script = redis.register_script(_GCRA)
+        self._pipe = pipe
         self._last_outage_log = -math.inf
 
     def _key(self, scope: str, key: str) -> str:
@@ -166,13 +177,28 @@ class RedisRateLimiter(RateLimiter):
         period_us = _validate(limit, period_s)
         args = [_micros(self._clock()), max(1, period_us // limit), period_us]
         try:
-            async with asyncio.timeout(self._timeout_s):
-                allowed, retry = await self._script(keys=[self._key(scope, key)], args=args)
-        except (RedisError, OSError, TimeoutError):
+            if self._pipe is not None:
+                allowed, retry = await self._run_on_pipe(self._pipe, self._key(scope, key), args)
+            else:
+                async with asyncio.timeout(self._timeout_s):
+                    allowed, retry = await self._script(keys=[self._key(scope, key)], args=args)
+        except (RedisError, RedisPipeError, OSError, TimeoutError):
             self._log_outage()
             return RateDecision(True, 0.0)  # fail open: see the module docstring
         retry_us = int(retry.decode() if isinstance(retry, bytes) else retry)
         return RateDecision(bool(int(allowed)), max(0.0, retry_us / 1e6))
+
+    def close(self) -> None:
+        if self._pipe is not None:
+            self._pipe.close()
+
+    async def _run_on_pipe(self, pipe: RedisPipe, key: str, args: list[int]) -> Any:
+        reply = await pipe.call("EVALSHA", self._script.sha, 1, key, *args)
+        if isinstance(reply, ReplyError) and str(reply).startswith("NOSCRIPT"):
+            reply = await pipe.call("EVAL", _GCRA, 1, key, *args)  # also caches the script in Redis
+        if isinstance(reply, ReplyError) or not isinstance(reply, list) or len(reply) != 2:
+            raise RedisPipeError(f"unexpected rate-limit reply: {reply!r}")
+        return reply
 
     def _log_outage(self) -> None:
         now = time.monotonic()

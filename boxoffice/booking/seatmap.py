@@ -1,4 +1,4 @@
-"""Seat maps: static geometry cached per venue, statuses read in one query per show.
+"""Seat maps: static geometry cached per venue; statuses read whole or as changes since a version.
 
 Versions and the barrier
 ------------------------
@@ -21,7 +21,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..db import reading
-from .records import AvailabilitySnapshot, SeatView, SectionCount
+from .records import SeatView, SectionCount
+from .single_flight import SingleFlight
 
 SHOW_LOCK_KEY = "hashtextextended(CAST(CAST(:show_id AS uuid) AS text), 7)"
 # A hold past its expiry is claimable now, so maps show its seats as available.
@@ -42,11 +43,18 @@ async def lock_show_for_change(conn: AsyncConnection, show_id: uuid.UUID) -> Non
 
 
 async def committed_version(engine: AsyncEngine, show_id: uuid.UUID, sequence: str) -> int:
-    """The show's change counter such that every change up to it is committed."""
-    async with engine.begin() as conn:
-        await conn.execute(text(f"SELECT pg_advisory_xact_lock({SHOW_LOCK_KEY})"), {"show_id": show_id})
-        value = (await conn.execute(text("SELECT pg_sequence_last_value(CAST(:seq AS regclass))"),
-                                    {"seq": sequence})).scalar()
+    """The show's change counter such that every change up to it is committed.
+
+    One statement, its own transaction: the lock (taken in a subquery, which runs before the outer
+    select list reads the sequence) waits for the writers in flight, and it is released when the
+    statement ends, so new writers wait for microseconds, not for this process's next turn of its
+    event loop.
+    """
+    async with reading(engine) as conn:
+        value = (await conn.execute(text(
+            "SELECT pg_sequence_last_value(CAST(:seq AS regclass)) "
+            f"FROM (SELECT pg_advisory_xact_lock({SHOW_LOCK_KEY}) OFFSET 0) AS barrier"),
+            {"show_id": show_id, "seq": sequence})).scalar()
     return int(value or 0)
 
 
@@ -64,41 +72,38 @@ class SeatGeometry:
 
 
 class GeometryCache:
-    """Venue geometry never changes once created, so one read per venue per process."""
+    """Venue geometry never changes once created, so one read per venue per process.
+
+    Loads are single-flight: after a restart under load, every concurrent first map of a venue
+    waits for one read instead of each reading and building 50,000 rows.
+    """
 
     def __init__(self, max_venues: int = 64) -> None:
         self._by_venue: dict[uuid.UUID, dict[int, SeatGeometry]] = {}
+        self._loads: SingleFlight[uuid.UUID, dict[int, SeatGeometry]] = SingleFlight()
         self._max = max_venues
 
     async def for_venue(self, engine: AsyncEngine, venue_id: uuid.UUID) -> dict[int, SeatGeometry]:
         cached = self._by_venue.get(venue_id)
         if cached is not None:
             return cached
-        async with reading(engine) as conn:
-            rows = (await conn.execute(
-                text("SELECT vs.id, vs.section_id, s.name, vs.row_label, vs.number, vs.accessible, vs.obstructed, "
-                     "vs.x, vs.y FROM venue_seats vs JOIN sections s ON s.id = vs.section_id "
-                     "WHERE vs.venue_id = :v"), {"v": venue_id})).all()
-        geometry = {r[0]: SeatGeometry(*r) for r in rows}
+        return await self._loads.run(venue_id, lambda: self._load(engine, venue_id))
+
+    async def _load(self, engine: AsyncEngine, venue_id: uuid.UUID) -> dict[int, SeatGeometry]:
+        geometry = await _load_geometry(engine, venue_id)
         if len(self._by_venue) >= self._max:
             self._by_venue.pop(next(iter(self._by_venue)))
         self._by_venue[venue_id] = geometry
         return geometry
 
 
-async def show_seats(engine: AsyncEngine, geometry: GeometryCache, show_id: uuid.UUID, venue_id: uuid.UUID,
-                     section_id: uuid.UUID | None = None) -> list[SeatView]:
-    """Reserved seats of a show in map order, optionally of one section."""
-    geo = await geometry.for_venue(engine, venue_id)
-    sql = (f"SELECT id, venue_seat_id, {_STATUS_NOW} AS status, version, price_cents FROM show_seats "
-           "WHERE show_id = :s AND position IS NOT NULL")
-    params: dict[str, object] = {"s": show_id}
-    if section_id is not None:
-        sql += " AND section_id = :sec"
-        params["sec"] = section_id
+async def _load_geometry(engine: AsyncEngine, venue_id: uuid.UUID) -> dict[int, SeatGeometry]:
     async with reading(engine) as conn:
-        rows = (await conn.execute(text(sql + " ORDER BY position"), params)).all()
-    return [_view(geo, r) for r in rows]
+        rows = (await conn.execute(
+            text("SELECT vs.id, vs.section_id, s.name, vs.row_label, vs.number, vs.accessible, vs.obstructed, "
+                 "vs.x, vs.y FROM venue_seats vs JOIN sections s ON s.id = vs.section_id "
+                 "WHERE vs.venue_id = :v"), {"v": venue_id})).all()
+    return {r[0]: SeatGeometry(*r) for r in rows}
 
 
 def _view(geo: dict[int, SeatGeometry], row: Any) -> SeatView:
@@ -122,15 +127,69 @@ async def section_counts(conn: AsyncConnection, show_id: uuid.UUID,
     return [SectionCount(r.id, r.name, r.general_admission, r.capacity, r.available) for r in rows]
 
 
-async def availability(engine: AsyncEngine, show_id: uuid.UUID, sequence: str) -> AvailabilitySnapshot:
+@dataclass(frozen=True, slots=True)
+class Seating:
+    """A show's reserved seats in map order, and its sections: fixed once the show exists."""
+
+    seat_ids: list[int]
+    venue_seat_ids: list[int]
+    section_ids: list[uuid.UUID]
+    prices: list[int]
+    sections: tuple[SectionCount, ...]  # every section in venue order; `available` as read at load
+
+
+async def load_seating(engine: AsyncEngine, show_id: uuid.UUID) -> Seating:
+    async with reading(engine) as conn:
+        rows = (await conn.execute(text(
+            "SELECT id, venue_seat_id, section_id, price_cents FROM show_seats "
+            "WHERE show_id = :s AND position IS NOT NULL ORDER BY position"), {"s": show_id})).all()
+        sections = await section_counts(conn, show_id)
+    return Seating([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows],
+                   tuple(sections))
+
+
+@dataclass(frozen=True, slots=True)
+class Statuses:
+    """Every reserved seat's status and version in map order, complete up to `version`."""
+
+    version: int
+    codes: str
+    versions: list[int]
+    ga: tuple[SectionCount, ...]  # the counts of the general-admission sections asked for
+
+
+async def read_statuses(engine: AsyncEngine, show_id: uuid.UUID, sequence: str,
+                        ga_sections: list[uuid.UUID]) -> Statuses:
     """Codes in map order (an expired hold reads as available: it is claimable now)."""
     version = await committed_version(engine, show_id, sequence)
     async with reading(engine) as conn:
-        codes = (await conn.execute(
-            text(f"SELECT COALESCE(string_agg({_STATUS_NOW}, '' ORDER BY position), '') FROM show_seats "
-                 "WHERE show_id = :s AND position IS NOT NULL"), {"s": show_id})).scalar_one()
-        sections = await section_counts(conn, show_id)
-    return AvailabilitySnapshot(version=version, codes=codes, sections=tuple(sections))
+        codes, versions = (await conn.execute(text(
+            f"SELECT COALESCE(string_agg({_STATUS_NOW}, '' ORDER BY position), ''), "
+            "COALESCE(array_agg(version ORDER BY position), '{}') FROM show_seats "
+            "WHERE show_id = :s AND position IS NOT NULL"), {"s": show_id})).one()
+        ga = await section_counts(conn, show_id, ga_sections) if ga_sections else []
+    return Statuses(version, codes, list(versions), tuple(ga))
+
+
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """What changed after a version, complete up to `version`."""
+
+    version: int
+    seats: list[tuple[int, str, int]]  # reserved seats: (id, status now, version)
+    ga: tuple[SectionCount, ...]  # recounted general-admission sections that changed
+
+
+async def read_changes(engine: AsyncEngine, show_id: uuid.UUID, sequence: str, since: int) -> Changes:
+    """Only the rows changed after `since` (the (show_id, version) index), not the whole map."""
+    version = await committed_version(engine, show_id, sequence)
+    async with reading(engine) as conn:
+        rows = (await conn.execute(text(
+            f"SELECT id, {_STATUS_NOW} AS status, version, position IS NULL AS ga, section_id FROM show_seats "
+            "WHERE show_id = :s AND version > :v"), {"s": show_id, "v": since})).all()
+        ga_sections = sorted({r.section_id for r in rows if r.ga})
+        ga = await section_counts(conn, show_id, ga_sections) if ga_sections else []
+    return Changes(version, [(r.id, r.status, r.version) for r in rows if not r.ga], tuple(ga))
 
 
 async def seats_by_id(engine: AsyncEngine, geometry: GeometryCache, show: ShowRecordLike,

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from strawberry.dataloader import DataLoader
 
 from ..booking import accounts, catalog, holds
+from ..booking.accounts import TokenIssuer
 from ..booking.records import (EventRecord, HoldRecord, PriceTierRecord, SectionRecord, ShowRecord, UserRecord,
                                VenueRecord, Viewer)
 
@@ -94,7 +95,11 @@ class Context:
 
     @cached_property
     def viewer(self) -> Viewer | None:
-        header = self._authorization()
-        if not header or not header.lower().startswith("bearer "):
-            return None
-        return self.services.tokens.verify(header[7:].strip())
+        return viewer_of(self.services.tokens, self._authorization())
+
+
+def viewer_of(tokens: TokenIssuer, authorization: str | None) -> Viewer | None:
+    """The caller named by an Authorization header value ("Bearer <token>"), if the token verifies."""
+    if not authorization or not authorization.lower().startswith("bearer "):
+        return None
+    return tokens.verify(authorization[7:].strip())

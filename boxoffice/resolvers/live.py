@@ -11,17 +11,26 @@ from ..booking.catalog import can_see_event
 from ..schema.catalog_types import Info, SeatChange, SeatDelta, SectionAvailability, parse_id
 from ..schema.enums import SeatStatus
 from ..subscriptions.seat_stream import HubClosed, SeatStreamClosed
+from ..subscriptions.seat_stream import SeatDelta as HubDelta
+
+_STATUS = {s.value: s for s in SeatStatus}
 
 
-def _delta(d: object) -> SeatDelta:
-    return SeatDelta(
-        show_id=strawberry.ID(d.show_id),  # type: ignore[attr-defined]
-        version=d.version,  # type: ignore[attr-defined]
-        seats=[SeatChange(seat_id=strawberry.ID(c.seat_id), status=SeatStatus(c.status), version=c.version)
-               for c in d.seats],  # type: ignore[attr-defined]
+def _delta(d: HubDelta) -> SeatDelta:
+    """The GraphQL view of a hub delta, built once however many subscribers receive it."""
+    view = d.renderings.get("graphql")
+    if isinstance(view, SeatDelta):
+        return view
+    view = SeatDelta(
+        show_id=strawberry.ID(d.show_id),
+        version=d.version,
+        seats=[SeatChange(seat_id=strawberry.ID(c.seat_id), status=_STATUS[c.status], version=c.version)
+               for c in d.seats],
         sections=[SectionAvailability(section_id=strawberry.ID(s.section_id), name=s.name,
                                       general_admission=s.general_admission, capacity=s.capacity,
-                                      available=s.available) for s in d.sections])  # type: ignore[attr-defined]
+                                      available=s.available) for s in d.sections])
+    d.renderings["graphql"] = view
+    return view
 
 
 async def seat_changes(info: Info, show_id: strawberry.ID, since_version: int | None) -> AsyncIterator[SeatDelta]:

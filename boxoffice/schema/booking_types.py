@@ -14,6 +14,7 @@ from ..booking.records import (GALine, HoldRecord, NotificationRecord, OrderReco
 from .catalog_types import Info, PageInfo, Seat, Show
 from .field_errors import query_error
 from .enums import HoldStatus, NotificationKind, OrderStatus, PaymentStatus, QueueStatus, Role
+from .record_fields import record_field
 
 
 async def _show(info: Info, show_id: object) -> Show:
@@ -47,21 +48,10 @@ class Notification:
 class User:
     record: Private[UserRecord]
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.record.id))
-
-    @strawberry.field
-    def email(self) -> str:
-        return self.record.email
-
-    @strawberry.field
-    def name(self) -> str:
-        return self.record.name
-
-    @strawberry.field
-    def role(self) -> Role:
-        return Role(self.record.role)
+    id = record_field(strawberry.ID)
+    email = record_field(str)
+    name = record_field(str)
+    role = record_field(Role)
 
     @strawberry.field
     async def orders(self, info: Info, first: int | None = 20, after: str | None = None) -> OrderConnection:
@@ -105,17 +95,13 @@ class GeneralAdmissionLine:
 class Hold:
     record: Private[HoldRecord]
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.record.id))
+    id = record_field(strawberry.ID)
 
     @strawberry.field
     async def show(self, info: Info) -> Show:
         return await _show(info, self.record.show_id)
 
-    @strawberry.field
-    def status(self) -> HoldStatus:
-        return HoldStatus(self.record.status)
+    status = record_field(HoldStatus)
 
     @strawberry.field
     async def seats(self, info: Info) -> list[Seat]:
@@ -127,17 +113,9 @@ class Hold:
     def general_admission(self) -> list[GeneralAdmissionLine]:
         return [GeneralAdmissionLine.of(g) for g in self.record.general_admission]
 
-    @strawberry.field
-    def expires_at(self) -> datetime:
-        return self.record.expires_at
-
-    @strawberry.field
-    def total_cents(self) -> int:
-        return self.record.total_cents
-
-    @strawberry.field
-    def currency(self) -> str:
-        return self.record.currency
+    expires_at = record_field(datetime)
+    total_cents = record_field(int)
+    currency = record_field(str)
 
 
 @strawberry.type
@@ -162,9 +140,7 @@ class Ticket:
     record: Private[TicketRecord]
     show: Private[ShowRecord]
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.record.id))
+    id = record_field(strawberry.ID)
 
     @strawberry.field
     async def seat(self, info: Info) -> Seat | None:
@@ -173,13 +149,8 @@ class Ticket:
         seats = await _seats(info, self.show, (self.record.seat_id,))
         return seats[0] if seats else None
 
-    @strawberry.field
-    def section_id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.record.section_id))
-
-    @strawberry.field
-    def barcode(self) -> str:
-        return self.record.barcode
+    section_id = record_field(strawberry.ID)
+    barcode = record_field(str)
 
     @strawberry.field
     def pdf_url(self, info: Info) -> str:
@@ -197,13 +168,8 @@ class OrderItem:
 class Order:
     record: Private[OrderRecord]
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.record.id))
-
-    @strawberry.field
-    def status(self) -> OrderStatus:
-        return OrderStatus(self.record.status)
+    id = record_field(strawberry.ID)
+    status = record_field(OrderStatus)
 
     @strawberry.field
     async def show(self, info: Info) -> Show:
@@ -224,13 +190,8 @@ class Order:
                                    price_cents=line.price_cents) for _ in range(line.quantity))
         return items
 
-    @strawberry.field
-    def total_cents(self) -> int:
-        return self.record.total_cents
-
-    @strawberry.field
-    def currency(self) -> str:
-        return self.record.currency
+    total_cents = record_field(int)
+    currency = record_field(str)
 
     @strawberry.field
     async def payment(self, info: Info) -> Payment | None:
@@ -243,9 +204,7 @@ class Order:
         assert show is not None
         return [Ticket(record=t, show=show) for t in await tickets.tickets_of_order(info.context.engine, self.record.id)]
 
-    @strawberry.field
-    def created_at(self) -> datetime:
-        return self.record.created_at
+    created_at = record_field(datetime)
 
 
 @strawberry.type

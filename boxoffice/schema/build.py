@@ -16,6 +16,7 @@ from ..booking.errors import BookingError
 from .cost import QueryCostLimit
 from .text_rules import RejectUnstorableText
 from .root import Mutation, Query, Subscription
+from .shared_events import SharedEventExecutor
 
 SCHEMA_FILE = Path(__file__).with_name("schema.graphql")
 MAX_DEPTH = 12
@@ -75,7 +76,8 @@ def build_schema(extra_extensions: Sequence[Callable[[], SchemaExtension]] | Non
         *(extra_extensions or []),
     ]
     return strawberry.Schema(query=Query, mutation=Mutation, subscription=Subscription,
-                             extensions=extensions)  # type: ignore[arg-type]
+                             extensions=extensions,  # type: ignore[arg-type]
+                             execution_context_class=SharedEventExecutor)
 
 
 def export_sdl() -> str:

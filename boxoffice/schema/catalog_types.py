@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
+from array import array
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, overload
 
 import strawberry
 from strawberry import Private
 
 from ..booking import seatmap
+from ..booking.availability_cache import SeatStates
 from ..booking.records import (AvailabilitySnapshot, EventRecord, PriceTierRecord, SeatView, SectionCount,
                                SectionRecord, ShowRecord, VenueRecord)
 from ..resolvers.context import Context
 from .enums import EventStatus, SeatStatus
+from .leaf_rows import LeafField
+from .record_fields import record_field
 
 if TYPE_CHECKING:
     from .booking_types import WaitingRoomSettings
@@ -45,21 +52,10 @@ class VenueSection:
 class Venue:
     record: Private[VenueRecord]
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.record.id))
-
-    @strawberry.field
-    def name(self) -> str:
-        return self.record.name
-
-    @strawberry.field
-    def city(self) -> str:
-        return self.record.city
-
-    @strawberry.field
-    def capacity(self) -> int:
-        return self.record.capacity
+    id = record_field(strawberry.ID)
+    name = record_field(str)
+    city = record_field(str)
+    capacity = record_field(int)
 
     @strawberry.field
     async def sections(self, info: Info) -> list[VenueSection]:
@@ -70,29 +66,12 @@ class Venue:
 class Event:
     record: Private[EventRecord]
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.record.id))
-
-    @strawberry.field
-    def name(self) -> str:
-        return self.record.name
-
-    @strawberry.field
-    def performer(self) -> str:
-        return self.record.performer
-
-    @strawberry.field
-    def category(self) -> str:
-        return self.record.category
-
-    @strawberry.field
-    def description(self) -> str | None:
-        return self.record.description
-
-    @strawberry.field
-    def status(self) -> EventStatus:
-        return EventStatus(self.record.status)
+    id = record_field(strawberry.ID)
+    name = record_field(str)
+    performer = record_field(str)
+    category = record_field(str)
+    description = record_field(str | None)
+    status = record_field(EventStatus)
 
     @strawberry.field
     async def venue(self, info: Info) -> Venue:
@@ -140,6 +119,114 @@ class Seat:
                    price_cents=s.price_cents, accessible=s.accessible, obstructed_view=s.obstructed, x=s.x, y=s.y)
 
 
+class SeatRows(Sequence[Seat]):
+    """Show.seats from a seat board: Seat objects one by one, or whole response rows at once
+    (leaf_rows.py). The rows of the last response per section and selection are kept with the
+    show's layout, and the next response reuses every row whose status and version are unchanged
+    (most of them: between two renders only the seats held or sold meanwhile differ)."""
+
+    _INT_MAX = 2**31 - 1  # GraphQL Int; past it, the usual completion reports the error
+
+    def __init__(self, states: SeatStates, geometry: dict[int, seatmap.SeatGeometry]) -> None:
+        self._states = states
+        self._geometry = geometry
+
+    def __len__(self) -> int:
+        return len(self._states.positions)
+
+    @overload
+    def __getitem__(self, index: int) -> Seat: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Seat]: ...
+
+    def __getitem__(self, index: int | slice) -> Seat | Sequence[Seat]:
+        if isinstance(index, slice):
+            return [self._seat(p) for p in self._states.positions[index]]
+        return self._seat(self._states.positions[index])
+
+    def _seat(self, position: int) -> Seat:
+        states, layout = self._states, self._states.layout
+        g = self._geometry[layout.venue_seat_ids[position]]
+        return Seat.of(SeatView(layout.seat_ids[position], g.section_id, g.section, g.row, g.number,
+                                chr(states.codes[position]), states.versions[position], layout.prices[position],
+                                g.accessible, g.obstructed, g.x, g.y))
+
+    def complete_rows(self, fields: tuple[LeafField, ...]) -> list[dict[str, Any]] | None:
+        states, layout = self._states, self._states.layout
+        if not states.positions:
+            return []  # e.g. a section of another venue: nothing worth keeping
+        key = ("seats", states.section_id, tuple((f.key, f.name) for f in fields))
+        last = layout.renderings.get(key)
+        if not isinstance(last, _Rendered):
+            last = self._template(fields)
+            if last is None:
+                return None
+        positions = states.positions
+        if isinstance(positions, range):  # a section is usually one run of the map
+            run = slice(positions.start, positions.stop)
+            codes, versions = states.codes[run], states.versions[run]
+        else:
+            codes = bytes(states.codes[p] for p in positions)
+            versions = array("q", (states.versions[p] for p in positions))
+        if versions and max(versions) > self._INT_MAX:
+            return None
+        status_keys = [(f.key, {ord(s.value): f.serialize(s) for s in SeatStatus}) for f in fields
+                       if f.attribute == "status"]
+        version_keys = [f.key for f in fields if f.attribute == "version"]
+        if not status_keys and not version_keys:
+            self._keep(key, last)
+            return list(last.rows)  # rows are never changed once built, so responses share them
+
+        def changed(row: dict[str, Any], code: int, version: int) -> dict[str, Any]:
+            row = row.copy()
+            for status_key, names in status_keys:
+                row[status_key] = names[code]
+            for version_key in version_keys:
+                row[version_key] = version
+            return row
+
+        rows = [row if old_code == code and old_version == version else changed(row, code, version)
+                for row, old_code, old_version, code, version in zip(last.rows, last.codes, last.versions, codes,
+                                                                       versions)]
+        self._keep(key, _Rendered(rows, codes, versions))
+        return rows
+
+    def _template(self, fields: tuple[LeafField, ...]) -> _Rendered | None:
+        """Rows of the fixed fields; status and version hold their keys' places until filled in."""
+        rows = []
+        for position in self._states.positions:
+            seat = self._seat(position)
+            row: dict[str, Any] = {}
+            for f in fields:
+                if f.attribute in ("status", "version"):
+                    row[f.key] = None
+                    continue
+                value = f.serialize(getattr(seat, f.attribute) if f.attribute else None)
+                if value is None and not f.nullable:
+                    return None
+                row[f.key] = value
+            rows.append(row)
+        return _Rendered(rows, bytes(len(rows)), array("q", [-1]) * len(rows))  # matches no real seat
+
+    def _keep(self, key: Hashable, rendered: _Rendered) -> None:
+        renderings = self._states.layout.renderings
+        renderings.pop(key, None)
+        held = sum(len(r.rows) for r in renderings.values() if isinstance(r, _Rendered))
+        if held + len(rendered.rows) > 2 * len(self._states.layout.seat_ids):
+            renderings.clear()  # bounded: about twice the show's seats, then start over
+        renderings[key] = rendered
+
+
+@dataclass(frozen=True, slots=True)
+class _Rendered:
+    """The rows of a response and the status code and version each shows."""
+
+    rows: list[dict[str, Any]]
+    codes: bytes
+    versions: array[int]
+
+
 @strawberry.type
 class SectionAvailability:
     section_id: strawberry.ID
@@ -171,9 +258,7 @@ class Availability:
 class Show:
     record: Private[ShowRecord]
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.record.id))
+    id = record_field(strawberry.ID)
 
     @strawberry.field
     async def event(self, info: Info) -> Event:
@@ -181,25 +266,11 @@ class Show:
         assert event is not None
         return Event(record=event)
 
-    @strawberry.field
-    def starts_at(self) -> datetime:
-        return self.record.starts_at
-
-    @strawberry.field
-    def on_sale_at(self) -> datetime | None:
-        return self.record.on_sale_at
-
-    @strawberry.field
-    def currency(self) -> str:
-        return self.record.currency
-
-    @strawberry.field
-    def hold_ttl_seconds(self) -> int:
-        return self.record.hold_ttl_seconds
-
-    @strawberry.field
-    def max_tickets_per_user(self) -> int:
-        return self.record.max_tickets_per_user
+    starts_at = record_field(datetime)
+    on_sale_at = record_field(datetime | None)
+    currency = record_field(str)
+    hold_ttl_seconds = record_field(int)
+    max_tickets_per_user = record_field(int)
 
     @strawberry.field
     async def price_tiers(self, info: Info) -> list[PriceTier]:
@@ -207,15 +278,15 @@ class Show:
 
     @strawberry.field(description=("Reserved seats in map order (sections, rows and seats as the venue lists "
                                    "them); one section when sectionId is given."))
-    async def seats(self, info: Info, section_id: strawberry.ID | None = None) -> list[Seat]:
+    async def seats(self, info: Info, section_id: strawberry.ID | None = None) -> Sequence[Seat]:
         section = None
         if section_id is not None:
             section = parse_id(section_id)
             if section is None:
                 return []
-        views = await seatmap.show_seats(info.context.engine, info.context.services.geometry, self.record.id,
-                                         self.record.venue_id, section)
-        return [Seat.of(v) for v in views]
+        services = info.context.services
+        states = await services.availability.seats(self.record, section)
+        return SeatRows(states, await services.geometry.for_venue(info.context.engine, self.record.venue_id))
 
     @strawberry.field
     async def availability(self, info: Info) -> Availability:
@@ -260,3 +331,5 @@ class SeatDelta:
     version: int = strawberry.field(description="The show's change counter after the changes in this message.")
     seats: list[SeatChange]
     sections: list[SectionAvailability]
+    # One delta goes to every subscriber of a show: its results are shared (schema/shared_events.py).
+    shared_results: Private[dict[object, object]] = dataclasses.field(default_factory=dict)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..booking.records import ChangeSet
+from ..booking.records import SeatChange as CommittedChange
+from ..db import reading
 from ..booking.seatmap import committed_version, section_counts
 from .bus import EventBus
 from .seat_events import PublishedSeatChange, encode_seat_event, seat_channel
@@ -18,14 +20,15 @@ from .seat_stream import SeatChange, SeatDelta, SectionCount
 class SeatFeed:
     """Called only after the transaction that made the changes has committed."""
 
-    def __init__(self, bus: EventBus, invalidate: Callable[[uuid.UUID], None] | None = None) -> None:
+    def __init__(self, bus: EventBus,
+                 local: Callable[[uuid.UUID, Sequence[CommittedChange]], None] | None = None) -> None:
         self._bus = bus
-        self._invalidate = invalidate
+        self._local = local  # this process's readers (e.g. its seat boards) learn of the changes first
 
     async def publish(self, changes: ChangeSet) -> None:
         for show_id, seat_changes in changes.by_show.items():
-            if self._invalidate is not None:
-                self._invalidate(show_id)
+            if self._local is not None:
+                self._local(show_id, seat_changes)
             message = encode_seat_event(str(show_id), [
                 PublishedSeatChange(str(c.seat_id), str(c.section_id), c.status, c.version, c.ga)
                 for c in seat_changes])
@@ -36,22 +39,29 @@ class SeatFeed:
 
 
 class SeatStateReader:
-    """The hub's view of the database: replays for sinceVersion and section counts."""
+    """The hub's view of the database: replays for sinceVersion and section counts.
+
+    Give it its own small engine: its reads then never queue behind holds for a connection.
+    """
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        self._sequences: dict[str, str] = {}  # a show's version sequence never changes
 
     async def load_version(self, show_id: str) -> int:
         sid = uuid.UUID(show_id)
-        async with self._engine.connect() as conn:
-            sequence = (await conn.execute(text("SELECT version_sequence FROM shows WHERE id = :s"),
-                                           {"s": sid})).scalar_one()
+        sequence = self._sequences.get(show_id)
+        if sequence is None:
+            async with reading(self._engine) as conn:
+                sequence = (await conn.execute(text("SELECT version_sequence FROM shows WHERE id = :s"),
+                                               {"s": sid})).scalar_one()
+            self._sequences[show_id] = sequence
         return await committed_version(self._engine, sid, sequence)
 
     async def load_since(self, show_id: str, since_version: int) -> SeatDelta:
         sid = uuid.UUID(show_id)
         version = await self.load_version(show_id)
-        async with self._engine.connect() as conn:
+        async with reading(self._engine) as conn:
             rows = (await conn.execute(text(
                 "SELECT id, status, version FROM show_seats WHERE show_id = :s AND version > :v "
                 "AND position IS NOT NULL ORDER BY version"), {"s": sid, "v": since_version})).all()
@@ -63,7 +73,7 @@ class SeatStateReader:
                          sections=tuple(_section(c) for c in sections))
 
     async def load_sections(self, show_id: str, section_ids: list[str]) -> list[SectionCount]:
-        async with self._engine.connect() as conn:
+        async with reading(self._engine) as conn:
             counts = await section_counts(conn, uuid.UUID(show_id), [uuid.UUID(s) for s in section_ids])
         return [_section(c) for c in counts]
 

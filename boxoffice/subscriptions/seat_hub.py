@@ -66,6 +66,7 @@ class SeatHub:
         queue_limit: int = 64,
         max_pending_seats: int | None = None,
         load_version: LoadVersion | None = None,
+        barrier_interval_s: float = 1.0,
     ) -> None:
         if window_ms <= 0 or queue_limit < 1:
             raise ValueError("window_ms and queue_limit must be positive")
@@ -73,6 +74,9 @@ class SeatHub:
         self._load_since = load_since
         self._load_sections = load_sections
         self._load_version = load_version
+        # The committed-version read waits for the show's in-flight writers and makes new ones
+        # queue behind it: at most once per interval per show, not once per window.
+        self._barrier_interval = barrier_interval_s
         self._window = window_ms / 1000
         self._queue_limit = queue_limit
         self._max_pending_seats = max_pending_seats
@@ -205,6 +209,7 @@ class _Show:
         # Committed version read one window ago: changes up to it were committed (and published
         # right after) at least a window before this flush, so a client may resume from it.
         self.committed_before = 0
+        self.committed_read_at: float | None = None
         self.resume_version = 0
         self.resync_since: int | None = None  # set when notifications may have been lost
         self.dirty = asyncio.Event()
@@ -323,14 +328,20 @@ class _Show:
                 fresh.append(seat)
         if self.hub._load_version is not None and (fresh or loaded):
             # A version that comes from messages alone can run ahead of a slower commit with a
-            # lower version; label the delta with one a client can safely resume from.
-            try:
-                committed_now = await self.hub._load_version(self.show_id)
-            except Exception:
-                log.exception("seat hub: reading the committed version of show %s failed", self.show_id)
-                committed_now = self.committed_before
-            self.resume_version = max(self.resume_version, min(version, self.committed_before))
-            self.committed_before = committed_now
+            # lower version; label the delta with one a client can safely resume from: the
+            # committed version read at least a window ago (its changes have arrived by now).
+            now = asyncio.get_running_loop().time()
+            last = self.committed_read_at
+            if last is None or now - last >= max(self.hub._barrier_interval, self.hub._window):
+                try:
+                    committed_now = await self.hub._load_version(self.show_id)
+                except Exception:
+                    log.exception("seat hub: reading the committed version of show %s failed", self.show_id)
+                    committed_now = self.committed_before
+                if last is not None:
+                    self.resume_version = max(self.resume_version, min(version, self.committed_before))
+                self.committed_before = committed_now
+                self.committed_read_at = now
             version = self.resume_version
         if fresh or loaded:
             delta = SeatDelta(self.show_id, version, tuple(fresh), loaded)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +32,8 @@ class SeatDelta:
     version: int
     seats: tuple[SeatChange, ...]
     sections: tuple[SectionCount, ...]
+    # Renderings of this delta built once for all its subscribers (e.g. the GraphQL layer's view).
+    renderings: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
 
 
 # What load_since returns: every changed seat since a version plus all section counts.

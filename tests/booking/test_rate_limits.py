@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import socket
 import time
+import uuid
 from collections.abc import AsyncIterator
 
 import pytest
@@ -18,6 +20,7 @@ from boxoffice.booking.rate_limits import (
     RateLimitPolicy,
     RedisRateLimiter,
 )
+from boxoffice.booking.redis_pipe import RedisPipe
 from boxoffice.booking.redis_queue_store import make_redis_client
 
 
@@ -38,6 +41,7 @@ class Limiters:
     def __init__(self, kind: str, redis_url: str, ns: str, clock: Clock) -> None:
         self.kind, self._url, self._ns, self.clock = kind, redis_url, ns, clock
         self._clients: list[aioredis.Redis] = []
+        self._limiters: list[RedisRateLimiter] = []
         self._memory = InProcessRateLimiter(clock=clock)
 
     def new(self) -> RateLimiter:
@@ -45,14 +49,19 @@ class Limiters:
             return self._memory
         client = make_redis_client(self._url)
         self._clients.append(client)
-        return RedisRateLimiter(client, clock=self.clock, namespace=self._ns)
+        pipe = RedisPipe(self._url) if self.kind == "redis pipe" else None
+        limiter = RedisRateLimiter(client, clock=self.clock, namespace=self._ns, pipe=pipe)
+        self._limiters.append(limiter)
+        return limiter
 
     async def close(self) -> None:
+        for limiter in self._limiters:
+            limiter.close()
         for client in self._clients:
             await client.aclose()
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "redis pipe"])
 async def limiters(request: pytest.FixtureRequest, redis_url: str, redis_ns: str) -> AsyncIterator[Limiters]:
     lim = Limiters(request.param, redis_url, redis_ns, Clock())
     yield lim
@@ -140,6 +149,36 @@ async def test_redis_down_fails_open_fast() -> None:
         assert time.monotonic() - started < 1.5
     finally:
         await client.aclose()
+
+
+async def test_redis_down_fails_open_fast_on_the_pipe_too() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"redis://127.0.0.1:{port}/0"
+    client = aioredis.Redis.from_url(url)
+    limiter = RedisRateLimiter(client, pipe=RedisPipe(url, timeout_s=0.25))
+    try:
+        started = time.monotonic()
+        for _ in range(3):
+            assert await limiter.check("hold", "fan", 1, 60) == (True, 0.0)
+        assert time.monotonic() - started < 1.5
+    finally:
+        limiter.close()
+        await client.aclose()
+
+
+async def test_the_pipe_runs_the_script_on_a_redis_that_lost_it(redis_client: aioredis.Redis,
+                                                                  redis_url: str, redis_ns: str) -> None:
+    limiter = RedisRateLimiter(redis_client, namespace=redis_ns, pipe=RedisPipe(redis_url))
+    # As after a Redis restart: the script's digest is unknown to this Redis (without flushing
+    # the scripts of everyone else sharing it).
+    limiter._script.sha = hashlib.sha1(uuid.uuid4().bytes).hexdigest()
+    try:
+        assert (await limiter.check("hold", "fan", 1, 60)).allowed  # NOSCRIPT, then EVAL
+        assert not (await limiter.check("hold", "fan", 1, 60)).allowed
+    finally:
+        limiter.close()
 
 
 async def test_redis_keys_do_not_hold_emails_in_clear(redis_client: aioredis.Redis, redis_ns: str) -> None:

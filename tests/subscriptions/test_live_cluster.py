@@ -214,3 +214,21 @@ async def test_shutdown_ends_subscriptions_cleanly(database_url, engine, secret,
             assert close in (1000, 1001, 1012, None) or isinstance(ended.value, SubscriptionEnded), close
     finally:
         server.stop()
+
+
+async def test_subscribers_of_one_show_get_the_same_delta_uncompressed(cluster, engine, secret) -> None:
+    """Every subscriber of a process gets the one shared rendering of a window's delta, whatever its
+    sinceVersion; permessage-deflate is not negotiated (it would compress each copy separately)."""
+    a, b = cluster
+    show, seats, _ = await make_show(engine, seats=6, ga=2)
+    fan, = await _fans(engine, secret, 1)
+    async with (subscribe(b.ws_url, SEAT_CHANGES, {"show": str(show.id)}) as first,
+                subscribe(b.ws_url, SEAT_CHANGES, {"show": str(show.id), "since": 10**6}) as second,
+                subscribe(b.ws_url, SEAT_CHANGES, {"show": str(show.id)}) as third):
+        assert [s.ws.protocol.extensions for s in (first, second, third)] == [[], [], []]
+        await asyncio.sleep(0.3)
+        await gql(a.url, HOLD, {"i": {"showId": str(show.id), "seatIds": seats[:3],
+                                      "idempotencyKey": uuid.uuid4().hex}}, fan)
+        got = [await _until(s, lambda d: all(_seat(d, seat, "HELD") for seat in seats[:3]))
+               for s in (first, second, third)]
+        assert got[0][0] == got[1][0] == got[2][0]

@@ -407,3 +407,37 @@ async def test_close_during_subscribe_raises_hub_closed(memory_bus: EventBus) ->
     with pytest.raises(HubClosed):
         await joining
     assert memory_bus.local_subscribers(seat_channel(db.show_id)) == 0
+
+
+async def test_committed_version_is_read_at_most_once_per_barrier_interval(memory_bus: EventBus) -> None:
+    """The committed-version read stalls the show's writers, so a busy show pays it once per
+    interval, not once per window; the delta versions stay safe to resume from."""
+    db = FakeSeatDb(memory_bus, unique("show"))
+    reads: list[int] = []
+
+    async def load_version(show_id: str) -> int:
+        reads.append(db.counter)
+        return db.counter
+
+    async def run(interval_s: float) -> list[SeatDelta]:
+        reads.clear()
+        hub = SeatHub(memory_bus, load_since=db.load_since, load_sections=db.load_sections,
+                      load_version=load_version, window_ms=WINDOW_MS, barrier_interval_s=interval_s)
+        deltas: list[SeatDelta] = []
+        try:
+            async with hub.subscribe(db.show_id) as sub:
+                for i in range(6):
+                    await db.commit({str(i % 8): "H" if i % 2 == 0 else "A"})
+                    deltas.append(await next_within(sub))
+        finally:
+            await hub.close()
+        return deltas
+
+    slow = await run(interval_s=60.0)
+    assert len(slow) == 6 and len(reads) == 1  # six windows, one barrier
+    assert all(d.version == 0 for d in slow)  # nothing is known to be committed a window ago yet
+
+    fast = await run(interval_s=0.0)  # at most once per window, as before
+    assert len(reads) == 6
+    # A delta's version never passes what was committed at the previous read.
+    assert [d.version for d in fast] == [0, *reads[:-1]]

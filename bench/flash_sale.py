@@ -72,6 +72,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--profile", type=int, default=0, metavar="SECONDS",
                    help="py-spy the server's worker processes for this long during the sale")
     p.add_argument("--log-level", default="warning", help="the server's --log-level (info logs every request)")
+    p.add_argument("--max-in-flight", type=int, default=None, metavar="N",
+                   help="the server's BOXOFFICE_MAX_IN_FLIGHT (load shedding per process); default: the server's")
+    p.add_argument("--no-fast-path", action="store_true",
+                   help="BOXOFFICE_HOLD_FAST_PATH=0: every holdSeats through strawberry (before/after comparisons)")
     p.add_argument("--request-timeout", type=float, default=10.0)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--wait-quiet", type=float, default=120.0, metavar="SECONDS",
@@ -171,11 +175,17 @@ def main(argv: list[str] | None = None) -> int:
     install_uvloop()
     print_environment({"server workers": args.workers, "server REDIS_URL": args.redis, "fans": args.fans,
                        "offered rate": args.rate or "closed loop",
-                       **({"soak s": args.soak_s, "hold TTL s": args.hold_ttl} if args.soak_s else {})})
+                       **({"soak s": args.soak_s, "hold TTL s": args.hold_ttl} if args.soak_s else {}),
+                       **({"max in flight": args.max_in_flight} if args.max_in_flight is not None else {}),
+                       **({"holdSeats fast path": "off"} if args.no_fast_path else {})})
     db = BenchDatabase()
     workdir = tempfile.mkdtemp(prefix="bo_bench_")
     secret = secrets.token_urlsafe(32)
     env = server_env(db.url, secret, workdir, args.redis)
+    if args.max_in_flight is not None:
+        env["BOXOFFICE_MAX_IN_FLIGHT"] = str(args.max_in_flight)
+    if args.no_fast_path:
+        env["BOXOFFICE_HOLD_FAST_PATH"] = "0"
     server: Server | None = None
     rss: RssSampler | None = None
     rc = 0

@@ -104,18 +104,23 @@ class QueryCache:
         self._entries[key] = (started, answer)
 
 
-class SharedAnswers:
-    """Outermost: a shared answer costs no other middleware, no parsing and no load-shedding slot
-    (it is about a quarter of the CPU of the cheapest execution). Only anonymous requests with a
-    declared small body are looked at; everything else, and every miss, goes on untouched."""
-
+class _CacheMiddleware:
     def __init__(self, app: ASGIApp, cache: QueryCache) -> None:
         self.app = app
         self.cache = cache
 
+    def applies(self, scope: Scope) -> bool:
+        return (scope["type"] == "http" and scope["path"] == "/graphql" and scope["method"] == "POST"
+                and self.cache.ttl_s > 0)
+
+
+class SharedAnswers(_CacheMiddleware):
+    """Outermost: a shared answer costs no other middleware, no parsing and no load-shedding slot
+    (it is about a quarter of the CPU of the cheapest execution). Only anonymous requests with a
+    declared small body are looked at; everything else, and every miss, goes on untouched."""
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (scope["type"] != "http" or scope["path"] != "/graphql" or scope["method"] != "POST"
-                or self.cache.ttl_s <= 0):
+        if not self.applies(scope):
             await self.app(scope, receive, send)
             return
         length = None
@@ -151,14 +156,9 @@ class SharedAnswers:
             self.cache.refreshed(key, status == 200)
 
 
-class QueryCacheMiddleware:
-    def __init__(self, app: ASGIApp, cache: QueryCache) -> None:
-        self.app = app
-        self.cache = cache
-
+class QueryCacheMiddleware(_CacheMiddleware):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (scope["type"] != "http" or scope["path"] != "/graphql" or scope["method"] != "POST"
-                or self.cache.ttl_s <= 0):
+        if not self.applies(scope):
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])

@@ -6,6 +6,8 @@ every server process creates for itself if missing.
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -93,7 +95,21 @@ _DDL = [
 ]
 
 
+# Every relation the DDL creates, schema-qualified.
+_RELATIONS = [name if "." in name else f"{SCHEMA}.{name}"
+              for statement in _DDL if not statement.startswith("CREATE SCHEMA")
+              for name in re.findall(r"IF NOT EXISTS (\S+)", statement)]
+
+
 async def ensure_schema(engine: AsyncEngine) -> None:
+    # CREATE INDEX IF NOT EXISTS still takes its table's SHARE lock, which waits behind a running
+    # server's webhook writes (a CLI starting beside a busy server timed out there): when every
+    # relation exists, take no lock at all.
+    async with engine.connect() as conn:
+        missing = (await conn.execute(text("SELECT count(*) FROM unnest(CAST(:names AS text[])) AS n "
+                                           "WHERE to_regclass(n) IS NULL"), {"names": _RELATIONS})).scalar()
+    if missing == 0:
+        return
     async with engine.begin() as conn:
         # Several processes start at once; IF NOT EXISTS alone races on the catalogs.
         await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('stripe_sim.schema'))"))

@@ -56,7 +56,6 @@ from .resolvers.hold_fast_path import HoldFastPath
 from .resolvers.waiting import waiting_room_channel
 from .resolvers.context import Context
 from .schema.build import build_schema, is_subscription
-from .schema.leaf_rows import with_leaf_rows
 from .schema.shared_events import encode_message
 from .schema.text_rules import UNSTORABLE_TEXT, has_unstorable_text
 from .subscriptions.bus import EventBus
@@ -230,7 +229,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
     metrics = Metrics()
     query_cache = QueryCache(ttl_s=settings.query_cache_ms / 1000)
     schema = build_schema([partial(MetricsExtension, metrics=metrics)])
-    schema.execution_context_class = with_leaf_rows(schema.execution_context_class)  # Show.seats as whole rows
     graphql = BoxofficeGraphQL(schema, keep_alive=True, keep_alive_interval=15,
                                allowed_origins=["*"] if not settings.production else ())
 

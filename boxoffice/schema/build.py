@@ -16,6 +16,7 @@ from ..booking.errors import BookingError
 from .cost import QueryCostLimit
 from .text_rules import RejectUnstorableText
 from .root import Mutation, Query, Subscription
+from .leaf_rows import with_leaf_rows
 from .shared_events import SharedEventExecutor
 
 SCHEMA_FILE = Path(__file__).with_name("schema.graphql")
@@ -77,7 +78,8 @@ def build_schema(extra_extensions: Sequence[Callable[[], SchemaExtension]] | Non
     ]
     return strawberry.Schema(query=Query, mutation=Mutation, subscription=Subscription,
                              extensions=extensions,  # type: ignore[arg-type]
-                             execution_context_class=SharedEventExecutor)
+                             # Shared subscription events; Show.seats completed as whole rows.
+                             execution_context_class=with_leaf_rows(SharedEventExecutor))
 
 
 def export_sdl() -> str:

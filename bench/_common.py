@@ -169,27 +169,3 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str | No
 
 def _numeric(c: str) -> bool:
     return bool(c) and (c[0].isdigit() or c[0] in "-+.") and c != "-" or c.endswith("%") and c[:1].isdigit()
-
-
-# ---------------------------------------------------------------- names that moved out of this module
-
-# Scripts written against the single _common module (some by engineers working beside this split) still
-# import these from here; new code imports them from the module of their concern.
-_MOVED = {
-    "_db": ("BenchDatabase", "connect_retry", "free_connections", "pg_url", "pg_version"),
-    "_stadium": ("ShowLayout", "Venue", "build_stadium", "create_fans", "hot_block", "pick_seats", "row_label"),
-    "_server": ("Server", "free_port", "print_environment", "server_env", "versions"),
-    "_procs": ("LoadGen", "merge_results", "split"),
-    "_meter": ("CpuMeter", "machine_busy", "postgres_pids", "wait_quiet"),
-    "_profile": ("Profiler", "summarise_profile", "frame_name"),
-}
-_HOME = {name: module for module, names in _MOVED.items() for name in names}
-
-
-def __getattr__(name: str) -> Any:
-    import importlib
-    if name == "_frame_name":  # its old, private name
-        name = "frame_name"
-    if name not in _HOME:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_HOME[name]), name)

@@ -46,6 +46,7 @@ from .booking.waiting_access import admission_check, rooms_to_promote
 from .booking.waiting_room import WaitingRoom
 from .config import Settings, load_settings
 from .db import create_engine
+from .failure_log import FailureStreak
 from .metrics import Metrics, MetricsExtension
 from .query_cache import QueryCache, QueryCacheMiddleware, SharedAnswers
 from .notifications import NotificationPipeline
@@ -57,6 +58,7 @@ from .resolvers.waiting import waiting_room_channel
 from .resolvers.context import Context
 from .schema.build import build_schema, is_subscription
 from .schema.shared_events import encode_message
+from .schema.transport_ws import LiveTransportWSHandler
 from .schema.text_rules import UNSTORABLE_TEXT, has_unstorable_text
 from .subscriptions.bus import EventBus
 from .subscriptions.seat_feed import SeatFeed, SeatStateReader
@@ -90,6 +92,8 @@ class State(TypedDict):
 
 
 class BoxofficeGraphQL(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = LiveTransportWSHandler  # seat deltas written from the hub's flush
+
     async def get_context(self, request: Any, response: Any = None) -> Context:
         client = getattr(request, "client", None)
         return Context(services=request.state.services, request=request, response=response,
@@ -187,6 +191,7 @@ class BodyLimit:
 
 async def sweep_expired_holds(services: Services, stop: asyncio.Event) -> None:
     """Every server process sweeps; SKIP LOCKED keeps them from doing the same hold twice."""
+    streak = FailureStreak(log, "hold sweeper")
     while not stop.is_set():
         try:
             while True:
@@ -196,19 +201,22 @@ async def sweep_expired_holds(services: Services, stop: asyncio.Event) -> None:
                     await services.live.publish(changes)
                 if count < 500:
                     break
-        except Exception:
-            log.exception("hold sweeper failed; retrying")
+            streak.succeeded()
+        except Exception as error:
+            streak.failed(error)
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(stop.wait(), services.settings.hold_sweep_interval_s)
 
 
 async def run_every(interval_s: float, stop: asyncio.Event, name: str, job: Callable[[], Awaitable[object]]) -> None:
     """A background job of every server process; failures are logged and retried next round."""
+    streak = FailureStreak(log, name)
     while not stop.is_set():
         try:
             await job()
-        except Exception:
-            log.exception("%s failed; retrying", name)
+            streak.succeeded()
+        except Exception as error:
+            streak.failed(error)
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(stop.wait(), interval_s)
 

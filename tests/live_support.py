@@ -44,6 +44,10 @@ class ServerProcess:
         return f"http://127.0.0.1:{self.port}"
 
     @property
+    def log_path(self) -> Path:
+        return self.data_dir.parent / f"{self.data_dir.name}-server.log"
+
+    @property
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/graphql"
 
@@ -61,13 +65,16 @@ class ServerProcess:
         env.pop("REDIS_URL", None)
         if self.redis_url:
             env["REDIS_URL"] = self.redis_url
-        self.proc = subprocess.Popen([sys.executable, "-m", "boxoffice.cli", "serve", "--port", str(self.port),
-                                      "--no-migrate", "--log-level", "warning"], env=env,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # The log goes to a file: a pipe nobody reads fills up, and the server then blocks on its next log line.
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log_file:
+            self.proc = subprocess.Popen([sys.executable, "-m", "boxoffice.cli", "serve", "--port", str(self.port),
+                                          "--no-migrate", "--log-level", "warning"], env=env,
+                                         stdout=subprocess.DEVNULL, stderr=log_file)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.proc.stderr.read().decode() if self.proc.stderr else ''}")
+                raise RuntimeError(f"server exited: {self.log_path.read_text(errors='replace')[-4000:]}")
             try:
                 if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
                     return

@@ -27,6 +27,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from boxoffice.booking.queue_store import WaitingRoomUnavailable
+from boxoffice.failure_log import FailureStreak
 from boxoffice.booking.waiting_room import Promotion, ShowRoomSettings, WaitingRoom
 
 log = logging.getLogger(__name__)
@@ -205,12 +206,14 @@ class Promoter:
 
     async def run(self, list_shows: ListShows, stop_event: asyncio.Event) -> None:
         """Steps every `interval_s` until `stop_event` is set, then releases the lease."""
+        streak = FailureStreak(log, "promoter step")
         try:
             while not stop_event.is_set():
                 try:
                     await self.step(list_shows)
-                except Exception:  # e.g. list_shows failing while the database restarts
-                    log.exception("promoter step failed")
+                    streak.succeeded()
+                except Exception as error:  # e.g. list_shows failing while the database restarts
+                    streak.failed(error)
                 try:
                     await asyncio.wait_for(stop_event.wait(), self._interval_s)
                 except TimeoutError:

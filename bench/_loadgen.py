@@ -30,6 +30,8 @@ from _http import HttpConn  # noqa: E402
 from _stadium import pick_seats  # noqa: E402
 
 MAX_REQUESTS_PER_CONN = 1_000_000
+CHECKOUT_TRIES = 10  # a shed checkout step is tried again, as the SPA does
+CHECKOUT_RETRY_S = 1.0  # the server's Retry-After
 
 
 class Stats:
@@ -88,21 +90,41 @@ async def _post(conn: HttpConn, stats: Stats, kind: str, body: bytes,
 async def _call(conn: HttpConn, stats: Stats, kind: str, query: str, variables: dict[str, Any],
                 timeout: float) -> tuple[dict[str, Any] | None, float]:
     """One GraphQL POST; returns (data or None on failure, latency). Failures are recorded here."""
+    data, lat, _ = await _call_status(conn, stats, kind, query, variables, timeout)
+    return data, lat
+
+
+async def _checkout_call(conn: HttpConn, stats: Stats, kind: str, query: str, variables: dict[str, Any],
+                         timeout: float, end: float) -> tuple[dict[str, Any] | None, float]:
+    """A checkout step as a real client makes it: when shed (503), again after Retry-After, with the
+    same idempotency key, until the run is over. The latency is from the first try; failed tries
+    are counted under `<kind>_try`."""
+    t0 = time.perf_counter()
+    for _ in range(CHECKOUT_TRIES):
+        data, _, status = await _call_status(conn, stats, f"{kind}_try", query, variables, timeout)
+        if status != 503 or time.perf_counter() + CHECKOUT_RETRY_S > end + timeout:
+            break
+        await asyncio.sleep(CHECKOUT_RETRY_S)
+    return data, time.perf_counter() - t0
+
+
+async def _call_status(conn: HttpConn, stats: Stats, kind: str, query: str, variables: dict[str, Any],
+                       timeout: float) -> tuple[dict[str, Any] | None, float, int | None]:
     answer, lat, now = await _post(conn, stats, kind, orjson.dumps({"query": query, "variables": variables}),
                                    timeout)
     if answer is None:
-        return None, lat
+        return None, lat, None
     status, resp = answer
     if status != 200:
         stats.record(kind, f"{kind}:http_{status}", lat, now)
         stats.note(f"{kind}: HTTP {status}: {resp[:200]!r}")
-        return None, lat
+        return None, lat, status
     data, err = _gql(resp)
     if err is not None:
         stats.record(kind, f"{kind}:{err.split(':')[0]}", lat, now)
         stats.note(f"{kind}: {err}")
-        return None, lat
-    return data, lat
+        return None, lat, status
+    return data, lat, status
 
 
 async def fan(spec: dict[str, Any], conn: HttpConn, stats: Stats, rng: random.Random, end: float,
@@ -144,8 +166,8 @@ async def fan(spec: dict[str, Any], conn: HttpConn, stats: Stats, rng: random.Ra
 
 async def purchase_flow(conn: HttpConn, stats: Stats, hold_id: str, started: float, timeout: float,
                         state: dict[str, Any], end: float) -> None:
-    data, lat = await _call(conn, stats, "create_order", CREATE_ORDER_MUTATION,
-                            {"input": {"holdId": hold_id, "idempotencyKey": uuid.uuid4().hex}}, timeout)
+    data, lat = await _checkout_call(conn, stats, "create_order", CREATE_ORDER_MUTATION,
+                                     {"input": {"holdId": hold_id, "idempotencyKey": uuid.uuid4().hex}}, timeout, end)
     now = time.perf_counter()
     if data is None:
         return
@@ -161,8 +183,8 @@ async def purchase_flow(conn: HttpConn, stats: Stats, hold_id: str, started: flo
         return
     stats.record("create_order", "create_order:ok", lat, now)
     order_id = result["id"]
-    data, lat = await _call(conn, stats, "confirm_payment", CONFIRM_PAYMENT_MUTATION, {"input": {
-        "orderId": order_id, "paymentMethod": "pm_card_visa", "idempotencyKey": uuid.uuid4().hex}}, timeout)
+    data, lat = await _checkout_call(conn, stats, "confirm_payment", CONFIRM_PAYMENT_MUTATION, {"input": {
+        "orderId": order_id, "paymentMethod": "pm_card_visa", "idempotencyKey": uuid.uuid4().hex}}, timeout, end)
     now = time.perf_counter()
     if data is None:
         return

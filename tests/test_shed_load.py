@@ -4,7 +4,7 @@ import asyncio
 
 import httpx
 
-from boxoffice.app import ShedLoad
+from boxoffice.shed_load import ShedLoad
 
 
 async def test_requests_past_the_limit_are_refused_with_a_retry_hint() -> None:
@@ -27,3 +27,32 @@ async def test_requests_past_the_limit_are_refused_with_a_retry_hint() -> None:
         assert [r.status_code for r in await asyncio.gather(*first)] == [200, 200]
         assert (await other_route).status_code == 200
         assert app.in_flight == 0
+
+
+async def test_checkout_steps_have_a_reserve_past_the_limit() -> None:
+    """A fan paying for seats they hold is not turned away to make room for more hold attempts."""
+    release = asyncio.Event()
+    bodies: list[bytes] = []
+
+    async def slow_app(scope, receive, send):  # type: ignore[no-untyped-def]
+        bodies.append((await receive())["body"])  # the body arrives intact after the peek
+        await release.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    app = ShedLoad(slow_app, max_in_flight=2, checkout_reserve=1)
+    hold = {"query": "mutation($i: HoldSeatsInput!) { holdSeats(input: $i) { __typename } }"}
+    pay = {"query": "mutation($i: ConfirmPaymentInput!) { confirmPayment(input: $i) { __typename } }",
+           "variables": {"i": {"orderId": "x"}}}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        holding = [asyncio.create_task(client.post("/graphql", json=hold)) for _ in range(2)]
+        await asyncio.sleep(0.05)
+        assert (await client.post("/graphql", json=hold)).status_code == 503  # a new hold: shed
+        paying = asyncio.create_task(client.post("/graphql", json=pay))  # checkout: the reserve
+        await asyncio.sleep(0.05)
+        second_payment = await client.post("/graphql", json=pay)  # the reserve is full too
+        assert second_payment.status_code == 503
+        release.set()
+        assert [r.status_code for r in await asyncio.gather(*holding, paying)] == [200, 200, 200]
+    assert b"confirmPayment" in bodies[-1] and b'"orderId":"x"' in bodies[-1].replace(b" ", b"")
+    assert app.in_flight == 0

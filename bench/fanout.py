@@ -55,6 +55,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--redis", action="store_true", help=f"REDIS_URL={LIVE_REDIS_URL} (event bus over Redis)")
     p.add_argument("--no-deflate", action="store_true", help="subscribers do not offer permessage-deflate")
+    p.add_argument("--parse-every-message", action="store_true",
+                   help="subscribers JSON-parse every message (as before 2026-11-28); by default a message whose "
+                        "bytes after the operation id were already parsed by the same client process is not "
+                        "parsed again (less harness CPU on the server's machine)")
     p.add_argument("--window-ms", type=int, default=0, help="BOXOFFICE_SEAT_DELTA_WINDOW_MS (0: the default)")
     p.add_argument("--sections", type=int, default=10)
     p.add_argument("--rows", type=int, default=50)
@@ -295,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
                        "subscribers": args.subscribers, "client processes": args.client_procs,
                        "holds": args.holds, "burst s": args.burst_s,
                        "permessage-deflate": not args.no_deflate, "RLIMIT_NOFILE": nofile,
+                       "subscribers parse": "every message" if args.parse_every_message else "each distinct message once per process",
                        "seat delta window ms": args.window_ms or "200 (default)"})
     db = BenchDatabase()
     workdir = tempfile.mkdtemp(prefix="bo_fanout_")
@@ -338,6 +343,7 @@ def main(argv: list[str] | None = None) -> int:
                 clients.append(Child("ws-clients", {
                     "url": f"ws://127.0.0.1:{srv.port}/graphql", "n": n, "show_id": str(show.show_id),
                     "deflate": not args.no_deflate, "sentinel": sentinel, "expected": expected,
+                    "parse_every_message": args.parse_every_message,
                     "connect_concurrency": 25, "max_s": max_s}, workdir, f"ws-clients-{i}"))
         connected = failed = 0
         conn_errors: list[str] = []

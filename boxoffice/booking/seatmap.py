@@ -115,14 +115,16 @@ def _view(geo: dict[int, SeatGeometry], row: Any) -> SeatView:
 
 async def section_counts(conn: AsyncConnection, show_id: uuid.UUID,
                          section_ids: list[uuid.UUID] | None = None) -> list[SectionCount]:
-    sql = ("SELECT sec.id, sec.name, sec.general_admission, sec.capacity, "
-           "(SELECT count(*) FROM show_seats ss WHERE ss.show_id = :s AND ss.section_id = sec.id "
-           " AND (ss.status = 'A' OR (ss.status = 'H' AND ss.hold_expires_at <= now())))::int AS available "
-           "FROM shows sh JOIN sections sec ON sec.venue_id = sh.venue_id WHERE sh.id = :s")
-    params: dict[str, object] = {"s": show_id}
-    if section_ids is not None:
-        sql += " AND sec.id = ANY(:ids)"
-        params["ids"] = section_ids
+    # One pass over the show's rows for all sections: there is no index by section, so a count per
+    # section would read every row of the show once per section (10 sections: ~10x the work).
+    some = section_ids is not None
+    sql = ("SELECT sec.id, sec.name, sec.general_admission, sec.capacity, COALESCE(c.available, 0)::int AS available "
+           "FROM shows sh JOIN sections sec ON sec.venue_id = sh.venue_id "
+           "LEFT JOIN (SELECT section_id, count(*) AS available FROM show_seats WHERE show_id = :s"
+           + (" AND section_id = ANY(:ids)" if some else "")
+           + " AND (status = 'A' OR (status = 'H' AND hold_expires_at <= now())) GROUP BY section_id) c "
+           "ON c.section_id = sec.id WHERE sh.id = :s" + (" AND sec.id = ANY(:ids)" if some else ""))
+    params: dict[str, object] = {"s": show_id, "ids": section_ids} if some else {"s": show_id}
     rows = (await conn.execute(text(sql + " ORDER BY sec.position"), params)).all()
     return [SectionCount(r.id, r.name, r.general_admission, r.capacity, r.available) for r in rows]
 

@@ -10,6 +10,7 @@ from graphql import GraphQLError
 from ..booking.catalog import can_see_event
 from ..schema.catalog_types import Info, SeatChange, SeatDelta, SectionAvailability, parse_id
 from ..schema.enums import SeatStatus
+from ..schema.shared_events import DirectFrames
 from ..subscriptions.seat_stream import HubClosed, SeatStreamClosed
 from ..subscriptions.seat_stream import SeatDelta as HubDelta
 
@@ -40,8 +41,12 @@ async def seat_changes(info: Info, show_id: strawberry.ID, since_version: int | 
         raise GraphQLError("No such show.", extensions={"code": "NOT_FOUND"})  # drafts look missing
     if since_version is not None and since_version < 0:
         raise GraphQLError("sinceVersion is not negative.", extensions={"code": "INVALID_INPUT"})
+    # Over graphql-transport-ws the hub's flush writes live deltas to the socket itself; this
+    # generator then yields only the replay and whatever could not be written at once.
+    frames = info.root_value
+    deliver = frames.writer(_delta) if isinstance(frames, DirectFrames) else None
     try:
-        async with info.context.services.hub.subscribe(str(show.id), since_version) as deltas:
+        async with info.context.services.hub.subscribe(str(show.id), since_version, deliver) as deltas:
             async for delta in deltas:
                 yield _delta(delta)
     except HubClosed as closed:

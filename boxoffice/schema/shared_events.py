@@ -9,14 +9,18 @@ checked when the subscription starts, not per field). The executor then keeps on
 ExecutionResult per (operation document, variables its selection reads) on the event, and its
 `data` is a `SharedData` that remembers its own JSON. Each subscriber's frame is then its
 operation id spliced around those shared bytes.
+
+A subscription whose root value is a `DirectFrames` goes one step further: its executor binds
+`render_shared` to it, so a delta's frame can be written to that client's socket by whoever
+holds the delta (the seat hub's flush), without waking the operation's task at all.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Hashable
-from typing import Any
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Any, TypeVar
 
 import orjson
 from graphql import ExecutionResult, FieldNode, OperationDefinitionNode, VariableNode, visit
@@ -44,14 +48,58 @@ def encode(data: object) -> str:
         return json.dumps(data, ensure_ascii=True, default=str)
 
 
+def frame_prefix(operation_id: object, kind: str = "next") -> str:
+    """A data message's text up to its data; the message ends with the data and `}}`."""
+    return f'{{"id":{encode(operation_id)},"type":{encode(kind)},"payload":{{"data":'
+
+
 def encode_message(message: object) -> str:
     """JSON text of a WebSocket message; a shared event's data is spliced in, not re-encoded."""
     if isinstance(message, dict) and message.get("type") in ("next", "data"):
         payload = message.get("payload")
         if isinstance(payload, dict) and len(payload) == 1 and type(payload.get("data")) is SharedData:
-            return (f'{{"id":{encode(message.get("id"))},"type":{encode(message["type"])},'
-                    f'"payload":{{"data":{payload["data"].encoded()}}}}}')
+            return frame_prefix(message.get("id"), message["type"]) + payload["data"].encoded() + "}}"
     return encode(message)
+
+
+Event = TypeVar("Event")
+# Writes one `next` frame: True when written, or an awaitable when the socket must drain first.
+SendFrame = Callable[[str], "bool | Awaitable[None]"]
+
+
+class DirectFrames:
+    """The root value of one subscription over graphql-transport-ws: its shared events can be
+    written to the socket as `next` frames straight from their source, not through its task."""
+
+    __slots__ = ("_is_open", "_prefix", "_render", "_send")
+
+    def __init__(self, operation_id: str, is_open: Callable[[], bool], send: SendFrame) -> None:
+        self._prefix = frame_prefix(operation_id)
+        self._is_open = is_open  # False once the client or the server completed the operation
+        self._send = send
+        self._render: Callable[[object], SharedData | None] | None = None
+
+    def bind(self, render: Callable[[object], SharedData | None]) -> None:
+        """Called by the operation's executor."""
+        self._render = render
+
+    def writer(self, view: Callable[[Event], object]) -> Callable[[Event], bool | Awaitable[None]] | None:
+        """Writes an event (as `view` presents it to GraphQL): True when written, False when it has
+        to go through the operation's task (not shared, errors, operation over), or an awaitable that
+        finishes the write. None when this operation cannot write directly."""
+        render = self._render
+        if render is None:
+            return None
+
+        def write(event: Event) -> bool | Awaitable[None]:
+            if not self._is_open():
+                return False
+            data = render(view(event))
+            if data is None:
+                return False
+            return self._send(self._prefix + data.encoded() + "}}")
+
+        return write
 
 
 class _VariableNames(Visitor):
@@ -84,6 +132,30 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
     """Strawberry's executor, with per-event results shared through the event's `shared_results`."""
 
     _event_variables: tuple[str, ...] | None = None
+    _key: Hashable | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if isinstance(self.root_value, DirectFrames):
+            # Now, when the client subscribes, rather than for every subscriber in a flush.
+            self._event_variables = variables_read_per_event(self.operation, self.fragments)
+            self.root_value.bind(self.render_shared)
+
+    def render_shared(self, event: object) -> SharedData | None:
+        """This operation's shared `data` for an event, executed at most once per event and
+        document; None if the event is not shared or its result is anything but plain data."""
+        results = getattr(event, "shared_results", None)
+        if not isinstance(results, dict):
+            return None
+        if self._event_variables is None:
+            self._event_variables = variables_read_per_event(self.operation, self.fragments)
+        result = results.get(self._result_key())
+        if result is None:
+            result = self.build_per_event_executor(event).execute_operation(False)
+        if (isinstance(result, ExecutionResult) and not result.errors and not result.extensions
+                and type(result.data) is SharedData):
+            return result.data
+        return None
 
     def build_per_event_executor(self, payload: Any) -> Any:
         if self._event_variables is None:
@@ -110,6 +182,11 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
     def _result_key(self) -> Hashable:
         """The document's text and operation (documents are parsed per request or cache entry, so
         node identity would miss), plus the values of the variables the selection reads."""
+        if self._key is None:
+            self._key = self._compute_result_key()
+        return self._key
+
+    def _compute_result_key(self) -> Hashable:
         operation = self.operation
         source: Hashable = operation.loc.source.body if operation.loc is not None else operation
         name = operation.name.value if operation.name is not None else None

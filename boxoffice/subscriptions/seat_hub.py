@@ -19,6 +19,7 @@ from types import TracebackType
 from .bus import BusClosed, BusResumed, EventBus, Subscription
 from .seat_events import decode_seat_event, seat_channel
 from .seat_stream import (
+    Deliver,
     HubClosed,
     SeatChange,
     SeatDelta,
@@ -33,6 +34,7 @@ from .seat_stream import (
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "Deliver",
     "HubClosed",
     "LoadSections",
     "LoadSince",
@@ -67,6 +69,7 @@ class SeatHub:
         max_pending_seats: int | None = None,
         load_version: LoadVersion | None = None,
         barrier_interval_s: float = 1.0,
+        count_wait_ms: float | None = None,
     ) -> None:
         if window_ms <= 0 or queue_limit < 1:
             raise ValueError("window_ms and queue_limit must be positive")
@@ -78,19 +81,25 @@ class SeatHub:
         # queue behind it: at most once per interval per show, not once per window.
         self._barrier_interval = barrier_interval_s
         self._window = window_ms / 1000
+        # How long a flush waits for its section counts before sending the seats without them
+        # (the counts then ride with the next delta): a quarter window unless told.
+        self._count_wait = (window_ms / 4 if count_wait_ms is None else count_wait_ms) / 1000
         self._queue_limit = queue_limit
         self._max_pending_seats = max_pending_seats
         self._shows: dict[str, _Show] = {}
         self._closed = False
 
-    def subscribe(self, show_id: str, since_version: int | None = None) -> SeatSubscription:
+    def subscribe(self, show_id: str, since_version: int | None = None,
+                  deliver: Deliver | None = None) -> SeatSubscription:
         """``async with hub.subscribe(show, since) as deltas: async for delta in deltas: …``
 
         With ``since_version`` the first delta is ``load_since(show, since_version)``
         (read after the upstream subscription is live, so nothing falls in between),
         then live deltas. Iteration raises HubClosed / SubscriberTooSlow when ended.
+        With ``deliver``, live deltas go straight to the connection whenever the
+        iteration is idle (see SeatStream); iteration yields only the rest.
         """
-        return SeatSubscription(self, show_id, since_version)
+        return SeatSubscription(self, show_id, since_version, deliver)
 
     async def close(self) -> None:
         """End every subscriber with HubClosed and drop all bus subscriptions."""
@@ -109,6 +118,11 @@ class SeatHub:
     def subscriber_count(self, show_id: str) -> int:
         show = self._shows.get(show_id)
         return len(show.streams) if show else 0
+
+    def delivered_directly(self, show_id: str) -> int:
+        """Deltas its current subscribers got straight from the flush (not through their tasks)."""
+        show = self._shows.get(show_id)
+        return sum(stream.delivered for stream in show.streams) if show else 0
 
     # -- used by SeatSubscription ------------------------------------------------------
 
@@ -163,10 +177,11 @@ class SeatHub:
 class SeatSubscription:
     """One client's live seat deltas: async context manager, then async iterator."""
 
-    def __init__(self, hub: SeatHub, show_id: str, since_version: int | None) -> None:
+    def __init__(self, hub: SeatHub, show_id: str, since_version: int | None,
+                 deliver: Deliver | None = None) -> None:
         self._hub = hub
         self._since = since_version
-        self._stream = SeatStream(show_id, hub._queue_limit, hub._max_pending_seats)
+        self._stream = SeatStream(show_id, hub._queue_limit, hub._max_pending_seats, deliver)
         self._show: _Show | None = None
 
     async def __aenter__(self) -> SeatSubscription:
@@ -203,6 +218,10 @@ class _Show:
         # Newest change per seat and touched sections since the last flush.
         self.pending_seats: dict[str, SeatChange] = {}
         self.pending_sections: set[str] = set()
+        # A read of section counts in flight, the sections it reads, and counts read but not yet sent.
+        self.counting: asyncio.Future[Sequence[SectionCount]] | None = None
+        self.counting_ids: set[str] = set()
+        self.counted: dict[str, SectionCount] = {}
         # Last version handed out per seat: a late, older message never undoes a newer one.
         self.sent_versions: dict[str, int] = {}
         self.max_version = 0  # highest version received or loaded for the show
@@ -225,10 +244,10 @@ class _Show:
         self.flusher = asyncio.create_task(self._flush_loop(), name=f"seat-hub-flush-{self.show_id}")
 
     async def stop(self) -> None:
-        tasks = [t for t in (self.started, self.pump, self.flusher) if t is not None and not t.done()]
+        tasks = [t for t in (self.started, self.pump, self.flusher, self.counting) if t is not None]
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)  # also retrieves a failed count's error
         if self.bus_sub is not None:
             await self.bus_sub.aclose()
 
@@ -298,6 +317,9 @@ class _Show:
         loaded: tuple[SectionCount, ...] = ()
         ok = True
         if resync_since is not None:
+            if self.counting is not None:  # an older count must not land after the snapshot's
+                await asyncio.wait([self.counting])
+                ok = self._collect_counts()
             try:
                 snapshot = await self.hub._load_since(self.show_id, resync_since)
             except Exception:
@@ -308,19 +330,14 @@ class _Show:
                 # The snapshot has every section, so touched sections are covered.
                 version = max(version, snapshot.version)
                 self.max_version = max(self.max_version, snapshot.version)
-                loaded = snapshot.sections
+                loaded, self.counted = snapshot.sections, {}
                 for seat in snapshot.seats:
                     current = seats.get(seat.seat_id)
                     if current is None or seat.version > current.version:
                         seats[seat.seat_id] = seat
-        elif sections:
-            try:
-                # One load per show and window, however many subscribers.
-                loaded = tuple(await self.hub._load_sections(self.show_id, sorted(sections)))
-            except Exception:
-                log.exception("seat hub: loading section counts of show %s failed; will retry", self.show_id)
-                self._restore(sections, None)
-                ok = False
+        else:
+            ok = await self._count_sections(sections)
+            loaded, self.counted = tuple(self.counted.values()), {}
         fresh = []
         for seat in seats.values():
             if seat.version > self.sent_versions.get(seat.seat_id, -1):
@@ -348,6 +365,38 @@ class _Show:
             for stream in list(self.streams):
                 stream.offer(delta)  # the same object for everyone; never blocks
         return ok
+
+    async def _count_sections(self, sections: set[str]) -> bool:
+        """Starts one read of the touched sections' counts (per show and window, however many
+        subscribers) and waits for it only briefly: under a busy database the read takes longer
+        than the window, and the seat changes must not wait for it. Sections touched while a read
+        is in flight are read after it. False if a read failed (its sections are kept for retry)."""
+        if sections and self.counting is None:
+            self.counting = asyncio.ensure_future(self.hub._load_sections(self.show_id, sorted(sections)))
+            self.counting_ids = sections
+            self.counting.add_done_callback(lambda _: self.dirty.set())  # a late count goes out next window
+        elif sections:
+            self.pending_sections |= sections
+        if self.counting is None:
+            return True
+        if not self.counting.done():
+            await asyncio.wait([self.counting], timeout=self.hub._count_wait)
+        return self._collect_counts()
+
+    def _collect_counts(self) -> bool:
+        task = self.counting
+        if task is None or not task.done():
+            return True
+        self.counting = None
+        try:
+            counts = task.result()
+        except Exception:
+            log.exception("seat hub: loading section counts of show %s failed; will retry", self.show_id)
+            self._restore(self.counting_ids, None)
+            return False
+        for count in counts:
+            self.counted[count.section_id] = count
+        return True
 
     def _restore(self, sections: set[str], resync_since: int | None) -> None:
         self.pending_sections |= sections

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 
@@ -38,6 +39,11 @@ class SeatDelta:
 
 # What load_since returns: every changed seat since a version plus all section counts.
 Snapshot = SeatDelta
+
+# Hands a delta straight to the subscriber's connection: True when written, False when declined
+# (the subscriber's own task sends it instead), or an awaitable when the write has started but
+# must wait for the socket (the subscriber's own task finishes it).
+Deliver = Callable[[SeatDelta], "bool | Awaitable[None]"]
 
 
 class SeatStreamClosed(Exception):
@@ -84,9 +90,15 @@ class SeatStream:
     the hub buffering without bound or waiting for it. If even that merged
     delta holds more than ``max_pending_seats`` seats, the stream fails with
     SubscriberTooSlow (a full reload is cheaper for everyone).
+
+    With ``deliver``, a delta offered while nothing is queued or being written goes straight to
+    the connection from the hub's flush: the subscriber's task (and its generator chain) wakes
+    only for what ``deliver`` could not finish at once, so a stalled socket never holds up the
+    flush for the others; its later deltas queue (and collapse) as above until it drains.
     """
 
-    def __init__(self, show_id: str, queue_limit: int, max_pending_seats: int | None) -> None:
+    def __init__(self, show_id: str, queue_limit: int, max_pending_seats: int | None,
+                 deliver: Deliver | None = None) -> None:
         if queue_limit < 1:
             raise ValueError("queue_limit must be at least 1")
         self.show_id = show_id
@@ -95,7 +107,12 @@ class SeatStream:
         self._queue: deque[SeatDelta] = deque()
         self._wakeup = asyncio.Event()
         self._error: SeatStreamClosed | None = None
+        self._deliver = deliver
+        # True while the subscriber's task waits with nothing queued: offers may be delivered directly.
+        self._direct = False
+        self._writing: Awaitable[None] | None = None  # a direct write waiting for the socket
         self.collapses = 0  # times the backlog was merged (metrics, tests)
+        self.delivered = 0  # deltas written straight from the hub (metrics, tests)
 
     @property
     def pending(self) -> int:
@@ -108,6 +125,20 @@ class SeatStream:
     def offer(self, delta: SeatDelta) -> None:
         if self._error is not None:
             return
+        if self._direct and self._deliver is not None:
+            try:
+                taken = self._deliver(delta)
+            except Exception:  # never the flush's problem: the subscriber's task sends it instead
+                taken = False
+            if taken is True:
+                self.delivered += 1
+                return
+            self._direct = False  # in order: everything after this goes through the queue
+            if taken is not False:
+                self.delivered += 1
+                self._writing = taken
+                self._wakeup.set()
+                return
         if len(self._queue) < self._limit:
             self._queue.append(delta)
         else:
@@ -133,6 +164,7 @@ class SeatStream:
         """
         if self._error is not None:
             return
+        self._direct = False
         if self._queue:
             snapshot = merge_deltas(self.show_id, [*self._queue, snapshot])
             self._queue.clear()
@@ -147,10 +179,18 @@ class SeatStream:
             self._wakeup.set()
 
     async def next(self) -> SeatDelta:
+        """The next delta for the subscriber's task to send; called once the previous one is sent."""
         while True:
             if self._error is not None:
                 raise self._error
+            writing, self._writing = self._writing, None
+            if writing is not None:
+                # A gone socket ends the connection, and with it this subscription: nothing to do here.
+                with contextlib.suppress(Exception):
+                    await writing
+                continue
             if self._queue:
                 return self._queue.popleft()
+            self._direct = self._deliver is not None
             self._wakeup.clear()
             await self._wakeup.wait()

@@ -11,7 +11,7 @@ import pytest
 import strawberry
 from strawberry import Private
 
-from boxoffice.schema.shared_events import SharedData, SharedEventExecutor, encode_message
+from boxoffice.schema.shared_events import DirectFrames, SharedData, SharedEventExecutor, encode_message
 
 
 @strawberry.type
@@ -135,3 +135,26 @@ def test_each_frame_is_the_shared_bytes_with_its_own_operation_id() -> None:
     message = {"id": "3", "type": "next", "payload": {"data": data, "errors": [{"message": "x"}]}}
     assert json.loads(encode_message(message))["payload"]["errors"] == [{"message": "x"}]
     assert json.loads(encode_message({"text": "\ud800"})) == {"text": "\ud800"}
+
+
+async def test_direct_frames_write_the_shared_data_once_executed_with_their_own_ids() -> None:
+    calls: list[str] = []
+    delta = Delta(seats=[Seat(id="e1", label_calls=calls)])
+    schema = build([])
+    query = 'subscription { deltas(show: "s") { seats { label } } }'
+    written: list[str] = []
+    open_ops = {"1", "2"}
+    outlets = [DirectFrames(op, lambda op=op: op in open_ops, lambda frame: written.append(frame) or True)
+               for op in ("1", "2")]
+    assert outlets[0].writer(lambda d: d) is None  # not bound to an operation yet
+    for outlet in outlets:
+        stream = await schema.subscribe(query, root_value=outlet)
+        assert [r async for r in stream] == []  # type: ignore[union-attr]  # its executor bound the outlet
+    writers = [outlet.writer(lambda d: d) for outlet in outlets]
+    assert all(w is not None and w(delta) is True for w in writers)  # type: ignore[misc]
+    assert [json.loads(f) for f in written] == [
+        {"id": op, "type": "next", "payload": {"data": {"deltas": {"seats": [{"label": "e1"}]}}}} for op in ("1", "2")]
+    assert calls == ["e1"]  # executed once for both
+    open_ops.discard("2")  # the client completed operation 2
+    assert writers[1](delta) is False  # type: ignore[misc]
+    assert writers[0](PrivateDelta(seats=[])) is False  # type: ignore[misc]  # not shared: through the task

@@ -346,6 +346,31 @@ async def test_failed_section_load_is_retried(hub_env: tuple[SeatHub, FakeSeatDb
         assert view.matches(db) and len(db.section_calls) == 2
 
 
+async def test_a_slow_section_count_does_not_hold_back_seats(memory_bus: EventBus) -> None:
+    db = FakeSeatDb(memory_bus, unique("show"))
+    counts_done = asyncio.Event()
+
+    async def slow_sections(show_id: str, ids: list[str]) -> list[SectionCount]:
+        await asyncio.sleep(3 * WINDOW_MS / 1000)  # a busy database: longer than the window
+        counts_done.set()
+        return await db.load_sections(show_id, ids)
+
+    hub = SeatHub(memory_bus, load_since=db.load_since, load_sections=slow_sections, window_ms=WINDOW_MS)
+    try:
+        async with hub.subscribe(db.show_id) as sub:
+            view = ClientView(db.seats)
+            await db.commit({"0": "S"})
+            first = await next_within(sub)
+            assert first.seats and not first.sections and not counts_done.is_set()
+            view.apply(first)
+            later = await next_within(sub)  # the counts, read after the change, in the next delta
+            assert {c.section_id for c in later.sections} == {SEC_A}
+            view.apply(later)
+            assert view.matches(db) and len(db.section_calls) == 1
+    finally:
+        await hub.close()
+
+
 async def test_close_ends_every_subscriber_with_hub_closed(memory_bus: EventBus) -> None:
     db = FakeSeatDb(memory_bus, unique("show"))
     hub = make_hub(memory_bus, db)

@@ -1,0 +1,103 @@
+"""graphql-transport-ws whose subscriptions can take frames straight from the seat hub.
+
+strawberry runs every subscription event through the operation's task: a queue wake-up, the
+resolver's generator, graphql-core's map, strawberry's result handling and its send, about
+120 µs per subscriber and message. Here each subscription gets a `DirectFrames` root value that
+writes a shared event's ready-made `next` frame to the socket from the caller (the hub's flush,
+in one pass over the subscribers). Everything else (connection_init, ping/pong, errors,
+`complete`, close codes) is strawberry's own handling, unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Coroutine, Generator
+from typing import Any
+
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+    Operation,
+    _OperationStreamClosed,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import CompleteMessage
+from strawberry.utils.aio import aclosing
+
+from ..resolvers.context import Context
+from .build import is_subscription
+from .shared_events import DirectFrames
+
+
+def send_now(write: Coroutine[Any, Any, None]) -> bool | Awaitable[None]:
+    """Runs a socket write as far as it goes without waiting: True when done, else an awaitable
+    that finishes it (a paused transport waits for its buffer to drain). Errors are raised here."""
+    try:
+        waiting_for = write.send(None)
+    except StopIteration:
+        return True
+    return _Rest(write, waiting_for)
+
+
+class _Rest:
+    """The rest of a coroutine that was started by hand and is waiting for `waiting_for`."""
+
+    __slots__ = ("_coro", "_waiting_for")
+
+    def __init__(self, coro: Coroutine[Any, Any, None], waiting_for: Any) -> None:
+        self._coro, self._waiting_for = coro, waiting_for
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        waiting_for = self._waiting_for
+        while True:  # what `yield from` does, from where the coroutine stopped
+            try:
+                sent = yield waiting_for
+            except BaseException as exc:  # noqa: BLE001 - cancellation goes into the write
+                try:
+                    waiting_for = self._coro.throw(exc)
+                except StopIteration:
+                    return
+            else:
+                try:
+                    waiting_for = self._coro.send(sent)
+                except StopIteration:
+                    return
+
+
+class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    def _frames(self, operation: Operation[Context, None]) -> DirectFrames | None:
+        if not is_subscription(operation.query, operation.operation_name):
+            return None  # queries and mutations keep the connection's root value
+        ws = getattr(self.websocket, "ws", None)  # the Starlette WebSocket under strawberry's adapter
+        if ws is None:
+            return None
+
+        def is_open() -> bool:
+            return self.operations.get(operation.id) is operation and not operation.completed
+
+        def send(frame: str) -> bool | Awaitable[None]:
+            return send_now(ws.send_text(frame))
+
+        return DirectFrames(operation.id, is_open, send)
+
+    async def run_operation(self, operation: Operation[Context, None]) -> None:
+        # strawberry 0.341's run_operation, but with the operation's own root value.
+        frames = self._frames(operation)
+        try:
+            result_source = await self.schema.stream(
+                operation.query,
+                variable_values=operation.variables,
+                context_value=self.context,
+                root_value=frames if frames is not None else self.root_value,
+                operation_name=operation.operation_name,
+            )
+            async with aclosing(result_source):
+                await self._send_result_stream(operation, result_source)
+            await operation.send_operation_message(CompleteMessage(id=operation.id, type="complete"))
+        except _OperationStreamClosed:
+            return
+        except Exception as error:  # pragma: no cover - strawberry's own last resort
+            await self.handle_task_exception(error)
+            try:
+                await operation.send_operation_message({"id": operation.id, "type": "complete"})
+            except Exception:  # noqa: BLE001
+                pass
+            self.operations.pop(operation.id, None)
+            raise

@@ -1,0 +1,213 @@
+"""graphql-transport-ws with seat deltas written from the hub's flush, against the real app on uvicorn
+(websockets-sansio, as `boxoffice serve` runs it), PostgreSQL and real WebSocket clients."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+import websockets
+
+from booking.fixtures_db import make_show
+from boxoffice.app import create_app
+from boxoffice.config import Settings
+from boxoffice.schema.transport_ws import send_now
+from live_support import fan_tokens, free_port, gql
+
+SEAT_CHANGES = """subscription($show: ID!, $since: Int) { seatChanges(showId: $show, sinceVersion: $since) {
+  showId version seats { seatId status version } sections { sectionId name available } } }"""
+HOLD = """mutation($i: HoldSeatsInput!) { holdSeats(input: $i) { __typename ... on Hold { id } } }"""
+
+
+@dataclass
+class Live:
+    url: str
+    ws_url: str
+    services: Any
+    server: uvicorn.Server
+    secret: str
+
+
+@pytest.fixture
+async def live(database_url: str, tmp_path: Path) -> AsyncIterator[Live]:
+    port = free_port()
+    secret = "ws-secret-" + uuid.uuid4().hex
+    settings = Settings(database_url=database_url, secret=secret, data_dir=tmp_path, seat_delta_window_ms=50,
+                        stripe_webhook_secret="whsec_ws_" + uuid.uuid4().hex, public_url=f"http://127.0.0.1:{port}")
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
+                                           ws="websockets-sansio", ws_per_message_deflate=False))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)
+    yield Live(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/graphql", app.state.services, server, secret)
+    server.should_exit = True
+    await task
+
+
+class Client:
+    """One WebSocket with any number of seatChanges operations; keeps raw frames per operation id."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+        self.frames: dict[str, list[str]] = {}
+        self.ended: dict[str, dict[str, Any]] = {}
+
+    async def subscribe(self, op_id: str, show_id: str) -> None:
+        self.frames[op_id] = []
+        await self.ws.send(json.dumps({"type": "subscribe", "id": op_id,
+                                       "payload": {"query": SEAT_CHANGES, "variables": {"show": show_id}}}))
+
+    async def receive(self, timeout: float = 5.0) -> dict[str, Any]:
+        text = await asyncio.wait_for(self.ws.recv(), timeout)
+        message = json.loads(text)
+        if message.get("type") == "next":
+            self.frames[message["id"]].append(text)
+        elif message.get("type") in ("error", "complete"):
+            self.ended[message["id"]] = message
+        return message  # type: ignore[no-any-return]
+
+    def held(self, op_id: str) -> set[str]:
+        return {s["seatId"] for f in self.frames[op_id] for s in json.loads(f)["payload"]["data"]["seatChanges"]["seats"]
+                if s["status"] == "HELD"}
+
+    async def until_held(self, op_ids: list[str], seats: list[str], timeout: float = 5.0) -> None:
+        while not all(set(seats) <= self.held(op) for op in op_ids):
+            await self.receive(timeout)
+
+
+@asynccontextmanager
+async def connect(live: Live) -> AsyncIterator[Client]:
+    async with websockets.connect(live.ws_url, subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+                                  compression=None, max_size=2**24) as ws:
+        await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "connection_ack"
+        yield Client(ws)
+
+
+async def started(live: Live, show_id: str, subscribers: int) -> None:
+    """Until the hub has every subscriber of the show (subscribing is asynchronous on the server)."""
+    for _ in range(250):
+        if live.services.hub.subscriber_count(show_id) == subscribers:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("subscriptions did not start")
+
+
+async def hold(live: Live, token: str, show_id: str, seats: list[str]) -> None:
+    result = await gql(live.url, HOLD, {"i": {"showId": show_id, "seatIds": seats, "idempotencyKey": uuid.uuid4().hex}},
+                       token)
+    assert result["holdSeats"]["__typename"] == "Hold", result
+
+
+async def test_every_subscriber_gets_the_same_frame_with_its_own_operation_id(live: Live, engine: Any) -> None:
+    show, seats, _ = await make_show(engine, seats=8, ga=1)
+    fan, = await fan_tokens(engine, live.secret, 1)
+    sid = str(show.id)
+    async with connect(live) as one, connect(live) as two:
+        await one.subscribe("a", sid)
+        await one.subscribe("b", sid)  # two operations on one socket
+        await two.subscribe('c"3', sid)  # an id that needs escaping
+        await started(live, sid, 3)
+        await hold(live, fan, sid, seats[:3])
+        await one.until_held(["a", "b"], seats[:3])
+        await two.until_held(['c"3'], seats[:3])
+        frames = {op: client.frames[op][-1] for client, op in ((one, "a"), (one, "b"), (two, 'c"3'))}
+        assert {op: json.loads(f)["id"] for op, f in frames.items()} == {op: op for op in frames}
+        bodies = {f.replace(json.dumps(op), '"X"', 1) for op, f in frames.items()}
+        assert len(bodies) == 1  # byte for byte the same frame, apart from the id
+        assert live.services.hub.delivered_directly(sid) >= 3  # written from the hub's flush
+
+
+async def test_an_operation_the_client_completes_gets_nothing_more(live: Live, engine: Any) -> None:
+    show, seats, _ = await make_show(engine, seats=8, ga=1)
+    fan, = await fan_tokens(engine, live.secret, 1)
+    sid = str(show.id)
+    async with connect(live) as client:
+        await client.subscribe("stays", sid)
+        await client.subscribe("leaves", sid)
+        await started(live, sid, 2)
+        await hold(live, fan, sid, seats[:1])
+        await client.until_held(["stays", "leaves"], seats[:1])
+        await client.ws.send(json.dumps({"type": "complete", "id": "leaves"}))
+        await client.ws.send(json.dumps({"type": "ping"}))  # answered after the complete is handled
+        while (await client.receive())["type"] != "pong":
+            pass
+        before = len(client.frames["leaves"])
+        await hold(live, fan, sid, seats[1:3])
+        await client.until_held(["stays"], seats[1:3])
+        assert len(client.frames["leaves"]) == before
+        assert "leaves" not in client.ended  # the client completed it: no `complete` back
+        await started(live, sid, 1)
+
+
+async def test_a_stalled_socket_holds_up_no_one_and_catches_up_when_it_drains(live: Live, engine: Any) -> None:
+    show, seats, _ = await make_show(engine, seats=12, ga=1, max_tickets=100)
+    fan, = await fan_tokens(engine, live.secret, 1)
+    sid = str(show.id)
+    async with connect(live) as stalled, connect(live) as other:
+        await stalled.subscribe("s", sid)
+        await other.subscribe("o", sid)
+        await started(live, sid, 2)
+        await hold(live, fan, sid, seats[:1])
+        await stalled.until_held(["s"], seats[:1])
+        await other.until_held(["o"], seats[:1])
+        # The server's write buffer for this socket is full, as when the client stops reading.
+        port = stalled.ws.local_address[1]
+        protocol, = [c for c in live.server.server_state.connections if c.client == ("127.0.0.1", port)]
+        protocol.pause_writing()
+        for i in range(1, 12, 2):
+            await hold(live, fan, sid, seats[i:i + 2])
+        await other.until_held(["o"], seats)  # everything, while the stalled one waits
+        with pytest.raises(asyncio.TimeoutError):
+            await stalled.receive(timeout=0.3)
+        protocol.resume_writing()
+        await stalled.until_held(["s"], seats)  # the backlog, collapsed, once it drains
+
+
+async def test_server_shutdown_ends_direct_subscriptions_with_server_shutdown(live: Live, engine: Any) -> None:
+    show, seats, _ = await make_show(engine, seats=4, ga=1)
+    fan, = await fan_tokens(engine, live.secret, 1)
+    sid = str(show.id)
+    async with connect(live) as client:
+        await client.subscribe("a", sid)
+        await started(live, sid, 1)
+        await hold(live, fan, sid, seats[:1])
+        await client.until_held(["a"], seats[:1])
+        await live.services.hub.close()
+        while "a" not in client.ended:
+            message = await client.receive()
+            if message["type"] == "next" and message["payload"].get("errors"):
+                break
+        ended = client.ended.get("a") or message
+        errors = ended["payload"] if ended["type"] == "error" else ended["payload"]["errors"]
+        assert errors[0]["extensions"]["code"] == "SERVER_SHUTDOWN", ended
+
+
+async def test_send_now_finishes_a_write_that_had_to_wait() -> None:
+    async def write(ready: asyncio.Event, out: list[str]) -> None:
+        await ready.wait()
+        out.append("written")
+
+    ready, out = asyncio.Event(), []
+    ready.set()
+    assert send_now(write(ready, out)) is True and out == ["written"]
+    ready.clear()
+    rest = send_now(write(ready, out))
+    assert rest is not True and out == ["written"]
+    finishing = asyncio.ensure_future(rest)  # type: ignore[arg-type]
+    await asyncio.sleep(0.01)
+    assert not finishing.done()
+    ready.set()
+    await asyncio.wait_for(finishing, 1)
+    assert out == ["written", "written"]

@@ -76,6 +76,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="the server's BOXOFFICE_MAX_IN_FLIGHT (load shedding per process); default: the server's")
     p.add_argument("--no-fast-path", action="store_true",
                    help="BOXOFFICE_HOLD_FAST_PATH=0: every holdSeats through strawberry (before/after comparisons)")
+    p.add_argument("--hold-batch", type=int, default=None, metavar="N",
+                   help="the server's BOXOFFICE_HOLD_BATCH (holds per group-commit statement; 0: one each)")
+    p.add_argument("--hold-batches", type=int, default=None, metavar="N",
+                   help="the server's BOXOFFICE_HOLD_BATCHES (group-commit statements in flight per process)")
     p.add_argument("--request-timeout", type=float, default=10.0)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--wait-quiet", type=float, default=120.0, metavar="SECONDS",
@@ -177,7 +181,9 @@ def main(argv: list[str] | None = None) -> int:
                        "offered rate": args.rate or "closed loop",
                        **({"soak s": args.soak_s, "hold TTL s": args.hold_ttl} if args.soak_s else {}),
                        **({"max in flight": args.max_in_flight} if args.max_in_flight is not None else {}),
-                       **({"holdSeats fast path": "off"} if args.no_fast_path else {})})
+                       **({"holdSeats fast path": "off"} if args.no_fast_path else {}),
+                       **({"hold batch": args.hold_batch} if args.hold_batch is not None else {}),
+                       **({"hold batches": args.hold_batches} if args.hold_batches is not None else {})})
     db = BenchDatabase()
     workdir = tempfile.mkdtemp(prefix="bo_bench_")
     secret = secrets.token_urlsafe(32)
@@ -186,6 +192,10 @@ def main(argv: list[str] | None = None) -> int:
         env["BOXOFFICE_MAX_IN_FLIGHT"] = str(args.max_in_flight)
     if args.no_fast_path:
         env["BOXOFFICE_HOLD_FAST_PATH"] = "0"
+    if args.hold_batch is not None:
+        env["BOXOFFICE_HOLD_BATCH"] = str(args.hold_batch)
+    if args.hold_batches is not None:
+        env["BOXOFFICE_HOLD_BATCHES"] = str(args.hold_batches)
     server: Server | None = None
     rss: RssSampler | None = None
     rc = 0

@@ -91,6 +91,16 @@ def phase_counts(files: list[str], counts: dict[str, int]) -> None:
                 counts[name] = counts.get(name, 0) + int(n)
 
 
+def batch_totals(port: int) -> tuple[float, float]:
+    """(holds, statements) so far in the server's group commit (one worker: its /metrics)."""
+    import urllib.request
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    values = {line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines()
+              if line.startswith("boxoffice_hold_batch_size_")}
+    return values.get("boxoffice_hold_batch_size_sum", 0.0), values.get("boxoffice_hold_batch_size_count", 0.0)
+
+
 def cpu_seconds(pids: list[int]) -> float:
     import psutil
     total = 0.0
@@ -148,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--variants", default="graphql,fast,unavail")
     p.add_argument("--profile", action="store_true")
+    p.add_argument("--hold-batch", type=int, default=None,
+                   help="the server's BOXOFFICE_HOLD_BATCH (holds per group-commit statement; 0: one each)")
     p.add_argument("--keep", action="store_true")
     args = p.parse_args(argv)
     variants = args.variants.split(",")
@@ -158,13 +170,17 @@ def main(argv: list[str] | None = None) -> int:
     if fresh_needed > 20_000:
         p.error("not that many fresh seat groups in the 50,000-seat show: fewer requests or rounds")
     install_uvloop()
-    print_environment({"server workers": args.workers, "REDIS_URL": args.redis, "in flight": args.concurrency})
+    print_environment({"server workers": args.workers, "REDIS_URL": args.redis, "in flight": args.concurrency,
+                       "hold batch": "server default" if args.hold_batch is None else args.hold_batch})
     db = BenchDatabase()
     workdir = tempfile.mkdtemp(prefix="bo_bench_")
     secret = secrets.token_urlsafe(32)
     env = server_env(db.url, secret, workdir, args.redis)
+    if args.hold_batch is not None:
+        env["BOXOFFICE_HOLD_BATCH"] = str(args.hold_batch)
     server: Server | None = None
-    rows: dict[str, list[tuple[float, float, float, float, dict[str, Any], dict[str, int]]]] = {v: [] for v in variants}
+    rows: dict[str, list[tuple[float, float, float, float, dict[str, Any], dict[str, int], float]]] = {
+        v: [] for v in variants}
     profiles: dict[str, dict[str, int]] = {v: {} for v in variants}
     try:
         asyncio.run(db.create())
@@ -186,27 +202,31 @@ def main(argv: list[str] | None = None) -> int:
                     used = used + batch
                 busy = machine_busy(0.5)
                 before = cpu_seconds(server.pids()), cpu_seconds(postgres_pids(db.name))
+                batched = batch_totals(server.port)
                 profiler = Profiler(server.worker_pids(), 4, workdir) if args.profile else None
                 log(f"round {round_no + 1}, {name}: {len(batch)} requests")
                 r = asyncio.run(drive(server.port, tokens, str(show.show_id), DOCUMENTS[name], batch,
                                       args.concurrency))
                 server_s = cpu_seconds(server.pids()) - before[0]
                 pg_s = cpu_seconds(postgres_pids(db.name)) - before[1]
+                after = batch_totals(server.port)
+                holds_n, statements = after[0] - batched[0], after[1] - batched[1]
                 if profiler is not None:
                     phase_counts(profiler.finish(), profiles[name])
                 rows[name].append((r["n"] / r["elapsed"], 1000 * server_s / r["n"], 1000 * pg_s / r["n"], busy,
-                                   r["latency"], r["outcomes"]))
+                                   r["latency"], r["outcomes"], holds_n / statements if statements else 0.0))
     finally:
         if server is not None:
             server.stop()
         dispose_scratch(db, workdir, args.keep)
     out = []
     for name, runs in rows.items():
-        for i, (rate, server_ms, pg_ms, busy, lat, outcomes) in enumerate(runs):
+        for i, (rate, server_ms, pg_ms, busy, lat, outcomes, per_batch) in enumerate(runs):
             out.append((name, i + 1, rate, server_ms, pg_ms, f"{lat['p50']:.1f} / {lat['p99']:.1f}",
-                        " ".join(f"{k}={v}" for k, v in sorted(outcomes.items())), f"{busy:.0f}%"))
+                        " ".join(f"{k}={v}" for k, v in sorted(outcomes.items())),
+                        f"{per_batch:.1f}" if per_batch else "-", f"{busy:.0f}%"))
     print(table(["document", "round", "req/s", "server CPU ms/req", "PG CPU ms/req", "p50 / p99 ms", "answers",
-                 "busy before"], out,
+                 "holds per statement", "busy before"], out,
                 title=f"holdSeats over HTTP, {args.concurrency} in flight, {args.workers} worker(s), "
                       f"{args.requests} requests per row"))
     for name, counts in profiles.items():

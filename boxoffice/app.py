@@ -33,6 +33,7 @@ from .booking.accounts import TokenIssuer
 from .booking.availability_cache import AvailabilityCache
 from .booking.catalog import ShowCache
 from .booking.guards import Guards
+from .booking.hold_batch import HoldBatcher
 from .booking.holds import AdmissionCheck, release_expired_holds
 from .booking.payments import PaymentContext
 from .booking.promoter import InProcessPromoterLease, Promoter, RedisPromoterLease
@@ -49,6 +50,7 @@ from .db import create_engine
 from .failure_log import FailureStreak
 from .metrics import Metrics, MetricsExtension
 from .query_cache import QueryCache, QueryCacheMiddleware, SharedAnswers
+from .shed_load import ShedLoad
 from .notifications import NotificationPipeline
 from .payments.gateway import StripeGateway
 from .payments.simulator import SimulatorService
@@ -85,6 +87,7 @@ class Services:
     waiting_room: WaitingRoom
     payments: PaymentContext
     metrics: Metrics
+    holds: HoldBatcher | None = None  # group commit of reserved-seat holds (booking/hold_batch.py)
 
 
 class State(TypedDict):
@@ -133,33 +136,6 @@ class BoxofficeGraphQL(GraphQL[Context, None]):
             if item.query and is_subscription(item.query, item.operation_name):
                 raise HTTPException(400, "Subscriptions are served over WebSocket at /graphql (graphql-transport-ws).")
         return data
-
-
-class ShedLoad:
-    """Past `max_in_flight` concurrent GraphQL requests in this process (about a quarter second of
-    work on 2 cores), answer at once with
-    RATE_LIMITED and Retry-After instead of queueing: under overload, work on requests whose
-    clients gave up would otherwise crowd out the ones still waiting."""
-
-    def __init__(self, app: ASGIApp, max_in_flight: int = 64) -> None:
-        self.app = app
-        self.max_in_flight = max_in_flight
-        self.in_flight = 0
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != "/graphql" or self.max_in_flight <= 0:
-            await self.app(scope, receive, send)
-            return
-        if self.in_flight >= self.max_in_flight:
-            await JSONResponse({"errors": [{"message": "The server is busy; try again in a moment.",
-                                            "extensions": {"code": "RATE_LIMITED", "retryAfterSeconds": 1}}]},
-                               503, headers={"Retry-After": "1"})(scope, receive, send)
-            return
-        self.in_flight += 1
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            self.in_flight -= 1
 
 
 class BodyLimit:
@@ -275,7 +251,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
                             hub=hub,
                             live=SeatFeed(bus, availability.apply),
                             limits=Guards(lambda *a: limiter.check(*a)), admission=admission_check(room),
-                            waiting_room=room, payments=payments, metrics=metrics)
+                            waiting_room=room, payments=payments, metrics=metrics,
+                            holds=HoldBatcher(engine, max_batch=settings.hold_batch, concurrency=settings.hold_batches,
+                                              on_batch=metrics.hold_batch_size.observe)
+                            if settings.hold_batch > 1 else None)
         app.state.services = services  # for operators' tools and tests; requests use the lifespan state
 
         async def reconcile_round() -> None:
@@ -302,6 +281,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             stop.set()
             await hub.close()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if services.holds is not None:
+                await services.holds.aclose()
             await notifications.stop()
             if notify_redis is not None:
                 await notify_redis.aclose()
@@ -330,7 +311,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes.append(Mount("/stripe-sim", simulator.app))
     if FRONTEND_DIST.is_dir():
         routes.append(Mount("/", StaticFiles(directory=FRONTEND_DIST, html=True), name="frontend"))
-    middleware = [Middleware(ShedLoad, max_in_flight=settings.max_in_flight), Middleware(BodyLimit),
+    middleware = [Middleware(ShedLoad, max_in_flight=settings.max_in_flight, max_body_bytes=MAX_BODY_BYTES),
+                  Middleware(BodyLimit),
                   Middleware(QueryCacheMiddleware, cache=query_cache)]
     if settings.hold_fast_path:  # before the query cache, which never stores or clears for holdSeats
         middleware.insert(2, Middleware(HoldFastPath, documents=HoldDocuments(schema), metrics=metrics))

@@ -31,6 +31,10 @@ class Settings:
     max_in_flight: int = 32
     # holdSeats documents the fast path can answer skip strawberry (resolvers/hold_fast_path.py).
     hold_fast_path: bool = True
+    # Reserved-seat holds per group-commit statement (booking/hold_batch.py; 0 or 1: one statement
+    # per hold), and how many such statements a process has in PostgreSQL at once.
+    hold_batch: int = 64
+    hold_batches: int = 2
     stripe_timeout_s: float = 10.0
     hold_sweep_interval_s: float = 1.0
     token_ttl_s: int = 7 * 24 * 3600
@@ -76,6 +80,8 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         query_cache_ms=int(env.get("BOXOFFICE_QUERY_CACHE_MS", "200")),
         max_in_flight=int(env.get("BOXOFFICE_MAX_IN_FLIGHT", "32")),
         hold_fast_path=env.get("BOXOFFICE_HOLD_FAST_PATH", "1") != "0",
+        hold_batch=int(env.get("BOXOFFICE_HOLD_BATCH", "64")),
+        hold_batches=int(env.get("BOXOFFICE_HOLD_BATCHES", "2")),
         hold_sweep_interval_s=float(env.get("BOXOFFICE_HOLD_SWEEP_INTERVAL_S", "1.0")),
         production=env.get("BOXOFFICE_ENV", "development") == "production",
     )

@@ -17,7 +17,7 @@ def async_url(url: str) -> str:
     return u.render_as_string(hide_password=False)
 
 
-def create_engine(url: str, *, pool_size: int = 20, max_overflow: int = 10) -> AsyncEngine:
+def create_engine(url: str, *, pool_size: int = 20, max_overflow: int = 10, pool_timeout_s: float = 3) -> AsyncEngine:
     return create_async_engine(
         async_url(url),
         pool_size=pool_size,
@@ -28,7 +28,7 @@ def create_engine(url: str, *, pool_size: int = 20, max_overflow: int = 10) -> A
         pool_pre_ping=False,
         pool_recycle=300,
         # Waiting long for a connection only piles up requests whose clients have given up.
-        pool_timeout=3,
+        pool_timeout=pool_timeout_s,
         # Short transactions only: a stuck statement must not pin seat rows.
         connect_args={"server_settings": {"statement_timeout": "15000",
                                           "idle_in_transaction_session_timeout": "15000",

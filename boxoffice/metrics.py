@@ -19,6 +19,9 @@ class Metrics:
             buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5), registry=self.registry)
         self.holds = Counter("boxoffice_holds", "Hold attempts by outcome", ["outcome"], registry=self.registry)
         self.expired_holds = Counter("boxoffice_expired_holds", "Holds ended by the sweeper", registry=self.registry)
+        self.hold_batch_size = Histogram(
+            "boxoffice_hold_batch_size", "Reserved-seat holds per group-commit statement (booking/hold_batch.py)",
+            buckets=(1, 2, 4, 8, 16, 32, 64), registry=self.registry)
 
 
 class MetricsExtension(SchemaExtension):

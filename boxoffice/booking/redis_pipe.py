@@ -79,6 +79,7 @@ class _Protocol(asyncio.Protocol):
         self.waiting: deque[asyncio.Future[Reply]] = deque()
         self.buf = bytearray()
         self.lost = False
+        self.outbox: list[bytes] = []  # commands of this loop turn, written together (one syscall)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -106,6 +107,11 @@ class _Protocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._fail(RedisPipeError(f"connection to Redis lost: {exc}"))
+
+    def flush(self) -> None:
+        if self.outbox and self.transport is not None and not self.transport.is_closing():
+            self.transport.write(b"".join(self.outbox))
+        self.outbox.clear()
 
     def _fail(self, err: RedisPipeError) -> None:
         self.lost = True
@@ -141,7 +147,9 @@ class RedisPipe:
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[Reply] = loop.create_future()
         protocol.waiting.append(waiter)
-        protocol.transport.write(command)
+        protocol.outbox.append(command)
+        if len(protocol.outbox) == 1:
+            loop.call_soon(protocol.flush)
         timer = loop.call_later(self._timeout_s, _expire, waiter)
         try:
             return await waiter

@@ -29,7 +29,7 @@ async def place_hold(services: Services, viewer: Viewer | None, client_address: 
                                 admission_token=admission_token)
     await services.limits.check_hold(viewer, client_address)
     hold, changes = await holds.hold_seats(services.engine, viewer, request, admission=services.admission,
-                                           show=await services.shows.get(request.show_id))
+                                           show=await services.shows.get(request.show_id), batcher=services.holds)
     await services.live.publish(changes)
     return hold
 

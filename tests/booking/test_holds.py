@@ -1,13 +1,14 @@
 """holdSeats / releaseHold rules, idempotency and expiry, through GraphQL on real PostgreSQL."""
 
 import asyncio
+import json
 import uuid
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import text
 
 from boxoffice.booking.audit import audit
-from boxoffice.booking.holds import release_expired_holds
+from boxoffice.booking.holds import _canonical, release_expired_holds
 from support import HOLD, RELEASE
 
 SEATS_Q = "query($id: ID!) { show(id: $id) { seats { id status version } availability { version codes sections { name available } } } }"
@@ -219,3 +220,40 @@ async def test_hold_ttl_comes_from_the_show(api) -> None:
     assert abs((server - datetime.now(timezone.utc)).total_seconds()) < 5
 
 
+def test_the_request_hash_is_the_json_it_always_was() -> None:
+    # Holds store the hash of this canonical form; a replay after an upgrade must still match it.
+    show = uuid.uuid4()
+    for seats in ([5], [3, 1, 2], [2**70, -1, 0]):
+        assert _canonical(show, seats, []) == json.dumps({"show": str(show), "seats": sorted(seats),
+                                                          "ga": []}).encode()
+    ga = [(uuid.uuid4(), 2)]
+    assert _canonical(show, [1], ga) == json.dumps({"show": str(show), "seats": [1],
+                                                    "ga": [[str(ga[0][0]), 2]]}).encode()
+
+
+async def test_a_hold_finding_every_connection_busy_is_told_to_retry(database_url) -> None:
+    """Overload is a typed RATE_LIMITED with a retry hint, not a masked error; nothing is stored."""
+    from boxoffice.booking.catalog import get_show
+    from boxoffice.booking.errors import RateLimited
+    from boxoffice.booking.holds import HoldRequest, hold_seats
+    from boxoffice.db import create_engine
+
+    from booking.fixtures_db import bulk_users, make_show
+
+    engine = create_engine(database_url, pool_size=1, max_overflow=0, pool_timeout_s=0.2)
+    try:
+        show, seats, _ = await make_show(engine, seats=4, ga=1)
+        settings = await get_show(engine, show.id)
+        fan, = await bulk_users(engine, 1)
+        request = HoldRequest(show.id, seats[:2], [], "busy-" + uuid.uuid4().hex)
+        async with engine.connect():  # the only connection, busy elsewhere
+            try:
+                await hold_seats(engine, fan, request, show=settings)
+                raise AssertionError("the hold went through without a connection")
+            except RateLimited as busy:
+                assert busy.code == "RATE_LIMITED" and busy.retry_after_s == 1
+        hold, _ = await hold_seats(engine, fan, request, show=settings)  # the same key works once it is quiet
+        assert list(hold.seat_ids) == [int(s) for s in seats[:2]]
+        assert (await audit(engine, show.id)).clean
+    finally:
+        await engine.dispose()

@@ -30,6 +30,29 @@ async def test_concurrent_callers_each_get_their_own_reply(pipe: RedisPipe, redi
         await redis_client.delete(key)
 
 
+async def test_commands_of_one_loop_turn_go_in_one_write(pipe: RedisPipe) -> None:
+    assert await pipe.call("PING") == b"PONG"
+    protocol = pipe._protocol
+    assert protocol is not None and protocol.transport is not None
+    writes: list[bytes] = []
+
+    class Counting:
+        def __init__(self, inner: asyncio.Transport) -> None:
+            self.inner = inner
+
+        def write(self, data: bytes) -> None:
+            writes.append(data)
+            self.inner.write(data)
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self.inner, name)
+
+    protocol.transport = Counting(protocol.transport)  # type: ignore[assignment]
+    replies = await asyncio.gather(*(pipe.call("ECHO", str(i)) for i in range(50)))
+    assert replies == [str(i).encode() for i in range(50)]
+    assert len(writes) == 1 and writes[0].count(b"ECHO") == 50
+
+
 async def test_reply_types(pipe: RedisPipe, redis_client: aioredis.Redis) -> None:
     key = f"test-pipe-{uuid.uuid4().hex}"
     try:

@@ -28,7 +28,7 @@ from .errors import (BookingError, HoldNotActive, IdempotencyConflict, InvalidIn
                      NotOnSale, RateLimited, SeatsUnavailable, Unauthenticated)
 from .hold_batch import BatchedHold, HoldBatcher, batchable
 from .records import ChangeSet, GALine, HoldRecord, SeatChange, ShowRecord, Viewer
-from .seatmap import SHOW_LOCK_KEY, lock_show_for_change
+from .seatmap import KEY_ORDER_LOCK, SHOW_LOCK_KEY, lock_show_for_change
 
 MAX_KEY_LENGTH = 200
 GA_ATTEMPTS = 5
@@ -357,9 +357,10 @@ async def free_places(conn: AsyncConnection, holds_by_show: dict[uuid.UUID, list
     """Puts back on sale every place still held by these holds (not those re-held by others since)."""
     for show_id, hold_ids in holds_by_show.items():
         rows = (await conn.execute(text(
+            f"WITH locked AS ({KEY_ORDER_LOCK} AND hold_id = ANY(:h) AND status = 'H' ORDER BY id FOR UPDATE) "
             "UPDATE show_seats ss SET status = 'A', hold_id = NULL, hold_expires_at = NULL, "
-            "version = nextval(CAST(sh.version_sequence AS regclass)) FROM shows sh "
-            "WHERE sh.id = :s AND ss.show_id = :s AND ss.hold_id = ANY(:h) AND ss.status = 'H' "
+            "version = nextval(CAST(sh.version_sequence AS regclass)) FROM shows sh, locked l "
+            "WHERE sh.id = :s AND ss.show_id = :s AND ss.id = l.id AND ss.hold_id = ANY(:h) AND ss.status = 'H' "
             "RETURNING ss.id, ss.section_id, ss.version, ss.position IS NULL AS ga"),
             {"s": show_id, "h": hold_ids})).all()
         for r in rows:

@@ -22,7 +22,7 @@ from .errors import Unauthenticated
 from .history import ORDER_COLS, order_record
 from .holds import MAX_KEY_LENGTH, free_places
 from .records import ChangeSet, OrderRecord, SeatChange, Viewer
-from .seatmap import lock_show_for_change
+from .seatmap import KEY_ORDER_LOCK, lock_show_for_change
 from .tickets import issue_tickets
 
 _PAYMENT_METHOD = re.compile(r"^pm_[A-Za-z0-9_]{1,100}$")
@@ -174,9 +174,10 @@ async def _settle_success(engine: AsyncEngine, ctx: PaymentContext, intent: Inte
                 raise _PlacesLost()
             await lock_show_for_change(conn, order.show_id)
             sold = (await conn.execute(text(
+                f"WITH locked AS ({KEY_ORDER_LOCK} AND hold_id = :h AND status = 'H' ORDER BY id FOR UPDATE) "
                 "UPDATE show_seats ss SET status = 'S', order_id = :o, hold_id = NULL, hold_expires_at = NULL, "
-                "version = nextval(CAST(sh.version_sequence AS regclass)) FROM shows sh WHERE sh.id = :s "
-                "AND ss.show_id = :s AND ss.hold_id = :h AND ss.status = 'H' "
+                "version = nextval(CAST(sh.version_sequence AS regclass)) FROM shows sh, locked l WHERE sh.id = :s "
+                "AND ss.show_id = :s AND ss.id = l.id AND ss.hold_id = :h AND ss.status = 'H' "
                 "RETURNING ss.id, ss.section_id, ss.version, ss.position IS NULL AS ga"),
                 {"o": order_id, "s": order.show_id, "h": order.hold_id})).all()
             if len(sold) != order.ticket_count:
@@ -235,9 +236,10 @@ async def mark_refunded(engine: AsyncEngine, order_id: uuid.UUID, refund_id: str
         if order.status == "confirmed":  # refunded from Stripe's side: its seats go back on sale
             await lock_show_for_change(conn, order.show_id)
             rows = (await conn.execute(text(
+                f"WITH locked AS ({KEY_ORDER_LOCK} AND order_id = :o AND status = 'S' ORDER BY id FOR UPDATE) "
                 "UPDATE show_seats ss SET status = 'A', order_id = NULL, "
-                "version = nextval(CAST(sh.version_sequence AS regclass)) FROM shows sh WHERE sh.id = :s "
-                "AND ss.show_id = :s AND ss.order_id = :o AND ss.status = 'S' "
+                "version = nextval(CAST(sh.version_sequence AS regclass)) FROM shows sh, locked l WHERE sh.id = :s "
+                "AND ss.show_id = :s AND ss.id = l.id AND ss.order_id = :o AND ss.status = 'S' "
                 "RETURNING ss.id, ss.section_id, ss.version, ss.position IS NULL AS ga"),
                 {"s": order.show_id, "o": order_id})).all()
             for r in rows:

@@ -25,6 +25,10 @@ from .records import SeatView, SectionCount
 from .single_flight import SingleFlight
 
 SHOW_LOCK_KEY = "hashtextextended(CAST(CAST(:show_id AS uuid) AS text), 7)"
+# Seat rows a statement changes are first locked in key order with this (completed with its own
+# conditions and `ORDER BY id FOR UPDATE`), as every hold does: two transactions locking rows of one
+# show in different orders deadlock, and a group-committed hold batch would lose every hold in it.
+KEY_ORDER_LOCK = "SELECT id FROM show_seats WHERE show_id = :s"
 # A hold past its expiry is claimable now, so maps show its seats as available.
 _STATUS_NOW = "CASE WHEN status = 'H' AND hold_expires_at <= now() THEN 'A' ELSE status END"
 

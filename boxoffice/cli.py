@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import sys
 import uuid
 from collections.abc import Sequence
@@ -16,6 +17,12 @@ from .embedded import resolve_database_url
 
 def _database_url() -> str:
     return resolve_database_url(load_settings().data_dir)
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    # uvicorn shuts down gracefully, then raises the signal again. Under the default SIGTERM handler
+    # the process would die at once, skipping atexit, and so leave an embedded PostgreSQL running.
+    raise SystemExit(128 + signum)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -35,6 +42,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if args.workers > 1:
             print("boxoffice: --workers > 1 needs REDIS_URL for live seat maps across workers", file=sys.stderr)
     print(f"boxoffice: serving http://{args.host}:{args.port}/graphql", flush=True)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     uvicorn.run("boxoffice.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
                 loop="uvloop", http="httptools", log_level=args.log_level, proxy_headers=True,
                 timeout_graceful_shutdown=5, ws_max_size=1_000_000, ws_per_message_deflate=settings.ws_deflate)

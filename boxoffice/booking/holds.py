@@ -371,9 +371,17 @@ async def release_expired_holds(engine: AsyncEngine, *, batch: int = 500) -> tup
     """Ends holds past their expiry; SKIP LOCKED lets every server process run this at once."""
     changes = ChangeSet()
     async with engine.begin() as conn:
+        # A hold whose order a payment is settling right now (its order row locked) is left for the
+        # next pass: the payment locks order, seats, hold; this locks hold, seats, order.
         expired = (await conn.execute(text(
-            "UPDATE holds SET status = 'expired', ended_at = now() WHERE id IN (SELECT id FROM holds "
-            "WHERE status = 'active' AND expires_at <= now() ORDER BY expires_at LIMIT :n FOR UPDATE SKIP LOCKED) "
+            "WITH due AS (SELECT id FROM holds WHERE status = 'active' AND expires_at <= now() "
+            "  ORDER BY expires_at LIMIT :n FOR UPDATE SKIP LOCKED), "
+            "pending AS (SELECT hold_id FROM orders WHERE hold_id IN (SELECT id FROM due) "
+            "  AND status = 'pending_payment'), "
+            "free AS (SELECT hold_id FROM orders WHERE hold_id IN (SELECT id FROM due) "
+            "  AND status = 'pending_payment' FOR UPDATE SKIP LOCKED) "
+            "UPDATE holds SET status = 'expired', ended_at = now() WHERE id IN (SELECT id FROM due) "
+            "AND id NOT IN (SELECT hold_id FROM pending EXCEPT SELECT hold_id FROM free) "
             "RETURNING id, show_id, user_id"), {"n": batch})).all()
         if not expired:
             return 0, changes

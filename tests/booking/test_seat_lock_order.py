@@ -11,6 +11,7 @@ from boxoffice.booking.audit import audit
 from boxoffice.booking.catalog import get_show
 from boxoffice.booking.hold_batch import HoldBatcher
 from boxoffice.booking.holds import HoldRequest, hold_seats, release_expired_holds
+from boxoffice.booking.orders import create_order
 from boxoffice.db import create_engine
 
 from .fixtures_db import bulk_users, make_show
@@ -69,3 +70,26 @@ async def test_the_sweeper_and_batched_holds_on_the_same_lapsed_seats_never_dead
             await conn.execute(text("UPDATE show_seats SET hold_expires_at = now() - interval '1 second' "
                                     "WHERE show_id = :s AND status = 'H'"), {"s": show.id})
     assert (await audit(engine, show.id)).clean
+
+
+async def test_the_sweeper_leaves_a_hold_whose_payment_is_being_settled(engine) -> None:
+    """A payment settling an order locks the order row, then the seats, then the hold; the sweeper
+    locks the hold, the seats, then the order. So the sweeper skips a hold whose order row is
+    locked, and ends it on a later pass, once that payment has let go."""
+    show, seats, _ = await make_show(engine, seats=4, ga=1)
+    fan, = await bulk_users(engine, 1)
+    while (await release_expired_holds(engine))[0]:  # other tests' lapsed holds, out of the way
+        pass
+    hold, _ = await hold_seats(engine, fan, HoldRequest(show.id, seats[:2], [], uuid.uuid4().hex))
+    order_id = (await create_order(engine, fan, hold.id, uuid.uuid4().hex)).id
+    await _expire_backwards(engine, [hold.id])
+    async with engine.connect() as settling:
+        async with settling.begin():
+            await settling.execute(text("SELECT id FROM orders WHERE id = :o FOR UPDATE"), {"o": order_id})
+            count, _ = await asyncio.wait_for(release_expired_holds(engine), 10)  # does not wait for it
+            assert count == 0
+    count, changes = await release_expired_holds(engine)
+    assert count == 1 and len(changes.orders) == 1
+    async with engine.connect() as conn:
+        status = (await conn.execute(text("SELECT status FROM orders WHERE id = :o"), {"o": order_id})).scalar()
+    assert status == "cancelled"

@@ -1,4 +1,5 @@
-"""Logging for loops that retry: one traceback per outage, not one per attempt.
+"""Logging for loops that retry (background jobs, the outbox relay, notification consumers):
+one traceback per outage, not one per attempt.
 
 A sweeper retrying every 200 ms while PostgreSQL restarts would otherwise write a traceback five
 times a second: it buries the first (useful) one, fills disks, and a stderr nobody reads (a full

@@ -30,6 +30,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
+from ..failure_log import FailureStreak
 from .deliver import Deliver, UndeliverableError
 from .relay import DEFAULT_STREAM, wait_or_stop
 
@@ -125,19 +126,15 @@ class NotificationConsumer:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consumes until `stop` is set (noticed within block_ms). Redis failures back off, never crash the loop."""
-        failures = 0
+        streak = FailureStreak(log, f"notification consumer {self.consumer}")
         while not stop.is_set():
             try:
                 handled = await self.run_once()
             except Exception as exc:
-                failures += 1
-                if failures == 1 or failures % 100 == 0:
-                    log.warning("notification consumer %s failing (%d in a row): %r", self.consumer, failures, exc)
-                await wait_or_stop(stop, min(self.max_backoff_s, 0.1 * 2 ** min(failures, 16)))
+                streak.failed(exc)
+                await wait_or_stop(stop, min(self.max_backoff_s, 0.1 * 2 ** min(streak.failures, 16)))
                 continue
-            if failures:
-                log.info("notification consumer %s recovered", self.consumer)
-                failures = 0
+            streak.succeeded()
             if not handled and (self._block(None) or 0) < 100:  # hardly blocking: do not spin
                 await wait_or_stop(stop, 0.1)
 

@@ -29,6 +29,7 @@ import redis.asyncio as aioredis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from ..failure_log import FailureStreak
 from .deliver import Deliver, UndeliverableError
 
 log = logging.getLogger("boxoffice.notifications")
@@ -101,20 +102,16 @@ class OutboxRelay:
 
     async def run(self, stop: asyncio.Event, interval_s: float = 0.2) -> None:
         """Relays until `stop` is set. Failures back off exponentially (with jitter) up to max_backoff_s."""
-        failures = 0
+        streak = FailureStreak(log, "outbox relay (rows stay unrelayed)")
         while not stop.is_set():
             try:
                 relayed = await self.run_once()
             except Exception as exc:
-                failures += 1
-                if failures == 1 or failures % 100 == 0:
-                    log.warning("outbox relay failing (%d in a row), rows stay unrelayed: %r", failures, exc)
-                delay = min(self.max_backoff_s, interval_s * 2 ** min(failures, 16)) * random.uniform(0.5, 1.0)
+                streak.failed(exc)
+                delay = min(self.max_backoff_s, interval_s * 2 ** min(streak.failures, 16)) * random.uniform(0.5, 1.0)
                 await wait_or_stop(stop, delay)
                 continue
-            if failures:
-                log.info("outbox relay recovered after %d failures", failures)
-                failures = 0
+            streak.succeeded()
             if relayed >= self.batch:
                 await asyncio.sleep(0)  # a backlog: go on at once, letting others run
                 continue

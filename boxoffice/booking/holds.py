@@ -339,16 +339,23 @@ async def release_hold(engine: AsyncEngine, viewer: Viewer | None, hold_id: uuid
     if hold.status != "active":
         return hold, changes  # releasing again, or after expiry, changes nothing
     async with engine.begin() as conn:
+        # Its pending order's row first, as a payment settling that order does (order, seats, hold):
+        # the two then queue on the order row instead of deadlocking on the seats and the hold.
+        pending = (await conn.execute(text(
+            "SELECT id FROM orders WHERE hold_id = :h AND status = 'pending_payment' FOR UPDATE"),
+            {"h": hold_id})).first()
         await lock_show_for_change(conn, hold.show_id)
         ended = (await conn.execute(text(
             "UPDATE holds SET status = 'released', ended_at = now() WHERE id = :h AND status = 'active' "
             "AND expires_at > now() RETURNING id"), {"h": hold_id})).first()
         if ended is not None:
             await free_places(conn, {hold.show_id: [hold_id]}, changes)
-            changes.orders |= {r.id for r in (await conn.execute(text(
-                "UPDATE orders SET status = 'cancelled' WHERE hold_id = :h AND status = 'pending_payment' "
-                "RETURNING id"), {"h": hold_id})).all()}
+            if pending is not None:
+                await conn.execute(text("UPDATE orders SET status = 'cancelled' WHERE id = :o"), {"o": pending.id})
+                changes.orders.add(pending.id)
     refreshed = (await get_holds(engine, [hold_id]))[hold_id]
+    if refreshed.status == "converted":  # its payment settled while this waited for the order row
+        raise HoldNotActive("This hold was paid for; it cannot be released.", field="holdId")
     return refreshed, changes
 
 

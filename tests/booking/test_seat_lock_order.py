@@ -10,7 +10,8 @@ from sqlalchemy import text
 from boxoffice.booking.audit import audit
 from boxoffice.booking.catalog import get_show
 from boxoffice.booking.hold_batch import HoldBatcher
-from boxoffice.booking.holds import HoldRequest, hold_seats, release_expired_holds
+from boxoffice.booking.errors import HoldNotActive
+from boxoffice.booking.holds import HoldRequest, hold_seats, release_expired_holds, release_hold
 from boxoffice.booking.orders import create_order
 from boxoffice.db import create_engine
 
@@ -93,3 +94,49 @@ async def test_the_sweeper_leaves_a_hold_whose_payment_is_being_settled(engine) 
     async with engine.connect() as conn:
         status = (await conn.execute(text("SELECT status FROM orders WHERE id = :o"), {"o": order_id})).scalar()
     assert status == "cancelled"
+
+
+async def test_a_fan_releasing_a_hold_while_its_payment_settles_waits_for_the_payment(engine) -> None:
+    """The payment locks the order row, then the seats, then the hold. Releasing the same hold takes
+    the order row first too, so it waits for the payment instead of deadlocking with it; the fan is
+    then told the hold was paid for, and the seats stay sold."""
+    show, seats, _ = await make_show(engine, seats=4, ga=1)
+    fan, = await bulk_users(engine, 1)
+    hold, _ = await hold_seats(engine, fan, HoldRequest(show.id, seats[:2], [], uuid.uuid4().hex))
+    order_id = (await create_order(engine, fan, hold.id, uuid.uuid4().hex)).id
+    async with engine.connect() as settling:
+        async with settling.begin():
+            await settling.execute(text("SELECT id FROM orders WHERE id = :o FOR UPDATE"), {"o": order_id})
+            release = asyncio.create_task(release_hold(engine, fan, hold.id))
+            await asyncio.sleep(0.3)  # the release is under way, waiting for the order row
+            assert not release.done()
+            # The rest of the settlement, as payments._settle_success does it: seats, hold, order.
+            await settling.execute(text(
+                "UPDATE show_seats SET status = 'S', order_id = :o, hold_id = NULL, hold_expires_at = NULL "
+                "WHERE id IN (SELECT id FROM show_seats WHERE show_id = :s AND hold_id = :h ORDER BY id FOR UPDATE)"),
+                {"o": order_id, "s": show.id, "h": hold.id})
+            await settling.execute(text("UPDATE holds SET status = 'converted', ended_at = now() WHERE id = :h"),
+                                   {"h": hold.id})
+            await settling.execute(text("UPDATE orders SET status = 'confirmed', confirmed_at = now() "
+                                        "WHERE id = :o"), {"o": order_id})
+    with pytest.raises(HoldNotActive):
+        await asyncio.wait_for(release, 10)
+    async with engine.connect() as conn:
+        status = (await conn.execute(text("SELECT status FROM orders WHERE id = :o"), {"o": order_id})).scalar()
+        sold = (await conn.execute(text("SELECT count(*) FROM show_seats WHERE order_id = :o AND status = 'S'"),
+                                   {"o": order_id})).scalar()
+    assert (status, sold) == ("confirmed", 2)
+
+
+async def test_releasing_a_hold_with_a_pending_order_cancels_the_order_and_frees_the_seats(engine) -> None:
+    show, seats, _ = await make_show(engine, seats=4, ga=1)
+    fan, = await bulk_users(engine, 1)
+    hold, _ = await hold_seats(engine, fan, HoldRequest(show.id, seats[:2], [], uuid.uuid4().hex))
+    order_id = (await create_order(engine, fan, hold.id, uuid.uuid4().hex)).id
+    released, changes = await release_hold(engine, fan, hold.id)
+    assert released.status == "released" and changes.orders == {order_id}
+    async with engine.connect() as conn:
+        status = (await conn.execute(text("SELECT status FROM orders WHERE id = :o"), {"o": order_id})).scalar()
+        free = (await conn.execute(text("SELECT count(*) FROM show_seats WHERE id = ANY(:s) AND status = 'A'"),
+                                   {"s": [int(s) for s in seats[:2]]})).scalar()
+    assert (status, free) == ("cancelled", 2)

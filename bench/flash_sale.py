@@ -1,7 +1,7 @@
 """Flash sale: N fans holding seats of a 50,000-seat show through GraphQL, beside the bare-asyncpg ceiling.
 
     .venv/bin/python bench/flash_sale.py [--fans 1000] [--duration 20] [--workers 1] [--redis]
-                                         [--rate 2000] [--purchase] [--profile 10] [--keep]
+                                         [--rate 2200] [--purchase] [--profile 10] [--keep]
                                          [--soak-s 600 [--hold-ttl 30] [--rss-every 5]]
 
 Steps: a fresh database (bo_bench_<random>), `boxoffice migrate`, an organizer, a 50,000-seat venue
@@ -13,7 +13,9 @@ then `boxoffice serve` as a subprocess and the fans, one keep-alive connection e
 
 Fans are paced: each aims at rate/fans holds per second (a think time that shrinks by the request's
 own latency). A fan whose request is slower than its interval sends the next at once, so an
-overloaded server turns the run into a closed loop. --rate 0 is a pure closed loop (no think time),
+overloaded server turns the run into a closed loop. The default offer is 2,200/s: the issue asks for
+2,000 answered holds/s (successes + SeatsUnavailable; a request shed with 503 is not answered), and
+paced fans offering exactly 2,000/s could never show that. --rate 0 is a pure closed loop (no think time),
 which measures saturation throughput (latency is then fans / throughput, by Little's law).
 
 --soak-s S runs the same sale for S seconds against the one server, with 30-s holds so that seats keep
@@ -56,8 +58,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--redis", action="store_true", help="REDIS_URL for the server (pub/sub across workers)")
     p.add_argument("--keep", action="store_true", help="keep the database")
     p.add_argument("--purchase", action="store_true", help="hold -> createOrder -> confirmPayment")
-    p.add_argument("--rate", type=float, default=2000.0,
-                   help="offered hold attempts/s over all fans (the issue's target); 0 = closed loop")
+    p.add_argument("--rate", type=float, default=2200.0,
+                   help="offered hold attempts/s over all fans (10%% over the issue's 2,000/s, so that the "
+                        "answered rate is not capped by the offer); 0 = closed loop")
     p.add_argument("--hot-share", type=float, default=0.10, help="share of requests aimed at the hot block")
     p.add_argument("--hot-seats", type=int, default=200)
     p.add_argument("--max-seats", type=int, default=4, help="a request holds 1..max-seats adjacent seats")
@@ -340,8 +343,8 @@ def report(args: argparse.Namespace, m: dict[str, Any], ceilings: dict[str, dict
         span = min(d, t + ws) - t
         att = sum(v for k, v in counts.items() if k.startswith("hold:"))
         rows.append((f"{t}-{min(d, t + ws):g} s", att / span, counts.get("hold:ok", 0) / span,
-                     counts.get("hold:unavailable", 0) / span))
-    print(table(["window", "attempts/s", "successes/s", "unavailable/s"], rows, title=f"Timeline ({ws} s windows)"))
+                     counts.get("hold:unavailable", 0) / span, counts.get("hold:http_503", 0) / span))
+    print(table(["window", "attempts/s", "successes/s", "unavailable/s", "shed (503)/s"], rows, title=f"Timeline ({ws} s windows)"))
 
     if args.purchase:
         steps = [("hold", "hold"), ("createOrder", "create_order"), ("confirmPayment", "confirm_payment"),
@@ -379,7 +382,8 @@ def report(args: argparse.Namespace, m: dict[str, Any], ceilings: dict[str, dict
           f"over {args.loadgen_procs} process(es)")
 
     targets = [
-        ("hold attempts/s >= 2,000", attempts / d >= 2000, f"{attempts / d:,.0f}"),
+        ("answered holds/s >= 2,000 (successes + SeatsUnavailable; 503 sheds not counted)",
+         (ok + unavailable) / d >= 2000, f"{(ok + unavailable) / d:,.0f} of {attempts / d:,.0f} attempts/s"),
         ("p99 < 250 ms", lat["p99"] < 250, f"{lat['p99']:.0f} ms"),
         (">= 25% of the bare-asyncpg ceiling", attempts / d >= 0.25 * default_ceiling,
          f"{100 * attempts / d / default_ceiling:.1f}% (best ceiling: {100 * attempts / d / best_ceiling:.1f}%)"),

@@ -12,3 +12,31 @@ def test_alembic_check_is_clean(database_url) -> None:
 def test_migrating_twice_changes_nothing(database_url) -> None:
     upgrade_to_head(database_url)
     command.check(alembic_config(database_url))
+
+
+def _function_source(url: str, name: str) -> str:
+    import asyncio
+
+    import asyncpg
+
+    async def read() -> str:
+        conn = await asyncpg.connect(url.replace("+asyncpg", ""))
+        try:
+            return str(await conn.fetchval("SELECT prosrc FROM pg_proc WHERE proname = $1", name))
+        finally:
+            await conn.close()
+
+    return asyncio.run(read())
+
+
+def test_the_active_holds_index_migration_goes_down_and_up_again(private_database_url) -> None:
+    """0005 rewrites the fan's ticket sum of the two hold functions; going back restores them as
+    0003 and 0004 wrote them, and coming forward again leaves the models and database equal."""
+    cfg = alembic_config(private_database_url)
+    command.downgrade(cfg, "0004")
+    assert "AND status = 'active' AND expires_at > now()), 0)" in _function_source(private_database_url,
+                                                                                   "hold_reserved_seats")
+    command.upgrade(cfg, "head")
+    for name in ("hold_reserved_seats", "hold_reserved_seats_batch"):
+        assert "sum(CASE WHEN expires_at > now() THEN ticket_count END)" in _function_source(private_database_url, name)
+    command.check(cfg)

@@ -153,8 +153,8 @@ _LOCK = (f"SELECT set_config('synchronous_commit', 'off', true), "
          "pg_advisory_xact_lock(hashtextextended(CAST($2::uuid AS text) || CAST($1::uuid AS text), 11))")
 _BEFORE_CLAIM = (
     "SELECT now() + make_interval(secs => $1) AS new_expires_at, "
-    "COALESCE((SELECT sum(ticket_count) FROM holds WHERE user_id = $2 AND show_id = $3 AND status = 'active' "
-    "AND expires_at > now()), 0) + COALESCE((SELECT sum(ticket_count) FROM orders WHERE user_id = $2 "
+    "COALESCE((SELECT sum(CASE WHEN expires_at > now() THEN ticket_count END) FROM holds WHERE user_id = $2 "
+    "AND show_id = $3 AND status = 'active'), 0) + COALESCE((SELECT sum(ticket_count) FROM orders WHERE user_id = $2 "
     "AND show_id = $3 AND status = 'confirmed'), 0) AS in_use, "
     "h.id, h.user_id, h.show_id, h.status, h.expires_at, h.seat_ids, h.ga_lines, h.ticket_count, h.total_cents, "
     "h.currency, h.created_at, h.request_hash FROM (SELECT 1) AS one "

@@ -52,6 +52,9 @@ class Hold(Base):
         Index("uq_holds_user_key", "user_id", "idempotency_key", unique=True),
         Index("ix_holds_user_show", "user_id", "show_id"),
         Index("ix_holds_expiry", "expires_at", postgresql_where=text("status = 'active'")),
+        # What the per-fan ticket limit sums on every hold: index-only, the fan's active holds alone.
+        Index("ix_holds_user_show_active", "user_id", "show_id", postgresql_include=["expires_at", "ticket_count"],
+              postgresql_where=text("status = 'active'")),
     )
     id: Mapped[uuid.UUID] = uuid_pk()
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), nullable=False)

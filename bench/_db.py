@@ -31,7 +31,7 @@ async def connect_retry(dsn: str, attempts: int = 30, **kwargs: Any) -> Any:
             await asyncio.sleep(2.0)
 
 
-async def _on_postgres(sql: str, value: bool = True) -> Any:
+async def on_postgres(sql: str, value: bool = True) -> Any:
     """One statement on the maintenance database; DDL goes by the simple protocol (value=False)."""
     conn = await connect_retry(pg_url("postgres"))
     try:
@@ -48,10 +48,10 @@ class BenchDatabase:
         self.url = pg_url(self.name)
 
     async def create(self) -> None:
-        await _on_postgres(f'CREATE DATABASE "{self.name}"', value=False)
+        await on_postgres(f'CREATE DATABASE "{self.name}"', value=False)
 
     async def drop(self) -> None:
-        await _on_postgres(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)', value=False)
+        await on_postgres(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)', value=False)
 
     def migrate(self, env: dict[str, str]) -> None:
         out = subprocess.run([str(BIN / "boxoffice"), "migrate"], env=env, capture_output=True, text=True,
@@ -74,12 +74,12 @@ def dispose_scratch(db: BenchDatabase | None, workdir: str, keep: bool) -> None:
 
 
 async def pg_version() -> str:
-    return str(await _on_postgres("SHOW server_version"))
+    return str(await on_postgres("SHOW server_version"))
 
 
 async def free_connections() -> int:
     """Connection slots PostgreSQL has left now (others share this server)."""
-    return int(await _on_postgres(
+    return int(await on_postgres(
         "SELECT current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int "
         "- (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')"))
 

@@ -80,11 +80,19 @@ def postgres_pids(db_name: str | None = None) -> list[int]:
 
 
 class CpuMeter:
-    """CPU time of process groups over a window, in % of one core (200% = both cores of this box)."""
+    """CPU time of process groups over a window, in % of one core (200% = both cores of this box).
 
-    def __init__(self, groups: dict[str, Any]) -> None:
+    Groups are sampled every second in a thread, so that processes which end inside the window (a
+    database connection recycled by the pool, say) still count, up to their last sample."""
+
+    def __init__(self, groups: dict[str, Any], every_s: float = 1.0) -> None:
         # groups: name -> callable returning pids, or a process name to match (e.g. "postgres")
         self.groups = groups
+        self._every = every_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._first: dict[str, dict[int, float]] = {}
+        self._last: dict[str, dict[int, float]] = {}
 
     def _pids(self, spec: Any) -> list[int]:
         import psutil
@@ -92,22 +100,38 @@ class CpuMeter:
             return list(spec())
         return [p.pid for p in psutil.process_iter(["name"]) if p.info["name"] == spec]
 
-    def _sample(self) -> dict[str, dict[int, float]]:
-        return {name: proc_cpu_s(self._pids(spec)) for name, spec in self.groups.items()}
+    def _sample(self, first: bool = False) -> None:
+        for name, spec in self.groups.items():
+            now = proc_cpu_s(self._pids(spec))
+            seen = self._first.setdefault(name, {})
+            for pid in now:
+                # A process first seen after the start began inside the window: all its CPU counts.
+                seen.setdefault(pid, now[pid] if first else 0.0)
+            self._last.setdefault(name, {}).update(now)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._every):
+            self._sample()
 
     def start(self) -> None:
+        self._first, self._last, self._stop = {}, {}, threading.Event()  # a meter may measure several windows
         self._t0 = time.monotonic()
         self._busy0, self._total0 = _proc_stat()
-        self._s0 = self._sample()
+        self._sample(first=True)
+        self._thread = threading.Thread(target=self._run, name="cpu-meter", daemon=True)
+        self._thread.start()
 
     def stop(self) -> dict[str, float]:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
         elapsed = time.monotonic() - self._t0
         busy1, total1 = _proc_stat()
-        s1 = self._sample()
+        self._sample()
         ncpu = os.cpu_count() or 1
         result = {"machine": 100.0 * ncpu * (busy1 - self._busy0) / max(1e-9, total1 - self._total0)}
         for name in self.groups:
-            result[name] = 100.0 * cpu_delta(self._s0.get(name, {}), s1.get(name, {})) / elapsed
+            result[name] = 100.0 * cpu_delta(self._first.get(name, {}), self._last.get(name, {})) / elapsed
         return result
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from _common import BENCH, BIN, REDIS_URL, ROOT, table
-from _db import pg_version
+from _db import on_postgres, pg_version
 
 
 def free_port() -> int:
@@ -184,6 +184,7 @@ def print_environment(extra: dict[str, Any] | None = None) -> None:
     v = versions()
     try:
         v["postgresql"] = asyncio.run(pg_version())
+        v["postgresql autovacuum"] = asyncio.run(on_postgres("SHOW autovacuum"))
     except Exception:  # noqa: BLE001
         v["postgresql"] = "?"
     pkg_root = Path(boxoffice.__file__).resolve().parent.parent

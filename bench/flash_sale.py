@@ -44,7 +44,7 @@ from _meter import CpuMeter, RssSampler, busy_before, postgres_pids  # noqa: E40
 from _procs import LoadGen, merge_results, split  # noqa: E402
 from _profile import Profiler, summarise_profile  # noqa: E402
 from _server import Server, print_environment, server_env  # noqa: E402
-from _soak import add_soak_args, drain, report_soak, resolve_soak_args, soak_wait  # noqa: E402
+from _soak import add_soak_args, drain, report_soak, resolve_soak_args, resolve_vacuum, soak_wait  # noqa: E402
 from _stadium import ShowLayout, build_stadium, create_fans, fresh_groups, hot_block  # noqa: E402
 
 
@@ -180,9 +180,11 @@ async def db_checks(db_url: str, show_id: uuid.UUID) -> dict[str, int]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     install_uvloop()
+    resolve_vacuum(args)
     print_environment({"server workers": args.workers, "server REDIS_URL": args.redis, "fans": args.fans,
                        "offered rate": args.rate or "closed loop",
-                       **({"soak s": args.soak_s, "hold TTL s": args.hold_ttl} if args.soak_s else {}),
+                       **({"soak s": args.soak_s, "hold TTL s": args.hold_ttl,
+                          "bench VACUUM every s": args.vacuum_every or "never"} if args.soak_s else {}),
                        **({"max in flight": args.max_in_flight} if args.max_in_flight is not None else {}),
                        **({"holdSeats fast path": "off"} if args.no_fast_path else {}),
                        **({"hold batch": args.hold_batch} if args.hold_batch is not None else {}),
@@ -264,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(min(2.0, args.duration / 4))
             profiler = Profiler(server.worker_pids(), min(args.profile, max(1, int(args.duration - 3))), workdir)
         if rss is not None:
-            soak_wait(rss, start_at + args.warmup + args.duration)
+            soak_wait(rss, start_at + args.warmup + args.duration, db.url, args.vacuum_every)
         time.sleep(max(0.0, start_at + args.warmup + args.duration - time.time()))
         cpu = meter.stop()
         if rss is not None:

@@ -34,7 +34,8 @@ from .booking.availability_cache import AvailabilityCache
 from .booking.catalog import ShowCache
 from .booking.guards import Guards
 from .booking.hold_batch import HoldBatcher
-from .booking.holds import AdmissionCheck, release_expired_holds
+from .booking.hold_release import release_expired_holds
+from .booking.holds import AdmissionCheck
 from .booking.payments import PaymentContext
 from .booking.promoter import InProcessPromoterLease, Promoter, RedisPromoterLease
 from .booking.queue_store import InProcessQueueStore

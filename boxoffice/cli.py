@@ -28,6 +28,7 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from .db import database_warnings
     from .migrate import upgrade_to_head
 
     if not os.environ.get("BOXOFFICE_PUBLIC_URL"):  # links in tickets and the 3-D Secure page
@@ -37,6 +38,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     url = resolve_database_url(settings.data_dir)
     if not args.no_migrate:
         upgrade_to_head(url)
+    for warning in asyncio.run(_with_engine(database_warnings, url)):
+        print(f"boxoffice: warning: {warning}", file=sys.stderr, flush=True)
     if not settings.redis_url:
         print("boxoffice: no REDIS_URL: in-process pub/sub and waiting room (one process only)", flush=True)
         if args.workers > 1:
@@ -57,10 +60,10 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _with_engine(fn):  # type: ignore[no-untyped-def]
+async def _with_engine(fn, url: str | None = None):  # type: ignore[no-untyped-def]
     from .db import create_engine
 
-    engine = create_engine(_database_url(), pool_size=5)
+    engine = create_engine(url or _database_url(), pool_size=5)
     try:
         return await fn(engine)
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -43,3 +44,15 @@ async def reading(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     async with engine.connect() as conn:
         await conn.execution_options(isolation_level="AUTOCOMMIT")
         yield conn
+
+
+async def database_warnings(engine: AsyncEngine) -> list[str]:
+    """Settings of the database that hurt a long on-sale, said once at start-up."""
+    async with reading(engine) as conn:
+        autovacuum = (await conn.execute(text("SHOW autovacuum"))).scalar()
+    if autovacuum == "off":
+        # Every hold, expiry and sale leaves a dead seat row (the status columns are indexed, so no
+        # update is HOT): unvacuumed, a 10-minute sale leaves three dead rows per live one.
+        return ["PostgreSQL has autovacuum off: seat lookups slow down as a sale goes on unless show_seats, "
+                "holds and outbox are vacuumed regularly (docs/OPERATIONS.md)"]
+    return []

@@ -41,6 +41,7 @@ def test_demo_then_serve_on_the_embedded_database(tmp_path) -> None:
         server.terminate()
         output, _ = server.communicate(timeout=30)
     assert "embedded PostgreSQL" in output and "in-process pub/sub" in output
+    assert "autovacuum off" not in output  # the embedded database keeps PostgreSQL's defaults
     assert server.returncode in (0, 143), output[-2000:]  # 143: stopped by the SIGTERM, cleanly
     # A server stopped with SIGTERM (systemd, docker stop) stops its embedded PostgreSQL too.
     postmaster = tmp_path / "data" / "postgres" / "postmaster.pid"

@@ -19,16 +19,16 @@ from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..db import reading
 from . import ga
 from .catalog import get_show
-from .errors import (BookingError, HoldNotActive, IdempotencyConflict, InvalidInput, LimitExceeded, NotFound,
+from .errors import (BookingError, IdempotencyConflict, InvalidInput, LimitExceeded, NotFound,
                      NotOnSale, RateLimited, SeatsUnavailable, Unauthenticated)
 from .hold_batch import BatchedHold, HoldBatcher, batchable
 from .records import ChangeSet, GALine, HoldRecord, SeatChange, ShowRecord, Viewer
-from .seatmap import KEY_ORDER_LOCK, SHOW_LOCK_KEY, lock_show_for_change
+from .seatmap import SHOW_LOCK_KEY
 
 MAX_KEY_LENGTH = 200
 GA_ATTEMPTS = 5
@@ -325,91 +325,3 @@ async def _claim_seats(db: Any, show: ShowRecord, hold_id: uuid.UUID, expires_at
     for seat_id, section_id, version, _ in claimed:
         changes.add(show.id, SeatChange(seat_id, uuid.UUID(section_id), "H", version, False))
     return sum(c[3] for c in claimed)
-
-
-async def release_hold(engine: AsyncEngine, viewer: Viewer | None, hold_id: uuid.UUID) -> tuple[HoldRecord, ChangeSet]:
-    if viewer is None:
-        raise Unauthenticated("Sign in to release a hold.")
-    hold = (await get_holds(engine, [hold_id])).get(hold_id)
-    if hold is None or hold.user_id != viewer.user_id:
-        raise NotFound("No such hold.", field="holdId")
-    if hold.status == "converted":
-        raise HoldNotActive("This hold was paid for; it cannot be released.", field="holdId")
-    changes = ChangeSet()
-    if hold.status != "active":
-        return hold, changes  # releasing again, or after expiry, changes nothing
-    async with engine.begin() as conn:
-        # Its pending order's row first, as a payment settling that order does (order, seats, hold):
-        # the two then queue on the order row instead of deadlocking on the seats and the hold.
-        pending = (await conn.execute(text(
-            "SELECT id FROM orders WHERE hold_id = :h AND status = 'pending_payment' FOR UPDATE"),
-            {"h": hold_id})).first()
-        await lock_show_for_change(conn, hold.show_id)
-        ended = (await conn.execute(text(
-            "UPDATE holds SET status = 'released', ended_at = now() WHERE id = :h AND status = 'active' "
-            "AND expires_at > now() RETURNING id"), {"h": hold_id})).first()
-        if ended is not None:
-            await free_places(conn, {hold.show_id: [hold_id]}, changes)
-            if pending is not None:
-                await conn.execute(text("UPDATE orders SET status = 'cancelled' WHERE id = :o"), {"o": pending.id})
-                changes.orders.add(pending.id)
-    refreshed = (await get_holds(engine, [hold_id]))[hold_id]
-    if refreshed.status == "converted":  # its payment settled while this waited for the order row
-        raise HoldNotActive("This hold was paid for; it cannot be released.", field="holdId")
-    return refreshed, changes
-
-
-async def free_places(conn: AsyncConnection, holds_by_show: dict[uuid.UUID, list[uuid.UUID]],
-                      changes: ChangeSet) -> None:
-    """Puts back on sale every place still held by these holds (not those re-held by others since)."""
-    for show_id, hold_ids in holds_by_show.items():
-        rows = (await conn.execute(text(
-            f"WITH locked AS ({KEY_ORDER_LOCK} AND hold_id = ANY(:h) AND status = 'H' ORDER BY id FOR UPDATE) "
-            "UPDATE show_seats ss SET status = 'A', hold_id = NULL, hold_expires_at = NULL, "
-            "version = nextval(CAST(sh.version_sequence AS regclass)) FROM shows sh, locked l "
-            "WHERE sh.id = :s AND ss.show_id = :s AND ss.id = l.id AND ss.hold_id = ANY(:h) AND ss.status = 'H' "
-            "RETURNING ss.id, ss.section_id, ss.version, ss.position IS NULL AS ga"),
-            {"s": show_id, "h": hold_ids})).all()
-        for r in rows:
-            changes.add(show_id, SeatChange(r.id, r.section_id, "A", r.version, r.ga))
-
-
-async def release_expired_holds(engine: AsyncEngine, *, batch: int = 500) -> tuple[int, ChangeSet]:
-    """Ends holds past their expiry; SKIP LOCKED lets every server process run this at once."""
-    changes = ChangeSet()
-    async with engine.begin() as conn:
-        # A hold whose order a payment is settling right now (its order row locked) is left for the
-        # next pass: the payment locks order, seats, hold; this locks hold, seats, order.
-        expired = (await conn.execute(text(
-            "WITH due AS (SELECT id FROM holds WHERE status = 'active' AND expires_at <= now() "
-            "  ORDER BY expires_at LIMIT :n FOR UPDATE SKIP LOCKED), "
-            "pending AS (SELECT hold_id FROM orders WHERE hold_id IN (SELECT id FROM due) "
-            "  AND status = 'pending_payment'), "
-            "free AS (SELECT hold_id FROM orders WHERE hold_id IN (SELECT id FROM due) "
-            "  AND status = 'pending_payment' FOR UPDATE SKIP LOCKED) "
-            "UPDATE holds SET status = 'expired', ended_at = now() WHERE id IN (SELECT id FROM due) "
-            "AND id NOT IN (SELECT hold_id FROM pending EXCEPT SELECT hold_id FROM free) "
-            "RETURNING id, show_id, user_id"), {"n": batch})).all()
-        if not expired:
-            return 0, changes
-        by_show: dict[uuid.UUID, list[uuid.UUID]] = {}
-        for r in expired:
-            by_show.setdefault(r.show_id, []).append(r.id)
-        for show_id in sorted(by_show):
-            await lock_show_for_change(conn, show_id)
-        await free_places(conn, by_show, changes)
-        ids = [r.id for r in expired]
-        cancelled_rows = (await conn.execute(text(
-            "UPDATE orders SET status = 'cancelled' WHERE hold_id = ANY(:h) AND status = 'pending_payment' "
-            "RETURNING id, hold_id"), {"h": ids})).all()
-        cancelled = {r.hold_id for r in cancelled_rows}
-        changes.orders |= {r.id for r in cancelled_rows}
-        # Told through the outbox, in this transaction: the notification exists iff the expiry does.
-        await conn.execute(text(
-            "INSERT INTO outbox (topic, user_id, payload) SELECT 'notification', u, jsonb_build_object("
-            "'kind', CASE WHEN c THEN 'ORDER_CANCELLED' ELSE 'HOLD_EXPIRED' END, 'holdId', h::text, "
-            "'showId', s::text) FROM unnest(CAST(:h AS uuid[]), CAST(:u AS uuid[]), CAST(:s AS uuid[]), "
-            "CAST(:c AS bool[])) AS t(h, u, s, c)"),
-            {"h": ids, "u": [r.user_id for r in expired], "s": [r.show_id for r in expired],
-             "c": [r.id in cancelled for r in expired]})
-    return len(expired), changes

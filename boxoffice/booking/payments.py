@@ -20,7 +20,8 @@ from ..payments.gateway import (IntentView, PaymentDeclined, PaymentProviderUnav
 from .errors import HoldNotActive, IdempotencyConflict, InvalidInput, NotFound, PaymentDeclined as Declined
 from .errors import Unauthenticated
 from .history import ORDER_COLS, order_record
-from .holds import MAX_KEY_LENGTH, free_places
+from .hold_release import free_places
+from .holds import MAX_KEY_LENGTH
 from .records import ChangeSet, OrderRecord, SeatChange, Viewer
 from .seatmap import KEY_ORDER_LOCK, lock_show_for_change
 from .tickets import issue_tickets

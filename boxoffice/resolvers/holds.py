@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import strawberry
 
-from ..booking import holds
+from ..booking import hold_release, holds
 from ..booking.records import HoldRecord, Viewer
 from ..schema.booking_types import Hold
 from ..schema.catalog_types import Info, parse_id
@@ -50,7 +50,7 @@ async def release_hold(info: Info, hold_id: strawberry.ID) -> HoldResult:
     ctx = info.context
 
     async def call() -> HoldRecord:
-        hold, changes = await holds.release_hold(ctx.engine, ctx.viewer, uuid.UUID(id_or_reject(hold_id, "holdId")))
+        hold, changes = await hold_release.release_hold(ctx.engine, ctx.viewer, uuid.UUID(id_or_reject(hold_id, "holdId")))
         await ctx.services.live.publish(changes)
         return hold
 

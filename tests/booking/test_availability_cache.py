@@ -11,7 +11,7 @@ import uuid
 import pytest
 from sqlalchemy import text
 
-from boxoffice.booking import availability_cache, holds
+from boxoffice.booking import availability_cache, hold_release, holds
 from boxoffice.booking.availability_cache import AvailabilityCache
 from boxoffice.booking.errors import SeatsUnavailable
 from boxoffice.booking.records import SeatChange
@@ -122,7 +122,7 @@ async def test_snapshots_taken_during_churn_converge_with_the_changes_after_thei
         rng, held = random.Random(i), []
         while not stop.is_set():
             if held and rng.random() < 0.45:
-                _, changes = await holds.release_hold(engine, fans[i], held.pop(rng.randrange(len(held))))
+                _, changes = await hold_release.release_hold(engine, fans[i], held.pop(rng.randrange(len(held))))
             else:
                 try:
                     hold, changes = await _hold(engine, fans[i], show, rng.sample(seats, 2))

@@ -12,7 +12,8 @@ from sqlalchemy import text
 
 from boxoffice.booking.audit import audit
 from boxoffice.booking.errors import LimitExceeded, SeatsUnavailable
-from boxoffice.booking.holds import HoldRequest, hold_seats, release_expired_holds, release_hold
+from boxoffice.booking.hold_release import release_expired_holds, release_hold
+from boxoffice.booking.holds import HoldRequest, hold_seats
 from boxoffice.db import create_engine
 
 from .fixtures_db import bulk_users, make_show

@@ -8,7 +8,8 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import text
 
 from boxoffice.booking.audit import audit
-from boxoffice.booking.holds import _canonical, release_expired_holds
+from boxoffice.booking.hold_release import release_expired_holds
+from boxoffice.booking.holds import _canonical
 from support import HOLD, RELEASE
 
 SEATS_Q = "query($id: ID!) { show(id: $id) { seats { id status version } availability { version codes sections { name available } } } }"

@@ -14,7 +14,7 @@ import stripe
 from sqlalchemy import text
 
 from boxoffice.booking.audit import audit
-from boxoffice.booking.holds import release_expired_holds
+from boxoffice.booking.hold_release import release_expired_holds
 from boxoffice.booking.reconcile import reconcile
 
 ORDER_FIELDS = """__typename ... on Order { id status totalCents currency createdAt

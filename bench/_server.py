@@ -33,7 +33,23 @@ def server_env(db_url: str, secret: str, data_dir: str, redis: bool) -> dict[str
                STRIPE_WEBHOOK_SECRET="whsec_bench_" + secret[:16])
     if redis:
         env["REDIS_URL"] = REDIS_URL
+        flush_bench_redis()
     return env
+
+
+def flush_bench_redis(url: str = REDIS_URL) -> int:
+    """Empties the benches' own Redis database before a run, and returns how many keys it held. A run
+    that ends with notifications still on the stream (a soak's hold expiries) would otherwise hand
+    them to the next run's servers, which then spend their CPU dead-lettering another database's
+    notifications instead of answering holds."""
+    import redis
+    client = redis.Redis.from_url(url)
+    try:
+        keys = int(client.dbsize())
+        client.flushdb()
+        return keys
+    finally:
+        client.close()
 
 
 class Server:

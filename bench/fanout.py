@@ -39,7 +39,7 @@ from _db import BenchDatabase, PgActivitySampler, dispose_scratch, free_connecti
 from _meter import CpuMeter, RssSampler, busy_before, cpu_delta, postgres_pids, proc_cpu_s  # noqa: E402
 from _procs import Child  # noqa: E402
 from _profile import Profiler, summarise_profile  # noqa: E402
-from _server import Server, TracedServer, print_environment, server_env  # noqa: E402
+from _server import Server, TracedServer, flush_bench_redis, print_environment, server_env  # noqa: E402
 from _stadium import build_stadium, create_fans  # noqa: E402
 
 LIVE_REDIS_URL = "redis://127.0.0.1:6379/15"  # the tests FLUSHDB dbs 0, 1, 2, 3..13 (random) and 14
@@ -307,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     env = server_env(db.url, secret, workdir, redis=False)
     if args.redis:
         env["REDIS_URL"] = LIVE_REDIS_URL
+        flush_bench_redis(LIVE_REDIS_URL)
     if args.window_ms:
         env["BOXOFFICE_SEAT_DELTA_WINDOW_MS"] = str(args.window_ms)
     server: Server | None = None

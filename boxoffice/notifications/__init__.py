@@ -14,13 +14,13 @@ import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .consumer import DEFAULT_DEAD_LETTER_STREAM, DEFAULT_GROUP, NotificationConsumer, requeue_dead_letters
-from .deliver import Deliver, NotificationDeliverer, UndeliverableError, compose
+from .deliver import Deliver, DeliverBatch, NotificationDeliverer, UndeliverableError, compose
 from .mailer import Mailer, SmtpMailer
 from .relay import DEFAULT_STREAM, DEFAULT_TOPIC, OutboxRelay
 
-__all__ = ["DEFAULT_DEAD_LETTER_STREAM", "DEFAULT_GROUP", "DEFAULT_STREAM", "DEFAULT_TOPIC", "Deliver", "Mailer",
-           "NotificationConsumer", "NotificationDeliverer", "NotificationPipeline", "OutboxRelay", "SmtpMailer",
-           "UndeliverableError", "compose", "requeue_dead_letters"]
+__all__ = ["DEFAULT_DEAD_LETTER_STREAM", "DEFAULT_GROUP", "DEFAULT_STREAM", "DEFAULT_TOPIC", "Deliver", "DeliverBatch",
+           "Mailer", "NotificationConsumer", "NotificationDeliverer", "NotificationPipeline", "OutboxRelay",
+           "SmtpMailer", "UndeliverableError", "compose", "requeue_dead_letters"]
 
 
 class NotificationPipeline:
@@ -39,7 +39,7 @@ class NotificationPipeline:
         self.deliverer = NotificationDeliverer(engine, mailer=mailer, public_url=public_url)
         self.relay = OutboxRelay(engine, redis=redis, deliver=self.deliverer, stream=stream, topic=topic)
         self.consumer = None if redis is None else NotificationConsumer(
-            redis, deliver=self.deliverer, stream=stream, dead_letter_stream=dead_letter_stream,
+            redis, deliver=self.deliverer, deliver_batch=self.deliverer.deliver_batch, stream=stream, dead_letter_stream=dead_letter_stream,
             min_idle_ms=min_idle_ms)
         self.relay_interval_s = relay_interval_s
         self._stop = asyncio.Event()

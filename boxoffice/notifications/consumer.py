@@ -1,8 +1,9 @@
 """Delivers the notification stream through a Redis consumer group, with retries and a dead-letter stream.
 
 Each consumer (one per process, unique name) reads new entries with XREADGROUP … BLOCK, calls
-`deliver`, and on success XACKs (and XDELs: this group is the stream's only reader, so the stream
-holds just what is still owed). A failed delivery is NOT acked: it stays in the group's pending
+`deliver` (or, given `deliver_batch`, hands the whole read to the deliverer at once), and on
+success XACKs (and XDELs: this group is the stream's only reader, so the stream holds just what is
+still owed). A failed delivery is NOT acked: it stays in the group's pending
 list and is retried after an idle time that grows with its delivery count,
 
     retry_idle_ms(n) = min(max_idle_ms, min_idle_ms * backoff_factor ** (n - 1)),
@@ -31,7 +32,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from ..failure_log import FailureStreak
-from .deliver import Deliver, UndeliverableError
+from .deliver import Deliver, DeliverBatch, UndeliverableError
 from .relay import DEFAULT_STREAM, wait_or_stop
 
 log = logging.getLogger("boxoffice.notifications")
@@ -72,7 +73,8 @@ def parse_entry(fields: dict[Any, Any] | None) -> tuple[int, uuid.UUID, dict[str
 
 
 class NotificationConsumer:
-    def __init__(self, redis: aioredis.Redis, *, deliver: Deliver, stream: str = DEFAULT_STREAM,
+    def __init__(self, redis: aioredis.Redis, *, deliver: Deliver, deliver_batch: DeliverBatch | None = None,
+                 stream: str = DEFAULT_STREAM,
                  group: str = DEFAULT_GROUP, consumer: str | None = None,
                  dead_letter_stream: str = DEFAULT_DEAD_LETTER_STREAM, max_attempts: int = 5,
                  min_idle_ms: int = 30_000, max_idle_ms: int = 15 * 60_000, backoff_factor: float = 2.0,
@@ -82,6 +84,7 @@ class NotificationConsumer:
             raise ValueError("max_attempts, min_idle_ms, batch and concurrency are at least 1")
         self.redis = redis
         self.deliver = deliver
+        self.deliver_batch = deliver_batch
         self.stream = stream
         self.group = group
         self.consumer = consumer or default_consumer_name()
@@ -189,9 +192,12 @@ class NotificationConsumer:
         return claimed
 
     async def _handle_all(self, items: list[tuple[Any, Any, int]]) -> int:
-        """Handles entries `concurrency` at a time; a Redis failure is raised once all have finished."""
+        """Handles entries `concurrency` at a time (or all at once through deliver_batch); a Redis failure
+        is raised once all have finished."""
         if not items:
             return 0
+        if self.deliver_batch is not None:
+            return await self._handle_batch(items)
         gate = asyncio.Semaphore(self.concurrency)
 
         async def one(item: tuple[Any, Any, int]) -> None:
@@ -212,23 +218,57 @@ class NotificationConsumer:
             outbox_id, user_id, payload = parse_entry(fields)
             async with asyncio.timeout(self.deliver_timeout_s):
                 await self.deliver(outbox_id, user_id, payload)
-        except UndeliverableError as exc:
-            await self._dead_letter(entry_id, fields, deliveries, f"undeliverable: {exc}")
-            return
         except Exception as exc:
-            if deliveries >= self.max_attempts:
-                await self._dead_letter(entry_id, fields, deliveries, repr(exc))
-            else:
-                log.warning("notification %s failed (delivery %d of %d), retrying in %d ms: %r", _s(entry_id),
-                            deliveries, self.max_attempts, self.retry_idle_ms(deliveries), exc)
+            await self._failed(entry_id, fields, deliveries, exc)
             return
         await self._ack(entry_id)
 
-    async def _ack(self, entry_id: Any) -> None:
+    async def _handle_batch(self, items: list[tuple[Any, Any, int]]) -> int:
+        """The whole read through deliver_batch, the delivered entries acked together: per entry, the
+        same outcome as `_handle` would give it."""
+        todo: list[tuple[Any, Any, int, tuple[int, uuid.UUID, dict[str, Any]]]] = []
+        for entry_id, fields, deliveries in items:
+            if deliveries > self.max_attempts:
+                await self._dead_letter(entry_id, fields, deliveries, "no outcome after repeated deliveries")
+                continue
+            try:
+                todo.append((entry_id, fields, deliveries, parse_entry(fields)))
+            except UndeliverableError as exc:
+                await self._failed(entry_id, fields, deliveries, exc)
+        if not todo or self.deliver_batch is None:
+            return len(items)
+        outcomes: list[BaseException | None]
+        try:
+            async with asyncio.timeout(self.deliver_timeout_s):
+                outcomes = await self.deliver_batch([t[3] for t in todo])
+        except Exception as exc:
+            outcomes = [exc] * len(todo)
+        delivered = []
+        for (entry_id, fields, deliveries, _), outcome in zip(todo, outcomes):
+            if outcome is None:
+                delivered.append(entry_id)
+            else:
+                await self._failed(entry_id, fields, deliveries, outcome)
+        await self._ack(*delivered)
+        return len(items)
+
+    async def _failed(self, entry_id: Any, fields: Any, deliveries: int, exc: BaseException) -> None:
+        """Dead-letters an undeliverable entry, or one out of attempts; otherwise leaves it pending."""
+        if isinstance(exc, UndeliverableError):
+            await self._dead_letter(entry_id, fields, deliveries, f"undeliverable: {exc}")
+        elif deliveries >= self.max_attempts:
+            await self._dead_letter(entry_id, fields, deliveries, repr(exc))
+        else:
+            log.warning("notification %s failed (delivery %d of %d), retrying in %d ms: %r", _s(entry_id),
+                        deliveries, self.max_attempts, self.retry_idle_ms(deliveries), exc)
+
+    async def _ack(self, *entry_ids: Any) -> None:
+        if not entry_ids:
+            return
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xack(self.stream, self.group, entry_id)
+            pipe.xack(self.stream, self.group, *entry_ids)
             if self.delete_acked:
-                pipe.xdel(self.stream, entry_id)
+                pipe.xdel(self.stream, *entry_ids)
             await pipe.execute()
 
     async def _dead_letter(self, entry_id: Any, fields: Any, deliveries: int, error: str) -> None:

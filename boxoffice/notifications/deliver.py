@@ -4,6 +4,7 @@ Delivery is at-least-once upstream (relay retries, stream redelivery, consumer c
 step is idempotent on the outbox id:
 
 1. A notification row already there for the outbox id: nothing to do (the common duplicate).
+   (A batch of messages reads this, the users and the context of all of them in five statements.)
 2. Otherwise, in ONE transaction: INSERT … ON CONFLICT (outbox_id) DO NOTHING; if the row is new,
    send the mail, then COMMIT. A failing send rolls the row back and the delivery raises, so it is
    retried (mail and row together). A crash after the mail was accepted but before COMMIT leaves no
@@ -11,6 +12,7 @@ step is idempotent on the outbox id:
    never a lost notification or a notification whose mail was silently dropped. A concurrent
    duplicate delivery blocks on the uncommitted unique key and then inserts nothing (no second mail).
    The trade-off: the row is locked while SMTP talks (bounded by the mailer's timeouts).
+   Without a mailer, the new rows of a whole batch go in with one INSERT (all or none).
 """
 
 from __future__ import annotations
@@ -18,15 +20,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from boxoffice.booking.tickets import format_price
+from boxoffice.db import reading
 
 from .mailer import MAIL_DOMAIN, Mailer
 
@@ -116,8 +119,15 @@ def compose(kind: str, payload: dict[str, Any], *, name: str, show: ShowInfo | N
     return Composed(kind, subject, "\n".join(lines) + "\n")
 
 
+Item = tuple[int, uuid.UUID, dict[str, Any]]  # (outbox_id, user_id, payload)
+DeliverBatch = Callable[[Sequence[Item]], Awaitable[list[BaseException | None]]]
+_MAIL_CONCURRENCY = 8
+
+
 class NotificationDeliverer:
-    """The `Deliver` callable of the relay and the consumer: (outbox_id, user_id, payload) -> None."""
+    """The `Deliver` callable of the relay and the consumer: (outbox_id, user_id, payload) -> None, and
+    `deliver_batch` for many at once (the consumer's batches): the context of the whole batch is read
+    in five statements, and without a mailer the rows are stored by one."""
 
     def __init__(self, engine: AsyncEngine, *, mailer: Mailer | None, public_url: str | None = None,
                  mail_timeout_s: float = 60.0) -> None:
@@ -127,44 +137,93 @@ class NotificationDeliverer:
         self.mail_timeout_s = mail_timeout_s
 
     async def __call__(self, outbox_id: int, user_id: uuid.UUID, payload: dict[str, Any]) -> None:
-        kind = payload.get("kind")
-        if not isinstance(kind, str) or kind not in KINDS:
-            raise UndeliverableError(f"unknown notification kind {kind!r}")
-        async with self.engine.connect() as conn:
-            if (await conn.execute(text("SELECT 1 FROM notifications WHERE outbox_id = :o"),
-                                   {"o": outbox_id})).first() is not None:
-                return  # delivered before
-            user = (await conn.execute(text("SELECT email, name FROM users WHERE id = :u"),
-                                       {"u": user_id})).first()
-            if user is None:
-                raise UndeliverableError(f"no user {user_id}")
-            show, order, hold = await self._context(conn, payload)
-        message = compose(kind, payload, name=user.name, show=show, order=order, hold=hold,
-                          public_url=self.public_url)
-        await self._store_and_mail(outbox_id, user_id, user.email, message)
+        outcome, = await self.deliver_batch([(outbox_id, user_id, payload)])
+        if outcome is not None:
+            raise outcome
 
-    async def _context(self, conn: AsyncConnection, payload: dict[str, Any]) -> tuple[ShowInfo | None, Any, Any]:
-        order_id, hold_id, show_id = (_uuid(payload.get(k)) for k in ("orderId", "holdId", "showId"))
-        order = hold = None
-        if order_id or hold_id:
-            order = (await conn.execute(text(
+    async def deliver_batch(self, items: Sequence[Item]) -> list[BaseException | None]:
+        """Each item's outcome, in order: None (stored now or before), UndeliverableError, or the error
+        that kept it from being stored (retry it). With a mailer each row is committed with its mail,
+        item by item; without one, the new rows of the batch are stored by one statement."""
+        outcomes, messages = await self._compose_all(items)
+        if not messages:
+            return outcomes
+        if self.mailer is None:
+            try:
+                await self._store_all(messages)
+            except Exception as exc:
+                for i, *_ in messages:
+                    outcomes[i] = exc
+            return outcomes
+        gate = asyncio.Semaphore(_MAIL_CONCURRENCY)
+
+        async def one(i: int, outbox_id: int, user_id: uuid.UUID, email: str, message: Composed) -> None:
+            async with gate:
+                try:
+                    await self._store_and_mail(outbox_id, user_id, email, message)
+                except Exception as exc:
+                    outcomes[i] = exc
+
+        await asyncio.gather(*(one(*m) for m in messages))
+        return outcomes
+
+    async def _compose_all(self, items: Sequence[Item]) -> tuple[list[BaseException | None],
+                                                                 list[tuple[int, int, uuid.UUID, str, Composed]]]:
+        """The outcome so far of each item, and (index, outbox_id, user_id, email, message) of those still
+        to store; an outbox id that is already a notification, or repeats in the batch, is done."""
+        outcomes: list[BaseException | None] = [None] * len(items)
+        refs = [tuple(_uuid(payload.get(k)) for k in ("orderId", "holdId", "showId")) for _, _, payload in items]
+        async with reading(self.engine) as conn:
+            done = set((await conn.execute(text("SELECT outbox_id FROM notifications WHERE outbox_id = ANY(:o)"),
+                                           {"o": [i[0] for i in items]})).scalars())
+            users = {r.id: r for r in await conn.execute(text("SELECT id, email, name FROM users WHERE id = ANY(:u)"),
+                                                         {"u": list({i[1] for i in items})})}
+            orders = (await conn.execute(text(
                 "SELECT id, show_id, hold_id, ticket_count, total_cents, currency FROM orders "
-                "WHERE id = :o OR (CAST(:o AS uuid) IS NULL AND hold_id = :h)"),
-                {"o": order_id, "h": hold_id})).first()
-        hold_id = hold_id or (order.hold_id if order is not None else None)
-        if hold_id is not None:
-            hold = (await conn.execute(text("SELECT id, show_id, ticket_count FROM holds WHERE id = :h"),
-                                       {"h": hold_id})).first()
-        show_id = show_id or (order.show_id if order is not None else None) or (hold.show_id if hold else None)
-        if show_id is None:
-            return None, order, hold
-        row = (await conn.execute(text(
-            "SELECT e.name AS event_name, e.performer, v.name AS venue_name, v.city AS venue_city, sh.starts_at "
-            "FROM shows sh JOIN events e ON e.id = sh.event_id JOIN venues v ON v.id = sh.venue_id "
-            "WHERE sh.id = :s"), {"s": show_id})).first()
-        show = None if row is None else ShowInfo(row.event_name, row.performer, row.venue_name, row.venue_city,
-                                                 row.starts_at)
-        return show, order, hold
+                "WHERE id = ANY(:o) OR hold_id = ANY(:h)"),
+                {"o": list({o for o, _, _ in refs if o}), "h": list({h for o, h, _ in refs if h and not o})})).all()
+            by_id, by_hold = {o.id: o for o in orders}, {o.hold_id: o for o in orders}
+            hold_ids = {h for _, h, _ in refs if h} | {o.hold_id for o in orders}
+            holds = {r.id: r for r in await conn.execute(text(
+                "SELECT id, show_id, ticket_count FROM holds WHERE id = ANY(:h)"), {"h": list(hold_ids)})}
+            show_ids = {s for _, _, s in refs if s} | {o.show_id for o in orders} | {h.show_id for h in holds.values()}
+            shows = {r.id: ShowInfo(r.event_name, r.performer, r.venue_name, r.venue_city, r.starts_at)
+                     for r in await conn.execute(text(
+                         "SELECT sh.id, e.name AS event_name, e.performer, v.name AS venue_name, v.city AS venue_city, "
+                         "sh.starts_at FROM shows sh JOIN events e ON e.id = sh.event_id "
+                         "JOIN venues v ON v.id = sh.venue_id WHERE sh.id = ANY(:s)"), {"s": list(show_ids)})}
+        messages = []
+        for i, ((outbox_id, user_id, payload), (order_id, hold_id, show_id)) in enumerate(zip(items, refs)):
+            kind = payload.get("kind")
+            if not isinstance(kind, str) or kind not in KINDS:
+                outcomes[i] = UndeliverableError(f"unknown notification kind {kind!r}")
+                continue
+            if outbox_id in done:
+                continue  # delivered before, or earlier in this batch
+            user = users.get(user_id)
+            if user is None:
+                outcomes[i] = UndeliverableError(f"no user {user_id}")
+                continue
+            done.add(outbox_id)
+            # As one message alone would find them: the order by its id, else by its hold.
+            order = by_id.get(order_id) if order_id else by_hold.get(hold_id) if hold_id else None
+            hold_id = hold_id or (order.hold_id if order is not None else None)
+            hold = holds.get(hold_id) if hold_id else None
+            show_id = show_id or (order.show_id if order is not None else None) or (hold.show_id if hold else None)
+            message = compose(kind, payload, name=user.name, show=shows.get(show_id) if show_id else None,
+                              order=order, hold=hold, public_url=self.public_url)
+            messages.append((i, outbox_id, user_id, user.email, message))
+        return outcomes, messages
+
+    async def _store_all(self, messages: list[tuple[int, int, uuid.UUID, str, Composed]]) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(text(
+                "INSERT INTO notifications (user_id, kind, subject, body, outbox_id) "
+                "SELECT * FROM unnest(CAST(:u AS uuid[]), CAST(:k AS text[]), CAST(:s AS text[]), "
+                "CAST(:b AS text[]), CAST(:o AS bigint[])) ON CONFLICT (outbox_id) DO NOTHING"),
+                {"u": [m[2] for m in messages], "k": [m[4].kind for m in messages],
+                 "s": [m[4].subject for m in messages], "b": [m[4].body for m in messages],
+                 "o": [m[1] for m in messages]})
 
     async def _store_and_mail(self, outbox_id: int, user_id: uuid.UUID, email: str, message: Composed) -> None:
         async with self.engine.begin() as conn:

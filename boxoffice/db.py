@@ -52,7 +52,7 @@ async def database_warnings(engine: AsyncEngine) -> list[str]:
         autovacuum = (await conn.execute(text("SHOW autovacuum"))).scalar()
     if autovacuum == "off":
         # Every hold, expiry and sale leaves a dead seat row (the status columns are indexed, so no
-        # update is HOT): unvacuumed, a 10-minute sale leaves three dead rows per live one.
-        return ["PostgreSQL has autovacuum off: seat lookups slow down as a sale goes on unless show_seats, "
+        # update is HOT): unvacuumed, five minutes of a flash sale left three dead rows per live one.
+        return ["PostgreSQL has autovacuum off: dead seat rows pile up during a sale unless show_seats, "
                 "holds and outbox are vacuumed regularly (docs/OPERATIONS.md)"]
     return []

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from _common import BENCH, BIN, REDIS_URL, ROOT, table
+from _common import BENCH, BIN, REDIS_URL, ROOT, log, table
 from _db import on_postgres, pg_version
 
 
@@ -33,7 +33,9 @@ def server_env(db_url: str, secret: str, data_dir: str, redis: bool) -> dict[str
                STRIPE_WEBHOOK_SECRET="whsec_bench_" + secret[:16])
     if redis:
         env["REDIS_URL"] = REDIS_URL
-        flush_bench_redis()
+        left = flush_bench_redis()
+        if left:
+            log(f"emptied the benches' Redis database ({left} keys left by an earlier run)")
     return env
 
 

@@ -1,8 +1,10 @@
 """Ending holds: released by their fan, or lapsed and swept. The seats go back on sale and a
 pending order of the hold is cancelled, in one transaction.
 
-Lock order, shared with payments (booking/payments.py) and group-committed holds: the order row
-before anything else, then the show's shared lock, the hold, and the seat rows in primary-key order.
+Lock order: a release takes the hold's pending order row before anything else, as a payment
+settling that order does (booking/payments.py); then the show's shared lock, the hold, and the seat
+rows in primary-key order, as group-committed holds do. The sweeper takes lapsed holds first, so it
+skips (SKIP LOCKED) any hold whose order row a payment holds, and ends it on a later pass.
 """
 
 from __future__ import annotations

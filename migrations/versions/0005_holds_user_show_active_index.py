@@ -5,9 +5,9 @@ Revises: 0004
 Create Date: 2026-11-28
 
 Every hold sums the tickets its fan already holds for the show. Through ix_holds_user_show that sum
-read every hold the fan ever had (in a 10-minute sale with 30-s holds, 150 rows per hold), and a
-generic plan of the single-hold sum went through ix_holds_expiry as well, over every active hold of
-every fan (12,000 index entries per hold in that sale). ix_holds_user_show_active holds only active
+read every hold the fan ever had (after 5 minutes of a sale with 30-s holds, about 150 rows per
+hold), and a generic plan of the single-hold sum went through ix_holds_expiry as well, over every
+active hold of every fan (then 12,000 index entries per hold). ix_holds_user_show_active holds only active
 holds, with the two columns the sum needs, so the sum is an index-only scan of the fan's own active
 holds. The sums keep the expiry test out of WHERE so that no plan can use ix_holds_expiry.
 

@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .errors import HoldNotActive, NotFound, Unauthenticated
 from .holds import get_holds
-from .records import ChangeSet, HoldRecord, SeatChange, Viewer
-from .seatmap import KEY_ORDER_LOCK, lock_show_for_change
+from .records import ChangeSet, HoldRecord, Viewer
+from .seatmap import lock_show_for_change, move_seats
 
 
 async def release_hold(engine: AsyncEngine, viewer: Viewer | None, hold_id: uuid.UUID) -> tuple[HoldRecord, ChangeSet]:
@@ -56,15 +56,9 @@ async def free_places(conn: AsyncConnection, holds_by_show: dict[uuid.UUID, list
                       changes: ChangeSet) -> None:
     """Puts back on sale every place still held by these holds (not those re-held by others since)."""
     for show_id, hold_ids in holds_by_show.items():
-        rows = (await conn.execute(text(
-            f"WITH locked AS ({KEY_ORDER_LOCK} AND hold_id = ANY(:h) AND status = 'H' ORDER BY id FOR UPDATE) "
-            "UPDATE show_seats ss SET status = 'A', hold_id = NULL, hold_expires_at = NULL, "
-            "version = nextval(CAST(sh.version_sequence AS regclass)) FROM shows sh, locked l "
-            "WHERE sh.id = :s AND ss.show_id = :s AND ss.id = l.id AND ss.hold_id = ANY(:h) AND ss.status = 'H' "
-            "RETURNING ss.id, ss.section_id, ss.version, ss.position IS NULL AS ga"),
-            {"s": show_id, "h": hold_ids})).all()
-        for r in rows:
-            changes.add(show_id, SeatChange(r.id, r.section_id, "A", r.version, r.ga))
+        for change in await move_seats(conn, show_id, where="ss.hold_id = ANY(:h) AND ss.status = 'H'", to="A",
+                                       also_set="hold_id = NULL, hold_expires_at = NULL", params={"h": hold_ids}):
+            changes.add(show_id, change)
 
 
 async def release_expired_holds(engine: AsyncEngine, *, batch: int = 500) -> tuple[int, ChangeSet]:

@@ -22,8 +22,8 @@ from .errors import Unauthenticated
 from .history import ORDER_COLS, order_record
 from .hold_release import free_places
 from .holds import MAX_KEY_LENGTH
-from .records import ChangeSet, OrderRecord, SeatChange, Viewer
-from .seatmap import KEY_ORDER_LOCK, lock_show_for_change
+from .records import ChangeSet, OrderRecord, Viewer
+from .seatmap import lock_show_for_change, move_seats
 from .tickets import issue_tickets
 
 _PAYMENT_METHOD = re.compile(r"^pm_[A-Za-z0-9_]{1,100}$")
@@ -174,13 +174,9 @@ async def _settle_success(engine: AsyncEngine, ctx: PaymentContext, intent: Inte
             if not payable:
                 raise _PlacesLost()
             await lock_show_for_change(conn, order.show_id)
-            sold = (await conn.execute(text(
-                f"WITH locked AS ({KEY_ORDER_LOCK} AND hold_id = :h AND status = 'H' ORDER BY id FOR UPDATE) "
-                "UPDATE show_seats ss SET status = 'S', order_id = :o, hold_id = NULL, hold_expires_at = NULL, "
-                "version = nextval(CAST(sh.version_sequence AS regclass)) FROM shows sh, locked l WHERE sh.id = :s "
-                "AND ss.show_id = :s AND ss.id = l.id AND ss.hold_id = :h AND ss.status = 'H' "
-                "RETURNING ss.id, ss.section_id, ss.version, ss.position IS NULL AS ga"),
-                {"o": order_id, "s": order.show_id, "h": order.hold_id})).all()
+            sold = await move_seats(conn, order.show_id, where="ss.hold_id = :h AND ss.status = 'H'", to="S",
+                                    also_set="order_id = :o, hold_id = NULL, hold_expires_at = NULL",
+                                    params={"o": order_id, "h": order.hold_id})
             if len(sold) != order.ticket_count:
                 raise _PlacesLost()  # someone claimed them after the hold lapsed: roll back, refund
             await conn.execute(text("UPDATE holds SET status = 'converted', ended_at = now() WHERE id = :h"),
@@ -190,13 +186,13 @@ async def _settle_success(engine: AsyncEngine, ctx: PaymentContext, intent: Inte
             await conn.execute(text("UPDATE payments SET status = 'succeeded', next_action_url = NULL, "
                                     "failure_reason = NULL, updated_at = now() WHERE order_id = :o"), {"o": order_id})
             await issue_tickets(conn, secret=ctx.secret, order_id=order_id, show_id=order.show_id,
-                                places=[(r.id, None if r.ga else r.id, r.section_id) for r in sold])
+                                places=[(c.seat_id, None if c.ga else c.seat_id, c.section_id) for c in sold])
             await conn.execute(text(
                 "INSERT INTO outbox (topic, user_id, payload) VALUES ('notification', :u, jsonb_build_object("
                 "'kind', 'ORDER_CONFIRMED', 'orderId', CAST(:o AS text), 'showId', CAST(:s AS text)))"),
                 {"u": order.user_id, "o": str(order_id), "s": str(order.show_id)})
-        for r in sold:
-            changes.add(order.show_id, SeatChange(r.id, r.section_id, "S", r.version, r.ga))
+        for change in sold:
+            changes.add(order.show_id, change)
         changes.orders.add(order_id)
         return None
     except _PlacesLost:
@@ -236,15 +232,9 @@ async def mark_refunded(engine: AsyncEngine, order_id: uuid.UUID, refund_id: str
             return
         if order.status == "confirmed":  # refunded from Stripe's side: its seats go back on sale
             await lock_show_for_change(conn, order.show_id)
-            rows = (await conn.execute(text(
-                f"WITH locked AS ({KEY_ORDER_LOCK} AND order_id = :o AND status = 'S' ORDER BY id FOR UPDATE) "
-                "UPDATE show_seats ss SET status = 'A', order_id = NULL, "
-                "version = nextval(CAST(sh.version_sequence AS regclass)) FROM shows sh, locked l WHERE sh.id = :s "
-                "AND ss.show_id = :s AND ss.id = l.id AND ss.order_id = :o AND ss.status = 'S' "
-                "RETURNING ss.id, ss.section_id, ss.version, ss.position IS NULL AS ga"),
-                {"s": order.show_id, "o": order_id})).all()
-            for r in rows:
-                changes.add(order.show_id, SeatChange(r.id, r.section_id, "A", r.version, r.ga))
+            for change in await move_seats(conn, order.show_id, where="ss.order_id = :o AND ss.status = 'S'",
+                                           to="A", also_set="order_id = NULL", params={"o": order_id}):
+                changes.add(order.show_id, change)
             await conn.execute(text("DELETE FROM tickets WHERE order_id = :o"), {"o": order_id})
         await conn.execute(text("UPDATE orders SET status = 'refunded' WHERE id = :o"), {"o": order_id})
         await conn.execute(text("UPDATE payments SET status = 'refunded', refund_id = COALESCE(:r, refund_id), "

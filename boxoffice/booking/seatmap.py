@@ -21,14 +21,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..db import reading
-from .records import SeatView, SectionCount
+from .records import SeatChange, SeatView, SectionCount
 from .single_flight import SingleFlight
 
 SHOW_LOCK_KEY = "hashtextextended(CAST(CAST(:show_id AS uuid) AS text), 7)"
-# Seat rows a statement changes are first locked in key order with this (completed with its own
-# conditions and `ORDER BY id FOR UPDATE`), as every hold does: two transactions locking rows of one
-# show in different orders deadlock, and a group-committed hold batch would lose every hold in it.
-KEY_ORDER_LOCK = "SELECT id FROM show_seats WHERE show_id = :s"
 # A hold past its expiry is claimable now, so maps show its seats as available.
 _STATUS_NOW = "CASE WHEN status = 'H' AND hold_expires_at <= now() THEN 'A' ELSE status END"
 
@@ -44,6 +40,21 @@ class ShowRecordLike(Protocol):
 async def lock_show_for_change(conn: AsyncConnection, show_id: uuid.UUID) -> None:
     """First statement of every transaction that changes a show's inventory."""
     await conn.execute(text(f"SELECT pg_advisory_xact_lock_shared({SHOW_LOCK_KEY})"), {"show_id": show_id})
+
+
+async def move_seats(conn: AsyncConnection, show_id: uuid.UUID, *, where: str, to: str, also_set: str,
+                     params: dict[str, Any]) -> list[SeatChange]:
+    """Moves the show's seats matching `where` (on `ss`, the seat row) to status `to`, with `also_set`
+    and a fresh version each; returns the changes. The rows are locked in key order first, as every
+    hold locks them: two transactions locking rows of one show in different orders deadlock, and a
+    group-committed hold batch would lose every hold in it."""
+    rows = (await conn.execute(text(
+        f"WITH locked AS (SELECT ss.id FROM show_seats ss WHERE ss.show_id = :s AND {where} ORDER BY ss.id FOR UPDATE) "
+        f"UPDATE show_seats ss SET status = '{to}', {also_set}, "
+        "version = nextval(CAST(sh.version_sequence AS regclass)) FROM shows sh, locked l "
+        f"WHERE sh.id = :s AND ss.show_id = :s AND ss.id = l.id AND {where} "
+        "RETURNING ss.id, ss.section_id, ss.version, ss.position IS NULL AS ga"), {**params, "s": show_id})).all()
+    return [SeatChange(r.id, r.section_id, to, r.version, r.ga) for r in rows]
 
 
 async def committed_version(engine: AsyncEngine, show_id: uuid.UUID, sequence: str) -> int:

@@ -7,7 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import partial
 from pathlib import Path
 from typing import Any, TypedDict
@@ -20,16 +20,20 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.asgi import GraphQL
+from strawberry.extensions import DisableIntrospection
+from strawberry.extensions.base_extension import SchemaExtension
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from cross_web import HTTPException
 
 from . import http_routes
-from .http_body import read_body
+from .http_body import MAX_BODY_BYTES, BodyLimit
 from .booking.accounts import TokenIssuer
+from .booking.sessions import Sessions
 from .booking.availability_cache import AvailabilityCache
 from .booking.catalog import ShowCache
 from .booking.guards import Guards
@@ -41,25 +45,29 @@ from .booking.promoter import InProcessPromoterLease, Promoter, RedisPromoterLea
 from .booking.queue_store import InProcessQueueStore
 from .booking.rate_limits import InProcessRateLimiter, RedisRateLimiter
 from .booking.reconcile import reconcile
-from .booking.redis_pipe import pipe_for
 from .booking.redis_queue_store import RedisQueueStore, make_redis_client
 from .booking.seatmap import GeometryCache
 from .booking.waiting_access import admission_check, rooms_to_promote
 from .booking.waiting_room import WaitingRoom
+from .client_address import client_address
 from .config import Settings, load_settings
 from .db import create_engine
 from .failure_log import FailureStreak
+from .graphiql_page import graphiql_assets, graphiql_page
 from .metrics import Metrics, MetricsExtension
 from .query_cache import QueryCache, QueryCacheMiddleware, SharedAnswers
+from .security_headers import SecurityHeaders
 from .shed_load import ShedLoad
 from .notifications import NotificationPipeline
 from .payments.gateway import StripeGateway
-from .payments.simulator import SimulatorService
+from .payments import mode as payment_mode
+from .payments.simulator import SimulatorService, simulator_api_key
 from .resolvers.hold_documents import HoldDocuments
 from .resolvers.hold_fast_path import HoldFastPath
 from .resolvers.waiting import waiting_room_channel
 from .resolvers.context import Context
-from .schema.build import build_schema, is_subscription
+from .schema.build import DOCUMENT_TOO_LONG, MAX_DOCUMENT_CHARS, build_schema, is_subscription
+from .schema.response_budget import within_budget
 from .schema.shared_events import encode_message
 from .schema.transport_ws import LiveTransportWSHandler
 from .schema.text_rules import UNSTORABLE_TEXT, has_unstorable_text
@@ -68,7 +76,6 @@ from .subscriptions.seat_feed import SeatFeed, SeatStateReader
 from .subscriptions.seat_hub import SeatHub
 
 log = logging.getLogger("boxoffice")
-MAX_BODY_BYTES = 1_000_000
 FRONTEND_DIST = Path(__file__).resolve().parent.parent / "frontend-sample" / "dist"
 
 
@@ -77,6 +84,7 @@ class Services:
     settings: Settings
     engine: AsyncEngine
     tokens: TokenIssuer
+    sessions: Sessions  # whether a token still holds, and the role it has now (booking/sessions.py)
     geometry: GeometryCache
     shows: ShowCache
     availability: AvailabilityCache
@@ -99,15 +107,30 @@ class BoxofficeGraphQL(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = LiveTransportWSHandler  # seat deltas written from the hub's flush
 
     async def get_context(self, request: Any, response: Any = None) -> Context:
-        client = getattr(request, "client", None)
-        return Context(services=request.state.services, request=request, response=response,
-                       client_address=client.host if client else "unknown")
+        services = request.state.services
+        context = Context(services=services, request=request, response=response,
+                          client_address=client_address(request.scope, services.settings.trusted_proxies))
+        if request.scope["type"] == "http":  # a WebSocket's caller is known at connection_init
+            await context.authenticate()
+        return context
+
+    async def on_ws_connect(self, context: Context) -> Any:
+        await context.authenticate()  # before the ack: no operation runs with an unknown caller
+        return await super().on_ws_connect(context)
 
     def decode_json(self, data: str | bytes) -> object:
         try:
             return orjson.loads(data)
         except orjson.JSONDecodeError:
             return json.loads(data)  # the stdlib's reading of edge cases (e.g. lone surrogates)
+
+    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
+        return graphiql_page()  # our build, every asset same-origin: strawberry's loads them from a CDN
+
+    max_response_bytes = 0  # set from the settings: larger HTTP answers become a typed error
+
+    def create_response(self, response_data: Any, sub_response: Any) -> Any:
+        return within_budget(super().create_response(response_data, sub_response), self.max_response_bytes)
 
     def encode_json(self, data: object) -> str:
         # str, not bytes: graphql-transport-ws requires text frames on the WebSocket.
@@ -134,36 +157,11 @@ class BoxofficeGraphQL(GraphQL[Context, None]):
         for item in data if isinstance(data, list) else [data]:
             if has_unstorable_text(item.variables) or has_unstorable_text(item.operation_name):
                 raise HTTPException(400, UNSTORABLE_TEXT)
+            if item.query and len(item.query) > MAX_DOCUMENT_CHARS:  # before anything parses it
+                raise HTTPException(400, DOCUMENT_TOO_LONG)
             if item.query and is_subscription(item.query, item.operation_name):
                 raise HTTPException(400, "Subscriptions are served over WebSocket at /graphql (graphql-transport-ws).")
         return data
-
-
-class BodyLimit:
-    """Refuses oversized request bodies before anything parses them, whether the size is
-    declared (Content-Length) or not (chunked): the body is read up to the limit first."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await JSONResponse({"errors": [{"message": "Request body too large.",
-                                        "extensions": {"code": "INVALID_INPUT"}}]}, 413)(scope, receive, send)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD"):
-            await self.app(scope, receive, send)
-            return
-        length = dict(scope["headers"]).get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
-            await self._too_large(scope, receive, send)
-            return
-        body, replay = await read_body(receive, self.max_bytes)
-        if body is None:
-            await self._too_large(scope, receive, send)
-            return
-        await self.app(scope, replay, send)
 
 
 async def sweep_expired_holds(services: Services, stop: asyncio.Event) -> None:
@@ -204,18 +202,31 @@ def _waiting_room_parts(settings: Settings, redis: Any) -> tuple[WaitingRoom, An
         return (WaitingRoom(InProcessQueueStore(), secret=settings.secret, clock=clock), InProcessPromoterLease(),
                 InProcessRateLimiter(), None)
     return (WaitingRoom(RedisQueueStore(redis), secret=settings.secret, clock=clock), RedisPromoterLease(redis),
-            RedisRateLimiter(redis, pipe=pipe_for(settings.redis_url or "")), redis)
+            RedisRateLimiter(redis), redis)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or load_settings()
     if not settings.database_url:
         raise SystemExit("DATABASE_URL is not set (`boxoffice serve` starts an embedded database for you).")
+    refusal = payment_mode.refusal(settings)
+    if refusal:
+        raise SystemExit(refusal)
     metrics = Metrics()
     query_cache = QueryCache(ttl_s=settings.query_cache_ms / 1000)
-    schema = build_schema([partial(MetricsExtension, metrics=metrics)])
+    extensions: list[Callable[[], SchemaExtension]] = [partial(MetricsExtension, metrics=metrics)]
+    if not settings.introspection:
+        extensions.append(DisableIntrospection)  # one rule class for every request: validation stays cached
+    schema = build_schema(extensions, validation_budget_ms=settings.validation_budget_ms,
+                          max_response_bytes=settings.max_response_bytes)
     graphql = BoxofficeGraphQL(schema, keep_alive=True, keep_alive_interval=15,
-                               allowed_origins=["*"] if not settings.production else ())
+                               allowed_origins=["*"] if not settings.production else (),
+                               graphql_ide="graphiql" if settings.graphiql_enabled else None,
+                               # graphql-transport-ws only: the legacy graphql-ws protocol has no
+                               # connection_init deadline, so a silent socket would stay open for good.
+                               subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+                               connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout_s))
+    graphql.max_response_bytes = settings.max_response_bytes
 
     simulator: SimulatorService | None = None
     sim_engine = None
@@ -224,7 +235,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         sim_engine = create_engine(settings.database_url, pool_size=5, max_overflow=5)
         simulator = SimulatorService(sim_engine, webhook_url=f"{settings.public_url}/webhooks/stripe",
                                      webhook_secret=settings.stripe_webhook_secret or "",
-                                     public_url=settings.public_url)
+                                     public_url=settings.public_url,
+                                     api_keys=frozenset({simulator_api_key(settings.secret)}),
+                                     test_mode=settings.stripe_sim_faults and not settings.production)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
@@ -234,7 +247,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await bus.connect()
         redis = make_redis_client(settings.redis_url) if settings.redis_url else None
         room, lease, limiter, _ = _waiting_room_parts(settings, redis)
-        gateway = StripeGateway(settings.stripe_api_key or "sk_test_simulator",
+        gateway = StripeGateway(settings.stripe_api_key or simulator_api_key(settings.secret),
                                 settings.stripe_api_base or f"{settings.public_url}/stripe-sim",
                                 settings.stripe_webhook_secret or "", timeout_s=settings.stripe_timeout_s)
         payments = PaymentContext(gateway=gateway, secret=settings.secret,
@@ -247,11 +260,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
         hub = SeatHub(bus, load_since=reader.load_since, load_sections=reader.load_sections,
                       load_version=reader.load_version, window_ms=settings.seat_delta_window_ms)
         availability = AvailabilityCache(engine)
-        services = Services(settings=settings, engine=engine, tokens=TokenIssuer(settings.secret, settings.token_ttl_s),
-                            geometry=GeometryCache(), shows=ShowCache(engine), availability=availability, bus=bus,
+        tokens = TokenIssuer(settings.secret, settings.token_ttl_s)
+        sessions = Sessions(engine, tokens, bus, cache_s=settings.session_cache_s)
+        sessions.start()
+        services = Services(settings=settings, engine=engine, tokens=tokens, sessions=sessions,
+                            geometry=GeometryCache(), shows=ShowCache(engine, on_clear=query_cache.clear),
+                            availability=availability, bus=bus,
                             hub=hub,
                             live=SeatFeed(bus, availability.apply),
-                            limits=Guards(lambda *a: limiter.check(*a)), admission=admission_check(room),
+                            limits=Guards(limiter, settings.limits), admission=admission_check(room),
                             waiting_room=room, payments=payments, metrics=metrics,
                             holds=HoldBatcher(engine, max_batch=settings.hold_batch, concurrency=settings.hold_batches,
                                               on_batch=metrics.hold_batch_size.observe)
@@ -280,6 +297,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             yield {"services": services}
         finally:
             stop.set()
+            await sessions.aclose()
             await hub.close()
             await asyncio.gather(*tasks, return_exceptions=True)
             if services.holds is not None:
@@ -307,15 +325,20 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/metrics", http_routes.metrics),
         Route("/webhooks/stripe", http_routes.stripe_webhook, methods=["POST"]),
         Route("/tickets/{ticket_id}.pdf", http_routes.ticket_pdf),
+        graphiql_assets(),
     ]
     if simulator is not None:
         routes.append(Mount("/stripe-sim", simulator.app))
     if FRONTEND_DIST.is_dir():
         routes.append(Mount("/", StaticFiles(directory=FRONTEND_DIST, html=True), name="frontend"))
-    middleware = [Middleware(ShedLoad, max_in_flight=settings.max_in_flight, max_body_bytes=MAX_BODY_BYTES),
-                  Middleware(BodyLimit),
-                  Middleware(QueryCacheMiddleware, cache=query_cache)]
-    if settings.hold_fast_path:  # before the query cache, which never stores or clears for holdSeats
-        middleware.insert(2, Middleware(HoldFastPath, documents=HoldDocuments(schema), metrics=metrics))
-    middleware.insert(0, Middleware(SharedAnswers, cache=query_cache))  # outermost: a hit needs nothing else
+    middleware = [
+        Middleware(SecurityHeaders),  # outermost: every response, refusals and shared answers too
+        # The body whole, within a size and a deadline, before anything else waits on it: a stalled
+        # upload holds a socket, never a load-shedding slot.
+        Middleware(BodyLimit, max_bytes=MAX_BODY_BYTES, timeout_s=settings.body_timeout_s),
+        Middleware(SharedAnswers, cache=query_cache),  # a hit needs nothing further in
+        Middleware(ShedLoad, max_in_flight=settings.max_in_flight, max_body_bytes=MAX_BODY_BYTES),
+        Middleware(QueryCacheMiddleware, cache=query_cache)]
+    if settings.hold_fast_path:  # before the query cache, which never stores holdSeats answers
+        middleware.insert(-1, Middleware(HoldFastPath, documents=HoldDocuments(schema), metrics=metrics))
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)

@@ -1,4 +1,4 @@
-"""The `boxoffice` command: serve, migrate, create-user, demo, audit, reconcile."""
+"""The `boxoffice` command: serve, migrate, create-user, set-role, set-password, demo, audit, reconcile."""
 
 from __future__ import annotations
 
@@ -30,11 +30,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from .db import database_warnings
     from .migrate import upgrade_to_head
+    from .payments import mode as payment_mode
 
     if not os.environ.get("BOXOFFICE_PUBLIC_URL"):  # links in tickets and the 3-D Secure page
         host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
         os.environ["BOXOFFICE_PUBLIC_URL"] = f"http://{host}:{args.port}"
     settings = load_settings()
+    refusal = payment_mode.refusal(settings)
+    if refusal:  # before anything starts: no database, no migration, no socket
+        print(refusal, file=sys.stderr, flush=True)
+        return 2
+    payment_warning = payment_mode.warning(settings)
+    if payment_warning:
+        print(payment_warning, file=sys.stderr, flush=True)
     url = resolve_database_url(settings.data_dir)
     if not args.no_migrate:
         upgrade_to_head(url)
@@ -44,10 +52,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print("boxoffice: no REDIS_URL: in-process pub/sub and waiting room (one process only)", flush=True)
         if args.workers > 1:
             print("boxoffice: --workers > 1 needs REDIS_URL for live seat maps across workers", file=sys.stderr)
-    print(f"boxoffice: serving http://{args.host}:{args.port}/graphql", flush=True)
+    print(f"boxoffice: serving the fan app at http://{args.host}:{args.port}/ and the API at "
+          f"http://{args.host}:{args.port}/graphql (GraphiQL in a browser)", flush=True)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     uvicorn.run("boxoffice.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-                loop="uvloop", http="httptools", log_level=args.log_level, proxy_headers=True,
+                loop="uvloop", log_level=args.log_level,
+                # httptools, with the wait for a request's headers bounded as uvicorn bounds the wait
+                # between requests: BOXOFFICE_BODY_TIMEOUT_S for both (and for the body, in the app).
+                http="boxoffice.http_protocol:HeaderDeadlineProtocol",
+                timeout_keep_alive=settings.body_timeout_s,  # type: ignore[arg-type]  # a float works
+                # Pings find dead peers of idle WebSockets; connection_init has its own deadline (app.py).
+                ws_ping_interval=20.0, ws_ping_timeout=20.0,
+                # Off, so FORWARDED_ALLOW_IPS means nothing: X-Forwarded-For is read in one place,
+                # client_address.py, and only from BOXOFFICE_TRUSTED_PROXIES.
+                proxy_headers=False,
                 timeout_graceful_shutdown=5, ws_max_size=1_000_000, ws_per_message_deflate=settings.ws_deflate)
     return 0
 
@@ -84,6 +102,37 @@ def cmd_create_user(args: argparse.Namespace) -> int:
         return 1
     print(f"created {user.role} {user.email} ({user.id})")
     return 0
+
+
+def _change_user(args: argparse.Namespace, change) -> int:  # type: ignore[no-untyped-def]
+    """A change that ends the user's sessions, announced to running servers (over REDIS_URL)."""
+    from .booking.errors import BookingError
+    from .booking.sessions import announce_ended
+
+    async def run(engine):  # type: ignore[no-untyped-def]
+        user = await change(engine)
+        return user, await announce_ended(load_settings().redis_url, user.id, user.token_version)
+
+    try:
+        user, announced = asyncio.run(_with_engine(run))
+    except BookingError as err:
+        print(f"boxoffice: {err.message}", file=sys.stderr)
+        return 1
+    when = "now" if announced else "within BOXOFFICE_SESSION_CACHE_S (no REDIS_URL to tell the servers at once)"
+    print(f"{user.email} is {user.role}; tokens issued before stop working {when}")
+    return 0
+
+
+def cmd_set_role(args: argparse.Namespace) -> int:
+    from .booking.accounts import change_role
+
+    return _change_user(args, lambda engine: change_role(engine, email=args.email, role=args.role))
+
+
+def cmd_set_password(args: argparse.Namespace) -> int:
+    from .booking.accounts import change_password
+
+    return _change_user(args, lambda engine: change_password(engine, email=args.email, password=args.password))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -136,30 +185,69 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     return 0
 
 
+class _HelpWithDefaults(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default; not on flags (always off) nor where there is none."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.nargs == 0 or action.default is None:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="boxoffice", description="Primary ticketing with a GraphQL API.")
     sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="run the API")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1)
-    serve.add_argument("--no-migrate", action="store_true")
-    serve.add_argument("--log-level", default=os.environ.get("BOXOFFICE_LOG_LEVEL", "info"))
+
+    def command(name: str, summary: str, description: str) -> argparse.ArgumentParser:
+        # Each --help page says what the command does and shows every default.
+        return sub.add_parser(name, help=summary, description=description,
+                              formatter_class=_HelpWithDefaults)
+
+    serve = command("serve", "run the API", "Serve the fan app at / and the GraphQL API at /graphql (GraphiQL in a "
+                    "browser). With no DATABASE_URL an embedded PostgreSQL is started first; pending migrations "
+                    "are applied unless --no-migrate.")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
+    serve.add_argument("--port", type=int, default=8000, help="TCP port to listen on")
+    serve.add_argument("--workers", type=int, default=1, help="server processes (more than 1 needs REDIS_URL)")
+    serve.add_argument("--no-migrate", action="store_true", help="do not apply pending migrations at start")
+    serve.add_argument("--log-level", default=os.environ.get("BOXOFFICE_LOG_LEVEL", "info"),
+                       type=str.lower, choices=["critical", "error", "warning", "info", "debug", "trace"],
+                       help="the server's log level (BOXOFFICE_LOG_LEVEL sets the default)")
     serve.set_defaults(fn=cmd_serve)
-    sub.add_parser("migrate", help="apply all migrations").set_defaults(fn=cmd_migrate)
-    user = sub.add_parser("create-user", help="create a user (e.g. the first organizer)")
-    user.add_argument("--email", required=True)
-    user.add_argument("--password", required=True)
-    user.add_argument("--name", required=True)
-    user.add_argument("--role", choices=["fan", "organizer", "admin"], default="fan")
+    command("migrate", "apply all migrations",
+            "Apply every pending migration to DATABASE_URL (or the embedded database); idempotent."
+            ).set_defaults(fn=cmd_migrate)
+    user = command("create-user", "create a user (e.g. the first organizer)",
+                   "Create a user, e.g. the first organizer; fails with a message if the email is taken.")
+    user.add_argument("--email", required=True, help="the user's log-in email")
+    user.add_argument("--password", required=True, help="the user's password")
+    user.add_argument("--name", required=True, help="the name shown to the user")
+    user.add_argument("--role", choices=["fan", "organizer", "admin"], default="fan", help="what the user may do")
     user.set_defaults(fn=cmd_create_user)
-    demo = sub.add_parser("demo", help="load demo venues, events and shows")
+    set_role = command("set-role", "change a user's role",
+                       "Change a user's role; every token issued to them before stops working.")
+    set_role.add_argument("--email", required=True, help="the user's log-in email")
+    set_role.add_argument("--role", required=True, choices=["fan", "organizer", "admin"], help="the new role")
+    set_role.set_defaults(fn=cmd_set_role)
+    set_password = command("set-password", "set a user's password",
+                           "Set a new password for a user; every token issued to them before stops working.")
+    set_password.add_argument("--email", required=True, help="the user's log-in email")
+    set_password.add_argument("--password", required=True, help="the new password")
+    set_password.set_defaults(fn=cmd_set_password)
+    demo = command("demo", "load demo venues, events and shows",
+                   "Load a stadium (10 reserved sections and a general-admission field), a theatre and a club, "
+                   "with events and shows published and on sale, and the demo fan and organizer accounts.")
     demo.add_argument("--stadium-rows", type=int, default=50, help="rows per stadium section (100 seats each)")
     demo.set_defaults(fn=cmd_demo)
-    audit = sub.add_parser("audit", help="check the inventory and money invariants")
-    audit.add_argument("--show")
+    audit = command("audit", "check the inventory and money invariants",
+                    "Check that no seat is owned twice, general admission is never over capacity, every sold "
+                    "seat is in exactly one confirmed order and every confirmed order is paid; exits non-zero "
+                    "with the offending rows otherwise.")
+    audit.add_argument("--show", metavar="ID", help="check only this show (all shows when omitted)")
     audit.set_defaults(fn=cmd_audit)
-    sub.add_parser("reconcile", help="settle payments stuck in a non-final state").set_defaults(fn=cmd_reconcile)
+    command("reconcile", "settle payments stuck in a non-final state",
+            "Ask the payment provider about every payment stuck in a non-final state and settle it; safe to "
+            "run at any time, repeatedly.").set_defaults(fn=cmd_reconcile)
     return parser
 
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .booking.limit_policy import Backoff, LimitPolicy, RateLimit
+from .client_address import Network, parse_trusted_proxies
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,12 @@ class Settings:
     # Concurrent GraphQL requests per process before shedding load (0: never shed). With holds on
     # the fast path, 32 kept p99 near 250 ms at a flash sale's load; 64 only doubled the queue.
     max_in_flight: int = 32
+    # CPU time one GraphQL document's validation may take before it is refused (backstop of the
+    # linear checks in boxoffice/schema/document_limits.py; a refusal is remembered per document).
+    validation_budget_ms: float = 30.0
+    # Largest GraphQL answer over HTTP; a larger one is refused with a typed error. One 50,000-seat
+    # show's whole seat map with every seat field is about 11 MB; the query cost admits two.
+    max_response_bytes: int = 32_000_000
     # holdSeats documents the fast path can answer skip strawberry (resolvers/hold_fast_path.py).
     hold_fast_path: bool = True
     # Reserved-seat holds per group-commit statement (booking/hold_batch.py; 0 or 1: one statement
@@ -36,26 +46,100 @@ class Settings:
     hold_batch: int = 64
     hold_batches: int = 2
     stripe_timeout_s: float = 10.0
+    # Every abuse limit (booking/limit_policy.py), each set by a BOXOFFICE_LIMIT_* variable.
+    limits: LimitPolicy = LimitPolicy()
+    # Load balancers whose X-Forwarded-For hops are believed (client_address.py); none: the peer is the client.
+    trusted_proxies: tuple[Network, ...] = ()
     hold_sweep_interval_s: float = 1.0
     token_ttl_s: int = 7 * 24 * 3600
+    # How long a process trusts its copy of a user's role and token version (booking/sessions.py);
+    # a log-out or role change reaches every process at once over the event bus, this is the backstop.
+    session_cache_s: float = 5.0
+    # A request body must arrive whole within this long, before it takes a load-shedding slot
+    # (http_body.BodyLimit); a WebSocket must send connection_init within ws_init_timeout_s.
+    body_timeout_s: float = 5.0
+    ws_init_timeout_s: float = 5.0
     production: bool = False
+    # The Stripe simulator's test controls (/stripe-sim/_faults, /_disputes), for tests only;
+    # never on in production.
+    stripe_sim_faults: bool = False
+    # GraphiQL at GET /graphql (None: on in development, off in production) and introspection
+    # (on everywhere: partners generate their clients from the introspected schema).
+    graphiql: bool | None = None
+    introspection: bool = True
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def simulated_stripe(self) -> bool:
         return not self.stripe_api_key
 
+    @property
+    def graphiql_enabled(self) -> bool:
+        return (not self.production) if self.graphiql is None else self.graphiql
+
 
 def _persistent_secret(data_dir: Path, name: str) -> str:
-    """A random secret generated once and kept under the data dir."""
-    data_dir.mkdir(parents=True, exist_ok=True)
+    """A random secret generated once and kept under the data dir, readable by its owner only.
+
+    Written whole to a private temporary file (created 0600 by open itself: no moment with a wider
+    mode) and linked into place: link fails if the name exists, so of processes starting at once
+    exactly one secret wins, and nobody ever reads a half-written file. A new data dir is 0700
+    (embedded PostgreSQL may later open it to traversal: see embedded.py)."""
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = data_dir / name
     if path.exists():
         return path.read_text().strip()
     value = secrets.token_urlsafe(48)
-    path.write_text(value)
-    path.chmod(0o600)
+    temporary = data_dir / f".{name}.{os.getpid()}.{secrets.token_hex(4)}"
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    try:
+        with os.fdopen(fd, "w") as file:
+            file.write(value)
+            file.flush()
+            os.fsync(file.fileno())
+        try:
+            os.link(temporary, path)
+        except FileExistsError:  # another process won the race: its secret is the one
+            return path.read_text().strip()
+    finally:
+        temporary.unlink(missing_ok=True)
     return value
+
+
+# BOXOFFICE_LIMIT_* variable -> LimitPolicy field; each "COUNT/SECONDS".
+LIMIT_SETTINGS = {
+    "BOXOFFICE_LIMIT_SIGN_UP_PER_ADDRESS": "sign_up_per_address",
+    "BOXOFFICE_LIMIT_FAILED_LOG_IN_PER_ADDRESS": "failed_log_in_per_address",
+    "BOXOFFICE_LIMIT_FAILED_LOG_IN_PER_EMAIL": "failed_log_in_per_email",
+    "BOXOFFICE_LIMIT_HOLD_PER_USER": "hold_per_user",
+    "BOXOFFICE_LIMIT_PAYMENT_PER_USER": "payment_per_user",
+}
+
+
+def _limits(env: dict[str, str]) -> LimitPolicy:
+    """The policy with the operator's numbers; a value that is not COUNT/SECONDS refuses to start."""
+    default = LimitPolicy()
+    chosen: dict[str, RateLimit | Backoff] = {}
+    for name, attr in LIMIT_SETTINGS.items():
+        text = env.get(name, "").strip()
+        if not text:
+            continue
+        kind = type(getattr(default, attr))
+        try:
+            count, _, seconds = text.partition("/")
+            chosen[attr] = kind(int(count), float(seconds))
+        except ValueError as err:
+            example = "/".join(f"{n:g}" for n in dataclasses.astuple(getattr(default, attr)))
+            raise SystemExit(f"boxoffice: {name}={text!r} is not COUNT/SECONDS such as {example} "
+                             f"(the default): {err}") from None
+    return dataclasses.replace(default, **chosen)  # type: ignore[arg-type]
+
+
+def _trusted_proxies(env: dict[str, str]) -> tuple[Network, ...]:
+    try:
+        return parse_trusted_proxies(env.get("BOXOFFICE_TRUSTED_PROXIES", ""))
+    except ValueError as err:
+        raise SystemExit(f"boxoffice: BOXOFFICE_TRUSTED_PROXIES: {err}") from None
 
 
 def load_settings(env: dict[str, str] | None = None) -> Settings:
@@ -79,9 +163,21 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         ws_deflate=env.get("BOXOFFICE_WS_DEFLATE", "0") == "1",
         query_cache_ms=int(env.get("BOXOFFICE_QUERY_CACHE_MS", "200")),
         max_in_flight=int(env.get("BOXOFFICE_MAX_IN_FLIGHT", "32")),
+        validation_budget_ms=float(env.get("BOXOFFICE_VALIDATION_BUDGET_MS", str(Settings.validation_budget_ms))),
+        max_response_bytes=int(env.get("BOXOFFICE_MAX_RESPONSE_BYTES", str(Settings.max_response_bytes))),
         hold_fast_path=env.get("BOXOFFICE_HOLD_FAST_PATH", "1") != "0",
         hold_batch=int(env.get("BOXOFFICE_HOLD_BATCH", "64")),
         hold_batches=int(env.get("BOXOFFICE_HOLD_BATCHES", "2")),
         hold_sweep_interval_s=float(env.get("BOXOFFICE_HOLD_SWEEP_INTERVAL_S", "1.0")),
+        token_ttl_s=int(env.get("BOXOFFICE_TOKEN_TTL_S", str(Settings.token_ttl_s))),
+        session_cache_s=float(env.get("BOXOFFICE_SESSION_CACHE_S", str(Settings.session_cache_s))),
+        limits=_limits(env),
+        trusted_proxies=_trusted_proxies(env),
+        body_timeout_s=float(env.get("BOXOFFICE_BODY_TIMEOUT_S", "5")),
+        ws_init_timeout_s=float(env.get("BOXOFFICE_WS_INIT_TIMEOUT_S", "5")),
         production=env.get("BOXOFFICE_ENV", "development") == "production",
+        stripe_sim_faults=(env.get("BOXOFFICE_STRIPE_SIM_FAULTS", "0") == "1"
+                           and env.get("BOXOFFICE_ENV", "development") != "production"),
+        graphiql=None if not env.get("BOXOFFICE_GRAPHIQL") else env["BOXOFFICE_GRAPHIQL"] != "0",
+        introspection=env.get("BOXOFFICE_INTROSPECTION", "1") != "0",
     )

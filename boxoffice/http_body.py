@@ -1,8 +1,14 @@
-"""Reading a request body in ASGI middleware, then handing it on as if unread."""
+"""Reading a request body in ASGI middleware, then handing it on as if unread; and BodyLimit, the
+outermost reader that bounds every body by size and by time before anything else sees it."""
 
 from __future__ import annotations
 
-from starlette.types import Message, Receive
+import asyncio
+
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+MAX_BODY_BYTES = 1_000_000
 
 
 async def read_body(receive: Receive, max_bytes: int | None = None) -> tuple[bytes | None, Receive]:
@@ -30,3 +36,48 @@ async def read_body(receive: Receive, max_bytes: int | None = None) -> tuple[byt
         return await receive()
 
     return body, replay
+
+
+class BodyLimit:
+    """Reads every request body whole, within `max_bytes` and `timeout_s`, before any other
+    middleware or the API sees the request.
+
+    Outermost, so that a client who sends headers and then part of a body (or nothing) holds a
+    socket and a timer only: no load-shedding slot, no database connection, no shared-answer
+    lookup waits on it. Past the deadline it gets 408 and the connection is closed; past the size,
+    413 (declared or not: a chunked body is read up to the limit)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES, timeout_s: float = 5.0) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.timeout_s = timeout_s
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD"):
+            await self.app(scope, receive, send)
+            return
+        length = None
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                length = value
+                break
+        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+            await _refuse(413, "Request body too large.", scope, receive, send)
+            return
+        try:
+            async with asyncio.timeout(self.timeout_s if self.timeout_s > 0 else None):
+                body, replay = await read_body(receive, self.max_bytes)
+        except TimeoutError:
+            await _refuse(408, f"The request body did not arrive within {self.timeout_s:g} s.", scope, receive, send)
+            return
+        if body is None:
+            await _refuse(413, "Request body too large.", scope, receive, send)
+            return
+        await self.app(scope, replay, send)
+
+
+async def _refuse(status: int, message: str, scope: Scope, receive: Receive, send: Send) -> None:
+    # A stalled client's connection is closed after the 408. One that sent too much may still be
+    # sending: closing under it would reset the connection before it reads the 413.
+    await JSONResponse({"errors": [{"message": message, "extensions": {"code": "INVALID_INPUT"}}]}, status,
+                       headers={"Connection": "close"} if status == 408 else None)(scope, receive, send)

@@ -62,8 +62,8 @@ async def stripe_webhook(request: Request) -> Response:
 
 async def ticket_pdf(request: Request) -> Response:
     services = _services(request)
-    header = request.headers.get("authorization", "")
-    viewer = services.tokens.verify(header[7:].strip()) if header.lower().startswith("bearer ") else None
+    session = await services.sessions.of_authorization(request.headers.get("authorization"))
+    viewer = session.viewer if session is not None else None
     if viewer is None:
         return JSONResponse({"error": "sign in to download tickets"}, 401, headers={"WWW-Authenticate": "Bearer"})
     try:

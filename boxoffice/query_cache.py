@@ -13,8 +13,15 @@ whose `version` a client resumes from with seatChanges(sinceVersion). So changes
 inventory (holds, orders, payments, the waiting room, expiries) do not clear shared answers; at
 a flash sale's write rate nothing would ever be shared. The writer itself reads its own writes:
 its requests carry credentials, so they are never answered from here, and the seat boards behind
-every executed read are patched with this process's changes at once. Any other mutation (the
-catalog: venues, events, shows) clears the shared answers, so anonymous readers see it at once.
+every executed read are patched with this process's changes at once.
+
+Requests never clear the shared answers by themselves: a body that is not GraphQL, a document that
+does not parse or validate, a refused or failed mutation would otherwise let anyone keep the cache
+empty, and every fan's read would execute again. The catalog does: when an organizer's change
+that anonymous readers see has been made (an event published, a waiting room configured), the
+resolver clears the show cache, which clears these answers too (`ShowCache(on_clear=...)`, wired
+in app.py), so anonymous readers of this process see it at once. A new draft is invisible to them,
+and anything else reaches them within the ttl.
 """
 
 from __future__ import annotations
@@ -23,21 +30,16 @@ import asyncio
 import hashlib
 import time
 from collections.abc import Callable
-from functools import lru_cache
 from typing import Any
 
 import orjson
-from graphql import FieldNode, GraphQLError, OperationDefinitionNode, parse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .http_body import read_body
-from .schema.build import MAX_TOKENS, operation_type
+from .schema.build import operation_type
 
 MAX_REQUEST_BYTES = 64_000
 MAX_RESPONSE_BYTES = 8_000_000
-# Mutations that change only seat inventory, the waiting room or the caller's own records.
-INVENTORY_MUTATIONS = frozenset({"holdSeats", "releaseHold", "createOrder", "confirmPayment", "enterWaitingRoom",
-                                 "signUp", "logIn"})
 
 Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
 
@@ -133,7 +135,7 @@ class SharedAnswers(_CacheMiddleware):
         if length is None or not length.isdigit() or int(length) > MAX_REQUEST_BYTES:
             await self.app(scope, receive, send)
             return
-        body, replay = await read_body(receive)  # bounded: the server holds the body to its length
+        body, replay = await read_body(receive)  # already read whole, in time, by BodyLimit in front
         if body is None:
             await self.app(scope, replay, send)
             return
@@ -171,11 +173,8 @@ class QueryCacheMiddleware(_CacheMiddleware):
             if cached is not None:
                 await _send(send, *cached)
                 return
-        kind = _operation_kind(body)
-        if kind != "query" or not anonymous:
+        if not anonymous or not _is_query(body):  # passed on; never clears (see the module's docstring)
             await self.app(scope, replay, send)
-            if kind not in ("query", "inventory"):  # a mutation (or anything unknown) may have changed what reads see
-                self.cache.clear()
             return
         pending = self.cache._pending.get(key)
         if pending is not None:
@@ -212,38 +211,18 @@ class QueryCacheMiddleware(_CacheMiddleware):
             future.set_result(result)  # waiters without a result run the request themselves
 
 
-def _operation_kind(body: bytes) -> str | None:
-    """"query", "inventory" (a mutation of INVENTORY_MUTATIONS only), another operation type, or
-    None when the body is not one GraphQL request."""
+def _is_query(body: bytes) -> bool:
+    """Whether the body is one GraphQL request selecting a query operation."""
     if len(body) > MAX_REQUEST_BYTES:
-        return None
+        return False
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
-        return None
+        return False
     if not isinstance(data, dict) or not isinstance(data.get("query"), str):
-        return None
+        return False
     name = data.get("operationName")
-    name = name if isinstance(name, str) else None
-    kind = operation_type(data["query"], name)
-    if kind == "mutation" and _root_fields(data["query"], name) <= INVENTORY_MUTATIONS:
-        return "inventory"
-    return kind
-
-
-@lru_cache(maxsize=256)
-def _root_fields(query: str, operation_name: str | None) -> frozenset[str]:
-    """Root field names of the selected operation; fragments at the root count as unknown."""
-    try:
-        document = parse(query, max_tokens=MAX_TOKENS)
-    except GraphQLError:
-        return frozenset({""})
-    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)
-                  and (operation_name is None or (d.name is not None and d.name.value == operation_name))]
-    if len(operations) != 1:
-        return frozenset({""})
-    selections = operations[0].selection_set.selections
-    return frozenset(s.name.value if isinstance(s, FieldNode) else "" for s in selections)
+    return operation_type(data["query"], name if isinstance(name, str) else None) == "query"
 
 
 async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:

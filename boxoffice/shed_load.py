@@ -4,11 +4,15 @@ Past `max_in_flight` concurrent GraphQL requests in a process (about a quarter s
 2 cores) the answer is RATE_LIMITED with Retry-After at once, instead of a queue: under overload,
 work for clients that already gave up would crowd out those still waiting.
 
+Only requests whose body has arrived whole are counted: ShedLoad sits behind `BodyLimit`
+(http_body.py), which reads every body within a deadline first. A client who sends headers and
+half a body, or nothing, therefore never holds a slot (32 of them used to take /graphql down).
+
 Checkout steps (`createOrder`, `confirmPayment`) get a reserve on top: a fan who already holds
 seats is a few seconds from a sale, and shedding their payment to make room for one more hold
-attempt wastes the hold (it sits until expiry). The check is a byte search of the body, made only
-once the limit is reached; a request that merely names those fields gets into the reserve lane at
-worst, which is itself bounded.
+attempt wastes the hold (it sits until expiry). The check is a byte search of the body (already
+read, so replayed at once), made only once the limit is reached; a request that merely names
+those fields gets into the reserve lane at worst, which is itself bounded.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from __future__ import annotations
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .http_body import read_body
+from .http_body import MAX_BODY_BYTES, read_body
 
 CHECKOUT_FIELDS = (b"createOrder", b"confirmPayment")
 
@@ -27,7 +31,7 @@ def _is_checkout(body: bytes) -> bool:
 
 class ShedLoad:
     def __init__(self, app: ASGIApp, max_in_flight: int = 64, checkout_reserve: int | None = None,
-                 max_body_bytes: int = 1_000_000) -> None:
+                 max_body_bytes: int = MAX_BODY_BYTES) -> None:
         self.app = app
         self.max_in_flight = max_in_flight
         self.checkout_reserve = max_in_flight // 2 if checkout_reserve is None else checkout_reserve

@@ -102,7 +102,8 @@ async def api(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> As
     settings = Settings(database_url=database_url, redis_url=api_redis, secret="test-secret-" + uuid.uuid4().hex,
                         data_dir=tmp_path_factory.mktemp("data"), hold_sweep_interval_s=0.2,
                         seat_delta_window_ms=50, stripe_webhook_secret="whsec_test_" + uuid.uuid4().hex,
-                        public_url=f"http://127.0.0.1:{port}", stripe_timeout_s=2.0)
+                        public_url=f"http://127.0.0.1:{port}", stripe_timeout_s=2.0,
+                        stripe_sim_faults=True)  # tests switch the simulator's faults on and off
     app = create_app(settings)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                            lifespan="on", ws="websockets",

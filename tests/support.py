@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from boxoffice.booking.accounts import create_user
+from boxoffice.payments.simulator import simulator_api_key
 
 ORG_PASSWORD = "organizer-password"
 FAN_PASSWORD = "fan-password-1"
@@ -24,6 +25,11 @@ class Api:
     client: httpx.AsyncClient
     services: Any
     port: int = 0
+
+    @property
+    def sim_auth(self) -> dict[str, str]:
+        """The mounted Stripe simulator's API key, as the server's own gateway sends it."""
+        return {"Authorization": f"Bearer {simulator_api_key(self.services.settings.secret)}"}
 
     async def post(self, query: str, variables: dict[str, Any] | None = None, token: str | None = None) -> dict:
         headers = {"Authorization": f"Bearer {token}"} if token else {}

@@ -54,3 +54,18 @@ def test_audit_clean_then_bad_show_argument(database_url, tmp_path: Path) -> Non
     assert clean.returncode == 0 and "every invariant holds" in clean.stdout, clean.stdout
     bad = _run(["audit", "--show", "not-a-uuid"], database_url, tmp_path)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_each_help_page_describes_its_command_and_shows_its_defaults() -> None:
+    env = {**os.environ, "COLUMNS": "200"}
+    for command, expected in (("serve", ["fan app at /", "(default: 127.0.0.1)", "(default: 8000)",
+                                         "--log-level", "(default: info)"]),
+                              ("demo", ["Load a stadium", "--stadium-rows", "(default: 50)"]),
+                              ("create-user", ["first organizer", "(default: fan)"]),
+                              ("migrate", ["idempotent"]), ("audit", ["no seat is owned twice"]),
+                              ("reconcile", ["payment provider"])):
+        page = subprocess.run([*BOXOFFICE, command, "--help"], env=env, capture_output=True, text=True, timeout=60)
+        assert page.returncode == 0 and page.stderr == "", page.stderr
+        shown = " ".join(page.stdout.split())
+        assert all(part in shown for part in expected), (command, page.stdout)
+        assert "(default: None)" not in shown and "(default: False)" not in shown, page.stdout

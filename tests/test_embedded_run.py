@@ -11,12 +11,15 @@ from live_support import free_port
 
 
 def test_demo_then_serve_on_the_embedded_database(tmp_path) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "STRIPE_API_KEY")}
+    # No XDG_RUNTIME_DIR either, as in containers and CI: the embedded database must not warn about it.
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DATABASE_URL", "REDIS_URL", "STRIPE_API_KEY", "XDG_RUNTIME_DIR")}
     env["BOXOFFICE_DATA_DIR"] = str(tmp_path / "data")
     cli = [sys.executable, "-m", "boxoffice.cli"]
     demo = subprocess.run([*cli, "demo"], env=env, capture_output=True, text=True, timeout=300)
     assert demo.returncode == 0, demo.stderr
     assert "demo: loaded" in demo.stdout and "embedded PostgreSQL" in demo.stdout
+    assert "Warning" not in demo.stderr, demo.stderr
     port = free_port()
     server = subprocess.Popen([*cli, "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)
@@ -41,6 +44,8 @@ def test_demo_then_serve_on_the_embedded_database(tmp_path) -> None:
         server.terminate()
         output, _ = server.communicate(timeout=30)
     assert "embedded PostgreSQL" in output and "in-process pub/sub" in output
+    assert f"the fan app at http://127.0.0.1:{port}/ and the API at http://127.0.0.1:{port}/graphql" in output
+    assert "Warning" not in output, output[-2000:]
     assert "autovacuum off" not in output  # the embedded database keeps PostgreSQL's defaults
     assert server.returncode in (0, 143), output[-2000:]  # 143: stopped by the SIGTERM, cleanly
     # A server stopped with SIGTERM (systemd, docker stop) stops its embedded PostgreSQL too.

@@ -1,5 +1,6 @@
 """Anonymous read queries share answers; seat-inventory writes leave them be (the writer, signed in,
-reads its own writes); other mutations clear them; a stale answer is served while one refreshes."""
+reads its own writes); only a catalog change that was made clears them, never a request as such
+(garbage, a bad document, a refused mutation); a stale answer is served while one refreshes."""
 
 import asyncio
 import uuid
@@ -13,6 +14,9 @@ from support import HOLD
 QUERY = {"query": "query($id: ID!) { show(id: $id) { availability { version codes } } }", "variables": {"id": "s"}}
 HOLD_BODY = {"query": "mutation($i: HoldSeatsInput!) { holdSeats(input: $i) { __typename } }", "variables": {}}
 CATALOG_BODY = {"query": "mutation($id: ID!) { publishEvent(eventId: $id) { __typename } }", "variables": {"id": "e"}}
+GARBAGE = [b"garbage", b"{", b"[]", b'{"query": 1}', b'{"query": "mutation {"}', b'{"query": "{ a } { b }"}',
+           b'{"query": "subscription { seatChanges(showId: \"x\") { version } }"}',
+           orjson.dumps({"query": "mutation { noSuchField }"}), orjson.dumps({"query": "query { x } mutation { y }"})]
 
 
 class Clock:
@@ -43,7 +47,7 @@ def _client(app: CountingApp, cache: QueryCache) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=QueryCacheMiddleware(app, cache)), base_url="http://t")
 
 
-async def test_seat_inventory_mutations_keep_shared_answers_and_catalog_mutations_clear_them() -> None:
+async def test_requests_never_clear_shared_answers_and_catalog_changes_do() -> None:
     app, cache = CountingApp(), QueryCache(ttl_s=0.2, clock=Clock())
     async with _client(app, cache) as client:
         assert (await client.post("/graphql", json=QUERY)).json() == {"data": {"n": 1}}
@@ -52,8 +56,13 @@ async def test_seat_inventory_mutations_keep_shared_answers_and_catalog_mutation
         assert (await client.post("/graphql", json=QUERY)).json() == {"data": {"n": 1}}  # kept
         signed_in = await client.post("/graphql", json=QUERY, headers={"Authorization": "Bearer t"})
         assert signed_in.json() == {"data": {"n": 3}}  # never from the shared answers
-        await client.post("/graphql", json=CATALOG_BODY)
-        assert (await client.post("/graphql", json=QUERY)).json() == {"data": {"n": 5}}  # cleared
+        for body in GARBAGE:
+            await client.post("/graphql", content=body, headers={"content-type": "application/json"})
+        await client.post("/graphql", json=CATALOG_BODY)  # whether it ran is the resolver's to say
+        await client.post("/graphql", json=CATALOG_BODY, headers={"Authorization": "Bearer t"})
+        assert (await client.post("/graphql", json=QUERY)).json() == {"data": {"n": 1}}  # kept
+        cache.clear()  # what ShowCache(on_clear=...) does when an organizer's change was made
+        assert (await client.post("/graphql", json=QUERY)).json() == {"data": {"n": 2 + len(GARBAGE) + 4}}
 
 
 async def test_a_stale_answer_is_served_while_one_request_refreshes_it() -> None:
@@ -137,3 +146,55 @@ async def test_the_writer_reads_its_hold_at_once_and_anonymous_answers_are_share
                                    "idempotencyKey": uuid.uuid4().hex}}, fan)
     mine = await api.gql(q, {"id": show["id"]}, fan)
     assert mine["show"]["availability"]["codes"].startswith("H")
+
+
+async def test_garbage_and_refused_requests_do_not_empty_the_shared_answers_of_a_real_server(
+        database_url, engine, tmp_path) -> None:
+    """Through `boxoffice serve`: anonymous `{ serverTime }` is shared (a long window here, so the
+    shared answer can only change when it is cleared); nobody can clear it by posting junk."""
+    from datetime import datetime, timedelta, timezone
+
+    from live_support import ServerProcess, fan_tokens, gql
+    from support import CREATE_EVENT, CREATE_SHOW, CREATE_VENUE, PUBLISH
+
+    secret = "cache-" + uuid.uuid4().hex
+    server = ServerProcess(database_url, None, secret, tmp_path / "srv",
+                           extra_env={"BOXOFFICE_QUERY_CACHE_MS": "600000"})
+    server.start()
+    try:
+        organizer, fan = (await fan_tokens(engine, secret, 1, "organizer"))[0], (await fan_tokens(engine, secret, 1))[0]
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+            async def shared_time() -> str:
+                response = await client.post("/graphql", json={"query": "{ serverTime }"})
+                assert response.status_code == 200, response.text
+                return str(response.json()["data"]["serverTime"])
+
+            first = await shared_time()
+            assert await shared_time() == first
+            venue = (await gql(server.url, CREATE_VENUE, {"input": {
+                "name": "Cache hall", "city": "Porto", "sections": [{"name": "GA", "generalAdmissionCapacity": 5}]}},
+                organizer, client))["createVenue"]
+            event = (await gql(server.url, CREATE_EVENT, {"input": {
+                "name": "Cache night", "performer": "Band", "category": "concert", "venueId": venue["id"]}},
+                organizer, client))["createEvent"]
+            show = (await gql(server.url, CREATE_SHOW, {"input": {
+                "eventId": event["id"], "currency": "EUR",
+                "priceTiers": [{"name": "Floor", "priceCents": 2000, "sections": ["GA"]}],
+                "startsAt": (datetime.now(timezone.utc) + timedelta(days=5)).isoformat(),
+                "onSaleAt": (datetime.now(timezone.utc) - timedelta(hours=1)).isoformat()}},
+                organizer, client))["createShow"]
+            assert show["__typename"] == "Show", show
+            assert await shared_time() == first  # drafts are nobody else's business
+            for headers in ({}, {"Authorization": f"Bearer {fan}"}):
+                for body in GARBAGE:
+                    await client.post("/graphql", content=body, headers={"content-type": "application/json", **headers})
+                refused = await client.post("/graphql", json={"query": PUBLISH, "variables": {"id": event["id"]}},
+                                            headers=headers)
+                assert refused.json()["data"]["publishEvent"]["__typename"] == "Rejected", refused.text
+                await client.post("/graphql", content=b"x" * 2_000_000, headers=headers)  # 413
+                assert await shared_time() == first, "a request that changed nothing emptied the shared answers"
+            published = await gql(server.url, PUBLISH, {"id": event["id"]}, organizer, client)
+            assert published["publishEvent"]["status"] == "PUBLISHED"
+            assert await shared_time() != first  # a change anonymous readers see: cleared at once
+    finally:
+        server.stop()

@@ -56,3 +56,38 @@ async def test_checkout_steps_have_a_reserve_past_the_limit() -> None:
         assert [r.status_code for r in await asyncio.gather(*holding, paying)] == [200, 200, 200]
     assert b"confirmPayment" in bodies[-1] and b'"orderId":"x"' in bodies[-1].replace(b" ", b"")
     assert app.in_flight == 0
+
+
+async def test_only_requests_whose_body_has_arrived_take_a_slot() -> None:
+    """Behind BodyLimit (as app.py stacks them): uploads that stall mid-body hold no slot, and are
+    answered 408 at the deadline, while complete requests are served."""
+    from boxoffice.http_body import BodyLimit
+
+    release = asyncio.Event()
+    served: list[bytes] = []
+
+    async def api(scope, receive, send):  # type: ignore[no-untyped-def]
+        served.append((await receive())["body"])
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    shed = ShedLoad(api, max_in_flight=2, checkout_reserve=0)
+    app = BodyLimit(shed, max_bytes=1000, timeout_s=0.5)
+
+    async def stalled_body():  # type: ignore[no-untyped-def]
+        yield b'{"query": "{ serverTi'
+        await release.wait()  # never, within the deadline
+        yield b'me }"}'
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        stalled = [asyncio.create_task(client.post("/graphql", content=stalled_body())) for _ in range(4)]
+        await asyncio.sleep(0.05)
+        assert shed.in_flight == 0
+        normal = await client.post("/graphql", json={"query": "{ serverTime }"})
+        assert normal.status_code == 200 and served == [b'{"query":"{ serverTime }"}']
+        late = await asyncio.gather(*stalled)
+        release.set()
+    assert [r.status_code for r in late] == [408] * 4
+    assert late[0].json()["errors"][0]["extensions"] == {"code": "INVALID_INPUT"}
+    assert late[0].headers["connection"] == "close"
+    assert len(served) == 1 and shed.in_flight == 0

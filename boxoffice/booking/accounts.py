@@ -1,10 +1,13 @@
-"""Sign-up, log-in and bearer tokens (argon2 hashes, HS256 JWTs with expiry)."""
+"""Sign-up, log-in, role and password changes, and bearer tokens (argon2 hashes, HS256 JWTs with
+expiry and the user's token version: see booking/sessions.py for what makes a token still good)."""
 
 from __future__ import annotations
 
 import re
 import time
 import uuid
+from dataclasses import dataclass
+from typing import Any
 
 import jwt
 from argon2 import PasswordHasher
@@ -14,8 +17,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..db import reading
-from .errors import EmailTaken, InvalidCredentials, InvalidInput
-from .records import UserRecord, Viewer
+from .errors import EmailTaken, InvalidCredentials, InvalidInput, NotFound
+from .passwords import check_password
+from .records import UserRecord
 
 ROLES = ("fan", "organizer", "admin")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
@@ -31,11 +35,6 @@ def normalise_email(email: str) -> str:
     return email
 
 
-def _check_password(password: str) -> None:
-    if not 8 <= len(password) <= 256:
-        raise InvalidInput("Passwords have 8 to 256 characters.", field="password")
-
-
 def _check_name(name: str) -> str:
     name = name.strip()
     if not 1 <= len(name) <= 200:
@@ -45,10 +44,9 @@ def _check_name(name: str) -> str:
 
 async def create_user(engine: AsyncEngine, *, email: str, password: str, name: str, role: str = "fan") -> UserRecord:
     email = normalise_email(email)
-    _check_password(password)
+    check_password(password, email=email)
     name = _check_name(name)
-    if role not in ROLES:
-        raise InvalidInput(f"Role must be one of {', '.join(ROLES)}.", field="role")
+    _check_role(role)
     password_hash = _HASHER.hash(password)
     try:
         async with engine.begin() as conn:
@@ -60,10 +58,20 @@ async def create_user(engine: AsyncEngine, *, email: str, password: str, name: s
     return UserRecord(id=row.id, email=email, name=name, role=role)
 
 
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise InvalidInput(f"Role must be one of {', '.join(ROLES)}.", field="role")
+
+
+def _user(row: Any) -> UserRecord:
+    return UserRecord(id=row.id, email=row.email, name=row.name, role=row.role, token_version=row.token_version)
+
+
 async def authenticate(engine: AsyncEngine, *, email: str, password: str) -> UserRecord:
     async with reading(engine) as conn:
         row = (await conn.execute(
-            text("SELECT id, email, name, role, password_hash FROM users WHERE lower(email) = lower(:e)"),
+            text("SELECT id, email, name, role, token_version, password_hash FROM users "
+                 "WHERE lower(email) = lower(:e)"),
             {"e": email.strip()})).first()
     try:
         _HASHER.verify(row.password_hash if row else _DUMMY_HASH, password)
@@ -71,14 +79,63 @@ async def authenticate(engine: AsyncEngine, *, email: str, password: str) -> Use
         raise InvalidCredentials("E-mail or password is wrong.") from None
     if row is None:
         raise InvalidCredentials("E-mail or password is wrong.")
-    return UserRecord(id=row.id, email=row.email, name=row.name, role=row.role)
+    return _user(row)
 
 
 async def get_users(engine: AsyncEngine, ids: list[uuid.UUID]) -> dict[uuid.UUID, UserRecord]:
     async with reading(engine) as conn:
-        rows = (await conn.execute(text("SELECT id, email, name, role FROM users WHERE id = ANY(:ids)"),
+        rows = (await conn.execute(text("SELECT id, email, name, role, token_version FROM users WHERE id = ANY(:ids)"),
                                    {"ids": ids})).all()
-    return {r.id: UserRecord(id=r.id, email=r.email, name=r.name, role=r.role) for r in rows}
+    return {r.id: _user(r) for r in rows}
+
+
+# Each of these ends every token issued so far: one statement that changes the user and bumps the
+# version, so no token can be issued between the change and the bump with the old state.
+async def end_sessions(engine: AsyncEngine, user_id: uuid.UUID) -> int:
+    """Log-out: the user's new token version (tokens of older versions are refused)."""
+    async with engine.begin() as conn:
+        version = (await conn.execute(
+            text("UPDATE users SET token_version = token_version + 1 WHERE id = :id RETURNING token_version"),
+            {"id": user_id})).scalar()
+    if version is None:
+        raise NotFound("No such user.")
+    return int(version)
+
+
+async def change_role(engine: AsyncEngine, *, email: str, role: str) -> UserRecord:
+    """An operator's role change (`boxoffice set-role`); tokens issued before it stop working."""
+    _check_role(role)
+    async with engine.begin() as conn:
+        row = (await conn.execute(
+            text("UPDATE users SET role = :r, token_version = token_version + 1 WHERE lower(email) = lower(:e) "
+                 "RETURNING id, email, name, role, token_version"), {"r": role, "e": email.strip()})).first()
+    if row is None:
+        raise NotFound("No account has that e-mail address.", field="email")
+    return _user(row)
+
+
+async def change_password(engine: AsyncEngine, *, email: str, password: str) -> UserRecord:
+    """A new password (`boxoffice set-password`); tokens issued before it stop working."""
+    check_password(password, email=email)
+    password_hash = _HASHER.hash(password)
+    async with engine.begin() as conn:
+        row = (await conn.execute(
+            text("UPDATE users SET password_hash = :h, token_version = token_version + 1 "
+                 "WHERE lower(email) = lower(:e) RETURNING id, email, name, role, token_version"),
+            {"h": password_hash, "e": email.strip()})).first()
+    if row is None:
+        raise NotFound("No account has that e-mail address.", field="email")
+    return _user(row)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenClaims:
+    """What a correctly signed, unexpired access token says; whether it still holds is the
+    database's call (booking/sessions.py)."""
+
+    user_id: uuid.UUID
+    version: int
+    expires_at: int  # Unix time
 
 
 class TokenIssuer:
@@ -90,31 +147,34 @@ class TokenIssuer:
         self._secret = secret
         self._ttl_s = ttl_s
         # Verified tokens, so a fan's every request does not re-check the same signature.
-        self._verified: dict[str, tuple[Viewer, int]] = {}
+        self._verified: dict[str, TokenClaims] = {}
         self._cache_size = cache_size
 
     def issue(self, user: UserRecord) -> str:
         now = int(time.time())
-        claims = {"sub": str(user.id), "role": user.role, "typ": "access", "iat": now, "exp": now + self._ttl_s}
+        # The role is there for clients to read; the server takes the role from the database.
+        claims = {"sub": str(user.id), "role": user.role, "ver": user.token_version, "typ": "access",
+                  "iat": now, "exp": now + self._ttl_s}
         return jwt.encode(claims, self._secret, algorithm=self.ALGORITHM)
 
-    def verify(self, token: str) -> Viewer | None:
+    def verify(self, token: str) -> TokenClaims | None:
         hit = self._verified.get(token)
-        if hit is not None and hit[1] > time.time():
-            return hit[0]
-        viewer = self._verify(token)
-        if viewer is not None:
+        if hit is not None:
+            return hit if hit.expires_at > time.time() else None
+        claims = self._verify(token)
+        if claims is not None:
             if len(self._verified) >= self._cache_size:
                 self._verified.clear()
-            self._verified[token] = (viewer, int(jwt.decode(token, options={"verify_signature": False})["exp"]))
-        return viewer
+            self._verified[token] = claims
+        return claims
 
-    def _verify(self, token: str) -> Viewer | None:
+    def _verify(self, token: str) -> TokenClaims | None:
         try:
             claims = jwt.decode(token, self._secret, algorithms=[self.ALGORITHM],
                                 options={"require": ["exp", "sub"]})
-            if claims.get("typ") != "access" or claims.get("role") not in ROLES:
+            version = claims.get("ver", 0)  # tokens from before token versions are version 0
+            if claims.get("typ") != "access" or type(version) is not int:
                 return None
-            return Viewer(user_id=uuid.UUID(claims["sub"]), role=claims["role"])
-        except (jwt.PyJWTError, ValueError, TypeError):
+            return TokenClaims(user_id=uuid.UUID(claims["sub"]), version=version, expires_at=int(claims["exp"]))
+        except (jwt.PyJWTError, ValueError, TypeError, AttributeError):
             return None

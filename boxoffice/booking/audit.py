@@ -1,7 +1,9 @@
 """The inventory and money invariants, checked over the database (`boxoffice audit`).
 
 A captured payment of a cancelled order is normal for a few minutes (its refund is on its
-way, and `boxoffice reconcile` retries it); left longer, it is a failure."""
+way, and `boxoffice reconcile` retries it); left longer, it is a failure. A refunded or disputed
+order's places stay sold to it once its show has started (they went back on sale only before);
+its tickets are void and on the revocation list."""
 
 from __future__ import annotations
 
@@ -18,9 +20,11 @@ CHECKS: dict[str, str] = {
         LEFT JOIN holds h ON h.id = ss.hold_id AND h.show_id = ss.show_id AND h.status = 'active'
              AND ss.id = ANY(h.seat_ids || h.unit_ids)
         WHERE ss.status = 'H' AND {show_ss} AND h.id IS NULL""",
-    "sold place not owned by a confirmed order of its show": """
+    "sold place not owned by a confirmed order of its show (or a voided one of a show that started)": """
         SELECT ss.show_id, ss.id AS seat_id, ss.order_id FROM show_seats ss
-        LEFT JOIN orders o ON o.id = ss.order_id AND o.show_id = ss.show_id AND o.status = 'confirmed'
+        LEFT JOIN orders o ON o.id = ss.order_id AND o.show_id = ss.show_id AND (o.status = 'confirmed'
+             OR (o.status IN ('refunded', 'disputed')
+                 AND (SELECT sh.starts_at <= now() FROM shows sh WHERE sh.id = ss.show_id)))
         WHERE ss.status = 'S' AND {show_ss} AND o.id IS NULL""",
     "place in two confirmed orders": """
         SELECT o.show_id, p.seat_id, array_agg(o.id) AS orders FROM orders o JOIN holds h ON h.id = o.hold_id
@@ -44,13 +48,24 @@ CHECKS: dict[str, str] = {
     "refunded order without a refunded payment": """
         SELECT o.show_id, o.id AS order_id, p.status FROM orders o LEFT JOIN payments p ON p.order_id = o.id
         WHERE o.status = 'refunded' AND {show_o} AND (p.id IS NULL OR p.status <> 'refunded')""",
+    "disputed order without a captured, disputed payment": """
+        SELECT o.show_id, o.id AS order_id, p.status, p.dispute_id FROM orders o
+        LEFT JOIN payments p ON p.order_id = o.id
+        WHERE o.status = 'disputed' AND {show_o}
+          AND (p.id IS NULL OR p.status <> 'succeeded' OR p.dispute_id IS NULL)""",
+    "ticket of a refunded, disputed or cancelled order": """
+        SELECT o.show_id, o.id AS order_id, t.id AS ticket_id FROM tickets t JOIN orders o ON o.id = t.order_id
+        WHERE o.status IN ('refunded', 'disputed', 'cancelled') AND {show_o}""",
+    "revoked ticket still issued": """
+        SELECT r.show_id, r.ticket_id FROM revoked_tickets r JOIN tickets t ON t.id = r.ticket_id
+        JOIN orders o ON o.id = r.order_id WHERE {show_o}""",
     "confirmed order without one ticket per place": """
         SELECT o.show_id, o.id AS order_id, o.ticket_count, count(t.id) AS tickets FROM orders o
         LEFT JOIN tickets t ON t.order_id = o.id WHERE o.status = 'confirmed' AND {show_o}
         GROUP BY o.show_id, o.id, o.ticket_count HAVING count(t.id) <> o.ticket_count""",
     "captured payment of an unconfirmed order, unrefunded for over 10 minutes": """
         SELECT o.show_id, o.id AS order_id, o.status, p.intent_id FROM payments p JOIN orders o ON o.id = p.order_id
-        WHERE p.status = 'succeeded' AND o.status <> 'confirmed' AND {show_o}
+        WHERE p.status = 'succeeded' AND o.status NOT IN ('confirmed', 'disputed') AND {show_o}
           AND p.updated_at < now() - interval '10 minutes'""",
     "place both held and ordered": """
         SELECT ss.show_id, ss.id AS seat_id FROM show_seats ss

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -206,8 +207,10 @@ class ShowCache:
     under lock. A change to them reaches every process within `ttl_s`.
     """
 
-    def __init__(self, engine: AsyncEngine, ttl_s: float = 1.0, max_shows: int = 4096) -> None:
+    def __init__(self, engine: AsyncEngine, ttl_s: float = 1.0, max_shows: int = 4096,
+                 on_clear: Callable[[], object] | None = None) -> None:
         self._engine = engine
+        self._on_clear = on_clear  # e.g. the shared answers of anonymous reads (query_cache.py)
         self._ttl_s = ttl_s
         self._max = max_shows
         self._entries: dict[uuid.UUID, tuple[float, ShowRecord | None]] = {}
@@ -245,6 +248,8 @@ class ShowCache:
         self._entries.clear()
         self._loading.clear()
         self._generation += 1
+        if self._on_clear is not None:
+            self._on_clear()
 
 
 def _retrieved(future: asyncio.Future[Any]) -> None:

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..db import reading
 from . import ga
-from .catalog import get_show
+from .catalog import can_see_event, get_show
 from .errors import (BookingError, IdempotencyConflict, InvalidInput, LimitExceeded, NotFound,
                      NotOnSale, RateLimited, SeatsUnavailable, Unauthenticated)
 from .hold_batch import BatchedHold, HoldBatcher, batchable
@@ -132,7 +132,8 @@ async def hold_seats(engine: AsyncEngine, viewer: Viewer | None, req: HoldReques
     try:
         if show is None or show.id != req.show_id:
             show = await get_show(engine, req.show_id)
-        if show is None:
+        if show is None or not can_see_event(viewer, show.event_status, show.organizer_id):
+            # A draft is its organizer's secret: to anyone else it looks exactly like no show at all.
             raise NotFound("No such show.", field="showId")
         if not parsed.ga:
             return await _hold_reserved(engine, viewer, show, req, parsed, admission, batcher)

@@ -73,8 +73,10 @@ async def create_event(engine: AsyncEngine, viewer: Viewer | None, *, name: str,
     name, performer, category = _text(name, "name"), _text(performer, "performer"), _text(category, "category")
     if description is not None and len(description) > 10_000:
         raise InvalidInput("The description is too long (10,000 characters at most).", field="description")
-    if await get_venue(engine, venue_id) is None:
+    venue = await get_venue(engine, venue_id)
+    if venue is None:
         raise NotFound("No such venue.", field="venueId")
+    _own_venue(viewer, venue)
     async with engine.begin() as conn:
         row = (await conn.execute(
             text("INSERT INTO events (venue_id, organizer_id, name, performer, category, description) "
@@ -88,6 +90,12 @@ async def create_event(engine: AsyncEngine, viewer: Viewer | None, *, name: str,
 def _own(viewer: Viewer, organizer_id: uuid.UUID) -> None:
     if viewer.role != "admin" and viewer.user_id != organizer_id:
         raise Forbidden("That event belongs to another organizer.")
+
+
+def _own_venue(viewer: Viewer, venue: VenueRecord) -> None:
+    """Events and shows go on at a venue only with its owner's say (the organizer who created it)."""
+    if viewer.role != "admin" and viewer.user_id != venue.created_by:
+        raise Forbidden("That venue belongs to another organizer.", field="venueId")
 
 
 async def publish_event(engine: AsyncEngine, viewer: Viewer | None, event_id: uuid.UUID) -> EventRecord:
@@ -130,6 +138,9 @@ async def create_show(engine: AsyncEngine, viewer: Viewer | None, spec: ShowSpec
     if event is None:
         raise NotFound("No such event.", field="eventId")
     _own(viewer, event.organizer_id)
+    venue = await get_venue(engine, event.venue_id)
+    assert venue is not None  # events.venue_id is a foreign key
+    _own_venue(viewer, venue)  # an event from before venues had owners' say may name anyone's
     if not _CURRENCY.match(spec.currency):
         raise InvalidInput("Currency is an ISO 4217 code such as USD.", field="currency")
     if spec.starts_at.tzinfo is None or (spec.on_sale_at is not None and spec.on_sale_at.tzinfo is None):

@@ -7,6 +7,9 @@ goes through `apply_intent`, which is idempotent: the order ends the same way.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import logging
 import re
 import uuid
 from dataclasses import dataclass
@@ -24,8 +27,9 @@ from .hold_release import free_places
 from .holds import MAX_KEY_LENGTH
 from .records import ChangeSet, OrderRecord, Viewer
 from .seatmap import lock_show_for_change, move_seats
-from .tickets import issue_tickets
+from .tickets import issue_tickets, revoke_order_tickets
 
+log = logging.getLogger("boxoffice.payments")
 _PAYMENT_METHOD = re.compile(r"^pm_[A-Za-z0-9_]{1,100}$")
 FINAL = ("succeeded", "canceled", "refunded")
 
@@ -42,7 +46,28 @@ def intent_key(order_id: uuid.UUID) -> str:
     return f"boxoffice-intent-{order_id}"
 
 
-async def _order(conn: AsyncConnection, order_id: uuid.UUID, *, lock: bool = False) -> Any:
+def _binding(secret: str, order_id: str) -> str:
+    key = hmac.new(secret.encode(), b"payment-intent-binding-v1", hashlib.sha256).digest()
+    return hmac.new(key, order_id.encode(), hashlib.sha256).hexdigest()[:40]
+
+
+def intent_metadata(secret: str, order_id: uuid.UUID) -> dict[str, str]:
+    """The metadata of the intent boxoffice creates for an order, signed: should the intent's id
+    never reach us (its creation answer lost), only a signature we made binds it to the order."""
+    return {"order_id": str(order_id), "order_binding": _binding(secret, str(order_id))}
+
+
+def _signed_order(secret: str, intent: IntentView) -> uuid.UUID | None:
+    claimed, binding = intent.metadata.get("order_id", ""), intent.metadata.get("order_binding", "")
+    if not binding or not hmac.compare_digest(binding.encode(), _binding(secret, claimed).encode()):
+        return None
+    try:
+        return uuid.UUID(claimed)
+    except ValueError:
+        return None
+
+
+async def order_row(conn: AsyncConnection, order_id: uuid.UUID, *, lock: bool = False) -> Any:
     return (await conn.execute(text(f"SELECT {ORDER_COLS}, expires_at > now() AS live FROM orders "
                                     f"WHERE id = :o{' FOR UPDATE' if lock else ''}"), {"o": order_id})).first()
 
@@ -56,7 +81,7 @@ async def confirm_payment(engine: AsyncEngine, ctx: PaymentContext, viewer: View
     if not _PAYMENT_METHOD.match(payment_method):
         raise InvalidInput("That is not a payment method id (pm_…).", field="paymentMethod")
     async with engine.connect() as conn:
-        order = await _order(conn, order_id)
+        order = await order_row(conn, order_id)
         payment = (await conn.execute(text("SELECT intent_id, status FROM payments WHERE order_id = :o"),
                                       {"o": order_id})).first()
     if order is None or order.user_id != viewer.user_id or payment is None:
@@ -70,7 +95,7 @@ async def confirm_payment(engine: AsyncEngine, ctx: PaymentContext, viewer: View
     try:
         if intent_id is None:
             intent = await ctx.gateway.create_intent(order.total_cents, order.currency.lower(),
-                                                     {"order_id": str(order_id)}, intent_key(order_id))
+                                                     intent_metadata(ctx.secret, order_id), intent_key(order_id))
             intent_id = intent.id
             async with engine.begin() as conn:
                 await conn.execute(text("UPDATE payments SET intent_id = :i, updated_at = now() WHERE order_id = :o "
@@ -101,20 +126,33 @@ async def confirm_payment(engine: AsyncEngine, ctx: PaymentContext, viewer: View
 
 async def _reload(engine: AsyncEngine, order_id: uuid.UUID) -> OrderRecord:
     async with engine.connect() as conn:
-        return order_record(await _order(conn, order_id))
+        return order_record(await order_row(conn, order_id))
 
 
-async def _order_of_intent(conn: AsyncConnection, intent: IntentView) -> uuid.UUID | None:
-    row = (await conn.execute(text("SELECT order_id FROM payments WHERE intent_id = :i"), {"i": intent.id})).first()
-    if row is not None:
-        return row.order_id
-    try:  # the intent id was never stored (its creation answer was lost): trust its metadata
-        order_id = uuid.UUID(str(intent.metadata.get("order_id")))
-    except ValueError:
+async def order_of_intent(conn: AsyncConnection, intent_id: str) -> uuid.UUID | None:
+    """The order whose payment is this intent (by the id boxoffice stored), if any."""
+    row = (await conn.execute(text("SELECT order_id FROM payments WHERE intent_id = :i"), {"i": intent_id})).first()
+    return None if row is None else row.order_id  # type: ignore[no-any-return]
+
+
+async def _order_of_intent(conn: AsyncConnection, secret: str, intent: IntentView) -> uuid.UUID | None:
+    """The order this intent pays: by the intent id stored on its payment, or, if that id was never
+    stored (its creation answer was lost), by metadata boxoffice signed, for the order's exact amount
+    and currency, and only while the payment has no other intent. Metadata alone binds nothing."""
+    order_id = await order_of_intent(conn, intent.id)
+    if order_id is not None:
+        return order_id
+    claimed = _signed_order(secret, intent)
+    if claimed is None:
+        if intent.metadata.get("order_id"):
+            log.warning("payment intent %s names order %r without boxoffice's signature: not bound",
+                        intent.id, intent.metadata.get("order_id"))
         return None
-    await conn.execute(text("UPDATE payments SET intent_id = :i WHERE order_id = :o AND intent_id IS NULL"),
-                       {"i": intent.id, "o": order_id})
-    return order_id
+    bound = (await conn.execute(text(
+        "UPDATE payments SET intent_id = :i, updated_at = now() WHERE order_id = :o AND intent_id IS NULL "
+        "AND amount_cents = :a AND lower(currency) = lower(:c) RETURNING order_id"),
+        {"i": intent.id, "o": claimed, "a": intent.amount, "c": intent.currency})).first()
+    return None if bound is None else bound.order_id  # type: ignore[no-any-return]
 
 
 async def apply_intent(engine: AsyncEngine, ctx: PaymentContext, intent: IntentView) -> ChangeSet:
@@ -133,7 +171,7 @@ async def apply_intent(engine: AsyncEngine, ctx: PaymentContext, intent: IntentV
     if status == "failed" and not intent.failure_code and not intent.failure_message:
         status = "requires_payment_method"  # never tried yet, not a failure
     async with engine.begin() as conn:
-        order_id = await _order_of_intent(conn, intent)
+        order_id = await _order_of_intent(conn, ctx.secret, intent)
         if order_id is None:
             return changes
         updated = (await conn.execute(text(
@@ -161,12 +199,12 @@ async def _settle_success(engine: AsyncEngine, ctx: PaymentContext, intent: Inte
                           changes: ChangeSet) -> uuid.UUID | None:
     """Confirms the order if it can still have its places; else returns the order to refund."""
     async with engine.begin() as conn:
-        order_id = await _order_of_intent(conn, intent)
+        order_id = await _order_of_intent(conn, ctx.secret, intent)
     if order_id is None:
         return None
     try:
         async with engine.begin() as conn:
-            order = await _order(conn, order_id, lock=True)
+            order = await order_row(conn, order_id, lock=True)
             if order.status == "confirmed":
                 return None
             payable = (order.status == "pending_payment" and order.live and intent.amount == order.total_cents
@@ -199,7 +237,7 @@ async def _settle_success(engine: AsyncEngine, ctx: PaymentContext, intent: Inte
         pass
     # Paid, but the order can no longer have its places: cancel it (freeing what it still holds).
     async with engine.begin() as conn:
-        order = await _order(conn, order_id, lock=True)
+        order = await order_row(conn, order_id, lock=True)
         if order.status == "confirmed":
             return None
         if order.status == "pending_payment":
@@ -211,7 +249,7 @@ async def _settle_success(engine: AsyncEngine, ctx: PaymentContext, intent: Inte
         await conn.execute(text("UPDATE payments SET status = 'succeeded', updated_at = now() WHERE order_id = :o "
                                 "AND status NOT IN ('succeeded', 'refunded')"), {"o": order_id})
     changes.orders.add(order_id)
-    return order_id if order.status != "refunded" else None
+    return order_id if order.status not in ("refunded", "disputed") else None  # a charged-back payment stays
 
 
 async def refund_order(engine: AsyncEngine, ctx: PaymentContext, order_id: uuid.UUID, intent_id: str,
@@ -227,15 +265,11 @@ async def refund_order(engine: AsyncEngine, ctx: PaymentContext, order_id: uuid.
 
 async def mark_refunded(engine: AsyncEngine, order_id: uuid.UUID, refund_id: str | None, changes: ChangeSet) -> None:
     async with engine.begin() as conn:
-        order = await _order(conn, order_id, lock=True)
-        if order is None or order.status == "refunded":
+        order = await order_row(conn, order_id, lock=True)
+        if order is None or order.status in ("refunded", "disputed"):  # a charged-back payment is not refunded
             return
-        if order.status == "confirmed":  # refunded from Stripe's side: its seats go back on sale
-            await lock_show_for_change(conn, order.show_id)
-            for change in await move_seats(conn, order.show_id, where="ss.order_id = :o AND ss.status = 'S'",
-                                           to="A", also_set="order_id = NULL", params={"o": order_id}):
-                changes.add(order.show_id, change)
-            await conn.execute(text("DELETE FROM tickets WHERE order_id = :o"), {"o": order_id})
+        if order.status == "confirmed":  # refunded from Stripe's side
+            await void_order(conn, order, "refunded", changes)
         await conn.execute(text("UPDATE orders SET status = 'refunded' WHERE id = :o"), {"o": order_id})
         await conn.execute(text("UPDATE payments SET status = 'refunded', refund_id = COALESCE(:r, refund_id), "
                                 "updated_at = now() WHERE order_id = :o"), {"o": order_id, "r": refund_id})
@@ -244,3 +278,17 @@ async def mark_refunded(engine: AsyncEngine, order_id: uuid.UUID, refund_id: str
             "'kind', 'ORDER_CANCELLED', 'orderId', CAST(:o AS text), 'showId', CAST(:s AS text), 'refunded', true))"),
             {"u": order.user_id, "o": str(order_id), "s": str(order.show_id)})
     changes.orders.add(order_id)
+
+
+async def void_order(conn: AsyncConnection, order: Any, reason: str, changes: ChangeSet) -> None:
+    """A confirmed order's tickets are revoked and, if its show has not started, its seats go back
+    on sale (a live change); after the show they stay with the order, as the record of who sat
+    there. In the caller's transaction, which has the order locked."""
+    await lock_show_for_change(conn, order.show_id)
+    upcoming = (await conn.execute(text("SELECT starts_at > now() FROM shows WHERE id = :s"),
+                                   {"s": order.show_id})).scalar()
+    if upcoming:
+        for change in await move_seats(conn, order.show_id, where="ss.order_id = :o AND ss.status = 'S'",
+                                       to="A", also_set="order_id = NULL", params={"o": order.id}):
+            changes.add(order.show_id, change)
+    await revoke_order_tickets(conn, order.id, reason)

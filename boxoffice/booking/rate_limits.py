@@ -1,19 +1,24 @@
-"""Rate limits: GCRA (a token bucket in one timestamp) on Redis or in process.
+"""Rate limits and failure back-off, on Redis or in process.
 
-`check(scope, key, limit, period_s)` allows a burst of up to `limit` calls,
-refilling evenly at `limit` per `period_s`; beyond that it says how long to
-wait. One key per (scope, key), holding the "theoretical arrival time", so a
-limit costs O(1) memory whatever its size.
+Two primitives, each keyed by (scope, key):
 
-Fail open. When Redis is unreachable the Redis limiter allows the call (and
-logs, at most once a minute). Rate limits shield capacity and slow abuse;
-they guard no invariant: PostgreSQL enforces seat ownership, GA capacity and
-per-user ticket caps, and the waiting room (which fails closed) gates holds
-during a flash sale. Refusing every sign-in because Redis blinked would be the
-worse outage.
+- A rate (`RateLimit`): GCRA, a token bucket in one timestamp. A burst of up to `limit`
+  calls, refilling evenly at `limit` per `period_s`. `take` counts a call if it is allowed;
+  `peek` only says whether one would be; `charge` counts one whatever (for failures found
+  after a `peek`: a burst of parallel failures is paid back by waiting longer).
+- A back-off (`Backoff`): `free` failures in a row cost nothing, each further one makes the
+  key wait, 1 s doubling per failure up to `max_wait_s`. `failed` counts one, `wait_s` says
+  how long is left, `clear` forgets the key (a success). A key with no failure for
+  `max_wait_s` after its last wait is forgotten too.
 
-Keys in Redis are hashed (`rl:<scope>:<blake2b of key>`) so email addresses
-and IPs are not stored in clear and key length stays bounded.
+Fail open. When Redis is unreachable the Redis limiter allows the call (and logs, at most
+once a minute). Rate limits shield capacity and slow abuse; they guard no invariant:
+PostgreSQL enforces seat ownership, GA capacity and per-user ticket caps, and the waiting
+room (which fails closed) gates holds during a flash sale. Refusing every sign-in because
+Redis blinked would be the worse outage.
+
+Keys in Redis are hashed (`rl:<scope>:<blake2b of key>`) so email addresses and IPs are not
+stored in clear and key length stays bounded.
 """
 
 from __future__ import annotations
@@ -24,71 +29,63 @@ import logging
 import math
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, NamedTuple
+from collections.abc import Awaitable, Callable
+from typing import NamedTuple
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from .redis_pipe import RedisPipe, RedisPipeError, ReplyError
+from .limit_policy import BACKOFF_FIRST_WAIT_S, Backoff, RateLimit
 
 log = logging.getLogger(__name__)
 
 
 class RateDecision(NamedTuple):
-    """A tuple, so `allowed, retry_after_s = await limiter.check(...)` works too."""
+    """A tuple, so `allowed, retry_after_s = await limiter.take(...)` works too."""
 
     allowed: bool
     # Seconds until a call would be allowed; 0 when allowed.
     retry_after_s: float
 
 
-@dataclass(frozen=True)
-class RateLimit:
-    limit: int
-    period_s: float
-
-
-# Scope names, so every caller keys the same limit the same way.
-SIGN_UP = "sign_up"
-LOG_IN_ADDRESS = "log_in:address"
-LOG_IN_EMAIL = "log_in:email"
-HOLD = "hold"
-PAYMENT = "payment"
-
-
-@dataclass(frozen=True)
-class RateLimitPolicy:
-    """Defaults sized for honest use with headroom; keys say what each is per."""
-
-    # Per client address; generous because offices, campuses and mobile
-    # carriers put many people behind one address.
-    sign_up_per_address: RateLimit = RateLimit(20, 3600)
-    log_in_per_address: RateLimit = RateLimit(60, 600)
-    # Per email (lower-cased). Count failed attempts only, or anyone can lock a
-    # fan out by guessing at their address.
-    log_in_per_email: RateLimit = RateLimit(10, 900)
-    # Per user: a fan in a flash sale holds and retries a few times a second at most.
-    hold_per_user: RateLimit = RateLimit(20, 10)
-    # Per user: confirmations, including retries after a declined card.
-    payment_per_user: RateLimit = RateLimit(10, 60)
+# GCRA modes; the Lua mirrors them.
+TAKE, PEEK, CHARGE = 0, 1, 2
 
 
 class RateLimiter(ABC):
     @abstractmethod
-    async def check(self, scope: str, key: str, limit: int, period_s: float) -> RateDecision:
-        """Counts one call against (scope, key) if allowed."""
+    async def _gcra(self, scope: str, key: str, rule: RateLimit, mode: int) -> RateDecision: ...
 
-    async def check_limit(self, scope: str, key: str, rule: RateLimit) -> RateDecision:
-        return await self.check(scope, key, rule.limit, rule.period_s)
+    async def take(self, scope: str, key: str, rule: RateLimit) -> RateDecision:
+        """Counts one call against (scope, key) if it is allowed."""
+        return await self._gcra(scope, key, rule, TAKE)
+
+    async def peek(self, scope: str, key: str, rule: RateLimit) -> RateDecision:
+        """Whether a call would be allowed; counts nothing."""
+        return await self._gcra(scope, key, rule, PEEK)
+
+    async def charge(self, scope: str, key: str, rule: RateLimit) -> None:
+        """Counts one call, allowed or not."""
+        await self._gcra(scope, key, rule, CHARGE)
+
+    @abstractmethod
+    async def wait_s(self, scope: str, key: str) -> float:
+        """Seconds (scope, key) must still wait after its failures; 0 when it need not."""
+
+    @abstractmethod
+    async def failed(self, scope: str, key: str, rule: Backoff) -> float:
+        """Counts one failure; the wait it starts (0 while failures are free)."""
+
+    @abstractmethod
+    async def clear(self, scope: str, key: str) -> None:
+        """Forgets the failures of (scope, key)."""
 
     def close(self) -> None:
         """Closes connections the limiter opened itself (none unless said otherwise)."""
 
 
-def _gcra(tat_us: int | None, now_us: int, limit: int, period_us: int) -> tuple[RateDecision, int | None]:
-    """(decision, new theoretical arrival time or None when rejected); the Lua mirrors this.
+def _gcra(tat_us: int | None, now_us: int, limit: int, period_us: int, mode: int) -> tuple[RateDecision, int | None]:
+    """(decision, new theoretical arrival time or None to keep it); the Lua mirrors this.
 
     Integer microseconds: exact in Python and in Lua's doubles (below 2**53),
     where float seconds near the epoch would flip a decision by rounding.
@@ -96,16 +93,19 @@ def _gcra(tat_us: int | None, now_us: int, limit: int, period_us: int) -> tuple[
     interval = max(1, period_us // limit)  # rounded down, so a full burst of `limit` always fits
     tat = now_us if tat_us is None or tat_us < now_us else tat_us
     allow_at = tat + interval - period_us
-    if now_us < allow_at:
-        return RateDecision(False, (allow_at - now_us) / 1e6), None
-    return RateDecision(True, 0.0), tat + interval
+    allowed = now_us >= allow_at
+    decision = RateDecision(True, 0.0) if allowed else RateDecision(False, (allow_at - now_us) / 1e6)
+    if mode == CHARGE or (mode == TAKE and allowed):
+        return decision, tat + interval
+    return decision, None
 
 
-def _validate(limit: int, period_s: float) -> int:
-    """The period in whole microseconds."""
-    if limit < 1 or not period_s > 0 or not math.isfinite(period_s):
-        raise ValueError("a rate limit needs limit >= 1 and a positive, finite period")
-    return max(1, round(period_s * 1e6))
+def _backoff_wait_us(failures: int, rule: Backoff) -> int:
+    """The wait after `failures` failures in a row; the Lua mirrors this."""
+    over = failures - rule.free
+    if over <= 0:
+        return 0
+    return _micros(min(rule.max_wait_s, BACKOFF_FIRST_WAIT_S * 2.0 ** min(over - 1, 60)))
 
 
 def _micros(seconds: float) -> int:
@@ -119,11 +119,12 @@ class InProcessRateLimiter(RateLimiter):
         self._clock = clock
         self._prune_above = prune_above
         self._tat: dict[tuple[str, str], int] = {}
+        # (scope, key) -> (failures in a row, wait until, forget at), microseconds
+        self._failures: dict[tuple[str, str], tuple[int, int, int]] = {}
 
-    async def check(self, scope: str, key: str, limit: int, period_s: float) -> RateDecision:
-        period_us = _validate(limit, period_s)
+    async def _gcra(self, scope: str, key: str, rule: RateLimit, mode: int) -> RateDecision:
         now = _micros(self._clock())
-        decision, new_tat = _gcra(self._tat.get((scope, key)), now, limit, period_us)
+        decision, new_tat = _gcra(self._tat.get((scope, key)), now, rule.limit, _micros(rule.period_s), mode)
         if new_tat is not None:
             self._tat[(scope, key)] = new_tat
             if len(self._tat) > self._prune_above:
@@ -131,26 +132,124 @@ class InProcessRateLimiter(RateLimiter):
                 self._tat = {k: v for k, v in self._tat.items() if v > now}
         return decision
 
+    def _live(self, scope: str, key: str, now: int) -> tuple[int, int, int] | None:
+        state = self._failures.get((scope, key))
+        return state if state is not None and state[2] > now else None
 
-# KEYS: the limit's key; ARGV: now, interval, period (integer microseconds)
+    async def wait_s(self, scope: str, key: str) -> float:
+        now = _micros(self._clock())
+        state = self._live(scope, key, now)
+        return max(0, state[1] - now) / 1e6 if state else 0.0
+
+    async def failed(self, scope: str, key: str, rule: Backoff) -> float:
+        now = _micros(self._clock())
+        state = self._live(scope, key, now)
+        failures = (state[0] if state else 0) + 1
+        wait = _backoff_wait_us(failures, rule)
+        self._failures[(scope, key)] = (failures, now + wait, now + wait + _micros(rule.max_wait_s))
+        if len(self._failures) > self._prune_above:
+            self._failures = {k: v for k, v in self._failures.items() if v[2] > now}
+        return wait / 1e6
+
+    async def clear(self, scope: str, key: str) -> None:
+        self._failures.pop((scope, key), None)
+
+
+# Many limits in one call. KEYS: the limits' keys; ARGV: now, then per key its interval, period
+# (integer microseconds) and mode. Returns per key: allowed (1/0), retry after (microseconds).
+# Keys are done in order, so one key twice in a call counts twice.
 _GCRA = """
-local now, interval, period = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local tat = tonumber(redis.call('GET', KEYS[1]) or '')
-if not tat or tat < now then tat = now end
-local allow_at = tat + interval - period
-if now < allow_at then return {0, string.format('%.0f', allow_at - now)} end
-local new_tat = tat + interval
-redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1)
-return {1, '0'}
+local now = tonumber(ARGV[1])
+local out = {}
+for i, key in ipairs(KEYS) do
+  local interval, period, mode = tonumber(ARGV[i * 3 - 1]), tonumber(ARGV[i * 3]), tonumber(ARGV[i * 3 + 1])
+  local tat = tonumber(redis.call('GET', key) or '')
+  if not tat or tat < now then tat = now end
+  local allow_at = tat + interval - period
+  local allowed = now >= allow_at
+  if mode == 2 or (mode == 0 and allowed) then
+    local new_tat = tat + interval
+    redis.call('SET', key, string.format('%.0f', new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1)
+  end
+  if allowed then
+    out[#out + 1] = 1
+    out[#out + 1] = '0'
+  else
+    out[#out + 1] = 0
+    out[#out + 1] = string.format('%.0f', allow_at - now)
+  end
+end
+return out
+"""
+
+# KEYS: the back-off's key, holding "<failures>:<wait until>"; ARGV: now, free, first wait,
+# longest wait (microseconds). Returns the wait this failure starts.
+_FAILED = """
+local now, free, first, longest = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local failures, last_until = string.match(redis.call('GET', KEYS[1]) or '', '^(%d+):(%d+)$')
+if not failures or now >= tonumber(last_until) + longest then failures = 0 end
+failures = tonumber(failures) + 1
+local wait = 0
+if failures > free then wait = math.min(longest, first * 2 ^ math.min(failures - free - 1, 60)) end
+redis.call('SET', KEYS[1], string.format('%d:%.0f', failures, now + wait), 'PX', math.ceil((wait + longest) / 1000) + 1)
+return string.format('%.0f', wait)
 """
 
 
-class RedisRateLimiter(RateLimiter):
-    """Shared across processes. `clock` is wall time (all servers NTP-synced).
+# (key, interval, period, mode) of one limit check, and its answer (allowed, retry after in µs)
+_Check = tuple[str, int, int, int]
+_Answer = tuple[bool, int]
 
-    With `pipe`, the script runs over that one pipelined connection instead of `redis`'s
-    pool: a fraction of redis-py's CPU per call, which matters at thousands of holds a second.
+
+class _Batches:
+    """Checks asked for in one event-loop turn go to Redis as one script call.
+
+    redis-py spends a fraction of a millisecond of CPU on every command (pool checkout, retry
+    and timeout wrappers); at thousands of holds a second that was as much as the holds'
+    own work. One call per loop turn pays it once for everyone waiting.
     """
+
+    def __init__(self, run: Callable[[list[_Check]], Awaitable[list[_Answer]]], max_batch: int = 256) -> None:
+        self._run = run
+        self._max_batch = max_batch
+        self._pending: list[tuple[_Check, asyncio.Future[_Answer]]] = []
+        self._sending: set[asyncio.Task[None]] = set()
+
+    def submit(self, check: _Check) -> asyncio.Future[_Answer]:
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[_Answer] = loop.create_future()
+        self._pending.append((check, answer))
+        if len(self._pending) == 1:
+            loop.call_soon(self._flush)
+        return answer
+
+    def _flush(self) -> None:
+        pending, self._pending = self._pending, []
+        for start in range(0, len(pending), self._max_batch):
+            task = asyncio.ensure_future(self._send(pending[start:start + self._max_batch]))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
+
+    async def _send(self, batch: list[tuple[_Check, asyncio.Future[_Answer]]]) -> None:
+        try:
+            answers = await self._run([check for check, _ in batch])
+        except Exception as err:  # each caller decides (the limiter fails open)
+            for _, waiter in batch:
+                if not waiter.done():
+                    waiter.set_exception(err)
+            return
+        except BaseException:
+            for _, waiter in batch:
+                waiter.cancel()
+            raise
+        for (_, waiter), answer in zip(batch, answers, strict=True):
+            if not waiter.done():
+                waiter.set_result(answer)
+
+
+class RedisRateLimiter(RateLimiter):
+    """Shared across processes. `clock` is wall time (all servers NTP-synced). Every command
+    goes through `redis` (redis-py: TLS and AUTH as its URL says); rate checks are batched."""
 
     def __init__(
         self,
@@ -159,46 +258,69 @@ class RedisRateLimiter(RateLimiter):
         clock: Callable[[], float] = time.time,
         namespace: str = "rl",
         timeout_s: float = 0.25,
-        pipe: RedisPipe | None = None,
     ) -> None:
         self._redis = redis
         self._clock = clock
         self._ns = namespace
         self._timeout_s = timeout_s
         self._script = redis.register_script(_GCRA)
-        self._pipe = pipe
+        self._failed_script = redis.register_script(_FAILED)
+        self._batches = _Batches(self._run_checks)
         self._last_outage_log = -math.inf
 
     def _key(self, scope: str, key: str) -> str:
         digest = hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
         return f"{self._ns}:{scope}:{digest}"
 
-    async def check(self, scope: str, key: str, limit: int, period_s: float) -> RateDecision:
-        period_us = _validate(limit, period_s)
-        args = [_micros(self._clock()), max(1, period_us // limit), period_us]
+    async def _run_checks(self, checks: list[_Check]) -> list[_Answer]:
+        args: list[int] = [_micros(self._clock())]
+        for _, interval, period, mode in checks:
+            args += (interval, period, mode)
+        async with asyncio.timeout(self._timeout_s):
+            reply = await self._script(keys=[key for key, *_ in checks], args=args)
+        if not isinstance(reply, list) or len(reply) != 2 * len(checks):
+            raise RedisError(f"unexpected rate-limit reply: {reply!r}")
+        return [(bool(int(reply[i])), int(reply[i + 1])) for i in range(0, len(reply), 2)]
+
+    async def _gcra(self, scope: str, key: str, rule: RateLimit, mode: int) -> RateDecision:
+        period_us = _micros(rule.period_s)
+        check = (self._key(scope, key), max(1, period_us // rule.limit), period_us, mode)
         try:
-            if self._pipe is not None:
-                allowed, retry = await self._run_on_pipe(self._pipe, self._key(scope, key), args)
-            else:
-                async with asyncio.timeout(self._timeout_s):
-                    allowed, retry = await self._script(keys=[self._key(scope, key)], args=args)
-        except (RedisError, RedisPipeError, OSError, TimeoutError):
+            async with asyncio.timeout(self._timeout_s):
+                allowed, retry_us = await self._batches.submit(check)
+        except (RedisError, OSError, TimeoutError):
             self._log_outage()
             return RateDecision(True, 0.0)  # fail open: see the module docstring
-        retry_us = int(retry.decode() if isinstance(retry, bytes) else retry)
-        return RateDecision(bool(int(allowed)), max(0.0, retry_us / 1e6))
+        return RateDecision(allowed, max(0.0, retry_us / 1e6))
 
-    def close(self) -> None:
-        if self._pipe is not None:
-            self._pipe.close()
+    async def wait_s(self, scope: str, key: str) -> float:
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                value = await self._redis.get(self._key(scope, key))
+        except (RedisError, OSError, TimeoutError):
+            self._log_outage()
+            return 0.0
+        if value is None:
+            return 0.0
+        until_us = int((value.decode() if isinstance(value, bytes) else str(value)).split(":")[1])
+        return max(0, until_us - _micros(self._clock())) / 1e6
 
-    async def _run_on_pipe(self, pipe: RedisPipe, key: str, args: list[int]) -> Any:
-        reply = await pipe.call("EVALSHA", self._script.sha, 1, key, *args)
-        if isinstance(reply, ReplyError) and str(reply).startswith("NOSCRIPT"):
-            reply = await pipe.call("EVAL", _GCRA, 1, key, *args)  # also caches the script in Redis
-        if isinstance(reply, ReplyError) or not isinstance(reply, list) or len(reply) != 2:
-            raise RedisPipeError(f"unexpected rate-limit reply: {reply!r}")
-        return reply
+    async def failed(self, scope: str, key: str, rule: Backoff) -> float:
+        args = [_micros(self._clock()), rule.free, _micros(BACKOFF_FIRST_WAIT_S), _micros(rule.max_wait_s)]
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                wait = await self._failed_script(keys=[self._key(scope, key)], args=args)
+        except (RedisError, OSError, TimeoutError):
+            self._log_outage()
+            return 0.0
+        return int(wait.decode() if isinstance(wait, bytes) else wait) / 1e6
+
+    async def clear(self, scope: str, key: str) -> None:
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                await self._redis.delete(self._key(scope, key))
+        except (RedisError, OSError, TimeoutError):
+            self._log_outage()
 
     def _log_outage(self) -> None:
         now = time.monotonic()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,36 +11,71 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..payments.gateway import PaymentProviderUnavailable, PaymentRequestRejected
-from .payments import PaymentContext, apply_intent, intent_key, mark_refunded, refund_order
+from .disputes import apply_dispute
+from .payments import (PaymentContext, apply_intent, intent_key, intent_metadata, mark_refunded, order_of_intent,
+                       refund_order)
 from .records import ChangeSet
+
+log = logging.getLogger("boxoffice.payments")
 
 INTENT_EVENTS = ("payment_intent.succeeded", "payment_intent.payment_failed", "payment_intent.canceled",
                  "payment_intent.requires_action", "payment_intent.processing")
+DISPUTE_EVENTS = ("charge.dispute.created", "charge.dispute.updated", "charge.dispute.funds_withdrawn",
+                  "charge.dispute.funds_reinstated", "charge.dispute.closed")
 
 
 async def handle_stripe_event(engine: AsyncEngine, ctx: PaymentContext, event: dict[str, Any]) -> ChangeSet:
     """A verified event. Its id is recorded only after it was applied, so a failure here is
-    retried by Stripe; applying twice is harmless. The intent is re-read from Stripe rather than
-    trusting the event's copy, so reordered events cannot move an order backwards."""
+    retried by Stripe; applying twice is harmless. Only the id of the event's object is used: the
+    object is read again from Stripe (outside any transaction), so neither a reordered event nor
+    a body that says more than Stripe does can change an order."""
     event_id, kind = str(event.get("id", "")), str(event.get("type", ""))
     async with engine.connect() as conn:
         seen = (await conn.execute(text("SELECT 1 FROM webhook_events WHERE id = :i"), {"i": event_id})).first()
     changes = ChangeSet()
     if seen:
         return changes
-    obj = (event.get("data") or {}).get("object") or {}
-    if kind in INTENT_EVENTS and obj.get("id"):
-        changes = await apply_intent(engine, ctx, await ctx.gateway.retrieve_intent(str(obj["id"])))
-    elif kind == "charge.refunded" and obj.get("payment_intent"):
-        async with engine.connect() as conn:
-            row = (await conn.execute(text("SELECT order_id FROM payments WHERE intent_id = :i"),
-                                      {"i": str(obj["payment_intent"])})).first()
-        if row is not None and obj.get("refunded", True):
-            await mark_refunded(engine, row.order_id, None, changes)
+    object_id = str(((event.get("data") or {}).get("object") or {}).get("id") or "")
+    try:
+        if kind in INTENT_EVENTS and object_id:
+            changes = await apply_intent(engine, ctx, await ctx.gateway.retrieve_intent(object_id))
+        elif kind == "charge.refunded" and object_id:
+            await _apply_refund(engine, ctx, object_id, changes)
+        elif kind in DISPUTE_EVENTS and object_id:
+            await _apply_dispute(engine, ctx, object_id, changes)
+    except PaymentRequestRejected as err:
+        if not (err.http_status == 404 or err.code == "resource_missing"):
+            raise
+        # Nothing to apply, ever: acknowledged (a non-2xx would have Stripe retry it for days).
+        log.info("stripe event %r (%r) is about %r, which Stripe does not know: ignored", event_id, kind, object_id)
     async with engine.begin() as conn:
         await conn.execute(text("INSERT INTO webhook_events (id, type) VALUES (:i, :t) ON CONFLICT DO NOTHING"),
                            {"i": event_id, "t": kind})
     return changes
+
+
+async def _order_paid_by(engine: AsyncEngine, intent_id: str | None) -> uuid.UUID | None:
+    if not intent_id:
+        return None
+    async with engine.connect() as conn:
+        return await order_of_intent(conn, intent_id)
+
+
+async def _apply_refund(engine: AsyncEngine, ctx: PaymentContext, charge_id: str, changes: ChangeSet) -> None:
+    charge = await ctx.gateway.retrieve_charge(charge_id)
+    order_id = await _order_paid_by(engine, charge.payment_intent)
+    if charge.refunded and order_id is not None:  # a partial refund leaves the order as it is
+        await mark_refunded(engine, order_id, None, changes)
+
+
+async def _apply_dispute(engine: AsyncEngine, ctx: PaymentContext, dispute_id: str, changes: ChangeSet) -> None:
+    dispute = await ctx.gateway.retrieve_dispute(dispute_id)
+    intent_id = dispute.payment_intent
+    if intent_id is None and dispute.charge:
+        intent_id = (await ctx.gateway.retrieve_charge(dispute.charge)).payment_intent
+    order_id = await _order_paid_by(engine, intent_id)
+    if order_id is not None:
+        await apply_dispute(engine, order_id, dispute, changes)
 
 
 @dataclass
@@ -76,7 +113,8 @@ async def reconcile(engine: AsyncEngine, ctx: PaymentContext, *, older_than_s: f
                     continue  # never tried to pay yet: nothing to settle
                 # The intent may exist with its id never stored (its answer was lost): the same key finds it.
                 intent = await ctx.gateway.create_intent(row.amount_cents, row.currency.lower(),
-                                                         {"order_id": str(row.order_id)}, intent_key(row.order_id))
+                                                         intent_metadata(ctx.secret, row.order_id),
+                                                         intent_key(row.order_id))
                 intent_id = intent.id
             intent = await ctx.gateway.retrieve_intent(intent_id)
             if intent.status == "succeeded":

@@ -25,6 +25,7 @@ class UserRecord:
     email: str
     name: str
     role: str
+    token_version: int = 0  # tokens carry it; a newer one in the database ends older tokens
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Index, Text, text
+from sqlalchemy import CheckConstraint, Index, Integer, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, created_at, uuid_pk
@@ -22,4 +22,6 @@ class User(Base):
     name: Mapped[str] = mapped_column(Text, nullable=False)
     password_hash: Mapped[str] = mapped_column(Text, nullable=False)
     role: Mapped[str] = mapped_column(Text, nullable=False, server_default="fan")
+    # In every bearer token; bumped on log-out, password change and role change (booking/sessions.py).
+    token_version: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     created_at: Mapped[datetime] = created_at()

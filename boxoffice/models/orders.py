@@ -15,7 +15,9 @@ from .base import Base, created_at, uuid_pk
 class Order(Base):
     __tablename__ = "orders"
     __table_args__ = (
-        CheckConstraint("status IN ('pending_payment', 'confirmed', 'cancelled', 'refunded')", name="status"),
+        # disputed: the buyer charged the payment back; its tickets are void.
+        CheckConstraint("status IN ('pending_payment', 'confirmed', 'cancelled', 'refunded', 'disputed')",
+                        name="status"),
         Index("uq_orders_user_key", "user_id", "idempotency_key", unique=True),
         Index("uq_orders_hold", "hold_id", unique=True),
         Index("ix_orders_user_created", "user_id", "created_at"),

@@ -32,6 +32,9 @@ class Payment(Base):
     next_action_url: Mapped[str | None] = mapped_column(Text)
     failure_reason: Mapped[str | None] = mapped_column(Text)
     refund_id: Mapped[str | None] = mapped_column(Text)
+    # A chargeback: Stripe's dispute id and its last known status (needs_response, won, lost...).
+    dispute_id: Mapped[str | None] = mapped_column(Text)
+    dispute_status: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
 
@@ -49,6 +52,21 @@ class Ticket(Base):
     section_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
     barcode: Mapped[str] = mapped_column(Text, nullable=False)
     created_at: Mapped[datetime] = created_at()
+
+
+class RevokedTicket(Base):
+    """A voided ticket (refunded or charged back): its barcode still verifies, so doors check this list."""
+
+    __tablename__ = "revoked_tickets"
+    __table_args__ = (CheckConstraint("reason IN ('refunded', 'disputed')", name="reason"),
+                      Index("uq_revoked_tickets_barcode", "barcode", unique=True),
+                      Index("ix_revoked_tickets_show", "show_id", "revoked_at"))
+    ticket_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id"), nullable=False)
+    show_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("shows.id"), nullable=False)
+    barcode: Mapped[str] = mapped_column(Text, nullable=False)
+    reason: Mapped[str] = mapped_column(Text, nullable=False)
+    revoked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
 
 
 class WebhookEvent(Base):

@@ -83,6 +83,45 @@ class RefundView:
                    charge=_id_of(data.get("charge")))
 
 
+@dataclass(frozen=True)
+class ChargeView:
+    id: str
+    payment_intent: str | None
+    amount: int
+    amount_refunded: int
+    currency: str
+    refunded: bool  # fully refunded
+    disputed: bool
+
+    @classmethod
+    def from_stripe(cls, data: Mapping[str, Any]) -> ChargeView:
+        return cls(id=str(data["id"]), payment_intent=_id_of(data.get("payment_intent")),
+                   amount=int(data["amount"]), amount_refunded=int(data.get("amount_refunded") or 0),
+                   currency=str(data["currency"]), refunded=bool(data.get("refunded")),
+                   disputed=bool(data.get("disputed")))
+
+
+@dataclass(frozen=True)
+class DisputeView:
+    id: str
+    status: str  # warning_needs_response | needs_response | under_review | won | lost | ...
+    charge: str | None
+    payment_intent: str | None
+    amount: int
+    currency: str
+
+    @classmethod
+    def from_stripe(cls, data: Mapping[str, Any]) -> DisputeView:
+        return cls(id=str(data["id"]), status=str(data["status"]), charge=_id_of(data.get("charge")),
+                   payment_intent=_id_of(data.get("payment_intent")), amount=int(data["amount"]),
+                   currency=str(data["currency"]))
+
+    @property
+    def settled_for_merchant(self) -> bool:
+        """The money stays (or came back): no chargeback to act on."""
+        return self.status in ("won", "warning_closed")
+
+
 def _id_of(value: Any) -> str | None:
     """An expandable field: an id string, or the expanded object."""
     if value is None or isinstance(value, str):
@@ -227,6 +266,24 @@ class StripeGateway:
         except stripe.StripeError as exc:
             raise _rejected(exc) from exc
         return RefundView.from_stripe(_plain(refund))
+
+    # -- Charges and disputes (read only: to check what an event claims) --------
+
+    async def retrieve_charge(self, charge_id: str) -> ChargeView:
+        try:
+            charge = await self._with_retries(
+                "retrieve_charge", lambda: self._client.v1.charges.retrieve_async(charge_id))
+        except stripe.StripeError as exc:
+            raise _rejected(exc) from exc
+        return ChargeView.from_stripe(_plain(charge))
+
+    async def retrieve_dispute(self, dispute_id: str) -> DisputeView:
+        try:
+            dispute = await self._with_retries(
+                "retrieve_dispute", lambda: self._client.v1.disputes.retrieve_async(dispute_id))
+        except stripe.StripeError as exc:
+            raise _rejected(exc) from exc
+        return DisputeView.from_stripe(_plain(dispute))
 
     # -- Webhooks --------------------------------------------------------------
 

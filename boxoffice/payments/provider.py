@@ -15,7 +15,8 @@ from starlette.routing import Mount
 from ..booking.payments import PaymentContext
 from ..config import Settings
 from .gateway import StripeGateway
-from .simulator import SimulatorService
+from .mode import refusal
+from .simulator import SimulatorService, simulator_api_key
 
 
 @contextlib.asynccontextmanager
@@ -25,6 +26,9 @@ async def payment_context(settings: Settings, engine: AsyncEngine) -> AsyncItera
     The simulator keeps its state in PostgreSQL, so this instance sees the very intents the
     servers created. It runs no webhook worker: the servers deliver webhooks.
     """
+    problem = refusal(settings)
+    if problem:
+        raise SystemExit(problem)
     if not settings.simulated_stripe:
         gateway = StripeGateway(settings.stripe_api_key or "", settings.stripe_api_base or "https://api.stripe.com",
                                 settings.stripe_webhook_secret or "", timeout_s=settings.stripe_timeout_s)
@@ -37,8 +41,9 @@ async def payment_context(settings: Settings, engine: AsyncEngine) -> AsyncItera
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     base = f"http://127.0.0.1:{port}"
+    key = simulator_api_key(settings.secret)
     simulator = SimulatorService(engine, webhook_url=None, webhook_secret=settings.stripe_webhook_secret or "",
-                                 public_url=settings.public_url)
+                                 public_url=settings.public_url, api_keys=frozenset({key}))
     await simulator.store.ensure_schema()
     server = uvicorn.Server(uvicorn.Config(Starlette(routes=[Mount("/stripe-sim", simulator.app)]),
                                            host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
@@ -47,7 +52,7 @@ async def payment_context(settings: Settings, engine: AsyncEngine) -> AsyncItera
         if task.done():
             task.result()
         await asyncio.sleep(0.02)
-    gateway = StripeGateway("sk_test_simulator", f"{base}/stripe-sim", settings.stripe_webhook_secret or "",
+    gateway = StripeGateway(key, f"{base}/stripe-sim", settings.stripe_webhook_secret or "",
                             timeout_s=settings.stripe_timeout_s)
     try:
         yield PaymentContext(gateway, settings.secret, f"{settings.public_url}/#/payment-return")

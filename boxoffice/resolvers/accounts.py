@@ -23,8 +23,8 @@ async def log_in(info: Info, email: str, password: str) -> AuthResult:
     ctx = info.context
 
     async def call() -> UserRecord:
-        await ctx.services.limits.check_log_in(ctx.client_address, email)
-        return await accounts.authenticate(ctx.engine, email=email, password=password)
+        async with ctx.services.limits.log_in_attempt(ctx.client_address, email):
+            return await accounts.authenticate(ctx.engine, email=email, password=password)
 
     return await attempt(call, lambda u: AuthPayload(token=ctx.services.tokens.issue(u), user=User(record=u)))
 
@@ -37,3 +37,14 @@ async def viewer(info: Info) -> User | None:
     return User(record=user) if user else None
 
 
+
+
+async def log_out(info: Info) -> bool:
+    """Every token of the caller stops working (this one included) and their subscriptions close.
+    An anonymous caller has no session to end: false."""
+    ctx = info.context
+    if ctx.viewer is None:
+        return False
+    version = await accounts.end_sessions(ctx.engine, ctx.viewer.user_id)
+    await ctx.services.sessions.ended(ctx.viewer.user_id, version)
+    return True

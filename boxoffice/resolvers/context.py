@@ -9,13 +9,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from strawberry.dataloader import DataLoader
 
 from ..booking import accounts, catalog, holds
-from ..booking.accounts import TokenIssuer
+from ..booking.sessions import Session
 from ..booking.records import (EventRecord, HoldRecord, PriceTierRecord, SectionRecord, ShowRecord, UserRecord,
                                VenueRecord, Viewer)
 
@@ -74,6 +73,10 @@ class Context:
     # Set by strawberry from the WebSocket connection_init payload.
     connection_params: dict[str, Any] | None = None
     client_address: str = "unknown"
+    # The caller, set by `authenticate()`: for HTTP requests before any resolver runs
+    # (BoxofficeGraphQL.get_context), for WebSockets at connection_init (on_ws_connect).
+    viewer: Viewer | None = None
+    session: Session | None = None
     _loaders: Loaders | None = field(default=None, repr=False)
 
     @property
@@ -93,13 +96,7 @@ class Context:
         headers = getattr(self.request, "headers", None)
         return headers.get("authorization") if headers is not None else None
 
-    @cached_property
-    def viewer(self) -> Viewer | None:
-        return viewer_of(self.services.tokens, self._authorization())
-
-
-def viewer_of(tokens: TokenIssuer, authorization: str | None) -> Viewer | None:
-    """The caller named by an Authorization header value ("Bearer <token>"), if the token verifies."""
-    if not authorization or not authorization.lower().startswith("bearer "):
-        return None
-    return tokens.verify(authorization[7:].strip())
+    async def authenticate(self) -> None:
+        """Who the caller is now: the token must verify and still hold (booking/sessions.py)."""
+        self.session = await self.services.sessions.of_authorization(self._authorization())
+        self.viewer = self.session.viewer if self.session is not None else None

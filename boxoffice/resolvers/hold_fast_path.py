@@ -23,12 +23,12 @@ import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..booking.errors import BookingError
-from ..booking.records import GALine, HoldRecord, Viewer
+from ..booking.records import GALine, HoldRecord
+from ..client_address import client_address
 from ..http_body import read_body
 from ..metrics import Metrics
 from ..schema.enums import HoldStatus
 from ..schema.results import Rejected, SeatsUnavailable, problem
-from .context import viewer_of
 from .hold_documents import HoldDocuments, HoldPlan, Selection
 from .holds import place_hold
 
@@ -79,9 +79,8 @@ class HoldFastPath:
         plan, args = found
         started = time.perf_counter()
         services: Services = scope["state"]["services"]
-        client = scope.get("client")
-        payload = await _answer(plan, args, services, viewer_of(services.tokens, authorization),
-                                client[0] if client else "unknown")
+        payload = await _answer(plan, args, services, authorization,
+                                client_address(scope, services.settings.trusted_proxies))
         await _send_json(send, payload)
         self.requests.inc()
         self.latency.observe(time.perf_counter() - started)
@@ -138,11 +137,14 @@ def _coerce(value: Any) -> HoldArgs | None:
     return show_id, seat_ids, lines, key, token
 
 
-async def _answer(plan: HoldPlan, args: HoldArgs, services: Services, viewer: Viewer | None,
+async def _answer(plan: HoldPlan, args: HoldArgs, services: Services, authorization: str | None,
                   address: str) -> dict[str, Any]:
     try:
         answer: HoldRecord | Rejected | SeatsUnavailable
         try:
+            # The schema's context makes the same check: the token must still hold (cached: cheap).
+            session = await services.sessions.of_authorization(authorization)
+            viewer = session.viewer if session is not None else None
             answer = await place_hold(services, viewer, address, *args)
         except BookingError as err:
             answer = problem(err)

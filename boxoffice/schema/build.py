@@ -3,48 +3,95 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from functools import lru_cache, partial
+from collections import OrderedDict
+from functools import partial
 from pathlib import Path
 
 import strawberry
-from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
-from strawberry.extensions import (AddValidationRules, MaskErrors, MaxAliasesLimiter, MaxTokensLimiter,
-                                   ParserCache, QueryDepthLimiter, ValidationCache)
+from graphql import DocumentNode, GraphQLError, OperationDefinitionNode, OperationType, parse
+from strawberry.extensions import MaskErrors, MaxTokensLimiter
 from strawberry.extensions.base_extension import SchemaExtension
 
-from ..booking.errors import BookingError
-from .cost import QueryCostLimit
+from ..config import Settings
+from .document_limits import Limits, LimitedValidation, ValidationClock, document_limits_rule
+from .error_log import LoggedSchema, is_client_error
 from .text_rules import RejectUnstorableText
 from .root import Mutation, Query, Subscription
 from .leaf_rows import with_leaf_rows
+from .response_budget import with_response_budget
 from .shared_events import SharedEventExecutor
+from .validation_cache import TokenValidationCache, ValidationResults
 
 SCHEMA_FILE = Path(__file__).with_name("schema.graphql")
 MAX_DEPTH = 12
 MAX_ALIASES = 30
 MAX_TOKENS = 5_000
+MAX_FRAGMENT_SPREADS = 100  # document-wide; real documents spread a handful
+# Comments, white space and a string's characters are not tokens: a 1 MB document is a 100-250 ms
+# parse whatever its tokens. A search string of 200 KB still fits.
+MAX_DOCUMENT_CHARS = 256_000
+DOCUMENT_TOO_LONG = f"The GraphQL document is longer than {MAX_DOCUMENT_CHARS:,} characters."
 
 
-class ForgivingParserCache(ParserCache):
-    """A document that does not parse is left to strawberry's own parser, which reports the
-    syntax error on every transport (the cache raising instead ends a WebSocket operation
-    with a bare `complete`)."""
+class ParsedDocuments:
+    """Parsed documents by text, least recently used first out, bounded by their total length: a
+    parsed 10 KB document holds about 2.7 MB of nodes and tokens, so a bound by count (strawberry's
+    ParserCache of 1,024) let distinct large documents fill gigabytes, and made every full garbage
+    collection slower. The frontend's documents together are a few KB."""
+
+    def __init__(self, max_chars: int) -> None:
+        self._max_chars = max_chars
+        self._chars = 0
+        self._documents: OrderedDict[str, DocumentNode | GraphQLError] = OrderedDict()
+
+    def parse(self, query: str) -> DocumentNode:
+        """Raises GraphQLError (remembered too) for a document that does not parse."""
+        document = self._documents.get(query)
+        if document is not None:
+            self._documents.move_to_end(query)
+        else:
+            try:
+                document = parse(query, max_tokens=MAX_TOKENS)
+            except GraphQLError as error:
+                document = error.with_traceback(None)
+            self._keep(query, document)
+        if isinstance(document, GraphQLError):
+            raise document.with_traceback(None)  # one error for every caller: no frames pile up on it
+        return document
+
+    def _keep(self, query: str, document: DocumentNode | GraphQLError) -> None:
+        self._documents[query] = document
+        self._chars += len(query)
+        while self._chars > self._max_chars and len(self._documents) > 1:
+            oldest, _ = self._documents.popitem(last=False)
+            self._chars -= len(oldest)
+
+
+# One per process: the HTTP layer's look at a request's operation (`operation_type`) and its
+# execution share the parse, the costliest step of a new document.
+parse_document = ParsedDocuments(max_chars=MAX_DOCUMENT_CHARS).parse
+
+
+class ForgivingParserCache(SchemaExtension):
+    """Documents from `parse_document`. A document that does not parse is left to strawberry's own
+    parser, which reports the syntax error on every transport (the cache raising instead ends a
+    WebSocket operation with a bare `complete`)."""
 
     def on_parse(self) -> Iterator[None]:
-        try:
-            self.execution_context.graphql_document = self.cached_parse_document(
-                self.execution_context.query, **self.execution_context.parse_options)
-        except GraphQLError:
-            pass
+        query = self.execution_context.query
+        if query is not None:
+            try:
+                self.execution_context.graphql_document = parse_document(query)
+            except GraphQLError:
+                pass
         yield
 
 
-@lru_cache(maxsize=1024)
 def operation_type(query: str, operation_name: str | None) -> str | None:
     """"query", "mutation" or "subscription" for the operation a request selects; None when the
     document does not parse or selects nothing (the executor reports that)."""
     try:
-        document = parse(query, max_tokens=MAX_TOKENS)
+        document = parse_document(query)
     except GraphQLError:
         return None
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
@@ -59,27 +106,30 @@ def is_subscription(query: str, operation_name: str | None) -> bool:
 
 def _should_mask(error: GraphQLError) -> bool:
     """Only unexpected exceptions are masked; validation and typed input errors reach the client."""
-    original = error.original_error
-    return original is not None and not isinstance(original, (GraphQLError, BookingError))
+    return not is_client_error(error)
 
 
-def build_schema(extra_extensions: Sequence[Callable[[], SchemaExtension]] | None = None) -> strawberry.Schema:
-    # Limiters are built once here: a new rule class per request would defeat the validation cache.
-    depth = QueryDepthLimiter(max_depth=MAX_DEPTH)
-    aliases = MaxAliasesLimiter(max_alias_count=MAX_ALIASES)
-    rules = [*depth.validation_rules, *aliases.validation_rules, QueryCostLimit, RejectUnstorableText]
+def build_schema(extra_extensions: Sequence[Callable[[], SchemaExtension]] | None = None, *,
+                 validation_budget_ms: float = Settings.validation_budget_ms,
+                 max_response_bytes: int = Settings.max_response_bytes) -> strawberry.Schema:
+    # Rules are built once here: a new rule class per request would defeat the validation cache.
+    limits = Limits(max_depth=MAX_DEPTH, max_aliases=MAX_ALIASES, max_spreads=MAX_FRAGMENT_SPREADS,
+                    budget_ms=validation_budget_ms, clock=ValidationClock())
+    rules = [document_limits_rule(limits), RejectUnstorableText]
     extensions: list[object] = [
         partial(MaxTokensLimiter, max_token_count=MAX_TOKENS),
-        partial(AddValidationRules, rules),
-        partial(ForgivingParserCache, maxsize=1024),
-        partial(ValidationCache, maxsize=1024),
+        partial(LimitedValidation, rules),
+        ForgivingParserCache,
+        partial(TokenValidationCache, ValidationResults(maxsize=1024)),
         partial(MaskErrors, should_mask_error=_should_mask, error_message="Unexpected error."),
         *(extra_extensions or []),
     ]
-    return strawberry.Schema(query=Query, mutation=Mutation, subscription=Subscription,
-                             extensions=extensions,  # type: ignore[arg-type]
-                             # Shared subscription events; Show.seats completed as whole rows.
-                             execution_context_class=with_leaf_rows(SharedEventExecutor))
+    return LoggedSchema(query=Query, mutation=Mutation, subscription=Subscription,
+                        extensions=extensions,  # type: ignore[arg-type]
+                        # Shared subscription events; Show.seats completed as whole rows; answers
+                        # certainly over the size budget refused before they are completed.
+                        execution_context_class=with_response_budget(with_leaf_rows(SharedEventExecutor),
+                                                                     max_response_bytes))
 
 
 def export_sdl() -> str:

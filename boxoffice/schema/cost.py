@@ -1,77 +1,73 @@
-"""A query-cost limit: list fields multiply the cost of what they select by their page size.
+"""The query-cost model: what one field of a document costs, given what it selects.
 
-Depth, alias and token limits bound a document's shape; this bounds the work it asks for,
-e.g. events(first: 100) { … shows { seats { … } } } is refused before anything runs.
-Introspection is exempt (partners rely on it; strawberry caches validation of it).
+A field costs 1 plus, for a list, its length times the cost of what it selects. Lengths are
+read from the document where it says (`first`), else priced as the list really runs:
+Show.seats as the largest venue we sell (the document cannot say which show, and a section
+may be the whole map), every other unpaged list as UNBOUNDED_LIST. Seats are completed as whole
+rows (schema/leaf_rows.py), so a seat costs one unit whatever fields it selects. A seat map and
+a section's (the frontend asks for one at a time) fit MAX_COST; three maps, or the maps of a
+list of shows, do not.
+
+Depth, alias and token limits bound a document's shape; this bounds the work it asks for.
+schema/document_limits.py walks the document once, memoised per fragment, and applies it.
+Introspection is exempt (partners rely on it; its depth is limited by graphql-core).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from graphql import (FieldNode, FragmentSpreadNode, GraphQLError, GraphQLList, GraphQLNonNull,
-                     GraphQLObjectType, GraphQLInterfaceType, InlineFragmentNode, IntValueNode,
-                     OperationDefinitionNode, SelectionSetNode, ValidationRule, get_named_type)
+from graphql import (FieldNode, GraphQLInterfaceType, GraphQLList, GraphQLNamedType, GraphQLNonNull,
+                     GraphQLObjectType, IntValueNode, get_named_type)
 
-MAX_COST = 100_000
+MAX_COST = 150_000  # two whole seat maps of the largest venue (and a little more) fit; three do not
 UNBOUNDED_LIST = 10  # what an unpaged list is assumed to hold
 VARIABLE_PAGE = 100  # a `first` given as a variable is assumed to be the largest page
+MAX_SHOW_SEATS = 50_000  # the reserved seats of the largest venue (the demo stadium)
+# Lists priced by their rows: (type, field) -> the most items they return, one unit each.
+ROW_LISTS = {("Show", "seats"): MAX_SHOW_SEATS}
 
 
-def _page_size(node: FieldNode) -> int | None:
+@dataclass(frozen=True, slots=True)
+class Price:
+    """How one field is priced; its total is `total(children)` once its selection is priced."""
+
+    target: GraphQLNamedType  # the type its selection is read on
+    multiplier: int
+    paged: bool  # its selection is a page's content: unpaged lists in it are the page's edges
+    rows: bool  # items cost one unit each, whatever they select
+
+    def total(self, children: int) -> int:
+        return 1 + self.multiplier * (1 if self.rows else children)
+
+
+def page_size(node: FieldNode) -> int | None:
     for arg in node.arguments or ():
         if arg.name.value == "first":
             return int(arg.value.value) if isinstance(arg.value, IntValueNode) else VARIABLE_PAGE
     return None
 
 
-class QueryCostLimit(ValidationRule):
-    def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
-        schema = self.context.schema
-        root = {"query": schema.query_type, "mutation": schema.mutation_type,
-                "subscription": schema.subscription_type}[node.operation.value]
-        if root is None:
-            return
-        cost = self._cost(node.selection_set, root, paged=False, seen=set())
-        if cost > MAX_COST:
-            self.report_error(GraphQLError(
-                f"This query asks for too much (estimated cost {cost} > {MAX_COST}); page or split it.",
-                node, extensions={"code": "INVALID_INPUT"}))
-
-    def _cost(self, selection_set: SelectionSetNode | None, parent: Any, *, paged: bool, seen: set[str]) -> int:
-        if selection_set is None:
-            return 0
-        total = 0
-        for selection in selection_set.selections:
-            if isinstance(selection, FieldNode):
-                total += self._field(selection, parent, paged=paged, seen=seen)
-            elif isinstance(selection, InlineFragmentNode):
-                target = (self.context.schema.get_type(selection.type_condition.name.value)
-                          if selection.type_condition else parent)
-                total += self._cost(selection.selection_set, target, paged=paged, seen=seen)
-            elif isinstance(selection, FragmentSpreadNode):
-                name = selection.name.value
-                fragment = self.context.get_fragment(name)
-                if fragment is None or name in seen:  # cycles are reported by another rule
-                    continue
-                target = self.context.schema.get_type(fragment.type_condition.name.value)
-                total += self._cost(fragment.selection_set, target, paged=paged, seen=seen | {name})
-        return total
-
-    def _field(self, node: FieldNode, parent: Any, *, paged: bool, seen: set[str]) -> int:
-        name = node.name.value
-        if name.startswith("__") or not isinstance(parent, (GraphQLObjectType, GraphQLInterfaceType)):
-            return 0
-        definition = parent.fields.get(name)
-        if definition is None:
-            return 0  # unknown fields are another rule's business
-        field_type = definition.type.of_type if isinstance(definition.type, GraphQLNonNull) else definition.type
-        page = _page_size(node)
-        if page is not None:
-            multiplier = max(page, 1)
-        elif isinstance(field_type, GraphQLList):
-            multiplier = 1 if paged else UNBOUNDED_LIST  # a connection's edges are its page
-        else:
-            multiplier = 1
-        children = self._cost(node.selection_set, get_named_type(definition.type), paged=page is not None, seen=seen)
-        return 1 + multiplier * children
+def price(parent: Any, node: FieldNode, *, paged: bool) -> Price | None:
+    """The field's price, or None when it costs nothing (introspection; fields unknown to the schema
+    are another rule's business)."""
+    name = node.name.value
+    if (name.startswith("__") or not isinstance(parent, (GraphQLObjectType, GraphQLInterfaceType))
+            or parent.name.startswith("__")):  # introspection types, e.g. in a fragment on __Type
+        return None
+    definition = parent.fields.get(name)
+    if definition is None:
+        return None
+    field_type = definition.type.of_type if isinstance(definition.type, GraphQLNonNull) else definition.type
+    rows = ROW_LISTS.get((parent.name, name))
+    page = page_size(node)
+    if rows is not None:
+        multiplier = rows if page is None else min(rows, max(page, 1))
+    elif page is not None:
+        multiplier = max(page, 1)
+    elif isinstance(field_type, GraphQLList):
+        multiplier = 1 if paged else UNBOUNDED_LIST  # a connection's edges are its page
+    else:
+        multiplier = 1
+    return Price(get_named_type(definition.type), multiplier, paged=page is not None, rows=rows is not None)

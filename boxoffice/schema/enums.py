@@ -41,6 +41,7 @@ class OrderStatus(Enum):
     CONFIRMED = "confirmed"
     CANCELLED = "cancelled"
     REFUNDED = "refunded"
+    DISPUTED = strawberry.enum_value("disputed", description="The buyer charged the payment back: its tickets are void.")
 
 
 @strawberry.enum

@@ -37,6 +37,10 @@ class Query:
 class Mutation:
     sign_up: AuthResult = strawberry.mutation(resolver=accounts.sign_up)
     log_in: AuthResult = strawberry.mutation(resolver=accounts.log_in)
+    log_out: bool = strawberry.mutation(
+        resolver=accounts.log_out,
+        description=("Ends the caller's sessions: every token issued to them so far stops working, and their "
+                     "subscriptions close."))
     create_venue: VenueResult = strawberry.mutation(resolver=catalog.create_venue, description="Organizers only.")
     create_event: EventResult = strawberry.mutation(
         resolver=catalog.create_event, description="Organizers only. A new event is a draft until published.")

@@ -6,6 +6,11 @@ resolver's generator, graphql-core's map, strawberry's result handling and its s
 writes a shared event's ready-made `next` frame to the socket from the caller (the hub's flush,
 in one pass over the subscribers). Everything else (connection_init, ping/pong, errors,
 `complete`, close codes) is strawberry's own handling, unchanged.
+
+A connection that signed in at connection_init lasts as long as its session: when the token
+expires, or the user logs out or has their password or role changed, its operations stop and the
+socket closes with 4403 ("Token expired" / "Session ended"; clients may reconnect with a new
+token). Anonymous connections (public seat maps) are not affected.
 """
 
 from __future__ import annotations
@@ -18,10 +23,11 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     Operation,
     _OperationStreamClosed,
 )
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import CompleteMessage
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import CompleteMessage, ConnectionInitMessage
 from strawberry.utils.aio import aclosing
 
 from ..resolvers.context import Context
+from ..subscriptions.session_watch import Watched
 from .build import is_subscription
 from .shared_events import DirectFrames
 
@@ -61,7 +67,31 @@ class _Rest:
                     return
 
 
+SESSION_CLOSE_CODE = 4403  # graphql-ws's Forbidden: a client may reconnect after signing in again
+
+
 class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    _session: Watched | None = None
+
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        await super().handle_connection_init(message)  # authenticates (on_ws_connect), then acks
+        session = self.context.session
+        if self.connection_acknowledged and session is not None and self._session is None:
+            self._session = self.context.services.sessions.watch.watch(session.claims, self._end_session)
+
+    async def _end_session(self, reason: str) -> None:
+        # Operations first, so nothing writes to the socket while it closes.
+        for operation_id in list(self.operations):
+            await self.cleanup_operation(operation_id)
+        await self.websocket.close(code=SESSION_CLOSE_CODE, reason=reason)
+
+    async def handle(self) -> None:
+        try:
+            await super().handle()
+        finally:
+            if self._session is not None:
+                self._session.cancel()
+
     def _frames(self, operation: Operation[Context, None]) -> DirectFrames | None:
         if not is_subscription(operation.query, operation.operation_name):
             return None  # queries and mutations keep the connection's root value

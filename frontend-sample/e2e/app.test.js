@@ -35,9 +35,9 @@ async function person(token = null) {
   const context = await browser.newContext({ viewport: { width: 1400, height: 1000 }, acceptDownloads: true });
   if (token) {
     await context.addInitScript((t) => {
-      if (!localStorage.getItem('boxoffice.token')) {
-        localStorage.setItem('boxoffice.token', JSON.stringify(t));
-        localStorage.setItem('boxoffice.user', JSON.stringify({ id: '', email: '', name: 'E2E fan', role: 'FAN' }));
+      if (!sessionStorage.getItem('boxoffice.token')) {
+        sessionStorage.setItem('boxoffice.token', JSON.stringify(t));
+        sessionStorage.setItem('boxoffice.user', JSON.stringify({ id: '', email: '', name: 'E2E fan', role: 'FAN' }));
       }
     }, token);
   }
@@ -344,5 +344,87 @@ describe('boxoffice sample app', () => {
       if (errors.length) problems.push(`${query.trim().split('\n')[0]}\n  ${errors.map((e) => e.message).join('\n  ')}`);
     }
     assert.deepEqual(problems, [], `operations invalid against ${file}`);
+  });
+
+  test('8. GraphiQL at /graphql works offline: nothing from the internet, no inline script', { timeout: 60_000 }, async () => {
+    const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+    const offsite = [];
+    const errors = [];
+    try {
+      // No internet: every request that leaves this machine fails (and is remembered).
+      await context.route('**/*', async (route) => {
+        const { hostname } = new URL(route.request().url());
+        if (hostname === '127.0.0.1' || hostname === 'localhost') {
+          // The page's own answer, under the strictest script policy: same-origin files only.
+          if (route.request().resourceType() === 'document') {
+            const response = await route.fetch();
+            await route.fulfill({ response, headers: { ...response.headers(), 'content-security-policy': "script-src 'self'" } });
+          } else {
+            await route.continue();
+          }
+          return;
+        }
+        offsite.push(route.request().url());
+        await route.abort('internetdisconnected');
+      });
+      const page = await context.newPage();
+      watchConsole(page, errors);
+      await page.goto(`${backend.url}/graphql`);
+      const editor = page.locator('.graphiql-query-editor .CodeMirror');
+      await editor.waitFor({ timeout: 20_000 }).catch((e) => {
+        throw new Error(`GraphiQL did not start (asked the internet for: ${offsite.join(', ') || 'nothing'}; `
+          + `page errors: ${errors.join('; ') || 'none'}): ${e.message}`);
+      });
+      await editor.click();
+      await page.keyboard.press('ControlOrMeta+A');
+      await page.keyboard.press('Delete');
+      await page.keyboard.type('{ __typename }');
+      await page.locator('.graphiql-execute-button').click();
+      await page.locator('.graphiql-response', { hasText: '"__typename": "Query"' }).waitFor({ timeout: 15_000 });
+    } finally {
+      await context.close();
+    }
+    assert.deepEqual(offsite, [], 'GraphiQL asked the internet for something');
+    assert.deepEqual(errors.filter((e) => /Content Security Policy|Refused to/i.test(e)), [], 'GraphiQL broke the script policy');
+  });
+  test('9. the app and GraphiQL run under the server\'s own security headers; the token stays in this tab', { timeout: 90_000 }, async () => {
+    const fan = await newFan(backend.url, 'headers');
+    const p = await person();
+    const refused = (errors) => errors.filter((e) => /Content Security Policy|Refused to/i.test(e));
+    try {
+      const [document] = await Promise.all([
+        p.page.waitForResponse((r) => r.request().resourceType() === 'document', { timeout: 20_000 }),
+        logInThroughUi(p.page, backend.url, fan, `/shows/${hamlet[0]}`),
+      ]);
+      const headers = document.headers();
+      assert.match(headers['content-security-policy'] ?? '', /script-src 'self';/, 'the app is served with a CSP');
+      assert.match(headers['content-security-policy'] ?? '', /frame-ancestors 'none'/);
+      assert.equal(headers['x-frame-options'], 'DENY');
+      assert.equal(headers['x-content-type-options'], 'nosniff');
+      await p.page.locator('.seatmap .seat').first().waitFor({ timeout: 20_000 });
+      await waitLive(p.page);
+      const stored = await p.page.evaluate(() => ({
+        session: sessionStorage.getItem('boxoffice.token'), local: localStorage.getItem('boxoffice.token') }));
+      assert.ok(stored.session, 'signed in: the token is in sessionStorage');
+      assert.equal(stored.local, null, 'nothing in localStorage');
+      assert.deepEqual(refused(p.errors), [], 'the app broke its security policy');
+
+      const ide = await p.context.newPage();
+      const ideErrors = [];
+      watchConsole(ide, ideErrors);
+      const page = await ide.goto(`${backend.url}/graphql`);
+      assert.match(page.headers()['content-security-policy'] ?? '', /script-src 'self';/, 'GraphiQL runs no inline script');
+      const editor = ide.locator('.graphiql-query-editor .CodeMirror');
+      await editor.waitFor({ timeout: 20_000 });
+      await editor.click();
+      await ide.keyboard.press('ControlOrMeta+A');
+      await ide.keyboard.press('Delete');
+      await ide.keyboard.type('{ __typename }');
+      await ide.locator('.graphiql-execute-button').click();
+      await ide.locator('.graphiql-response', { hasText: '"__typename": "Query"' }).waitFor({ timeout: 15_000 });
+      assert.deepEqual(refused(ideErrors), [], 'GraphiQL broke its security policy');
+    } finally {
+      await p.context.close();
+    }
   });
 });

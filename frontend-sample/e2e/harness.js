@@ -186,15 +186,8 @@ export function recordOperations(page, sink) {
   });
 }
 
-/** The public contract beside the repository (shared/contract), else the copy the backend exports. */
+/** The public contract versioned in the repository (contract/), or BOXOFFICE_CONTRACT. */
 export async function contractSchemaText() {
-  const candidates = [
-    process.env.BOXOFFICE_CONTRACT,
-    path.resolve(APP_DIR, '..', '..', 'shared', 'contract', 'schema.graphql'),
-    path.resolve(APP_DIR, '..', 'boxoffice', 'schema', 'schema.graphql'),
-  ].filter(Boolean);
-  for (const file of candidates) {
-    if (existsSync(file)) return { file, text: await readFile(file, 'utf8') };
-  }
-  throw new Error(`no GraphQL contract found (looked in ${candidates.join(', ')})`);
+  const file = process.env.BOXOFFICE_CONTRACT ?? path.resolve(APP_DIR, '..', 'contract', 'schema.graphql');
+  return { file, text: await readFile(file, 'utf8') };
 }

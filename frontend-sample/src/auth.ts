@@ -1,5 +1,7 @@
-// The signed-in session: the bearer token (kept in localStorage so a reload stays signed in)
-// and the user it belongs to. Network calls live in api.ts and the login screen.
+// The signed-in session: the bearer token and the user it belongs to, in sessionStorage: a reload
+// stays signed in, but the token is this tab's only and is gone when the tab closes (localStorage
+// would keep it on disk for a week, readable by any script of the origin in any tab).
+// Network calls live in api.ts and the login screen.
 import type { User } from './types';
 
 const TOKEN_KEY = 'boxoffice.token';
@@ -10,7 +12,7 @@ const listeners = new Set<Listener>();
 
 function read<T>(key: string): T | null {
   try {
-    const raw = localStorage.getItem(key);
+    const raw = sessionStorage.getItem(key);
     return raw ? (JSON.parse(raw) as T) : null;
   } catch {
     return null;
@@ -26,20 +28,20 @@ export function currentUser(): User | null {
 }
 
 export function signIn(token: string, user: User): void {
-  localStorage.setItem(TOKEN_KEY, JSON.stringify(token));
-  localStorage.setItem(USER_KEY, JSON.stringify(user));
+  sessionStorage.setItem(TOKEN_KEY, JSON.stringify(token));
+  sessionStorage.setItem(USER_KEY, JSON.stringify(user));
   notify();
 }
 
 /** Keeps the token, refreshes what we know of the user (e.g. after asking `viewer`). */
 export function updateUser(user: User): void {
-  localStorage.setItem(USER_KEY, JSON.stringify(user));
+  sessionStorage.setItem(USER_KEY, JSON.stringify(user));
   notify();
 }
 
 export function signOut(): void {
-  localStorage.removeItem(TOKEN_KEY);
-  localStorage.removeItem(USER_KEY);
+  sessionStorage.removeItem(TOKEN_KEY);
+  sessionStorage.removeItem(USER_KEY);
   notify();
 }
 
@@ -52,8 +54,3 @@ function notify(): void {
   const user = currentUser();
   for (const listener of listeners) listener(user);
 }
-
-// Another tab signed in or out: follow it.
-window.addEventListener('storage', (event) => {
-  if (event.key === TOKEN_KEY || event.key === USER_KEY) notify();
-});

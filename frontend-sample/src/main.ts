@@ -35,8 +35,12 @@ function renderNav(user: User | null): void {
   if (!nav) return;
   const logout = h('button', { type: 'button', class: 'link-button' }, 'Log out');
   logout.addEventListener('click', () => {
-    signOut();
-    navigate('/');
+    // Ends the session on the server too (every token of this user, and their live subscriptions);
+    // offline, the token is still forgotten here.
+    gql<{ logOut: boolean }>('mutation LogOut { logOut }').catch(() => undefined).finally(() => {
+      signOut();
+      navigate('/');
+    });
   });
   nav.replaceChildren(h('ul', {},
     h('li', {}, h('a', { href: '#/' }, 'Events')),

@@ -1,10 +1,10 @@
-// TypeScript shapes of the parts of the public contract (shared/contract/schema.graphql) this app reads.
+// TypeScript shapes of the parts of the public contract (contract/schema.graphql) this app reads.
 // Only the fields the app selects are declared; every union result carries __typename.
 
 export type Role = 'FAN' | 'ORGANIZER' | 'ADMIN';
 export type SeatStatus = 'AVAILABLE' | 'HELD' | 'SOLD' | 'BLOCKED';
 export type HoldStatus = 'ACTIVE' | 'RELEASED' | 'EXPIRED' | 'CONVERTED';
-export type OrderStatus = 'PENDING_PAYMENT' | 'CONFIRMED' | 'CANCELLED' | 'REFUNDED';
+export type OrderStatus = 'PENDING_PAYMENT' | 'CONFIRMED' | 'CANCELLED' | 'REFUNDED' | 'DISPUTED';
 export type PaymentStatus =
   | 'REQUIRES_PAYMENT_METHOD'
   | 'REQUIRES_ACTION'

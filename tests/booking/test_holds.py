@@ -121,9 +121,11 @@ async def test_not_on_sale(api) -> None:
     fan, _ = await api.user()
     later = await api.show(org, on_sale_at=datetime.now(timezone.utc) + timedelta(hours=2))
     draft = await api.show(org, publish=False)
-    for show in (later, draft):
-        result = await api.hold(fan, show["id"], show["seats"][:1])
+    for show, who in ((later, fan), (draft, org)):
+        result = await api.hold(who, show["id"], show["seats"][:1])
         assert result["code"] == "NOT_ON_SALE", result
+    # To anyone but its organizer a draft is no show at all (tests/hardening/test_authorization.py).
+    assert (await api.hold(fan, draft["id"], draft["seats"][:1]))["code"] == "NOT_FOUND"
 
 
 async def test_idempotency(api) -> None:

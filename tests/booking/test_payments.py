@@ -28,13 +28,13 @@ ORDER_Q = f"query($id: ID!) {{ order(id: $id) {{ {ORDER_FIELDS.split('... on Rej
 
 @pytest.fixture(autouse=True)
 async def no_faults(api):
-    await api.client.post("/stripe-sim/_faults", json={})
+    await api.client.post("/stripe-sim/_faults", json={}, headers=api.sim_auth)
     yield
-    await api.client.post("/stripe-sim/_faults", json={})
+    await api.client.post("/stripe-sim/_faults", json={}, headers=api.sim_auth)
 
 
 async def _faults(api, **switches) -> None:
-    response = await api.client.post("/stripe-sim/_faults", json=switches)
+    response = await api.client.post("/stripe-sim/_faults", json=switches, headers=api.sim_auth)
     assert response.status_code == 200, response.text
 
 

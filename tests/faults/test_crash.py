@@ -14,6 +14,7 @@ import httpx
 from sqlalchemy import text
 
 from booking.fixtures_db import make_show
+from boxoffice.payments.simulator import simulator_api_key
 from live_support import ServerProcess, fan_tokens
 
 HOLD = """mutation($i: HoldSeatsInput!) { holdSeats(input: $i) { __typename ... on Hold { id } } }"""
@@ -51,7 +52,9 @@ def _cli(args: list[str], server: ServerProcess) -> subprocess.CompletedProcess[
 
 
 async def test_sigkill_mid_sale_then_restart_audit_and_reconcile(database_url, engine, secret, tmp_path) -> None:
-    server = ServerProcess(database_url, "redis://127.0.0.1:6379/1", secret, tmp_path / "victim")
+    server = ServerProcess(database_url, "redis://127.0.0.1:6379/1", secret, tmp_path / "victim",
+                           extra_env={"BOXOFFICE_STRIPE_SIM_FAULTS": "1"})
+    sim_auth = {"Authorization": f"Bearer {simulator_api_key(secret)}"}
     server.start(fresh_redis=True)
     show, seats, _ = await make_show(engine, seats=30, ga=1, max_tickets=50)
     fans = await fan_tokens(engine, secret, 16)
@@ -59,7 +62,7 @@ async def test_sigkill_mid_sale_then_restart_audit_and_reconcile(database_url, e
     async with httpx.AsyncClient() as client:
         faults = await client.post(f"{server.url}/stripe-sim/_faults", json={
             "latency_ms": 30, "fail_next": 3, "duplicate_webhooks": True, "reorder_webhooks": True,
-            "reorder_window_ms": 300})
+            "reorder_window_ms": 300}, headers=sim_auth)
         assert faults.status_code == 200
     stop = asyncio.Event()
     shoppers = [asyncio.create_task(_shopper(server.url, t, str(show.id), seats, random.Random(i), stop))
@@ -116,7 +119,7 @@ async def test_sigkill_mid_sale_then_restart_audit_and_reconcile(database_url, e
         stop.set()
         async with httpx.AsyncClient() as client:
             try:
-                await client.post(f"{server.url}/stripe-sim/_faults", json={})
+                await client.post(f"{server.url}/stripe-sim/_faults", json={}, headers=sim_auth)
             except httpx.HTTPError:
                 pass
         server.stop()

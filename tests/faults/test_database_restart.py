@@ -17,18 +17,23 @@ import pytest
 from boxoffice.db import create_engine
 from boxoffice.migrate import upgrade_to_head
 from booking.fixtures_db import make_show
-from live_support import ServerProcess, fan_tokens, free_port
+from live_support import ServerProcess, fan_tokens
 
 BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"))[-1] if glob.glob("/usr/lib/postgresql/*/bin") else ""
 HOLD = """mutation($i: HoldSeatsInput!) { holdSeats(input: $i) { __typename ... on Hold { id } } }"""
 
 
 class PrivatePostgres:
-    """A throw-away PostgreSQL cluster of the machine's binaries, run as the postgres user."""
+    """A throw-away PostgreSQL cluster of the machine's binaries, run as the postgres user.
+
+    It listens on a Unix socket in its own folder only. A TCP port picked up front is free for anyone
+    while the cluster is down (before its first start and across the restart): under a busy suite
+    another server, or an outgoing connection given it as its local port, can take it, and the start
+    then fails with "Address already in use"."""
 
     def __init__(self) -> None:
         self.dir = tempfile.mkdtemp(prefix="bo-pg-", dir="/tmp")
-        self.port = free_port()
+        self.port = 5432  # names the socket file only
         shutil.chown(self.dir, "postgres", "postgres")
         self._as_postgres([f"{BIN}/initdb", "-D", f"{self.dir}/data", "-A", "trust", "-U", "postgres"])
 
@@ -37,14 +42,14 @@ class PrivatePostgres:
 
     def start(self) -> None:
         self._as_postgres([f"{BIN}/pg_ctl", "-D", f"{self.dir}/data", "-w", "-l", f"{self.dir}/log",
-                           "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1", "start"])
+                           "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=''", "start"])
 
     def stop(self) -> None:
         self._as_postgres([f"{BIN}/pg_ctl", "-D", f"{self.dir}/data", "-w", "-m", "fast", "stop"])
 
     @property
     def url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        return f"postgresql://postgres@/postgres?host={self.dir}&port={self.port}"
 
     def destroy(self) -> None:
         subprocess.run(["runuser", "-u", "postgres", "--", f"{BIN}/pg_ctl", "-D", f"{self.dir}/data", "-m",

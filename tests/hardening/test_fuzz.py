@@ -246,7 +246,7 @@ async def test_schemathesis_fuzz_never_faults(api: Api, world: dict[str, Any], i
     # A private rate-limit budget, so the fuzzing (signUp, logIn, holdSeats from 127.0.0.1) does not
     # spend the shared server's limits that other test modules count on.
     shared_limits = api.services.limits
-    api.services.limits = Guards(InProcessRateLimiter().check)
+    api.services.limits = Guards(InProcessRateLimiter())
     try:
         with ServerLog() as log:
             run = await asyncio.to_thread(fuzz, url, headers, world["pool"], log)

@@ -244,7 +244,7 @@ async def test_get_serves_queries_but_refuses_mutations(api: Api, engine: Any,
     assert count == 0
     # The same mutation by POST does run (so the GET refusal is about the method, not the document);
     # on a private rate-limit budget, so this sign-up costs the shared server's nothing.
-    monkeypatch.setattr(api.services, "limits", Guards(InProcessRateLimiter().check))
+    monkeypatch.setattr(api.services, "limits", Guards(InProcessRateLimiter()))
     posted = await api.post(mutation)
     assert posted["data"]["signUp"]["__typename"] in ("AuthPayload", "Rejected"), posted
 

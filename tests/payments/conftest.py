@@ -16,7 +16,7 @@ from boxoffice.db import create_engine
 from boxoffice.payments.gateway import StripeGateway
 from boxoffice.payments.simulator import SimulatorStore
 
-from .sim_harness import API_KEY, WEBHOOK_SECRET, SimulatorServer
+from .sim_harness import API_KEY, AUTH, WEBHOOK_SECRET, SimulatorServer
 
 ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -74,6 +74,6 @@ async def http(sim_server: SimulatorServer) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture(autouse=True)
 async def reset_faults(sim_server: SimulatorServer, http: httpx.AsyncClient
                        ) -> AsyncIterator[None]:
-    await http.post("/stripe-sim/_faults", json={})
+    assert (await http.post("/stripe-sim/_faults", json={}, headers=AUTH)).status_code == 200
     yield
-    await http.post("/stripe-sim/_faults", json={})
+    await http.post("/stripe-sim/_faults", json={}, headers=AUTH)

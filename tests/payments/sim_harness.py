@@ -26,7 +26,10 @@ from boxoffice.db import create_engine
 from boxoffice.payments.simulator import SimulatorService
 
 WEBHOOK_SECRET = "whsec_test_" + uuid.uuid4().hex
-API_KEY = "sk_test_simulator"
+API_KEY = "sk_test_simulator_" + uuid.uuid4().hex
+# A second account's key: Stripe scopes idempotency keys per account.
+OTHER_ACCOUNT_KEY = "sk_test_other_account_" + uuid.uuid4().hex
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
 
 
 @dataclass
@@ -121,7 +124,8 @@ class SimulatorServer:
         def service(public_url: str) -> SimulatorService:
             # Short polling and retry backoff keep the webhook tests fast.
             return SimulatorService(engine, webhook_url=webhook_url, webhook_secret=WEBHOOK_SECRET,
-                                    public_url=public_url, poll_interval=0.05,
+                                    public_url=public_url, api_keys=frozenset({API_KEY, OTHER_ACCOUNT_KEY}),
+                                    test_mode=True, poll_interval=0.05,
                                     retry_base_s=0.1, retry_cap_s=0.5, webhook_timeout_s=5.0)
 
         primary = service(self.base_url)

@@ -16,7 +16,7 @@ from boxoffice.payments.gateway import (
 )
 from boxoffice.payments.simulator import SimulatorStore
 
-from .sim_harness import API_KEY, WEBHOOK_SECRET, SimulatorServer
+from .sim_harness import API_KEY, AUTH, OTHER_ACCOUNT_KEY, WEBHOOK_SECRET, SimulatorServer
 
 
 def key() -> str:
@@ -67,7 +67,7 @@ async def test_keys_are_scoped_per_api_key(http: httpx.AsyncClient) -> None:
     a = await http.post("/stripe-sim/v1/payment_intents", data=form,
                         headers=auth(idempotency_key=idem))
     b = await http.post("/stripe-sim/v1/payment_intents", data=form,
-                        headers=auth("sk_test_other_account", idem))
+                        headers=auth(OTHER_ACCOUNT_KEY, idem))
     assert a.status_code == b.status_code == 200
     assert a.json()["id"] != b.json()["id"] and "idempotent-replayed" not in b.headers
 
@@ -171,12 +171,12 @@ async def test_latency_delays_every_response(gateway: StripeGateway,
 
 
 async def test_fault_endpoint(http: httpx.AsyncClient) -> None:
-    set_ = await http.post("/stripe-sim/_faults", json={"fail_next": 1, "latency_ms": 5})
+    set_ = await http.post("/stripe-sim/_faults", json={"fail_next": 1, "latency_ms": 5}, headers=AUTH)
     assert set_.status_code == 200 and set_.json()["fail_next"] == 1
-    assert (await http.get("/stripe-sim/_faults")).json()["latency_ms"] == 5
-    assert (await http.post("/stripe-sim/_faults", json={"nonsense": 1})).status_code == 400
-    assert (await http.post("/stripe-sim/_faults", json={"fail_next": "x"})).status_code == 400
-    reset = await http.post("/stripe-sim/_faults", json={})
+    assert (await http.get("/stripe-sim/_faults", headers=AUTH)).json()["latency_ms"] == 5
+    assert (await http.post("/stripe-sim/_faults", json={"nonsense": 1}, headers=AUTH)).status_code == 400
+    assert (await http.post("/stripe-sim/_faults", json={"fail_next": "x"}, headers=AUTH)).status_code == 400
+    reset = await http.post("/stripe-sim/_faults", json={}, headers=AUTH)
     assert reset.json()["fail_next"] == 0 and reset.json()["latency_ms"] == 0
 
 
@@ -194,12 +194,12 @@ async def test_two_services_share_state(sim_server: SimulatorServer,
         pending = await other.confirm_intent(created.id, "pm_card_authenticationRequired",
                                              None, key())
         assert pending.next_action_url == (
-            f"{sim_server.base_url}/b/stripe-sim/3ds/{created.id}")
+            f"{sim_server.base_url}/b/stripe-sim/3ds/{created.client_secret}")
         assert (await http.post(f"{pending.next_action_url}/complete")).status_code == 200
         assert (await gateway.retrieve_intent(created.id)).status == "succeeded"
 
         # Fault switches set through one process apply to the other.
-        await http.post("/b/stripe-sim/_faults", json={"fail_next": 1})
+        await http.post("/b/stripe-sim/_faults", json={"fail_next": 1}, headers=AUTH)
         failed = await http.get(f"/stripe-sim/v1/payment_intents/{created.id}", headers=auth())
         assert failed.status_code == 500 and failed.json()["error"]["type"] == "api_error"
     finally:

@@ -87,15 +87,16 @@ async def test_three_d_secure_complete(gateway: StripeGateway, sim_server: Simul
     pending = await gateway.confirm_intent(intent.id, "pm_card_authenticationRequired",
                                            return_url, key())
     assert pending.status == "requires_action"
-    assert pending.next_action_url == f"{sim_server.base_url}/stripe-sim/3ds/{intent.id}"
+    # Addressed by the client secret, as Stripe's hosted page is: only the buyer has it.
+    assert pending.next_action_url == f"{sim_server.base_url}/stripe-sim/3ds/{intent.client_secret}"
 
     page = await http.get(pending.next_action_url)
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
-    assert f'action="{intent.id}/complete"' in page.text
-    assert f'action="{intent.id}/fail"' in page.text
+    assert f'action="{intent.client_secret}/complete"' in page.text
+    assert f'action="{intent.client_secret}/fail"' in page.text
 
     # The browser resolves the form's relative action against the page URL.
-    answer = await http.post(str(page.url.join(f"{intent.id}/complete")))
+    answer = await http.post(str(page.url.join(f"{intent.client_secret}/complete")))
     assert answer.status_code == 303
     target = urlsplit(answer.headers["location"])
     query = parse_qs(target.query)
@@ -108,8 +109,24 @@ async def test_three_d_secure_complete(gateway: StripeGateway, sim_server: Simul
     await sim_server.receiver.wait_for(
         intent.id, lambda ds: [d.event["type"] for d in ds] == ["payment_intent.succeeded"])
 
-    again = await http.post(str(page.url.join(f"{intent.id}/complete")))
+    again = await http.post(str(page.url.join(f"{intent.client_secret}/complete")))
     assert again.status_code == 400  # nothing left to authenticate
+
+
+async def test_three_d_secure_needs_the_client_secret_not_the_intent_id(
+        gateway: StripeGateway, sim_server: SimulatorServer, http: httpx.AsyncClient) -> None:
+    """Intent ids show up in logs: knowing one must not show, complete or fail the buyer's challenge."""
+    intent = await gateway.create_intent(4000, "eur", order(), key(),
+                                         payment_method="pm_card_authenticationRequired", confirm=True)
+    assert intent.client_secret and intent.next_action_url
+    base = f"{sim_server.base_url}/stripe-sim/3ds"
+    for guess in (intent.id, f"{intent.id}_secret_guess", intent.client_secret[:-1]):
+        assert (await http.get(f"{base}/{guess}")).status_code == 404
+        assert (await http.post(f"{base}/{guess}/complete")).status_code == 404
+        assert (await http.post(f"{base}/{guess}/fail")).status_code == 404
+    assert (await gateway.retrieve_intent(intent.id)).status == "requires_action"
+    # No API key needed by the buyer's browser, only the link boxoffice gave them.
+    assert (await http.get(intent.next_action_url)).status_code == 200
 
 
 async def test_three_d_secure_fail_without_return_url(

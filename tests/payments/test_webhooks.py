@@ -88,10 +88,14 @@ async def test_duplicate_switch_delivers_every_event_twice(
 
 async def test_reorder_switch_delivers_newest_first(
         gateway: StripeGateway, sim_server: SimulatorServer, sim_store: SimulatorStore) -> None:
-    await sim_store.set_faults(reorder_webhooks=True, reorder_window_ms=300)
+    # Held until all three events exist: a short quiet window could end between two of them on a
+    # busy machine and release the first event alone. Then a zero window lets the batch go.
+    await sim_store.set_faults(reorder_webhooks=True, reorder_window_ms=3_600_000)
     intent_id = await paid_intent(gateway)
     await gateway.refund(intent_id, key(), amount_cents=500)
     await gateway.refund(intent_id, key(), amount_cents=700)
+    assert sim_server.receiver.deliveries(intent_id) == []  # all held
+    await sim_store.set_faults(reorder_webhooks=True, reorder_window_ms=0)
     deliveries = await sim_server.receiver.wait_for(intent_id, lambda ds: len(ds) >= 3)
     assert [(d.event["type"], d.event["data"]["object"].get("amount_refunded"))
             for d in deliveries] == [("charge.refunded", 1200), ("charge.refunded", 500),

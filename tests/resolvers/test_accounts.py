@@ -86,3 +86,124 @@ async def test_log_in_attempts_are_rate_limited_with_a_retry_hint(api) -> None:
     assert limited[0]["retryAfterSeconds"] > 0 and "try again" in limited[0]["message"].lower()
     # The right password is refused too while limited: guessing does not get faster.
     assert (await api.gql(q, {"e": email, "p": "correct horse"}))["logIn"]["code"] == "RATE_LIMITED"
+
+
+WEAK_PASSWORDS = {
+    "12345678": "characters",  # too short
+    " " * 8: "characters",
+    " " * 12: "only spaces",
+    "\t \u00a0 \n  \u2003  ": "only spaces",
+    "1234567890": "most common",
+    "Password123": "most common",
+    "qwerty uiop": "most common",
+    "aaaaaaaaaaaa": "different characters",
+    "x" * 257: "characters",  # too long
+}
+
+
+def test_the_password_policy_says_why() -> None:
+    import pytest
+
+    from boxoffice.booking.errors import InvalidInput
+    from boxoffice.booking.passwords import check_password
+
+    for password, reason in WEAK_PASSWORDS.items():
+        with pytest.raises(InvalidInput, match=reason) as refused:
+            check_password(password, email="ana@example.test")
+        assert refused.value.field == "password"
+    for password in ("anastasia.k@example.test", "ANASTASIA.K@example.test", "anastasia.k"):
+        with pytest.raises(InvalidInput, match="e-mail"):
+            check_password(password, email="anastasia.k@example.test")
+
+
+async def test_weak_passwords_are_refused_over_graphql_and_nothing_is_stored(api) -> None:
+    from sqlalchemy import text
+
+    emails = [_email() for _ in range(4)]
+    for email, password in zip(emails, ("12345678", " " * 12, "1234567890", None)):
+        result = (await api.gql(SIGN_UP, {"input": {"email": email, "password": password or email.upper(),
+                                                      "name": "Weak"}}))["signUp"]
+        assert result["__typename"] == "Rejected" and result["code"] == "INVALID_INPUT", (password, result)
+        assert result["field"] == "password" and result["message"], (password, result)
+    async with api.services.engine.connect() as conn:
+        stored = (await conn.execute(text("SELECT count(*) FROM users WHERE lower(email) = ANY(:e)"),
+                                     {"e": [e.lower() for e in emails]})).scalar()
+    assert stored == 0
+
+
+async def test_the_projects_own_passwords_pass_the_policy() -> None:
+    """Tests, the demo and the e2e suite sign up with these: they must stay valid."""
+    from boxoffice.booking.passwords import check_password
+    from boxoffice.demo import FAN, ORGANIZER
+    from support import FAN_PASSWORD, ORG_PASSWORD
+
+    for password in (FAN_PASSWORD, ORG_PASSWORD, FAN[1], ORGANIZER[1], "correct horse", "e2e-password-123",
+                     "organizer-pw", "live-password", "long-enough-pass", "bench-organizer-pass"):
+        check_password(password, email="someone@example.test")
+
+
+LOG_OUT = "mutation { logOut }"
+
+
+async def _account(api) -> str:
+    """A fan with the password "correct horse", made without signUp (its per-address limit is
+    spent by the tests above)."""
+    from boxoffice.booking.accounts import create_user
+
+    email = _email()
+    await create_user(api.services.engine, email=email, password="correct horse", name="A")
+    return email
+
+
+async def _log_in(api, email: str, password: str = "correct horse") -> dict:
+    return (await api.gql(LOG_IN, {"e": email, "p": password}))["logIn"]
+
+
+async def test_log_out_ends_every_token_of_the_caller(api) -> None:
+    email = await _account(api)
+    tokens = [(await _log_in(api, email))["token"], (await _log_in(api, email))["token"]]
+    other, _ = await api.user()
+    for token in tokens:
+        assert (await api.gql(VIEWER, token=token))["viewer"]["email"] == email
+    assert (await api.gql(LOG_OUT, token=tokens[1]))["logOut"] is True
+    for token in tokens:
+        assert (await api.gql(VIEWER, token=token))["viewer"] is None
+        assert (await api.gql(LOG_OUT, token=token))["logOut"] is False
+    assert (await api.gql(VIEWER, token=other))["viewer"] is not None  # nobody else is signed out
+    assert (await api.gql(LOG_OUT))["logOut"] is False  # anonymous: no session to end
+    again = (await _log_in(api, email))["token"]
+    assert (await api.gql(VIEWER, token=again))["viewer"]["email"] == email
+
+
+async def test_a_password_or_role_change_ends_every_token(api) -> None:
+    from boxoffice.booking import accounts
+
+    email = await _account(api)
+    token = (await _log_in(api, email))["token"]
+    user = await accounts.change_password(api.services.engine, email=email, password="brand new pass")
+    await api.services.sessions.ended(user.id, user.token_version)
+    assert (await api.gql(VIEWER, token=token))["viewer"] is None
+    assert (await _log_in(api, email, "brand new pass"))["__typename"] == "AuthPayload"
+    with_old = await accounts.authenticate(api.services.engine, email=email, password="brand new pass")
+    assert with_old.token_version == user.token_version
+
+    email = await _account(api)
+    token = (await _log_in(api, email))["token"]
+    user = await accounts.change_role(api.services.engine, email=email, role="organizer")
+    await api.services.sessions.ended(user.id, user.token_version)
+    assert (await api.gql(VIEWER, token=token))["viewer"] is None
+    promoted = await _log_in(api, email)
+    assert promoted["user"]["role"] == "ORGANIZER"
+    assert (await api.gql(VIEWER, token=promoted["token"]))["viewer"]["role"] == "ORGANIZER"
+
+
+async def test_a_weak_new_password_is_refused(api) -> None:
+    import pytest
+
+    from boxoffice.booking import accounts
+    from boxoffice.booking.errors import InvalidInput
+
+    email = await _account(api)
+    with pytest.raises(InvalidInput):
+        await accounts.change_password(api.services.engine, email=email, password="1234567890")
+    assert (await _log_in(api, email))["__typename"] == "AuthPayload"

@@ -16,6 +16,8 @@ import pytest
 from sqlalchemy import text
 
 from boxoffice.booking.guards import Guards
+from boxoffice.booking.limit_policy import RateLimit
+from boxoffice.booking.rate_limits import InProcessRateLimiter, RateDecision
 from boxoffice.resolvers import hold_fast_path
 from booking.fixtures_db import make_show
 from support import Api
@@ -177,10 +179,11 @@ async def test_rate_limited(api: Api, served: list[Any], name: str, monkeypatch:
     fan, _ = await api.user()
     show = await a_show(api)
 
-    async def refuse(scope: str, key: str, limit: int, period_s: float) -> tuple[bool, float]:
-        return False, 2.5
+    class Refusing(InProcessRateLimiter):
+        async def take(self, scope: str, key: str, rule: RateLimit) -> RateDecision:
+            return RateDecision(False, 2.5)
 
-    monkeypatch.setattr(api.services, "limits", Guards(refuse))
+    monkeypatch.setattr(api.services, "limits", Guards(Refusing()))
     body = await both(api, served, DOCUMENTS[name], hold_input(show, show["seats"][:1]), fan)
     assert b"RATE_LIMITED" in body
     if name == "rich":

@@ -1,12 +1,14 @@
 """A Stripe test-mode simulator: Stripe's REST shapes, signed webhooks, state in PostgreSQL.
 
-Used when STRIPE_API_KEY is unset: the main app mounts `SimulatorService.app` at
-/stripe-sim and points the real stripe SDK (through the gateway) at it.
+Used when STRIPE_API_KEY is unset (never in production): the main app mounts
+`SimulatorService.app` at /stripe-sim and points the real stripe SDK (through the gateway) at
+it, with the API key `simulator_api_key(BOXOFFICE_SECRET)`; no other key is answered.
 """
 
 from .app import create_simulator_app
 from .delivery import WebhookDeliveryWorker, sign_payload
 from .faults import Faults
+from .keys import simulator_api_key
 from .operations import TEST_CARDS
 from .service import SimulatorService
 from .store import SimulatorStore
@@ -19,4 +21,5 @@ __all__ = [
     "WebhookDeliveryWorker",
     "create_simulator_app",
     "sign_payload",
+    "simulator_api_key",
 ]

@@ -10,14 +10,16 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from .faults import Faults, RequestFault
 from .forms import decode_form
+from .keys import key_matches
 from .objects import ApiResult, Json, api_error_body, new_id
 from .operations import PaymentOperations
 from .store import SimulatorStore, StoredResponse, encode_body
+from .testing import TestControls, bearer, unauthorized_body
 from .threeds import AuthenticationPages
 
 # An endpoint body: (transaction, path params, form params) -> result.
@@ -29,17 +31,18 @@ def _stripe_json(status: int, body: str, headers: dict[str, str] | None = None) 
                     headers={"Request-Id": new_id("req", 14), **(headers or {})})
 
 
-def _unauthorized(message: str) -> Response:
-    return _stripe_json(401, encode_body({"error": {"type": "invalid_request_error",
-                                                     "message": message}}))
-
-
 class StripeApi:
-    """Plumbing shared by every /v1 endpoint: auth, faults, params, idempotency."""
+    """Plumbing shared by every /v1 endpoint: auth, faults, params, idempotency.
 
-    def __init__(self, store: SimulatorStore, operations: PaymentOperations) -> None:
+    Only the deployment's own API keys are accepted (a 401 in Stripe's shape otherwise); fault
+    switches are obeyed only in test mode."""
+
+    def __init__(self, store: SimulatorStore, operations: PaymentOperations, *, api_keys: frozenset[str],
+                 test_mode: bool) -> None:
         self._store = store
         self._ops = operations
+        self._keys = api_keys
+        self._test_mode = test_mode
 
     def routes(self) -> list[Route]:
         ops = self._ops
@@ -55,6 +58,8 @@ class StripeApi:
                         write=lambda c, p, f: ops.cancel_intent(c, p["id"], f)),
             self._route("/v1/refunds", write=lambda c, p, f: ops.create_refund(c, f)),
             self._route("/v1/refunds/{id}", read=lambda c, p, f: ops.retrieve_refund(c, p["id"])),
+            self._route("/v1/charges/{id}", read=lambda c, p, f: ops.retrieve_charge(c, p["id"])),
+            self._route("/v1/disputes/{id}", read=lambda c, p, f: ops.retrieve_dispute(c, p["id"])),
             Route("/v1/{rest:path}", self._unknown, methods=["GET", "POST", "DELETE"]),
         ]
 
@@ -73,17 +78,17 @@ class StripeApi:
         return _stripe_json(404, encode_body({"error": {
             "type": "invalid_request_error",
             "message": f"Unrecognized request URL ({request.method}: {request.url.path}). "
-                       "This Stripe simulator implements payment_intents and refunds only."}}))
+                       "This Stripe simulator implements payment_intents, refunds, charges and disputes only."}}))
 
     async def _handle(self, request: Request, path: str, endpoint: Endpoint, *,
                       mutating: bool) -> Response:
-        api_key = _bearer(request)
-        if api_key is None:
-            return _unauthorized("You did not provide an API key. You need to provide your API "
-                                 "key in the Authorization header, using Bearer auth.")
-        if not api_key.startswith("sk_test_"):
-            return _unauthorized(f"Invalid API Key provided: {api_key[:8]}****")
-        fault, faults = await self._store.take_request_fault()
+        api_key = bearer(request)
+        if api_key is None or not key_matches(api_key, self._keys):
+            return _stripe_json(401, encode_body(unauthorized_body(api_key)))
+        if self._test_mode:
+            fault, faults = await self._store.take_request_fault()
+        else:
+            fault, faults = RequestFault.NONE, Faults()
         if fault is RequestFault.FAIL_BEFORE:
             return await self._fail(faults, "simulated failure before processing")
         if mutating:
@@ -131,48 +136,22 @@ async def _latency(faults: Faults) -> None:
         await asyncio.sleep(faults.latency_ms / 1000)
 
 
-def _bearer(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    return token.strip()
-
-
-class FaultControl:
-    """`GET/POST /_faults`: the test hook. POST replaces all switches ({} resets)."""
-
-    def __init__(self, store: SimulatorStore) -> None:
-        self._store = store
-
-    async def handle(self, request: Request) -> Response:
-        if request.method == "POST":
-            try:
-                data = json.loads(await request.body() or b"{}")
-                if not isinstance(data, dict):
-                    raise ValueError("expected a JSON object")
-                faults = await self._store.faults.set(Faults.from_json(data))
-            except ValueError as exc:
-                return JSONResponse({"error": str(exc)}, status_code=400)
-        else:
-            faults = await self._store.get_faults()
-        return JSONResponse(faults.to_json())
-
-
-def create_simulator_app(store: SimulatorStore, *, public_url: str,
-                         mount_path: str = "/stripe-sim") -> Starlette:
+def create_simulator_app(store: SimulatorStore, *, public_url: str, api_keys: frozenset[str],
+                         test_mode: bool = False, mount_path: str = "/stripe-sim") -> Starlette:
     """The simulator as an ASGI app. `public_url` + `mount_path` is where the main app
-    mounts it; 3-D Secure redirect URLs are built from them."""
+    mounts it; 3-D Secure redirect URLs are built from them. `api_keys`: the only keys its
+    API answers. `test_mode`: fault switches and test disputes exist (for those keys only)."""
+    if not api_keys:
+        raise ValueError("the simulator needs at least one API key")
     base = public_url.rstrip("/") + mount_path
-    operations = PaymentOperations(store, authentication_url=lambda pi: f"{base}/3ds/{pi}")
-    api = StripeApi(store, operations)
+    # Like Stripe's hosted page, the link carries the client secret: only the buyer holding it
+    # (sent there by boxoffice) can complete or fail the authentication.
+    operations = PaymentOperations(store, authentication_url=lambda pi: f"{base}/3ds/{pi.client_secret}")
+    api = StripeApi(store, operations, api_keys=api_keys, test_mode=test_mode)
     pages = AuthenticationPages(store, operations)
-    faults = FaultControl(store)
-    routes = [
-        *api.routes(),
-        *pages.routes(),
-        Route("/_faults", faults.handle, methods=["GET", "POST"]),
-    ]
+    routes = [*api.routes(), *pages.routes()]
+    if test_mode:
+        routes += TestControls(store, operations, api_keys).routes()
     return Starlette(routes=routes, exception_handlers={Exception: _internal_error})
 
 

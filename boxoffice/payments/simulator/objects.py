@@ -71,6 +71,18 @@ class RefundRecord:
     metadata: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass
+class DisputeRecord:
+    id: str
+    payment_intent: str
+    charge: str
+    amount: int
+    currency: str
+    status: str  # needs_response -> won | lost (Stripe's statuses)
+    reason: str
+    created: int
+
+
 @dataclass(frozen=True)
 class ApiResult:
     """What an endpoint produced. Stored verbatim for idempotent replay."""
@@ -157,7 +169,7 @@ def intent_json(intent: IntentRecord) -> Json:
     }
 
 
-def charge_json(intent: IntentRecord) -> Json:
+def charge_json(intent: IntentRecord, *, disputed: bool = False) -> Json:
     """The successful charge behind a succeeded intent (only what webhooks need)."""
     return {
         "id": intent.latest_charge,
@@ -168,6 +180,7 @@ def charge_json(intent: IntentRecord) -> Json:
         "captured": True,
         "created": intent.succeeded_at or intent.created,
         "currency": intent.currency,
+        "disputed": disputed,
         "livemode": False,
         "metadata": dict(intent.metadata),
         "paid": True,
@@ -190,6 +203,23 @@ def refund_json(refund: RefundRecord) -> Json:
         "payment_intent": refund.payment_intent,
         "reason": refund.reason,
         "status": refund.status,
+    }
+
+
+def dispute_json(dispute: DisputeRecord) -> Json:
+    return {
+        "id": dispute.id,
+        "object": "dispute",
+        "amount": dispute.amount,
+        "charge": dispute.charge,
+        "created": dispute.created,
+        "currency": dispute.currency,
+        "is_charge_refundable": False,
+        "livemode": False,
+        "metadata": {},
+        "payment_intent": dispute.payment_intent,
+        "reason": dispute.reason,
+        "status": dispute.status,
     }
 
 

@@ -17,12 +17,14 @@ from .objects import (
     CANCELABLE,
     CONFIRMABLE,
     ApiResult,
+    DisputeRecord,
     IntentRecord,
     Json,
     RefundRecord,
     invalid_request,
     intent_json,
     charge_json,
+    dispute_json,
     new_id,
     now_unix,
     payment_method_json,
@@ -120,9 +122,10 @@ def _confirm_flag(params: Json) -> bool:
 
 
 class PaymentOperations:
-    def __init__(self, store: SimulatorStore, *, authentication_url: Callable[[str], str]) -> None:
+    def __init__(self, store: SimulatorStore, *,
+                 authentication_url: Callable[[IntentRecord], str]) -> None:
         self._store = store
-        self._authentication_url = authentication_url  # intent id -> 3-D Secure page
+        self._authentication_url = authentication_url  # intent -> its 3-D Secure page
 
     async def _intent(self, conn: AsyncConnection, intent_id: str, *, lock: bool) -> IntentRecord:
         intent = await self._store.load_intent(conn, intent_id, for_update=lock)
@@ -253,6 +256,9 @@ class PaymentOperations:
             raise invalid_request(f"This PaymentIntent ({intent.id}) does not have a successful "
                                   "charge to refund.", code="charge_not_refundable",
                                   param="payment_intent")
+        if await self._store.charge_disputed(conn, intent.latest_charge):
+            raise invalid_request(f"Charge {intent.latest_charge} has been charged back; cannot "
+                                  "issue a refund.", code="charge_disputed")
         remaining = intent.amount - intent.amount_refunded
         if remaining <= 0:
             raise invalid_request(f"Charge {intent.latest_charge} has already been refunded.",
@@ -279,6 +285,53 @@ class PaymentOperations:
             raise resource_missing("refund", refund_id, param="id")
         return ApiResult(200, refund_json(refund))
 
+    # -- Charges and disputes -------------------------------------------------
+
+    async def retrieve_charge(self, conn: AsyncConnection, charge_id: str) -> ApiResult:
+        intent = await self._store.load_intent_by_charge(conn, charge_id)
+        if intent is None:
+            raise resource_missing("charge", charge_id, param="id")
+        disputed = await self._store.charge_disputed(conn, charge_id)
+        return ApiResult(200, charge_json(intent, disputed=disputed))
+
+    async def retrieve_dispute(self, conn: AsyncConnection, dispute_id: str) -> ApiResult:
+        dispute = await self._store.load_dispute(conn, dispute_id)
+        if dispute is None:
+            raise resource_missing("dispute", dispute_id, param="dispute")
+        return ApiResult(200, dispute_json(dispute))
+
+    async def open_dispute(self, conn: AsyncConnection, intent_id: str, reason: str) -> DisputeRecord:
+        """The card holder charges back (test mode only: the bank's side of a dispute)."""
+        intent = await self._intent(conn, intent_id, lock=True)
+        if intent.status != "succeeded" or intent.latest_charge is None:
+            raise invalid_request(f"PaymentIntent {intent.id} has no successful charge to dispute.",
+                                  code="charge_not_disputable", param="payment_intent")
+        if await self._store.charge_disputed(conn, intent.latest_charge):
+            raise invalid_request(f"Charge {intent.latest_charge} is already disputed.",
+                                  code="charge_already_disputed", param="payment_intent")
+        dispute = DisputeRecord(id=new_id("dp"), payment_intent=intent.id, charge=intent.latest_charge,
+                                amount=intent.amount - intent.amount_refunded, currency=intent.currency,
+                                status="needs_response", reason=reason, created=now_unix())
+        await self._store.insert_dispute(conn, dispute)
+        await self._store.outbox.record_event(conn, "charge.dispute.created", dispute_json(dispute),
+                                              group_key=intent.id)
+        return dispute
+
+    async def close_dispute(self, conn: AsyncConnection, dispute_id: str, outcome: str) -> DisputeRecord:
+        dispute = await self._store.load_dispute(conn, dispute_id, for_update=True)
+        if dispute is None:
+            raise resource_missing("dispute", dispute_id, param="dispute")
+        if outcome not in ("won", "lost"):
+            raise invalid_request("status must be won or lost.", param="status")
+        if dispute.status in ("won", "lost"):
+            raise invalid_request(f"Dispute {dispute.id} is already closed ({dispute.status}).",
+                                  code="dispute_already_closed")
+        dispute.status = outcome
+        await self._store.save_dispute_status(conn, dispute)
+        await self._store.outbox.record_event(conn, "charge.dispute.closed", dispute_json(dispute),
+                                              group_key=dispute.payment_intent)
+        return dispute
+
     # -- the card network ------------------------------------------------------
 
     def _card(self, payment_method: str) -> TestCard:
@@ -301,7 +354,7 @@ class PaymentOperations:
         if card.outcome == "authenticate":
             intent.status = "requires_action"
             intent.next_action = {"type": "redirect_to_url", "redirect_to_url": {
-                "url": self._authentication_url(intent.id), "return_url": return_url}}
+                "url": self._authentication_url(intent), "return_url": return_url}}
             await self._store.save_intent(conn, intent)
             return ApiResult(200, intent_json(intent))
         return await self._decline(conn, intent, card, payment_method)

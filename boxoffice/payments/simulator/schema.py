@@ -44,6 +44,17 @@ _DDL = [
         created bigint NOT NULL,
         reason text,
         metadata jsonb NOT NULL DEFAULT '{{}}')""",
+    f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.disputes (
+        id text PRIMARY KEY,
+        payment_intent text NOT NULL REFERENCES {SCHEMA}.payment_intents (id),
+        charge text NOT NULL,
+        amount bigint NOT NULL,
+        currency text NOT NULL,
+        status text NOT NULL,
+        reason text NOT NULL,
+        created bigint NOT NULL)""",
+    f"CREATE INDEX IF NOT EXISTS disputes_charge ON {SCHEMA}.disputes (charge)",
+    f"CREATE INDEX IF NOT EXISTS payment_intents_charge ON {SCHEMA}.payment_intents (latest_charge)",
     # Keyed per API key (hashed: no secrets at rest), as Stripe scopes keys.
     f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.idempotency_keys (
         api_key_hash text NOT NULL,

@@ -18,12 +18,13 @@ class SimulatorService:
     """
 
     def __init__(self, engine: AsyncEngine, *, webhook_url: str | None, webhook_secret: str,
-                 public_url: str, poll_interval: float = 0.2, mount_path: str = "/stripe-sim",
+                 public_url: str, api_keys: frozenset[str], test_mode: bool = False,
+                 poll_interval: float = 0.2, mount_path: str = "/stripe-sim",
                  retry_base_s: float = 1.0, retry_cap_s: float = 300.0,
                  webhook_timeout_s: float = 10.0) -> None:
         self.store = SimulatorStore(engine, webhook_url=webhook_url)
-        self.app: Starlette = create_simulator_app(self.store, public_url=public_url,
-                                                   mount_path=mount_path)
+        self.app: Starlette = create_simulator_app(self.store, public_url=public_url, api_keys=api_keys,
+                                                   test_mode=test_mode, mount_path=mount_path)
         self.worker = WebhookDeliveryWorker(
             self.store.outbox, webhook_secret=webhook_secret, poll_interval=poll_interval,
             retry_base_s=retry_base_s, retry_cap_s=retry_cap_s,

@@ -16,12 +16,13 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .faults import Faults, FaultSwitches, RequestFault
-from .objects import ApiError, ApiResult, IntentRecord, RefundRecord, invalid_request
+from .objects import ApiError, ApiResult, DisputeRecord, IntentRecord, RefundRecord, invalid_request
 from .outbox import WebhookOutbox
 from .schema import SCHEMA, ensure_schema
 
 _INTENT_COLUMNS = tuple(f.name for f in fields(IntentRecord))
 _REFUND_COLUMNS = tuple(f.name for f in fields(RefundRecord))
+_DISPUTE_COLUMNS = tuple(f.name for f in fields(DisputeRecord))
 _JSON_COLUMNS = frozenset({"metadata", "last_payment_error", "next_action"})
 
 Work = Callable[[AsyncConnection], Awaitable[ApiResult]]
@@ -104,6 +105,34 @@ class SimulatorStore:
             f"SELECT {', '.join(_REFUND_COLUMNS)} FROM {SCHEMA}.refunds WHERE id = :id"),
             {"id": refund_id})).one_or_none()
         return RefundRecord(**dict(row._mapping)) if row is not None else None
+
+    async def load_intent_by_charge(self, conn: AsyncConnection, charge_id: str) -> IntentRecord | None:
+        row = (await conn.execute(text(
+            f"SELECT {', '.join(_INTENT_COLUMNS)} FROM {SCHEMA}.payment_intents "
+            f"WHERE latest_charge = :c AND status = 'succeeded'"), {"c": charge_id})).first()
+        return IntentRecord(**dict(row._mapping)) if row is not None else None
+
+    async def insert_dispute(self, conn: AsyncConnection, dispute: DisputeRecord) -> None:
+        cols = ", ".join(_DISPUTE_COLUMNS)
+        vals = ", ".join(f":{c}" for c in _DISPUTE_COLUMNS)
+        await conn.execute(text(f"INSERT INTO {SCHEMA}.disputes ({cols}) VALUES ({vals})"),
+                           _bind(_DISPUTE_COLUMNS, dispute))
+
+    async def save_dispute_status(self, conn: AsyncConnection, dispute: DisputeRecord) -> None:
+        await conn.execute(text(f"UPDATE {SCHEMA}.disputes SET status = :status WHERE id = :id"),
+                           {"id": dispute.id, "status": dispute.status})
+
+    async def load_dispute(self, conn: AsyncConnection, dispute_id: str, *,
+                           for_update: bool = False) -> DisputeRecord | None:
+        lock = " FOR UPDATE" if for_update else ""
+        row = (await conn.execute(text(
+            f"SELECT {', '.join(_DISPUTE_COLUMNS)} FROM {SCHEMA}.disputes WHERE id = :id{lock}"),
+            {"id": dispute_id})).one_or_none()
+        return DisputeRecord(**dict(row._mapping)) if row is not None else None
+
+    async def charge_disputed(self, conn: AsyncConnection, charge_id: str) -> bool:
+        return (await conn.execute(text(f"SELECT 1 FROM {SCHEMA}.disputes WHERE charge = :c LIMIT 1"),
+                                   {"c": charge_id})).first() is not None
 
     async def count_intents(self, *, metadata: dict[str, str] | None = None) -> int:
         """For tests and diagnostics: how many intents match the metadata."""

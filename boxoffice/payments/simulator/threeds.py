@@ -1,11 +1,14 @@
 """A stand-in for the bank's 3-D Secure challenge page.
 
 The customer lands here from next_action.redirect_to_url.url, presses Complete or
-Fail, and is sent back to the return_url with Stripe's query parameters.
+Fail, and is sent back to the return_url with Stripe's query parameters. The page needs no API
+key (the buyer's browser has none) but is addressed by the intent's client secret, which only
+the buyer is given: an intent id alone (it shows up in logs) neither shows nor settles anything.
 """
 
 from __future__ import annotations
 
+import hmac
 import html
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -42,15 +45,22 @@ class AuthenticationPages:
 
     def routes(self) -> list[Route]:
         return [
-            Route("/3ds/{id}", self.challenge, methods=["GET"]),
-            Route("/3ds/{id}/complete", self.complete, methods=["POST"]),
-            Route("/3ds/{id}/fail", self.fail, methods=["POST"]),
+            Route("/3ds/{secret}", self.challenge, methods=["GET"]),
+            Route("/3ds/{secret}/complete", self.complete, methods=["POST"]),
+            Route("/3ds/{secret}/fail", self.fail, methods=["POST"]),
         ]
 
-    async def challenge(self, request: Request) -> Response:
-        intent_id = request.path_params["id"]
+    async def _intent(self, request: Request) -> IntentRecord | None:
+        """The intent whose client secret is in the path; None for a wrong or unknown one."""
+        secret = request.path_params["secret"]
         async with self._store.engine.connect() as conn:
-            intent = await self._store.load_intent(conn, intent_id)
+            intent = await self._store.load_intent(conn, secret.split("_secret_", 1)[0])
+        if intent is None or not hmac.compare_digest(intent.client_secret.encode(), secret.encode()):
+            return None
+        return intent
+
+    async def challenge(self, request: Request) -> Response:
+        intent = await self._intent(request)
         if intent is None:
             return _page("Unknown payment", "<p>No such payment.</p>", 404)
         amount = f"{intent.amount / 100:.2f} {intent.currency.upper()}"
@@ -60,11 +70,12 @@ class AuthenticationPages:
                          409)
         # Relative actions: correct wherever the simulator is mounted.
         quoted = html.escape(intent.id)
+        path = html.escape(request.path_params["secret"])
         body = (f"<p>Test-mode 3-D Secure for payment <code>{quoted}</code> "
                 f"of <strong>{html.escape(amount)}</strong>.</p>"
-                f'<form method="post" action="{quoted}/complete" style="display:inline">'
+                f'<form method="post" action="{path}/complete" style="display:inline">'
                 f'<button type="submit" id="complete">Complete authentication</button></form>'
-                f'<form method="post" action="{quoted}/fail" style="display:inline">'
+                f'<form method="post" action="{path}/fail" style="display:inline">'
                 f'<button type="submit" id="fail">Fail authentication</button></form>')
         return _page("Authenticate payment", body)
 
@@ -75,11 +86,13 @@ class AuthenticationPages:
         return await self._finish(request, approved=False)
 
     async def _finish(self, request: Request, *, approved: bool) -> Response:
-        intent_id = request.path_params["id"]
+        found = await self._intent(request)
+        if found is None:
+            return _page("Unknown payment", "<p>No such payment.</p>", 404)
         try:
             async with self._store.engine.begin() as conn:
                 intent: IntentRecord = await self._ops.finish_authentication(
-                    conn, intent_id, approved=approved)
+                    conn, found.id, approved=approved)
         except ApiError as error:
             message = html.escape(str(error.error.get("message", "")))
             return _page("Cannot authenticate", f"<p>{message}</p>", error.status)

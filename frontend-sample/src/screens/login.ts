@@ -36,7 +36,7 @@ export function authScreen(mode: 'login' | 'signup') {
     const password = field('password', 'Password', {
       type: 'password',
       autocomplete: signingUp ? 'new-password' : 'current-password',
-      ...(signingUp ? { minlength: '8' } : {}),
+      ...(signingUp ? { minlength: '10' } : {}), // the server's password policy (booking/passwords.py)
     });
     const status = h('div', { class: 'form-status' });
     const submit = h('button', { type: 'submit', class: 'button primary' }, signingUp ? 'Create account' : 'Log in');

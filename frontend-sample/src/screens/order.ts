@@ -37,6 +37,7 @@ const HEADINGS: Record<Order['status'], string> = {
   PENDING_PAYMENT: 'Waiting for your payment',
   CANCELLED: 'Order cancelled',
   REFUNDED: 'Order refunded',
+  DISPUTED: 'Payment disputed: these tickets are void',
 };
 
 function render(root: HTMLElement, order: Order, first: boolean): void {

@@ -1,0 +1,81 @@
+"""uvicorn's httptools protocol with a deadline on request headers.
+
+uvicorn bounds the silence between two requests on a connection (`timeout_keep_alive`) but not a
+connection that never sends a byte, nor a request whose headers start and never finish: each such
+socket stays open for good, and enough of them use up the process's file descriptors. Here the
+same timeout also runs from the moment a connection opens, and from the first byte of a request
+until its headers are complete; past it the client gets 408 and the connection is closed. The
+body has its own deadline in the application (http_body.BodyLimit). `boxoffice serve` passes
+BOXOFFICE_BODY_TIMEOUT_S as `timeout_keep_alive`: one number for every wait on a client.
+
+Nor does httptools bound the size of a request line and its headers (h11's
+`h11_max_incomplete_event_size` does not apply to it): once MAX_HEADER_BYTES have arrived without
+the headers being complete, the client gets 431 and the connection is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+MAX_HEADER_BYTES = 64 * 1024
+_TOO_LARGE_RESPONSE = (b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain; charset=utf-8\r\n"
+                       b"x-content-type-options: nosniff\r\ncontent-length: 34\r\nconnection: close\r\n\r\n"
+                       b"The request headers are too large.")
+_TIMEOUT_RESPONSE = (b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
+                     b"x-content-type-options: nosniff\r\ncontent-length: 33\r\nconnection: close\r\n\r\n"
+                     b"The request headers did not come.")
+
+
+class HeaderDeadlineProtocol(HttpToolsProtocol):
+    _header_deadline: asyncio.TimerHandle | None = None
+    _header_bytes = 0
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_header_deadline()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._header_deadline is None:
+            self._arm_header_deadline()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self._header_deadline is not None:  # read all this, and the headers are still not complete
+            self._header_bytes += len(data)
+            if self._header_bytes > MAX_HEADER_BYTES:
+                self._refuse(_TOO_LARGE_RESPONSE)
+
+    def on_headers_complete(self) -> None:
+        self._disarm_header_deadline()
+        self._header_bytes = 0
+        super().on_headers_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_header_deadline()
+        super().connection_lost(exc)
+
+    def _arm_header_deadline(self) -> None:
+        self._header_deadline = self.loop.call_later(self.timeout_keep_alive, self._headers_too_slow)
+
+    def _disarm_header_deadline(self) -> None:
+        if self._header_deadline is not None:
+            self._header_deadline.cancel()
+            self._header_deadline = None
+
+    def _headers_too_slow(self) -> None:
+        self._header_deadline = None
+        if self.transport.is_closing():
+            return
+        if self.cycle is not None and not self.cycle.response_complete:
+            self._arm_header_deadline()  # a pipelined request waits behind one still answering
+            return
+        self._refuse(_TIMEOUT_RESPONSE)
+
+    def _refuse(self, response: bytes) -> None:
+        self._disarm_header_deadline()
+        if not self.transport.is_closing():
+            self.transport.write(response)
+            self.transport.close()

@@ -1,0 +1,21 @@
+"""Which payment provider a deployment uses, and what the operator is told about it at start-up."""
+
+from __future__ import annotations
+
+from ..config import Settings
+
+NO_STRIPE_IN_PRODUCTION = ("boxoffice: BOXOFFICE_ENV=production needs STRIPE_API_KEY: without it payments would "
+                           "go to the built-in Stripe simulator, where every card pays and no money moves")
+SIMULATED = ("boxoffice: warning: STRIPE_API_KEY is not set: payments are SIMULATED by the built-in Stripe "
+             "simulator at /stripe-sim (no money moves; never use this for a real sale)")
+
+
+def refusal(settings: Settings) -> str | None:
+    """Why this deployment must not start, as far as payments go; None if it may."""
+    if settings.production and settings.simulated_stripe:
+        return NO_STRIPE_IN_PRODUCTION
+    return None
+
+
+def warning(settings: Settings) -> str | None:
+    return SIMULATED if settings.simulated_stripe else None

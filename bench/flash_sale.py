@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/flash_sale.py [--fans 1000] [--duration 20] [--workers 1] [--redis]
                                          [--rate 2200] [--purchase] [--profile 10] [--keep]
+                                         [--signed-in-readers 50] [--anonymous-readers 0]
                                          [--soak-s 600 [--hold-ttl 30] [--rss-every 5]]
 
 Steps: a fresh database (bo_bench_<random>), `boxoffice migrate`, an organizer, a 50,000-seat venue
@@ -17,6 +18,11 @@ overloaded server turns the run into a closed loop. The default offer is 2,200/s
 2,000 answered holds/s (successes + SeatsUnavailable; a request shed with 503 is not answered), and
 paced fans offering exactly 2,000/s could never show that. --rate 0 is a pure closed loop (no think time),
 which measures saturation throughput (latency is then fans / throughput, by Little's law).
+
+--signed-in-readers N (and --anonymous-readers N) add N readers of the fan show's `availability` (50,000
+codes) in a closed loop on their own connections while the holds run: each signed-in reader is a fan
+of its own with a token (none of them holds). They are reported apart, with the issue's target for
+signed-in reads (p95 < 20 ms at >= 1,000 req/s).
 
 --soak-s S runs the same sale for S seconds against the one server, with 30-s holds so that seats keep
 coming back, samples the server's RSS every --rss-every seconds and ends with the RSS at start (after
@@ -38,7 +44,7 @@ import uuid
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import CEILING_UPDATE, install_uvloop, latency_summary, log, table  # noqa: E402
+from _common import AVAILABILITY_QUERY, CEILING_UPDATE, install_uvloop, latency_summary, log, table  # noqa: E402
 from _db import BenchDatabase, connect_retry, dispose_scratch, free_connections, run_audit  # noqa: E402
 from _meter import CpuMeter, RssSampler, busy_before, postgres_pids  # noqa: E402
 from _procs import LoadGen, merge_results, split  # noqa: E402
@@ -83,6 +89,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="the server's BOXOFFICE_HOLD_BATCH (holds per group-commit statement; 0: one each)")
     p.add_argument("--hold-batches", type=int, default=None, metavar="N",
                    help="the server's BOXOFFICE_HOLD_BATCHES (group-commit statements in flight per process)")
+    p.add_argument("--signed-in-readers", type=int, default=0, metavar="N",
+                   help="N signed-in fans reading the show's availability in a closed loop during the sale")
+    p.add_argument("--anonymous-readers", type=int, default=0, metavar="N",
+                   help="N anonymous readers of the show's availability in a closed loop during the sale")
     p.add_argument("--request-timeout", type=float, default=10.0)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--wait-quiet", type=float, default=120.0, metavar="SECONDS",
@@ -90,6 +100,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "to drop under 40%% of a core (others share the box); 0 = don't wait")
     add_soak_args(p)
     args = p.parse_args(argv)
+    if not 0 <= args.signed_in_readers <= 2000 or not 0 <= args.anonymous_readers <= 2000:
+        p.error("readers 0..2000")
     if not 1 <= args.fans <= 20_000 or not 0 < args.duration <= 600 or not 1 <= args.workers <= 8:
         p.error("fans 1..20000, duration 0..600 s, workers 1..8")
     resolve_soak_args(p, args)
@@ -214,8 +226,9 @@ def main(argv: list[str] | None = None) -> int:
                                           hold_ttl_seconds=args.hold_ttl))
         fan_show, ceiling_show = venue.shows
         log(f"venue with {fan_show.seat_count:,} reserved seats and 2 shows in {time.monotonic() - t0:.1f} s")
-        fans = asyncio.run(create_fans(db.url, args.fans, secret))
-        log(f"{len(fans):,} fans with tokens")
+        fans = asyncio.run(create_fans(db.url, args.fans + args.signed_in_readers, secret))
+        fans, reader_fans = fans[:args.fans], fans[args.fans:]
+        log(f"{len(fans):,} fans with tokens" + (f", {len(reader_fans):,} signed-in readers" if reader_fans else ""))
 
         # ---- ceiling (before the server runs: nothing else of ours on the box)
         ceiling_busy = busy_before(args.wait_quiet)
@@ -253,10 +266,22 @@ def main(argv: list[str] | None = None) -> int:
                     "max_seats": args.max_seats, "seed": args.seed * 1000 + i,
                     "request_timeout": args.request_timeout, "window_s": float(args.window_s)}
             loadgens.append(LoadGen(spec, workdir))
+        readers: dict[str, LoadGen] = {}
+        for kind, tokens in (("signed_in_read", [t for _, t in reader_fans]),
+                             ("anonymous_read", [None] * args.anonymous_readers)):
+            if tokens:
+                readers[kind] = LoadGen({
+                    "host": "127.0.0.1", "port": server.port, "start_at": start_at, "duration": args.duration,
+                    "warmup": args.warmup, "hard_timeout": args.warmup + args.duration + args.request_timeout + 20,
+                    "scenario": "read", "tokens": tokens, "connections": len(tokens), "query": AVAILABILITY_QUERY,
+                    "variables": {"id": str(fan_show.show_id)}, "kind": kind, "seed": args.seed,
+                    "request_timeout": args.request_timeout, "window_s": float(args.window_s)}, workdir)
         meter = CpuMeter({"server (all workers)": server.pids,
                           "postgres (backends of this database)": lambda: postgres_pids(db.name),
                           "postgres (all, incl. other databases)": "postgres",
-                          "redis-server": "redis-server", "load generators": lambda: [g.pid for g in loadgens]})
+                          "redis-server": "redis-server", "load generators": lambda: [g.pid for g in loadgens],
+                          **({"readers' load generators": lambda: [g.pid for g in readers.values()]}
+                             if readers else {})})
         time.sleep(max(0.0, start_at + args.warmup - time.time()))
         meter.start()
         if rss is not None:
@@ -274,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         cpu["baseline"] = baseline
         results = [g.result(args.request_timeout + 60) for g in loadgens]
         merged = merge_results(results)
+        read_results = {kind: g.result(args.request_timeout + 60) for kind, g in readers.items()}
         profile_files = profiler.finish() if profiler else []
         idle_kb = drain(rss, args.hold_ttl) if rss is not None else 0
         server.stop()
@@ -283,6 +309,8 @@ def main(argv: list[str] | None = None) -> int:
         checks = asyncio.run(db_checks(db.url, fan_show.show_id))
         audit_rc, audit_out = run_audit(env)
         rc = report(args, merged, ceilings, ceiling_busy, cpu, checks, audit_rc, audit_out, profiler, profile_files, server_log)
+        if read_results:
+            report_readers(args, read_results)
         if rss is not None:
             rss.stop()
             report_soak(args, merged, rss.series, start_at + args.warmup, idle_kb)
@@ -420,6 +448,30 @@ def report(args: argparse.Namespace, m: dict[str, Any], ceilings: dict[str, dict
     if server_log:
         print(f"\nserver log, distinct error lines:\n{server_log}")
     return 0 if audit_rc == 0 and checks["seats_in_two_active_holds"] == 0 else 1
+
+
+def report_readers(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> None:
+    """The readers of the show's availability during the sale, each kind apart."""
+    d = args.duration
+    rows, targets = [], []
+    for kind, r in results.items():
+        ok = r["outcomes"].get(f"{kind}:ok", 0)
+        bad = sum(v for k, v in r["outcomes"].items() if not k.endswith(":ok") and not k.startswith("late:"))
+        lat = latency_summary(r["latency"].get(kind, []))
+        count = args.signed_in_readers if kind == "signed_in_read" else args.anonymous_readers
+        rows.append((f"{kind.replace('_', ' ')} ({count} readers)", ok / d, bad, lat["p50"], lat["p95"], lat["p99"],
+                     r["bytes"] / max(1, ok), f"{100 * r['cpu_s'] / d:.0f}%"))
+        if kind == "signed_in_read":
+            targets = [("signed-in availability p95 < 20 ms", lat["p95"] < 20, f"{lat['p95']:.1f} ms"),
+                       ("signed-in availability >= 1,000 req/s", ok / d >= 1000, f"{ok / d:,.0f}/s")]
+        for note in r["notes"][:5]:
+            print(f"  {kind}: {note}")
+    print(table(["Show.availability readers (closed loop, holds running)", "answers/s", "errors", "p50 ms",
+                 "p95 ms", "p99 ms", "bytes/answer", "load generator CPU"], rows,
+                title="Readers of the seat map during the sale"))
+    if targets:
+        print(table(["issue target", "met", "measured"], [(n, "yes" if okk else "NO", v) for n, okk, v in targets],
+                    title="Issue targets (signed-in reads)"))
 
 
 if __name__ == "__main__":

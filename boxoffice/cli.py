@@ -1,4 +1,5 @@
-"""The `boxoffice` command: serve, migrate, create-user, set-role, set-password, demo, audit, reconcile."""
+"""The `boxoffice` command: serve, migrate, create-user, set-role, set-password, demo, audit, reconcile,
+stripe-sim."""
 
 from __future__ import annotations
 
@@ -185,6 +186,39 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_stripe_sim(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .payments.simulator.process import KeyRefused, StandaloneSimulator, chosen_api_key
+
+    settings = load_settings()
+    if settings.production:
+        print("boxoffice: stripe-sim is a test-mode simulator (no money moves): not with BOXOFFICE_ENV=production",
+              file=sys.stderr)
+        return 2
+    offered = args.api_key or os.environ.get("STRIPE_API_KEY")
+    try:
+        key = chosen_api_key(offered, settings.secret)
+        host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
+        simulator = StandaloneSimulator(
+            database_url=resolve_database_url(settings.data_dir), public_url=f"http://{host}:{args.port}",
+            api_key=key, webhook_url=args.webhook_url, webhook_secret=args.webhook_secret,
+            latency_ms=args.latency_ms, test_mode=settings.stripe_sim_faults)
+    except (KeyRefused, ValueError) as err:
+        print(f"boxoffice: {err}", file=sys.stderr)
+        return 2
+    # The derived key is printed whole: the operator hands it to `serve`. A given key is theirs already.
+    shown = key if not offered else key[:12] + "…"
+    print(f"boxoffice: Stripe test-mode simulator at {simulator.public_url} (no money moves), webhooks to "
+          f"{args.webhook_url}{f', {args.latency_ms} ms added to every API call' if args.latency_ms else ''}; "
+          f"run serve with STRIPE_API_KEY={shown} STRIPE_API_BASE={simulator.public_url} and "
+          f"STRIPE_WEBHOOK_SECRET set to --webhook-secret", flush=True)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    uvicorn.run(simulator.create_app(), host=args.host, port=args.port, loop="uvloop", log_level=args.log_level,
+                lifespan="on", proxy_headers=False, timeout_graceful_shutdown=5)
+    return 0
+
+
 class _HelpWithDefaults(argparse.ArgumentDefaultsHelpFormatter):
     """Shows each option's default; not on flags (always off) nor where there is none."""
 
@@ -248,6 +282,24 @@ def build_parser() -> argparse.ArgumentParser:
     command("reconcile", "settle payments stuck in a non-final state",
             "Ask the payment provider about every payment stuck in a non-final state and settle it; safe to "
             "run at any time, repeatedly.").set_defaults(fn=cmd_reconcile)
+    sim = command("stripe-sim", "run the Stripe test-mode simulator as its own process",
+                  "Serve the Stripe test-mode simulator (the one `serve` mounts at /stripe-sim without "
+                  "STRIPE_API_KEY) as its own process, state in DATABASE_URL's stripe_sim schema (with no "
+                  "DATABASE_URL: the embedded database, as serve). It answers one API key: --api-key, else "
+                  "STRIPE_API_KEY, else the key derived from BOXOFFICE_SECRET (printed at start); give serve "
+                  "that STRIPE_API_KEY, STRIPE_API_BASE=http://H:P and STRIPE_WEBHOOK_SECRET=S. "
+                  "BOXOFFICE_STRIPE_SIM_FAULTS=1 adds its test controls; refused with BOXOFFICE_ENV=production.")
+    sim.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    sim.add_argument("--port", type=int, default=12111, help="TCP port to listen on")
+    sim.add_argument("--webhook-url", required=True, metavar="URL",
+                     help="where events are delivered, e.g. http://127.0.0.1:8000/webhooks/stripe")
+    sim.add_argument("--webhook-secret", required=True, metavar="S", help="signs each delivery's Stripe-Signature")
+    sim.add_argument("--latency-ms", type=int, default=0, metavar="N",
+                     help="added to every API call, like a remote payment provider's round trip")
+    sim.add_argument("--api-key", metavar="KEY", help="the one API key answered (sk_test_…)")
+    sim.add_argument("--log-level", default=os.environ.get("BOXOFFICE_LOG_LEVEL", "info"), type=str.lower,
+                     choices=["critical", "error", "warning", "info", "debug", "trace"], help="the log level")
+    sim.set_defaults(fn=cmd_stripe_sim)
     return parser
 
 

@@ -33,14 +33,29 @@ class Settings:
     # Concurrent GraphQL requests per process before shedding load (0: never shed). With holds on
     # the fast path, 32 kept p99 near 250 ms at a flash sale's load; 64 only doubled the queue.
     max_in_flight: int = 32
+    # A request finding every slot taken waits up to shed_wait_ms, first come first served, before
+    # it is shed; at most shed_queue wait per lane (boxoffice/shed_load.py).
+    shed_wait_ms: float = 250.0
+    shed_queue: int = 256
+    # The waiting room's own slots: each request is one Redis round trip, and redis-py's pool holds
+    # 100 connections per process (shared with the rate limits).
+    waiting_room_in_flight: int = 64
+    waiting_room_wait_ms: float = 2000.0
     # CPU time one GraphQL document's validation may take before it is refused (backstop of the
     # linear checks in boxoffice/schema/document_limits.py; a refusal is remembered per document).
     validation_budget_ms: float = 30.0
-    # Largest GraphQL answer over HTTP; a larger one is refused with a typed error. One 50,000-seat
-    # show's whole seat map with every seat field is about 11 MB; the query cost admits two.
+    # Largest GraphQL answer over HTTP; a larger one is refused with a typed error (a backstop: a
+    # 10,000-seat map, the most one request lists, is about 2.3 MB with every seat field).
     max_response_bytes: int = 32_000_000
+    # Seats one request may list (Show.seats over all its aliases). A novel selection of seat fields is
+    # rendered from scratch, about 8 ms of CPU per 1,000 seats: 10,000 keeps any one request near 100 ms.
+    # A stadium section is 5,000; the fan app lists a venue whole up to 6,000 and by section above.
+    max_seats_per_request: int = 10_000
     # holdSeats documents the fast path can answer skip strawberry (resolvers/hold_fast_path.py).
     hold_fast_path: bool = True
+    # Every query and mutation POSTed as JSON is answered from prepared documents by graphql-core,
+    # not through strawberry's per-request machinery (boxoffice/fast_path.py).
+    fast_path: bool = True
     # Reserved-seat holds per group-commit statement (booking/hold_batch.py; 0 or 1: one statement
     # per hold), and how many such statements a process has in PostgreSQL at once.
     hold_batch: int = 64
@@ -163,9 +178,15 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         ws_deflate=env.get("BOXOFFICE_WS_DEFLATE", "0") == "1",
         query_cache_ms=int(env.get("BOXOFFICE_QUERY_CACHE_MS", "200")),
         max_in_flight=int(env.get("BOXOFFICE_MAX_IN_FLIGHT", "32")),
+        shed_wait_ms=float(env.get("BOXOFFICE_SHED_WAIT_MS", str(Settings.shed_wait_ms))),
+        shed_queue=int(env.get("BOXOFFICE_SHED_QUEUE", str(Settings.shed_queue))),
+        waiting_room_in_flight=int(env.get("BOXOFFICE_WAITING_ROOM_IN_FLIGHT", str(Settings.waiting_room_in_flight))),
+        waiting_room_wait_ms=float(env.get("BOXOFFICE_WAITING_ROOM_WAIT_MS", str(Settings.waiting_room_wait_ms))),
         validation_budget_ms=float(env.get("BOXOFFICE_VALIDATION_BUDGET_MS", str(Settings.validation_budget_ms))),
         max_response_bytes=int(env.get("BOXOFFICE_MAX_RESPONSE_BYTES", str(Settings.max_response_bytes))),
+        max_seats_per_request=int(env.get("BOXOFFICE_MAX_SEATS_PER_REQUEST", str(Settings.max_seats_per_request))),
         hold_fast_path=env.get("BOXOFFICE_HOLD_FAST_PATH", "1") != "0",
+        fast_path=env.get("BOXOFFICE_FAST_PATH", "1") != "0",
         hold_batch=int(env.get("BOXOFFICE_HOLD_BATCH", "64")),
         hold_batches=int(env.get("BOXOFFICE_HOLD_BATCHES", "2")),
         hold_sweep_interval_s=float(env.get("BOXOFFICE_HOLD_SWEEP_INTERVAL_S", "1.0")),

@@ -22,6 +22,13 @@ class Metrics:
         self.hold_batch_size = Histogram(
             "boxoffice_hold_batch_size", "Reserved-seat holds per group-commit statement (booking/hold_batch.py)",
             buckets=(1, 2, 4, 8, 16, 32, 64), registry=self.registry)
+        # Load shedding (shed_load.py), by lane: sheds/s is the rate of the first; the second counts
+        # (and times) the requests that found every slot taken and waited, shed or not.
+        self.shed_requests = Counter("boxoffice_shed_requests", "GraphQL requests answered 503 RATE_LIMITED",
+                                     ["lane"], registry=self.registry)
+        self.shed_queue_wait = Histogram(
+            "boxoffice_shed_queue_wait_seconds", "Wait for a slot of requests that found every slot taken",
+            ["lane"], buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5), registry=self.registry)
 
 
 class MetricsExtension(SchemaExtension):

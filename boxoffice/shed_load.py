@@ -1,67 +1,164 @@
-"""Load shedding for /graphql, with a lane kept free for checkout.
+"""Load shedding for /graphql: a short FIFO wait for a slot, then RATE_LIMITED; lanes for checkout
+and the waiting room.
 
-Past `max_in_flight` concurrent GraphQL requests in a process (about a quarter second of work on
-2 cores) the answer is RATE_LIMITED with Retry-After at once, instead of a queue: under overload,
+A process serves `max_in_flight` GraphQL requests at once. One that finds every slot taken waits,
+first come first served, up to `max_wait_ms` for one to free, and only then (or when `max_queued`
+requests already wait) is answered 503 RATE_LIMITED with Retry-After. A burst that the box can
+answer within the wait is answered, not shed: most requests in flight are waiting on PostgreSQL,
+Redis or Stripe, not using the CPU, so slots free every few milliseconds while the box has room.
+Only when the box is really full do requests queue past the wait, and are shed: under overload,
 work for clients that already gave up would crowd out those still waiting.
 
 Only requests whose body has arrived whole are counted: ShedLoad sits behind `BodyLimit`
 (http_body.py), which reads every body within a deadline first. A client who sends headers and
 half a body, or nothing, therefore never holds a slot (32 of them used to take /graphql down).
 
-Checkout steps (`createOrder`, `confirmPayment`) get a reserve on top: a fan who already holds
-seats is a few seconds from a sale, and shedding their payment to make room for one more hold
-attempt wastes the hold (it sits until expiry). The check is a byte search of the body (already
-read, so replayed at once), made only once the limit is reached; a request that merely names
-those fields gets into the reserve lane at worst, which is itself bounded.
+Lanes (request_lanes.py reads them from the body, which is already in memory):
+  * checkout steps (`createOrder`, `confirmPayment`) use the general slots and, when those are all
+    taken, a reserve on top: a fan who already holds seats is a few seconds from a sale, and
+    shedding their payment to make room for one more hold attempt wastes the hold.
+  * the waiting room (`enterWaitingRoom`, `waitingRoomTicket`) has slots of its own and never takes
+    a general one, and a longer wait: it exists to absorb a flash crowd, each request is one Redis
+    round trip, and a crowd entering must neither be shed nor crowd out the holds of fans already
+    admitted. A fan would rather wait a second in the queue's front door than be turned away.
 """
 
 from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections import deque
+from dataclasses import dataclass, field
 
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .http_body import MAX_BODY_BYTES, read_body
+from .metrics import Metrics
+from .request_lanes import Lane, LaneReader
 
-CHECKOUT_FIELDS = (b"createOrder", b"confirmPayment")
+
+@dataclass(eq=False)
+class _Waiter:
+    order: int
+    limit: int
+    granted: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
-def _is_checkout(body: bytes) -> bool:
-    return any(field in body for field in CHECKOUT_FIELDS)
+class Slots:
+    """Concurrency slots and a FIFO of requests waiting for one, each up to a deadline.
+
+    A waiter may be allowed past a higher limit than others (the checkout reserve): waiters are
+    queued by their limit, and a freed slot goes to the earliest waiter it is within the limit of.
+    A slot is handed over on release, never left for a newcomer to take first.
+    """
+
+    def __init__(self, max_queued: int, wait_s: float) -> None:
+        self.in_flight = 0
+        self.max_queued = max_queued
+        self.wait_s = wait_s
+        self.queued = 0
+        self._waiting: dict[int, deque[_Waiter]] = {}
+        self._order = itertools.count()
+
+    async def take(self, limit: int) -> bool:
+        """Whether a slot was taken (then `give_back` it), at once or within the wait."""
+        if self.in_flight < limit:
+            self.in_flight += 1
+            return True
+        if self.queued >= self.max_queued or self.wait_s <= 0:
+            return False
+        waiter = _Waiter(next(self._order), limit)
+        self._waiting.setdefault(limit, deque()).append(waiter)
+        self.queued += 1
+        try:
+            async with asyncio.timeout(self.wait_s):
+                await waiter.granted
+            return True
+        except TimeoutError:
+            # Granted in the same turn of the loop as the deadline: the slot is ours all the same.
+            return waiter.granted.done() and not waiter.granted.cancelled()
+        except BaseException:  # the client went away while waiting
+            if waiter.granted.done() and not waiter.granted.cancelled():
+                self.give_back()
+            raise
+        finally:
+            if not waiter.granted.done() or waiter.granted.cancelled():  # no slot: leave the line
+                waiter.granted.cancel()  # skipped when a slot frees
+                self.queued -= 1
+
+    def give_back(self) -> None:
+        self.in_flight -= 1
+        while True:
+            first: deque[_Waiter] | None = None
+            for limit, waiters in self._waiting.items():
+                while waiters and waiters[0].granted.done():
+                    waiters.popleft()  # gave up waiting
+                if waiters and self.in_flight < limit and (first is None or waiters[0].order < first[0].order):
+                    first = waiters
+            if first is None:
+                return
+            self.in_flight += 1
+            self.queued -= 1
+            first.popleft().granted.set_result(None)
 
 
 class ShedLoad:
     def __init__(self, app: ASGIApp, max_in_flight: int = 64, checkout_reserve: int | None = None,
-                 max_body_bytes: int = MAX_BODY_BYTES) -> None:
+                 waiting_room_in_flight: int | None = None, max_wait_ms: float = 0, max_queued: int = 256,
+                 waiting_room_wait_ms: float | None = None, max_body_bytes: int = MAX_BODY_BYTES,
+                 metrics: Metrics | None = None) -> None:
         self.app = app
         self.max_in_flight = max_in_flight
         self.checkout_reserve = max_in_flight // 2 if checkout_reserve is None else checkout_reserve
         self.max_body_bytes = max_body_bytes
-        self.in_flight = 0
+        self.general = Slots(max_queued, max_wait_ms / 1000)
+        self.waiting_room = Slots(max_queued, (max_wait_ms if waiting_room_wait_ms is None else waiting_room_wait_ms)
+                                  / 1000)
+        self.waiting_room_limit = max_in_flight if waiting_room_in_flight is None else waiting_room_in_flight
+        self.lanes = LaneReader()
+        self.metrics = metrics
+
+    @property
+    def in_flight(self) -> int:
+        return self.general.in_flight + self.waiting_room.in_flight
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != "/graphql" or self.max_in_flight <= 0:
             await self.app(scope, receive, send)
             return
-        if self.in_flight >= self.max_in_flight:
-            replay = await self._checkout_or_none(scope, receive)
-            if replay is None:
+        lane, receive = await self._lane(scope, receive)
+        slots, limit = self.general, self.max_in_flight
+        if lane is Lane.WAITING_ROOM:
+            slots, limit = self.waiting_room, self.waiting_room_limit
+        elif lane is Lane.CHECKOUT:
+            limit += self.checkout_reserve
+        if slots.in_flight < limit:  # the common case: no clock read, no queue
+            slots.in_flight += 1
+        else:
+            started = time.perf_counter()
+            taken = await slots.take(limit)
+            if self.metrics is not None:
+                self.metrics.shed_queue_wait.labels(lane.value).observe(time.perf_counter() - started)
+            if not taken:
+                if self.metrics is not None:
+                    self.metrics.shed_requests.labels(lane.value).inc()
                 await _busy(scope, receive, send)
                 return
-            receive = replay
-        self.in_flight += 1
         try:
             await self.app(scope, receive, send)
         finally:
-            self.in_flight -= 1
+            slots.give_back()
 
-    async def _checkout_or_none(self, scope: Scope, receive: Receive) -> Receive | None:
-        """`receive` replaying the body if this is a checkout step with room in the reserve."""
-        if scope["method"] != "POST" or self.in_flight >= self.max_in_flight + self.checkout_reserve:
-            return None
+    async def _lane(self, scope: Scope, receive: Receive) -> tuple[Lane, Receive]:
+        """The request's lane, and a `receive` replaying the body (already read by BodyLimit)."""
+        if scope["method"] == "GET":
+            return self.lanes.of_query_string(scope.get("query_string", b"")), receive
+        if scope["method"] != "POST":
+            return Lane.GENERAL, receive
         body, replay = await read_body(receive, self.max_body_bytes)
-        if body is None or not _is_checkout(body) or self.in_flight >= self.max_in_flight + self.checkout_reserve:
-            return None
-        return replay
+        return (Lane.GENERAL if body is None else self.lanes.of_body(body)), replay
 
 
 async def _busy(scope: Scope, receive: Receive, send: Send) -> None:

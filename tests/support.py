@@ -86,13 +86,20 @@ class Api:
         if publish:
             published = await self.gql(PUBLISH, {"id": event["id"]}, token)
             assert published["publishEvent"]["status"] == "PUBLISHED"
-        seats_data = await self.gql("query($id: ID!) { show(id: $id) { seats { id sectionId status version } "
-                                    "availability { sections { sectionId name generalAdmission } } } }",
-                                    {"id": show["id"]}, token)
-        sections_info = seats_data["show"]["availability"]["sections"]
+        sections_info = (await self.gql("query($id: ID!) { show(id: $id) { availability { sections { sectionId "
+                                        "name generalAdmission capacity } } } }",
+                                        {"id": show["id"]}, token))["show"]["availability"]["sections"]
         ga_section = next((s["sectionId"] for s in sections_info if s["generalAdmission"]), None)
+        reserved = [s for s in sections_info if not s["generalAdmission"]]
+        # A request lists at most BOXOFFICE_MAX_SEATS_PER_REQUEST seats: a big venue is read by section.
+        whole = sum(s["capacity"] for s in reserved) <= self.services.settings.max_seats_per_request
+        seat_ids: list[str] = []
+        for section in [None] if whole else [s["sectionId"] for s in reserved]:
+            listed = await self.gql("query($id: ID!, $section: ID) { show(id: $id) { seats(sectionId: $section) "
+                                    "{ id } } }", {"id": show["id"], "section": section}, token)
+            seat_ids += [s["id"] for s in listed["show"]["seats"]]
         return {"id": show["id"], "eventId": event["id"], "venueId": venue["id"],
-                "seats": [s["id"] for s in seats_data["show"]["seats"]], "gaSectionId": ga_section}
+                "seats": seat_ids, "gaSectionId": ga_section}
 
     async def hold(self, token: str, show_id: str, seat_ids: list[str] | None = None,
                    ga: list[tuple[str, int]] | None = None, key: str | None = None) -> dict:

@@ -63,7 +63,10 @@ def test_each_help_page_describes_its_command_and_shows_its_defaults() -> None:
                               ("demo", ["Load a stadium", "--stadium-rows", "(default: 50)"]),
                               ("create-user", ["first organizer", "(default: fan)"]),
                               ("migrate", ["idempotent"]), ("audit", ["no seat is owned twice"]),
-                              ("reconcile", ["payment provider"])):
+                              ("reconcile", ["payment provider"]),
+                              ("stripe-sim", ["as its own process", "--webhook-url URL", "--webhook-secret S",
+                                              "(default: 12111)", "--latency-ms N", "(default: 0)", "sk_test_",
+                                              "STRIPE_API_BASE=http://H:P"])):
         page = subprocess.run([*BOXOFFICE, command, "--help"], env=env, capture_output=True, text=True, timeout=60)
         assert page.returncode == 0 and page.stderr == "", page.stderr
         shown = " ".join(page.stdout.split())

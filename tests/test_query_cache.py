@@ -9,7 +9,11 @@ import httpx
 import orjson
 
 from boxoffice.query_cache import QueryCache, QueryCacheMiddleware, SharedAnswers
+from boxoffice.schema.build import build_schema, parse_document
+from boxoffice.schema.viewer_marks import DocumentKinds
 from support import HOLD
+
+KINDS = DocumentKinds(build_schema()._schema, parse_document)
 
 QUERY = {"query": "query($id: ID!) { show(id: $id) { availability { version codes } } }", "variables": {"id": "s"}}
 HOLD_BODY = {"query": "mutation($i: HoldSeatsInput!) { holdSeats(input: $i) { __typename } }", "variables": {}}
@@ -44,7 +48,7 @@ class CountingApp:
 
 
 def _client(app: CountingApp, cache: QueryCache) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=QueryCacheMiddleware(app, cache)), base_url="http://t")
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=QueryCacheMiddleware(app, cache, KINDS)), base_url="http://t")
 
 
 async def test_requests_never_clear_shared_answers_and_catalog_changes_do() -> None:
@@ -89,9 +93,9 @@ async def test_shared_answers_in_front_spare_hits_the_rest_of_the_stack() -> Non
 
     async def stack(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
         behind.append(scope["path"])  # load shedding, body limit, ... would run here
-        await QueryCacheMiddleware(app, cache)(scope, receive, send)
+        await QueryCacheMiddleware(app, cache, KINDS)(scope, receive, send)
 
-    transport = httpx.ASGITransport(app=SharedAnswers(stack, cache))
+    transport = httpx.ASGITransport(app=SharedAnswers(stack, cache, KINDS))
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         assert (await client.post("/graphql", json=QUERY)).json() == {"data": {"n": 1}}
         assert (await client.post("/graphql", json=QUERY)).json() == {"data": {"n": 1}}
@@ -104,32 +108,39 @@ async def test_shared_answers_in_front_spare_hits_the_rest_of_the_stack() -> Non
         assert chunked.status_code == 200 and len(behind) == 3
 
 
-async def test_when_a_refresh_is_refused_the_other_readers_still_get_the_stale_answer() -> None:
+async def test_when_a_refresh_is_refused_every_reader_still_gets_the_stale_answer() -> None:
     clock = Clock()
-    app, cache = CountingApp(), QueryCache(ttl_s=0.2, clock=clock)
+    app, cache = CountingApp(), QueryCache(ttl_s=0.2, stale_if_error_s=2.0, clock=clock)
     shedding = False
+    refused = 0
 
     async def stack(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+        nonlocal refused
         if shedding:  # as ShedLoad does past its in-flight limit
+            refused += 1
             await send({"type": "http.response.start", "status": 503, "headers": []})
             await send({"type": "http.response.body", "body": b'{"errors":[{"message":"busy"}]}'})
             return
-        await QueryCacheMiddleware(app, cache)(scope, receive, send)
+        await QueryCacheMiddleware(app, cache, KINDS)(scope, receive, send)
 
-    transport = httpx.ASGITransport(app=SharedAnswers(stack, cache))
+    transport = httpx.ASGITransport(app=SharedAnswers(stack, cache, KINDS))
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         await client.post("/graphql", json=QUERY)
         clock.now += 0.25  # stale
         shedding = True
-        assert (await client.post("/graphql", json=QUERY)).status_code == 503  # the one sent to refresh
-        assert (await client.post("/graphql", json=QUERY)).json() == {"data": {"n": 1}}  # the others: stale
+        for _ in range(3):  # the one sent to refresh is refused, and given the stale answer too
+            assert (await client.post("/graphql", json=QUERY)).json() == {"data": {"n": 1}}
+        assert refused == 1
         clock.now += 0.06  # a quarter ttl later, the next one tries again
-        assert (await client.post("/graphql", json=QUERY)).status_code == 503
-        clock.now += 0.2  # past twice the ttl: while refreshes are refused, still the stale answer
-        assert (await client.post("/graphql", json=QUERY)).status_code == 503
         assert (await client.post("/graphql", json=QUERY)).json() == {"data": {"n": 1}}
+        assert refused == 2
+        clock.now += 0.2  # past twice the ttl: while refreshes are refused, still the stale answer
+        for _ in range(2):
+            assert (await client.post("/graphql", json=QUERY)).json() == {"data": {"n": 1}}
+        assert refused == 3
+        clock.now += 2.0  # past stale_if_error_s: nothing to give instead of the refusal
+        assert (await client.post("/graphql", json=QUERY)).status_code == 503
         shedding = False
-        clock.now += 0.06
         assert (await client.post("/graphql", json=QUERY)).json() == {"data": {"n": 2}}
         assert (await client.post("/graphql", json=QUERY)).json() == {"data": {"n": 2}}
 
@@ -196,5 +207,92 @@ async def test_garbage_and_refused_requests_do_not_empty_the_shared_answers_of_a
             published = await gql(server.url, PUBLISH, {"id": event["id"]}, organizer, client)
             assert published["publishEvent"]["status"] == "PUBLISHED"
             assert await shared_time() != first  # a change anonymous readers see: cleared at once
+    finally:
+        server.stop()
+
+
+async def test_which_documents_signed_in_callers_share_is_read_from_the_schema() -> None:
+    from boxoffice.schema.viewer_marks import Audience
+
+    def shared(query: str, name: str | None = None) -> Audience | None:
+        return KINDS.of(query, name).shared
+
+    assert shared("{ serverTime }") is Audience.EVERYONE
+    assert shared("{ venue(id: \"v\") { name } events { edges { node { name shows { startsAt } } } } }") \
+        is Audience.EVERYONE
+    assert shared(QUERY["query"]) is Audience.PUBLISHED_ONLY  # an organizer may see a draft show
+    assert shared("{ show(id: \"s\") { seats { id status } } }") is Audience.PUBLISHED_ONLY
+    for private in ("{ viewer { id } }", "{ serverTime me: viewer { email } }", "{ hold(id: \"h\") { id } }",
+                    "{ order(id: \"o\") { id } }", "{ waitingRoomTicket(id: \"t\") { id } }",
+                    # a fragment counts whether or not it is spread, an @include whatever its variable
+                    "query { serverTime } fragment F on Query { viewer { id } }",
+                    "query($x: Boolean!) { serverTime viewer @include(if: $x) { id } }",
+                    "{ ...on Query { viewer { id } } }",
+                    "{ noSuchField }", "{ serverTime", HOLD_BODY["query"], "query A { serverTime } query B { viewer { id } }"):
+        assert shared(private) is None, private
+    assert KINDS.of("query A { serverTime } mutation B { logOut }", "A").shared is Audience.EVERYONE
+    assert KINDS.of("query A { serverTime } mutation B { logOut }", "B").shared is None
+
+
+def test_every_root_query_field_is_either_marked_or_known_to_answer_the_same_for_everybody() -> None:
+    """A new root field must be looked at: unmarked, its answers would be shared by every caller."""
+    from graphql import GraphQLObjectType
+    from strawberry.schema.schema_converter import GraphQLCoreConverter
+
+    from boxoffice.schema.viewer_marks import VIEWER
+
+    query = build_schema()._schema.query_type
+    assert isinstance(query, GraphQLObjectType)
+    unmarked = {name for name, field in query.fields.items()
+                if VIEWER not in (field.extensions[GraphQLCoreConverter.DEFINITION_BACKREF].metadata or {})}
+    assert unmarked == {"serverTime", "events", "venue"}
+
+
+LOG_OUT = "mutation { logOut }"
+VIEWER_Q = "query { serverTime viewer { id email } }"
+
+
+async def test_signed_in_callers_share_answers_only_of_documents_that_do_not_depend_on_them(
+        database_url, engine, tmp_path) -> None:
+    """Through `boxoffice serve`, with a long window so that a shared answer can be told from an
+    executed one by its serverTime: every caller whose token holds shares `{ serverTime }`; a
+    document with `viewer` is each caller's own, never another's; a token logged out is not
+    answered from the shared answers (it gets what it got before: the anonymous execution)."""
+    from live_support import ServerProcess, fan_tokens, gql
+
+    secret = "cache-" + uuid.uuid4().hex
+    server = ServerProcess(database_url, None, secret, tmp_path / "srv",
+                           extra_env={"BOXOFFICE_QUERY_CACHE_MS": "600000"})
+    server.start()
+    try:
+        ann, bob = await fan_tokens(engine, secret, 2)
+        (organizer,) = await fan_tokens(engine, secret, 1, "organizer")
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+            async def server_time(token: str | None) -> str:
+                return str((await gql(server.url, "{ serverTime }", token=token, client=client))["serverTime"])
+
+            first = await server_time(ann)  # a signed-in caller's miss executes as an anonymous one
+            assert await server_time(None) == first
+            assert await server_time(bob) == first
+            assert await server_time(organizer) == first
+            assert await server_time(ann) == first
+
+            ann_view = await gql(server.url, VIEWER_Q, token=ann, client=client)
+            bob_view = await gql(server.url, VIEWER_Q, token=bob, client=client)
+            nobody = await gql(server.url, VIEWER_Q, client=client)
+            assert ann_view["viewer"]["id"] != bob_view["viewer"]["id"]
+            assert nobody["viewer"] is None
+            for _ in range(3):  # asked again: still each one's own, never the other's nor the anonymous one
+                assert (await gql(server.url, VIEWER_Q, token=bob, client=client))["viewer"] == bob_view["viewer"]
+                assert (await gql(server.url, VIEWER_Q, token=ann, client=client))["viewer"] == ann_view["viewer"]
+                assert (await gql(server.url, VIEWER_Q, client=client))["viewer"] is None
+
+            assert (await gql(server.url, LOG_OUT, token=ann, client=client))["logOut"] is True
+            revoked = await client.post("/graphql", json={"query": "{ serverTime }", "variables": {}},  # gql's body
+                                        headers={"Authorization": f"Bearer {ann}"})
+            assert revoked.status_code == 200 and "errors" not in revoked.json()
+            assert revoked.json()["data"]["serverTime"] != first  # executed, not served from the shared answers
+            assert (await gql(server.url, VIEWER_Q, token=ann, client=client))["viewer"] is None
+            assert await server_time(bob) == first
     finally:
         server.stop()

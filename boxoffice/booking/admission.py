@@ -12,6 +12,7 @@ an admission token (and the `typ` claim is checked as well).
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 import hmac
 import math
@@ -53,6 +54,7 @@ class AdmissionClaims:
     expires_at: datetime
 
 
+@functools.lru_cache(maxsize=8)  # one secret per process: derived once, not per token signed or checked
 def _signing_key(secret: str) -> bytes:
     if not secret:
         raise ValueError("an admission token secret is required")

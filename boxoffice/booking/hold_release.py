@@ -1,9 +1,9 @@
 """Ending holds: released by their fan, or lapsed and swept. The seats go back on sale and a
 pending order of the hold is cancelled, in one transaction.
 
-Lock order: a release takes the hold's pending order row before anything else, as a payment
-settling that order does (booking/payments.py); then the show's shared lock, the hold, and the seat
-rows in primary-key order, as group-committed holds do. The sweeper takes lapsed holds first, so it
+Lock order: a release (one call of release_fan_hold(), migration 0008) takes the hold's pending
+order row before anything else, as a payment settling that order does (booking/payments.py); then
+the show's shared lock, the hold, and the seat rows in primary-key order, as group-committed holds do. The sweeper takes lapsed holds first, so it
 skips (SKIP LOCKED) any hold whose order row a payment holds, and ends it on a later pass.
 """
 
@@ -15,41 +15,30 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .errors import HoldNotActive, NotFound, Unauthenticated
-from .holds import get_holds
-from .records import ChangeSet, HoldRecord, Viewer
+from .holds import _hold as hold_record  # the row to a record, with the clock's view of expiry
+from .pg_calls import Attrs, decoded, driver
+from .records import ChangeSet, HoldRecord, SeatChange, Viewer
 from .seatmap import lock_show_for_change, move_seats
+
+_RELEASE = "SELECT * FROM release_fan_hold($1, $2)"
 
 
 async def release_hold(engine: AsyncEngine, viewer: Viewer | None, hold_id: uuid.UUID) -> tuple[HoldRecord, ChangeSet]:
+    """One call of release_fan_hold() (migration 0008), which takes the locks in the order above."""
     if viewer is None:
         raise Unauthenticated("Sign in to release a hold.")
-    hold = (await get_holds(engine, [hold_id])).get(hold_id)
-    if hold is None or hold.user_id != viewer.user_id:
+    async with driver(engine) as db:
+        row = await db.fetchrow(_RELEASE, hold_id, viewer.user_id)
+    if row is None or row["outcome"] == "not_found":
         raise NotFound("No such hold.", field="holdId")
-    if hold.status == "converted":
+    if row["outcome"] == "converted":  # paid, or its payment settled while this waited for the order row
         raise HoldNotActive("This hold was paid for; it cannot be released.", field="holdId")
-    changes = ChangeSet()
-    if hold.status != "active":
-        return hold, changes  # releasing again, or after expiry, changes nothing
-    async with engine.begin() as conn:
-        # Its pending order's row first, as a payment settling that order does (order, seats, hold):
-        # the two then queue on the order row instead of deadlocking on the seats and the hold.
-        pending = (await conn.execute(text(
-            "SELECT id FROM orders WHERE hold_id = :h AND status = 'pending_payment' FOR UPDATE"),
-            {"h": hold_id})).first()
-        await lock_show_for_change(conn, hold.show_id)
-        ended = (await conn.execute(text(
-            "UPDATE holds SET status = 'released', ended_at = now() WHERE id = :h AND status = 'active' "
-            "AND expires_at > now() RETURNING id"), {"h": hold_id})).first()
-        if ended is not None:
-            await free_places(conn, {hold.show_id: [hold_id]}, changes)
-            if pending is not None:
-                await conn.execute(text("UPDATE orders SET status = 'cancelled' WHERE id = :o"), {"o": pending.id})
-                changes.orders.add(pending.id)
-    refreshed = (await get_holds(engine, [hold_id]))[hold_id]
-    if refreshed.status == "converted":  # its payment settled while this waited for the order row
-        raise HoldNotActive("This hold was paid for; it cannot be released.", field="holdId")
-    return refreshed, changes
+    changes = ChangeSet()  # empty when releasing again, or after expiry: that changes nothing
+    for seat_id, section_id, version, ga in decoded(row["freed"]):
+        changes.add(row["show_id"], SeatChange(seat_id, uuid.UUID(section_id), "A", version, ga))
+    if row["cancelled_order"] is not None:
+        changes.orders.add(row["cancelled_order"])
+    return hold_record(Attrs(row)), changes
 
 
 async def free_places(conn: AsyncConnection, holds_by_show: dict[uuid.UUID, list[uuid.UUID]],

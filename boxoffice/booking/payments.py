@@ -15,6 +15,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from asyncpg.exceptions import RaiseError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -23,11 +24,11 @@ from ..payments.gateway import (IntentView, PaymentDeclined, PaymentProviderUnav
 from .errors import HoldNotActive, IdempotencyConflict, InvalidInput, NotFound, PaymentDeclined as Declined
 from .errors import Unauthenticated
 from .history import ORDER_COLS, order_record
-from .hold_release import free_places
 from .holds import MAX_KEY_LENGTH
-from .records import ChangeSet, OrderRecord, Viewer
+from .pg_calls import Attrs, decoded, driver
+from .records import ChangeSet, OrderRecord, SeatChange, Viewer
 from .seatmap import lock_show_for_change, move_seats
-from .tickets import issue_tickets, revoke_order_tickets
+from .tickets import TicketConflict, revoke_order_tickets, signed_tickets
 
 log = logging.getLogger("boxoffice.payments")
 _PAYMENT_METHOD = re.compile(r"^pm_[A-Za-z0-9_]{1,100}$")
@@ -80,26 +81,25 @@ async def confirm_payment(engine: AsyncEngine, ctx: PaymentContext, viewer: View
         raise InvalidInput(f"idempotencyKey has 1 to {MAX_KEY_LENGTH} characters.", field="idempotencyKey")
     if not _PAYMENT_METHOD.match(payment_method):
         raise InvalidInput("That is not a payment method id (pm_…).", field="paymentMethod")
-    async with engine.connect() as conn:
-        order = await order_row(conn, order_id)
-        payment = (await conn.execute(text("SELECT intent_id, status FROM payments WHERE order_id = :o"),
-                                      {"o": order_id})).first()
-    if order is None or order.user_id != viewer.user_id or payment is None:
+    async with driver(engine) as db:
+        found = await db.fetchrow(_ORDER_AND_PAYMENT, order_id)
+    order = None if found is None else Attrs(found)
+    if order is None or order.user_id != viewer.user_id or order.payment_order is None:
         raise NotFound("No such order.", field="orderId")
     if order.status == "confirmed":
         return order_record(order), ChangeSet()  # a double submit: it is paid already
     if order.status != "pending_payment" or not order.live:
         raise HoldNotActive("This order can no longer be paid; hold the seats again.", field="orderId")
     changes = ChangeSet()
-    intent_id = payment.intent_id
+    intent_id = order.intent_id
+    expected = (order.show_id, order.ticket_count)  # so the settlement's tickets are signed before its call
     try:
         if intent_id is None:
             intent = await ctx.gateway.create_intent(order.total_cents, order.currency.lower(),
                                                      intent_metadata(ctx.secret, order_id), intent_key(order_id))
             intent_id = intent.id
-            async with engine.begin() as conn:
-                await conn.execute(text("UPDATE payments SET intent_id = :i, updated_at = now() WHERE order_id = :o "
-                                        "AND intent_id IS NULL"), {"i": intent_id, "o": order_id})
+            async with driver(engine) as db:
+                await db.execute(_STORE_INTENT, intent_id, order_id)
         intent = await ctx.gateway.confirm_intent(intent_id, payment_method, ctx.return_url,
                                                   f"boxoffice-confirm-{order_id}-{key}")
     except PaymentDeclined as err:
@@ -120,13 +120,21 @@ async def confirm_payment(engine: AsyncEngine, ctx: PaymentContext, viewer: View
             changes.merge(await apply_intent(engine, ctx, await ctx.gateway.retrieve_intent(intent_id)))
             return await _reload(engine, order_id), changes
         raise InvalidInput(f"The payment provider refused: {err}", field="paymentMethod") from None
-    changes.merge(await apply_intent(engine, ctx, intent))
-    return await _reload(engine, order_id), changes
+    settled, after = await _apply(engine, ctx, intent, expected)
+    changes.merge(settled)
+    return after if after is not None else await _reload(engine, order_id), changes
+
+
+_ORDER_AND_PAYMENT = (f"SELECT {', '.join('o.' + c.strip() for c in ORDER_COLS.split(','))}, "
+                      "o.expires_at > now() AS live, p.order_id AS payment_order, p.intent_id "
+                      "FROM orders o LEFT JOIN payments p ON p.order_id = o.id WHERE o.id = $1")
+_STORE_INTENT = "UPDATE payments SET intent_id = $1, updated_at = now() WHERE order_id = $2 AND intent_id IS NULL"
+_ORDER = f"SELECT {ORDER_COLS} FROM orders WHERE id = $1"
 
 
 async def _reload(engine: AsyncEngine, order_id: uuid.UUID) -> OrderRecord:
-    async with engine.connect() as conn:
-        return order_record(await order_row(conn, order_id))
+    async with driver(engine) as db:
+        return order_record(Attrs(await db.fetchrow(_ORDER, order_id)))
 
 
 async def order_of_intent(conn: AsyncConnection, intent_id: str) -> uuid.UUID | None:
@@ -155,25 +163,34 @@ async def _order_of_intent(conn: AsyncConnection, secret: str, intent: IntentVie
     return None if bound is None else bound.order_id  # type: ignore[no-any-return]
 
 
-async def apply_intent(engine: AsyncEngine, ctx: PaymentContext, intent: IntentView) -> ChangeSet:
-    """Brings the order in line with the intent's state (idempotent, any order, any number of times)."""
+async def apply_intent(engine: AsyncEngine, ctx: PaymentContext, intent: IntentView, *,
+                       expected: tuple[uuid.UUID, int] | None = None) -> ChangeSet:
+    """Brings the order in line with the intent's state (idempotent, any order, any number of times).
+    `expected`: the order's show and ticket count, if known (a success then settles in one call)."""
+    return (await _apply(engine, ctx, intent, expected))[0]
+
+
+async def _apply(engine: AsyncEngine, ctx: PaymentContext, intent: IntentView,
+                 expected: tuple[uuid.UUID, int] | None) -> tuple[ChangeSet, OrderRecord | None]:
+    """apply_intent, also answering the order as the settlement left it (None: read it again)."""
     changes = ChangeSet()
     if intent.status == "succeeded":
-        refund_due = await _settle_success(engine, ctx, intent, changes)
+        refund_due, after = await _settle_success(engine, ctx, intent, changes, expected)
         if refund_due is not None:
             await refund_order(engine, ctx, refund_due, intent.id, changes)
-        return changes
+            return changes, None
+        return changes, after
     status = {"requires_payment_method": "failed", "requires_action": "requires_action",
               "processing": "processing", "canceled": "canceled",
               "requires_confirmation": "requires_payment_method"}.get(intent.status)
     if status is None:
-        return changes
+        return changes, None
     if status == "failed" and not intent.failure_code and not intent.failure_message:
         status = "requires_payment_method"  # never tried yet, not a failure
     async with engine.begin() as conn:
         order_id = await _order_of_intent(conn, ctx.secret, intent)
         if order_id is None:
-            return changes
+            return changes, None
         updated = (await conn.execute(text(
             "UPDATE payments SET status = :st, next_action_url = :url, failure_reason = :why, updated_at = now() "
             "WHERE order_id = :o AND status NOT IN ('succeeded', 'canceled', 'refunded') "
@@ -188,68 +205,53 @@ async def apply_intent(engine: AsyncEngine, ctx: PaymentContext, intent: IntentV
                     "INSERT INTO outbox (topic, user_id, payload) SELECT 'notification', user_id, jsonb_build_object("
                     "'kind', 'PAYMENT_FAILED', 'orderId', id::text, 'showId', show_id::text, 'reason', "
                     "CAST(:why AS text)) FROM orders WHERE id = :o"), {"o": order_id, "why": intent.failure_message})
-    return changes
+    return changes, None
 
 
-class _PlacesLost(Exception):
-    pass
+_SETTLE = "SELECT * FROM settle_paid_intent($1, $2, $3, $4, $5, $6, $7)"
 
 
-async def _settle_success(engine: AsyncEngine, ctx: PaymentContext, intent: IntentView,
-                          changes: ChangeSet) -> uuid.UUID | None:
-    """Confirms the order if it can still have its places; else returns the order to refund."""
-    async with engine.begin() as conn:
-        order_id = await _order_of_intent(conn, ctx.secret, intent)
-    if order_id is None:
-        return None
-    try:
-        async with engine.begin() as conn:
-            order = await order_row(conn, order_id, lock=True)
-            if order.status == "confirmed":
-                return None
-            payable = (order.status == "pending_payment" and order.live and intent.amount == order.total_cents
-                       and intent.currency.lower() == order.currency.lower())
-            if not payable:
-                raise _PlacesLost()
-            await lock_show_for_change(conn, order.show_id)
-            sold = await move_seats(conn, order.show_id, where="ss.hold_id = :h AND ss.status = 'H'", to="S",
-                                    also_set="order_id = :o, hold_id = NULL, hold_expires_at = NULL",
-                                    params={"o": order_id, "h": order.hold_id})
-            if len(sold) != order.ticket_count:
-                raise _PlacesLost()  # someone claimed them after the hold lapsed: roll back, refund
-            await conn.execute(text("UPDATE holds SET status = 'converted', ended_at = now() WHERE id = :h"),
-                               {"h": order.hold_id})
-            await conn.execute(text("UPDATE orders SET status = 'confirmed', confirmed_at = now() WHERE id = :o"),
-                               {"o": order_id})
-            await conn.execute(text("UPDATE payments SET status = 'succeeded', next_action_url = NULL, "
-                                    "failure_reason = NULL, updated_at = now() WHERE order_id = :o"), {"o": order_id})
-            await issue_tickets(conn, secret=ctx.secret, order_id=order_id, show_id=order.show_id,
-                                places=[(c.seat_id, None if c.ga else c.seat_id, c.section_id) for c in sold])
-            await conn.execute(text(
-                "INSERT INTO outbox (topic, user_id, payload) VALUES ('notification', :u, jsonb_build_object("
-                "'kind', 'ORDER_CONFIRMED', 'orderId', CAST(:o AS text), 'showId', CAST(:s AS text)))"),
-                {"u": order.user_id, "o": str(order_id), "s": str(order.show_id)})
-        for change in sold:
-            changes.add(order.show_id, change)
-        changes.orders.add(order_id)
-        return None
-    except _PlacesLost:
-        pass
-    # Paid, but the order can no longer have its places: cancel it (freeing what it still holds).
-    async with engine.begin() as conn:
-        order = await order_row(conn, order_id, lock=True)
-        if order.status == "confirmed":
-            return None
-        if order.status == "pending_payment":
-            await lock_show_for_change(conn, order.show_id)
-            await conn.execute(text("UPDATE holds SET status = 'expired', ended_at = now() WHERE id = :h "
-                                    "AND status = 'active'"), {"h": order.hold_id})
-            await free_places(conn, {order.show_id: [order.hold_id]}, changes)
-            await conn.execute(text("UPDATE orders SET status = 'cancelled' WHERE id = :o"), {"o": order_id})
-        await conn.execute(text("UPDATE payments SET status = 'succeeded', updated_at = now() WHERE order_id = :o "
-                                "AND status NOT IN ('succeeded', 'refunded')"), {"o": order_id})
-    changes.orders.add(order_id)
-    return order_id if order.status not in ("refunded", "disputed") else None  # a charged-back payment stays
+async def _settle_success(engine: AsyncEngine, ctx: PaymentContext, intent: IntentView, changes: ChangeSet,
+                          expected: tuple[uuid.UUID, int] | None) -> tuple[uuid.UUID | None, OrderRecord | None]:
+    """Confirms the order if it can still have its places (seats sold, tickets issued, the fan told
+    through the outbox), else cancels it: one call of settle_paid_intent() (migration 0008), which
+    locks the order row first, then the show, the seat rows in key order, then the hold. Returns the
+    order to refund, if any, and the order as it is now.
+
+    The tickets' barcodes are signed here, for `expected` (the order's show and ticket count, when
+    the caller knows them); the call answers 'tickets' without changing anything if they do not fit,
+    and this signs again for what it says (a webhook that arrives first: two calls)."""
+    claimed = _signed_order(ctx.secret, intent)
+    show_id, count = expected if expected is not None else (None, 0)
+    async with driver(engine) as db:
+        for _ in range(3):
+            ticket_ids, barcodes = signed_tickets(ctx.secret, show_id, count)
+            try:
+                row = await db.fetchrow(_SETTLE, intent.id, claimed, intent.amount, intent.currency, show_id,
+                                        ticket_ids, barcodes)
+            except RaiseError as err:
+                if str(err).startswith("ticket_conflict"):
+                    raise TicketConflict(str(err)) from None
+                raise
+            if row["outcome"] != "tickets":
+                break
+            show_id, count = row["show_id"], row["ticket_count"]
+        else:
+            raise RuntimeError(f"payment intent {intent.id}: the order's tickets kept changing")
+    outcome = row["outcome"]
+    if outcome == "unbound":
+        if claimed is None and intent.metadata.get("order_id"):
+            log.warning("payment intent %s names order %r without boxoffice's signature: not bound",
+                        intent.id, intent.metadata.get("order_id"))
+        return None, None
+    order = order_record(Attrs(row))
+    if outcome == "confirmed":
+        return None, order
+    status = "S" if outcome == "sold" else "A"  # sold, or freed from an order that can no longer have them
+    for seat_id, section_id, version, ga in decoded(row["changed"]):
+        changes.add(order.show_id, SeatChange(seat_id, uuid.UUID(section_id), status, version, ga))
+    changes.orders.add(order.id)
+    return (order.id if outcome == "refund" else None), order
 
 
 async def refund_order(engine: AsyncEngine, ctx: PaymentContext, order_id: uuid.UUID, intent_id: str,

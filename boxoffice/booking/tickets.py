@@ -179,6 +179,15 @@ async def revoked_barcodes(engine: AsyncEngine, show_id: uuid.UUID) -> list[str]
             {"s": show_id})).scalars().all())
 
 
+def signed_tickets(secret: str, show_id: uuid.UUID | None, count: int) -> tuple[list[uuid.UUID], list[str]]:
+    """Fresh ticket ids and their signed barcodes, made before the settlement's one database call
+    (settle_paid_intent(), migration 0008) so that the key never reaches SQL."""
+    if show_id is None:
+        return [], []
+    ids = [uuid.uuid4() for _ in range(count)]
+    return ids, [barcode_for(secret, t, show_id) for t in ids]
+
+
 async def issue_tickets(conn: AsyncConnection, *, secret: str, order_id: uuid.UUID, show_id: uuid.UUID,
                         places: list[tuple[int, int | None, uuid.UUID]]) -> int:
     """One ticket per place of a confirmed order, in the caller's transaction; returns how many are new.

@@ -9,12 +9,15 @@ result for a repeated key.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
+import types
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import aiohttp
 import stripe
 from stripe.params import (
     PaymentIntentConfirmParams,
@@ -172,10 +175,29 @@ class InvalidWebhook(PaymentError):
     """A webhook whose payload or Stripe-Signature does not verify."""
 
 
+def _http_client(timeout_s: float, max_connections: int) -> stripe.AIOHTTPClient:
+    """The SDK's async client on aiohttp: calls never block the event loop, and each costs about a
+    sixth of the CPU of the SDK's httpx client (measured: ~0.75 ms against ~5 ms per call at 50 at
+    once; httpcore's pool walks every connection per request). The pool is sized for a sale:
+    aiohttp's default of 100 connections would make a slow PSP cost throughput instead of only
+    latency once 100 payments wait on it. A refused connect fails fast so that a retry (same
+    idempotency key) comes soon."""
+    # The SDK builds its session and connector itself, lazily inside the running loop (aiohttp
+    # requires that); this hands it our pool size.
+    aiohttp_with_limits = types.SimpleNamespace(
+        TCPConnector=functools.partial(aiohttp.TCPConnector, limit=max_connections, limit_per_host=0),
+        ClientSession=aiohttp.ClientSession)
+    timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=min(timeout_s, 3.0))
+    return stripe.AIOHTTPClient(timeout=timeout, _lib=aiohttp_with_limits)
+
+
 class StripeGateway:
+    """`max_connections`: concurrent calls per process before they queue for a connection; above
+    what a server process ever has in flight (its load-shedding limit plus background work)."""
+
     def __init__(self, api_key: str, api_base: str, webhook_secret: str, timeout_s: float = 10,
                  max_attempts: int = 4, *, backoff_s: float = 0.25,
-                 backoff_cap_s: float = 4.0) -> None:
+                 backoff_cap_s: float = 4.0, max_connections: int = 256) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         self._webhook_secret = webhook_secret
@@ -183,7 +205,7 @@ class StripeGateway:
         self._max_attempts = max_attempts
         self._backoff_s = backoff_s
         self._backoff_cap_s = backoff_cap_s
-        self._http = stripe.HTTPXClient(timeout=timeout_s)
+        self._http = _http_client(timeout_s, max_connections)
         # SDK retries off: ours below are bounded by a total deadline per attempt
         # and always reuse the caller's key.
         self._client = stripe.StripeClient(api_key, base_addresses={"api": api_base.rstrip("/")},
@@ -330,7 +352,7 @@ class StripeGateway:
                     return await call()
             except TimeoutError as exc:
                 last = exc
-            except stripe.APIConnectionError as exc:
+            except (stripe.APIConnectionError, aiohttp.ClientError) as exc:  # the latter: a body cut short
                 last = exc
             except stripe.StripeError as exc:
                 status = exc.http_status or 0

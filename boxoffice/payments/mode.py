@@ -10,6 +10,18 @@ SIMULATED = ("boxoffice: warning: STRIPE_API_KEY is not set: payments are SIMULA
              "simulator at /stripe-sim (no money moves; never use this for a real sale)")
 
 
+STRIPE_API = "https://api.stripe.com"
+
+
+def stripe_endpoint(settings: Settings, simulator_key: str) -> tuple[str, str]:
+    """(API key, API base) the gateway uses: the operator's STRIPE_API_KEY and STRIPE_API_BASE
+    (Stripe itself, or e.g. `boxoffice stripe-sim`, when the base is unset: api.stripe.com), else the
+    simulator mounted at /stripe-sim under its own key."""
+    if settings.simulated_stripe:
+        return simulator_key, settings.stripe_api_base or f"{settings.public_url}/stripe-sim"
+    return settings.stripe_api_key or "", settings.stripe_api_base or STRIPE_API
+
+
 def refusal(settings: Settings) -> str | None:
     """Why this deployment must not start, as far as payments go; None if it may."""
     if settings.production and settings.simulated_stripe:

@@ -15,7 +15,7 @@ from starlette.routing import Mount
 from ..booking.payments import PaymentContext
 from ..config import Settings
 from .gateway import StripeGateway
-from .mode import refusal
+from .mode import refusal, stripe_endpoint
 from .simulator import SimulatorService, simulator_api_key
 
 
@@ -30,8 +30,9 @@ async def payment_context(settings: Settings, engine: AsyncEngine) -> AsyncItera
     if problem:
         raise SystemExit(problem)
     if not settings.simulated_stripe:
-        gateway = StripeGateway(settings.stripe_api_key or "", settings.stripe_api_base or "https://api.stripe.com",
-                                settings.stripe_webhook_secret or "", timeout_s=settings.stripe_timeout_s)
+        api_key, api_base = stripe_endpoint(settings, "")
+        gateway = StripeGateway(api_key, api_base, settings.stripe_webhook_secret or "",
+                                timeout_s=settings.stripe_timeout_s)
         try:
             yield PaymentContext(gateway, settings.secret, f"{settings.public_url}/#/payment-return")
         finally:

@@ -50,7 +50,9 @@ async def event(info: Info, id: strawberry.ID) -> Event | None:
 
 async def show(info: Info, id: strawberry.ID) -> Show | None:
     show_id = parse_id(id)
-    record = await info.context.loaders.shows.load(show_id) if show_id else None
+    # The process's show cache (a second old at most, cleared by this process's organizer changes),
+    # not a read per request: a seat map is read thousands of times a second in an on-sale.
+    record = await info.context.services.shows.get(show_id) if show_id else None
     if record is None or not catalog.can_see_event(info.context.viewer, record.event_status, record.organizer_id):
         return None
     return Show(record=record)

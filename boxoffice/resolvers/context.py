@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from strawberry.dataloader import DataLoader
 
 from ..booking import accounts, catalog, holds
+from ..booking.errors import InvalidInput
 from ..booking.sessions import Session
 from ..booking.records import (EventRecord, HoldRecord, PriceTierRecord, SectionRecord, ShowRecord, UserRecord,
                                VenueRecord, Viewer)
@@ -77,7 +78,18 @@ class Context:
     # (BoxofficeGraphQL.get_context), for WebSockets at connection_init (on_ws_connect).
     viewer: Viewer | None = None
     session: Session | None = None
+    seats_listed: int = 0  # Show.seats rows this request has asked for so far (see list_seats)
     _loaders: Loaders | None = field(default=None, repr=False)
+
+    def list_seats(self, count: int) -> None:
+        """Counts seats a Show.seats field is about to list; past the operator's limit for one request
+        (over all its aliases) the field is refused before any seat is rendered."""
+        self.seats_listed += count
+        limit = self.services.settings.max_seats_per_request
+        if limit and self.seats_listed > limit:
+            raise InvalidInput(f"This request lists {self.seats_listed:,} seats; at most {limit:,} are listed per "
+                               "request. Ask for one section at a time (seats(sectionId:)), or read "
+                               "Show.availability for the whole map.", field="sectionId")
 
     @property
     def engine(self) -> Any:

@@ -9,6 +9,7 @@ import strawberry
 from graphql import GraphQLError
 
 from ..booking import history, orders, payments
+from ..booking.order_view import OrderViewOnce, order_view
 from ..booking.records import OrderRecord
 from ..schema.booking_types import Order
 from ..schema.catalog_types import Info, parse_id
@@ -23,8 +24,11 @@ async def order(info: Info, id: strawberry.ID) -> Order | None:
     order_id = parse_id(id)
     if viewer is None or order_id is None:
         return None
-    record = (await history.get_orders(info.context.engine, [order_id])).get(order_id)
-    return Order(record=record) if record and record.user_id == viewer.user_id else None
+    # One statement: the order with its payment, items, tickets and their seats (booking/order_view.py).
+    view = await order_view(info.context.engine, order_id)
+    if view is None or view.order.user_id != viewer.user_id:
+        return None
+    return Order(record=view.order, view=OrderViewOnce(view))
 
 
 async def create_order(info: Info, input: CreateOrderInput) -> OrderResult:

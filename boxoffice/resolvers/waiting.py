@@ -44,7 +44,8 @@ async def enter_waiting_room(info: Info, show_id: strawberry.ID) -> WaitingRoomR
 
     async def call() -> WaitingRoomView:
         sid = uuid.UUID(id_or_reject(show_id, "showId"))
-        return await waiting_access.enter_waiting_room(ctx.engine, ctx.services.waiting_room, ctx.viewer, sid)
+        return await waiting_access.enter_waiting_room(ctx.services.shows.get, ctx.services.waiting_room,
+                                                       ctx.viewer, sid)
 
     return await attempt(call, WaitingRoomTicket.of)
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 
 import strawberry
 from strawberry import Private
 
-from ..booking import history, seatmap, tickets
+from ..booking import history, seatmap
 from ..booking.errors import BookingError
-from ..booking.records import (GALine, HoldRecord, NotificationRecord, OrderRecord, PaymentRecord, ShowRecord,
-                               TicketRecord, UserRecord, WaitingRoomView)
+from ..booking.order_view import OrderView, OrderViewOnce
+from ..booking.records import (GALine, HoldRecord, NotificationRecord, OrderRecord, PaymentRecord, SeatView,
+                               ShowRecord, TicketRecord, UserRecord, WaitingRoomView)
 from .catalog_types import Info, PageInfo, Seat, Show
 from .field_errors import query_error
 from .enums import HoldStatus, NotificationKind, OrderStatus, PaymentStatus, QueueStatus, Role
@@ -138,7 +140,8 @@ class Payment:
 @strawberry.type
 class Ticket:
     record: Private[TicketRecord]
-    show: Private[ShowRecord]
+    show: Private[ShowRecord | None]
+    seats: Private[dict[int, SeatView] | None] = None  # read with the order (booking/order_view.py)
 
     id = record_field(strawberry.ID)
 
@@ -146,6 +149,10 @@ class Ticket:
     async def seat(self, info: Info) -> Seat | None:
         if self.record.seat_id is None:
             return None
+        if self.seats is not None:
+            known = self.seats.get(self.record.seat_id)
+            return None if known is None else Seat.of(known)
+        assert self.show is not None
         seats = await _seats(info, self.show, (self.record.seat_id,))
         return seats[0] if seats else None
 
@@ -167,6 +174,9 @@ class OrderItem:
 @strawberry.type
 class Order:
     record: Private[OrderRecord]
+    # Items, payment and tickets (with their seats) come from one read, made for the first of
+    # them asked for (or already made by the `order` query).
+    view: Private[OrderViewOnce] = dataclasses.field(default_factory=OrderViewOnce)
 
     id = record_field(strawberry.ID)
     status = record_field(OrderStatus)
@@ -175,17 +185,18 @@ class Order:
     async def show(self, info: Info) -> Show:
         return await _show(info, self.record.show_id)
 
+    async def _view(self, info: Info) -> OrderView | None:
+        return await self.view.get(info.context.engine, self.record.id)
+
     @strawberry.field
     async def items(self, info: Info) -> list[OrderItem]:
-        hold = await info.context.loaders.holds.load(self.record.hold_id)
-        if hold is None:
+        view = await self._view(info)
+        if view is None:
             return []
-        show = await info.context.loaders.shows.load(self.record.show_id)
-        assert show is not None
-        seats = {int(s.id): s for s in await _seats(info, show, hold.seat_ids)}
+        seats = {i: Seat.of(v) for i, v in view.seats.items()}
         items = [OrderItem(seat=seat, section_id=seat.section_id, price_cents=seat.price_cents)
-                 for seat in (seats.get(i) for i in hold.seat_ids) if seat is not None]
-        for line in hold.general_admission:
+                 for seat in (seats.get(i) for i in view.hold_seat_ids) if seat is not None]
+        for line in view.general_admission:
             items.extend(OrderItem(seat=None, section_id=strawberry.ID(str(line.section_id)),
                                    price_cents=line.price_cents) for _ in range(line.quantity))
         return items
@@ -195,14 +206,13 @@ class Order:
 
     @strawberry.field
     async def payment(self, info: Info) -> Payment | None:
-        payment = await history.payment_of_order(info.context.engine, self.record.id)
-        return Payment.of(payment) if payment else None
+        view = await self._view(info)
+        return Payment.of(view.payment) if view is not None and view.payment else None
 
     @strawberry.field(description="Issued once the order is confirmed.")
     async def tickets(self, info: Info) -> list[Ticket]:
-        show = await info.context.loaders.shows.load(self.record.show_id)
-        assert show is not None
-        return [Ticket(record=t, show=show) for t in await tickets.tickets_of_order(info.context.engine, self.record.id)]
+        view = await self._view(info)
+        return [] if view is None else [Ticket(record=t, show=None, seats=view.seats) for t in view.tickets]
 
     created_at = record_field(datetime)
 

@@ -15,10 +15,12 @@ from strawberry import Private
 
 from ..booking import seatmap
 from ..booking.availability_cache import SeatStates
+from ..booking.errors import BookingError
 from ..booking.records import (AvailabilitySnapshot, EventRecord, PriceTierRecord, SeatView, SectionCount,
                                SectionRecord, ShowRecord, VenueRecord)
 from ..resolvers.context import Context
 from .enums import EventStatus, SeatStatus
+from .field_errors import query_error
 from .leaf_rows import LeafField
 from .record_fields import record_field
 
@@ -286,6 +288,10 @@ class Show:
                 return []
         services = info.context.services
         states = await services.availability.seats(self.record, section)
+        try:
+            info.context.list_seats(len(states.positions))
+        except BookingError as err:
+            raise query_error(err) from None
         return SeatRows(states, await services.geometry.for_venue(info.context.engine, self.record.venue_id))
 
     @strawberry.field

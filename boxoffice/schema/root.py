@@ -10,6 +10,7 @@ import strawberry
 from ..resolvers import accounts, catalog, holds, live, orders, waiting
 from .booking_types import Hold, Order, User, WaitingRoomTicket
 from .catalog_types import Event, EventConnection, SeatDelta, Show, Venue
+from .viewer_marks import drafts_visible, per_viewer
 from .results import (AuthResult, EventResult, HoldResult, OrderResult, ShowResult, VenueResult,
                       WaitingRoomResult)
 
@@ -18,19 +19,25 @@ from .results import (AuthResult, EventResult, HoldResult, OrderResult, ShowResu
 class Query:
     server_time: datetime = strawberry.field(
         resolver=catalog.server_time, description="The server's clock, so clients can show hold countdowns without drift.")
-    viewer: User | None = strawberry.field(resolver=accounts.viewer, description="The signed-in user, or null.")
+    # Marks (viewer_marks.py): a field whose answer depends on the caller says so, or its
+    # documents' answers are shared by every caller (query_cache.py).
+    viewer: User | None = strawberry.field(resolver=accounts.viewer, description="The signed-in user, or null.",
+                                           metadata=per_viewer())
     events: EventConnection = strawberry.field(resolver=catalog.events,
                                                description="Published events, soonest upcoming show first.")
-    event: Event | None = strawberry.field(resolver=catalog.event)
-    show: Show | None = strawberry.field(resolver=catalog.show)
+    event: Event | None = strawberry.field(resolver=catalog.event, metadata=drafts_visible())
+    show: Show | None = strawberry.field(resolver=catalog.show, metadata=drafts_visible())
     venue: Venue | None = strawberry.field(resolver=catalog.venue)
     hold: Hold | None = strawberry.field(resolver=holds.hold,
-                                         description="A hold of the signed-in user; null for anyone else's.")
+                                         description="A hold of the signed-in user; null for anyone else's.",
+                                         metadata=per_viewer())
     order: Order | None = strawberry.field(resolver=orders.order,
-                                           description="An order of the signed-in user; null for anyone else's.")
+                                           description="An order of the signed-in user; null for anyone else's.",
+                                           metadata=per_viewer())
     waiting_room_ticket: WaitingRoomTicket | None = strawberry.field(
         resolver=waiting.waiting_room_ticket,
-        description="A waiting-room ticket of the signed-in user; null for anyone else's.")
+        description="A waiting-room ticket of the signed-in user; null for anyone else's.",
+        metadata=per_viewer())
 
 
 @strawberry.type

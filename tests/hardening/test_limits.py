@@ -1,7 +1,7 @@
 """The request limits and hostile-input handling of the GraphQL endpoint, one limit at a time.
 
 Against the real app (`api`): the document limits of boxoffice/schema/build.py (depth 12,
-30 aliases, 5,000 tokens), the 1 MB body limit of boxoffice/app.py (BodyLimit), malformed
+30 aliases, 2,000 tokens), the 1 MB body limit of boxoffice/app.py (BodyLimit), malformed
 HTTP bodies, GET vs POST, page sizes and hold sizes, introspection, error masking and the
 WebSocket transport. Each refusal must be a clear 4xx or a GraphQL error — never a 5xx, a
 stack trace or a masked "Unexpected error.".
@@ -131,16 +131,16 @@ async def test_more_than_30_aliases_are_refused(api: Api, split: bool) -> None:
 # ------------------------------------------------------------------------------------------ tokens
 
 
-async def test_documents_over_5000_tokens_are_refused_before_validation(api: Api) -> None:
-    huge = "{ " + " ".join("serverTime" for _ in range(5_001)) + " }"  # 5,003 tokens, ~55 kB
+async def test_documents_over_2000_tokens_are_refused_before_validation(api: Api) -> None:
+    huge = "{ " + " ".join("serverTime" for _ in range(2_001)) + " }"  # 2,003 tokens, ~22 kB
     started = time.perf_counter()
     body = assert_refused_cleanly(await api.client.post("/graphql", json={"query": huge}))
-    assert any("more than 5000 tokens" in m for m in messages(body)), body
+    assert any("more than 2000 tokens" in m for m in messages(body)), body
     # Big in bytes but few tokens: one long string literal is one token, and passes the limit.
     long_literal = '{ events(filter: {search: "%s"}) { edges { cursor } } }' % ("x" * 200_000)
     ok = await api.client.post("/graphql", json={"query": long_literal})
     assert ok.status_code == 200 and not ok.json().get("errors"), ok.text[:500]
-    print(f"\n[tokens] a 5,003-token document refused in {time.perf_counter() - started:.3f}s")
+    print(f"\n[tokens] a 2,003-token document refused in {time.perf_counter() - started:.3f}s")
 
 
 async def test_circular_introspection_is_refused(api: Api) -> None:

@@ -3,7 +3,7 @@
 import uuid
 from datetime import datetime, timedelta, timezone
 
-from support import CREATE_EVENT, CREATE_SHOW, CREATE_VENUE, PUBLISH
+from support import CREATE_EVENT, CREATE_SHOW, CREATE_VENUE, HOLD, PUBLISH
 
 SHOW_Q = """query($id: ID!, $sec: ID) { show(id: $id) { id currency holdTtlSeconds maxTicketsPerUser
   event { id name } priceTiers { name priceCents sectionIds }
@@ -101,6 +101,37 @@ async def test_show_seats_map_order_prices_and_availability(api) -> None:
     assert data["waitingRoom"] == {"enabled": False, "admitPerMinute": 600, "admissionTtlSeconds": 900, "queueLength": 0}
     one = (await api.gql(SHOW_Q, {"id": show["id"], "sec": seats[-1]["sectionId"]}))["show"]["seats"]
     assert [s["id"] for s in one] == [s["id"] for s in seats[6:]]
+
+
+MAP_Q = """query($id: ID!) { show(id: $id) { availability { version codes sections { name available } }
+  seats { id status version } } }"""
+
+
+async def test_signed_in_seat_maps_are_the_anonymous_ones_with_the_callers_own_holds_at_once(api) -> None:
+    """A fan's seat map is the one everybody gets (the same bytes, shared); their own new hold is
+    on their next read at once."""
+    org, _ = await api.user("organizer")
+    ann, _ = await api.user()
+    bob, _ = await api.user()
+    show = await api.show(org, rows=2, seats=5, ga=0)
+
+    async def hold(token: str, seats: list[str]) -> None:
+        held = await api.gql(HOLD, {"input": {"showId": show["id"], "seatIds": seats,
+                                              "idempotencyKey": uuid.uuid4().hex}}, token)
+        assert held["holdSeats"]["__typename"] == "Hold", held
+
+    await hold(ann, show["seats"][:2])
+    body = {"query": MAP_Q, "variables": {"id": show["id"]}}
+    anonymous = await api.client.post("/graphql", json=body)
+    assert anonymous.json()["data"]["show"]["availability"]["codes"] == "HH" + "A" * 8
+    for token in (bob, ann):
+        signed_in = await api.client.post("/graphql", json=body, headers={"Authorization": f"Bearer {token}"})
+        assert signed_in.content == anonymous.content
+
+    await hold(ann, show["seats"][2:3])
+    mine = (await api.gql(MAP_Q, {"id": show["id"]}, ann))["show"]
+    assert mine["availability"]["codes"] == "HHH" + "A" * 7
+    assert [s["status"] for s in mine["seats"][:4]] == ["HELD", "HELD", "HELD", "AVAILABLE"]
 
 
 async def test_unpriced_sections_are_blocked(api) -> None:

@@ -35,14 +35,16 @@ class StripeApi:
     """Plumbing shared by every /v1 endpoint: auth, faults, params, idempotency.
 
     Only the deployment's own API keys are accepted (a 401 in Stripe's shape otherwise); fault
-    switches are obeyed only in test mode."""
+    switches are obeyed only in test mode. `latency_ms`: every call waits that long first, as a
+    call to a remote PSP does (asyncio.sleep: the loop serves others meanwhile)."""
 
     def __init__(self, store: SimulatorStore, operations: PaymentOperations, *, api_keys: frozenset[str],
-                 test_mode: bool) -> None:
+                 test_mode: bool, latency_ms: int = 0) -> None:
         self._store = store
         self._ops = operations
         self._keys = api_keys
         self._test_mode = test_mode
+        self._latency_s = latency_ms / 1000
 
     def routes(self) -> list[Route]:
         ops = self._ops
@@ -82,6 +84,8 @@ class StripeApi:
 
     async def _handle(self, request: Request, path: str, endpoint: Endpoint, *,
                       mutating: bool) -> Response:
+        if self._latency_s:
+            await asyncio.sleep(self._latency_s)
         api_key = bearer(request)
         if api_key is None or not key_matches(api_key, self._keys):
             return _stripe_json(401, encode_body(unauthorized_body(api_key)))
@@ -137,17 +141,21 @@ async def _latency(faults: Faults) -> None:
 
 
 def create_simulator_app(store: SimulatorStore, *, public_url: str, api_keys: frozenset[str],
-                         test_mode: bool = False, mount_path: str = "/stripe-sim") -> Starlette:
+                         test_mode: bool = False, mount_path: str = "/stripe-sim",
+                         latency_ms: int = 0) -> Starlette:
     """The simulator as an ASGI app. `public_url` + `mount_path` is where the main app
-    mounts it; 3-D Secure redirect URLs are built from them. `api_keys`: the only keys its
-    API answers. `test_mode`: fault switches and test disputes exist (for those keys only)."""
+    mounts it ("" when it is served on its own); 3-D Secure redirect URLs are built from them.
+    `api_keys`: the only keys its API answers. `test_mode`: fault switches and test disputes
+    exist (for those keys only). `latency_ms`: added to every API call, like a remote PSP's."""
+    if latency_ms < 0:
+        raise ValueError("latency_ms must not be negative")
     if not api_keys:
         raise ValueError("the simulator needs at least one API key")
     base = public_url.rstrip("/") + mount_path
     # Like Stripe's hosted page, the link carries the client secret: only the buyer holding it
     # (sent there by boxoffice) can complete or fail the authentication.
     operations = PaymentOperations(store, authentication_url=lambda pi: f"{base}/3ds/{pi.client_secret}")
-    api = StripeApi(store, operations, api_keys=api_keys, test_mode=test_mode)
+    api = StripeApi(store, operations, api_keys=api_keys, test_mode=test_mode, latency_ms=latency_ms)
     pages = AuthenticationPages(store, operations)
     routes = [*api.routes(), *pages.routes()]
     if test_mode:

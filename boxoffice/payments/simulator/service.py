@@ -21,10 +21,11 @@ class SimulatorService:
                  public_url: str, api_keys: frozenset[str], test_mode: bool = False,
                  poll_interval: float = 0.2, mount_path: str = "/stripe-sim",
                  retry_base_s: float = 1.0, retry_cap_s: float = 300.0,
-                 webhook_timeout_s: float = 10.0) -> None:
+                 webhook_timeout_s: float = 10.0, latency_ms: int = 0) -> None:
         self.store = SimulatorStore(engine, webhook_url=webhook_url)
         self.app: Starlette = create_simulator_app(self.store, public_url=public_url, api_keys=api_keys,
-                                                   test_mode=test_mode, mount_path=mount_path)
+                                                   test_mode=test_mode, mount_path=mount_path,
+                                                   latency_ms=latency_ms)
         self.worker = WebhookDeliveryWorker(
             self.store.outbox, webhook_secret=webhook_secret, poll_interval=poll_interval,
             retry_base_s=retry_base_s, retry_cap_s=retry_cap_s,

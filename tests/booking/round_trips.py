@@ -1,0 +1,59 @@
+"""Counts the requests a step sends PostgreSQL, at the asyncpg client (tests and the bench script).
+
+Counted, each one round trip: every statement executed on an asyncpg connection (raw, or a
+statement SQLAlchemy prepared), every statement without arguments (BEGIN, COMMIT, ROLLBACK, which
+both SQLAlchemy transactions and asyncpg's own send that way), and every explicit prepare. A
+statement seen for the first time on a connection costs one more (Parse): steps are measured
+warm, as they run in a serving process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import asyncpg.connection
+import asyncpg.prepared_stmt
+
+
+class RoundTrips:
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    @property
+    def count(self) -> int:
+        return len(self.sent)
+
+    def reset(self) -> None:
+        self.sent.clear()
+
+
+@contextmanager
+def counting() -> Iterator[RoundTrips]:
+    trips = RoundTrips()
+    conn_cls, stmt_cls = asyncpg.connection.Connection, asyncpg.prepared_stmt.PreparedStatement
+    originals: list[tuple[type, str, Any]] = []
+
+    def wrap(cls: type, name: str, label: Any) -> None:
+        original = getattr(cls, name)
+        originals.append((cls, name, original))
+
+        async def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+            what = label(self, args)
+            if what is not None:
+                trips.sent.append(what)
+            return await original(self, *args, **kwargs)
+
+        setattr(cls, name, counted)
+
+    wrap(conn_cls, "_execute", lambda self, a: str(a[0]))
+    wrap(conn_cls, "execute", lambda self, a: str(a[0]) if len(a) == 1 else None)  # with args: via _execute
+    wrap(conn_cls, "prepare", lambda self, a: f"PREPARE {a[0]}")
+    for name in ("fetch", "fetchrow", "fetchval"):
+        wrap(stmt_cls, name, lambda self, a: str(self.get_query()))
+    try:
+        yield trips
+    finally:
+        for cls, name, original in reversed(originals):
+            setattr(cls, name, original)

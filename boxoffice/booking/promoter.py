@@ -163,15 +163,16 @@ class Promoter:
         return self._leader
 
     async def _keep_lease(self) -> bool:
+        was_leader = self._leader
         try:
-            if self._leader:
-                self._leader = await self._lease.renew(self.owner_id, self._lease_ttl_s)
-                if not self._leader:
-                    log.warning("promoter %s lost its lease", self.owner_id)
-            if not self._leader:
-                self._leader = await self._lease.acquire(self.owner_id, self._lease_ttl_s)
-                if self._leader:
-                    log.info("promoter %s took the lease", self.owner_id)
+            # Renew first even when the lease seemed lost: a renewal that timed out may have left it
+            # ours, and acquiring (set if absent) would then wait out our own lease's TTL.
+            self._leader = (await self._lease.renew(self.owner_id, self._lease_ttl_s)
+                            or await self._lease.acquire(self.owner_id, self._lease_ttl_s))
+            if was_leader and not self._leader:
+                log.warning("promoter %s lost its lease", self.owner_id)
+            elif self._leader and not was_leader:
+                log.info("promoter %s took the lease", self.owner_id)
         except WaitingRoomUnavailable:
             log.warning("promoter lease unreachable; standing by", exc_info=True)
             self._leader = False

@@ -378,6 +378,39 @@ async def test_in_process_lease_expires_on_its_clock() -> None:
     assert await lease.release("b") and await lease.holder() is None
 
 
+class _RenewalTimesOutOnce(InProcessPromoterLease):
+    """A renewal that reached the lease but whose answer was lost: the lease is still ours."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fail_next_renew = False
+
+    async def renew(self, owner: str, ttl_s: float) -> bool:
+        if self.fail_next_renew:
+            self.fail_next_renew = False
+            await super().renew(owner, ttl_s)
+            raise WaitingRoomUnavailable("promoter lease unreachable: timeout")
+        return await super().renew(owner, ttl_s)
+
+
+async def test_a_promoter_whose_renewal_timed_out_takes_its_own_lease_back_at_once() -> None:
+    lease = _RenewalTimesOutOnce()
+    room = WaitingRoom(InProcessQueueStore(), secret="s" * 32, clock=lambda: datetime.now(UTC))
+    promoter = Promoter(room, lease, interval_s=0.05, lease_ttl_s=60)
+
+    async def no_shows() -> list[ShowRoomSettings]:
+        return []
+
+    await promoter.step(no_shows)
+    assert promoter.is_leader
+    lease.fail_next_renew = True
+    await promoter.step(no_shows)
+    assert not promoter.is_leader  # it could not tell, so it stood by for one step
+    await promoter.step(no_shows)
+    # Not after the lease's 60 s: the lease still named it, so the next step renewed it.
+    assert promoter.is_leader and await lease.holder() == promoter.owner_id
+
+
 async def test_promoters_run_loops_admit_once_notify_and_release(redis_url: str, redis_ns: str) -> None:
     backend = Backend("redis", redis_url, redis_ns)
     try:

@@ -248,7 +248,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
         # No overflow: under a flash sale an overflow pool opens and closes connections all the time.
-        engine = create_engine(settings.database_url or "", pool_size=30, max_overflow=0)
+        engine = create_engine(settings.database_url or "", pool_size=settings.db_pool_size, max_overflow=0)
         bus = EventBus(settings.redis_url)
         await bus.connect()
         redis = make_redis_client(settings.redis_url) if settings.redis_url else None

@@ -33,6 +33,10 @@ class Settings:
     # Concurrent GraphQL requests per process before shedding load (0: never shed). With holds on
     # the fast path, 32 kept p99 near 250 ms at a flash sale's load; 64 only doubled the queue.
     max_in_flight: int = 32
+    # Connections each server process keeps to PostgreSQL for requests (no overflow: under a flash
+    # sale an overflow pool opens and closes connections all the time). Workers x this must fit
+    # PostgreSQL's max_connections beside the hub's, the simulator's and the operators' own.
+    db_pool_size: int = 30
     # A request finding every slot taken waits up to shed_wait_ms, first come first served, before
     # it is shed; at most shed_queue wait per lane (boxoffice/shed_load.py).
     shed_wait_ms: float = 250.0
@@ -178,6 +182,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         ws_deflate=env.get("BOXOFFICE_WS_DEFLATE", "0") == "1",
         query_cache_ms=int(env.get("BOXOFFICE_QUERY_CACHE_MS", "200")),
         max_in_flight=int(env.get("BOXOFFICE_MAX_IN_FLIGHT", "32")),
+        db_pool_size=int(env.get("BOXOFFICE_DB_POOL_SIZE", str(Settings.db_pool_size))),
         shed_wait_ms=float(env.get("BOXOFFICE_SHED_WAIT_MS", str(Settings.shed_wait_ms))),
         shed_queue=int(env.get("BOXOFFICE_SHED_QUEUE", str(Settings.shed_queue))),
         waiting_room_in_flight=int(env.get("BOXOFFICE_WAITING_ROOM_IN_FLIGHT", str(Settings.waiting_room_in_flight))),

@@ -121,6 +121,9 @@ def _deployment(db_url: str, root: Path, latency_ms: int) -> Deployment:
     simulator = StripeSim(db_url, f"{server.url}/webhooks/stripe", root / "sim", latency_ms)
     simulator.start()
     server.extra_env.update(simulator.server_env())
+    # Two deployments live side by side in this module, beside the suite's own pools: small pools keep
+    # them inside PostgreSQL's 100 connections.
+    server.extra_env["BOXOFFICE_DB_POOL_SIZE"] = "10"
     try:
         server.start()
     except BaseException:

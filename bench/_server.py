@@ -54,44 +54,99 @@ def flush_bench_redis(url: str = REDIS_URL) -> int:
         client.close()
 
 
-class Server:
-    """`boxoffice serve` as a subprocess in its own process group (so we stop exactly what we started)."""
+class GroupProcess:
+    """A command in its own process group (so we stop exactly what we started), its output in log_path,
+    started once GET /healthz answers and `ready()` agrees."""
 
-    def __init__(self, env: dict[str, str], workers: int, log_level: str = "warning") -> None:
-        self.env = env
-        self.workers = workers
-        self.port = free_port()
-        self.log_level = log_level
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log_path = Path(env["BOXOFFICE_DATA_DIR"]) / "server.log"
+    what = "process"
+    poll_s = 0.2
+    port: int
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None
 
     def argv(self) -> list[str]:
-        return [str(BIN / "boxoffice"), "serve", "--port", str(self.port), "--workers", str(self.workers),
-                "--log-level", self.log_level, "--no-migrate"]
+        raise NotImplementedError
+
+    def spawn(self) -> tuple[dict[str, str], str]:
+        """The environment and working directory of the process."""
+        raise NotImplementedError
+
+    def ready(self) -> bool:
+        return True
 
     def start(self, timeout_s: float = 60) -> None:
         self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(self.argv(), env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
-                                     start_new_session=True, cwd=self.env["BOXOFFICE_DATA_DIR"])
+        env, cwd = self.spawn()
+        self.proc = subprocess.Popen(self.argv(), env=env, stdout=self._log, stderr=subprocess.STDOUT,
+                                     start_new_session=True, cwd=cwd)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log_tail()}")
+                raise RuntimeError(f"{self.what} exited with {self.proc.returncode}:\n{self.log_tail()}")
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2) as r:
-                    if r.status == 200 and (self.workers == 1 or len(self.worker_pids()) >= self.workers):
-                        time.sleep(0.5 if self.workers > 1 else 0.1)  # let every worker finish its lifespan
+                    if r.status == 200 and self.ready():
                         return
             except OSError:
                 pass
-            time.sleep(0.2)
-        raise RuntimeError(f"server not healthy within {timeout_s} s:\n{self.log_tail()}")
+            time.sleep(self.poll_s)
+        raise RuntimeError(f"{self.what} not healthy within {timeout_s} s:\n{self.log_tail()}")
 
     def log_tail(self, n: int = 40) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
         except OSError:
             return ""
+
+    def pids(self) -> list[int]:
+        """The process and its children (e.g. uvicorn workers), for _meter.proc_cpu_s."""
+        import psutil
+        if self.proc is None:
+            return []
+        try:
+            p = psutil.Process(self.proc.pid)
+            return [p.pid, *(c.pid for c in p.children(recursive=True))]
+        except psutil.NoSuchProcess:
+            return []
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)  # our own process group, by its id
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=5)
+        self._log.close()
+
+
+class Server(GroupProcess):
+    """`boxoffice serve` as a subprocess in its own process group."""
+
+    what = "server"
+
+    def __init__(self, env: dict[str, str], workers: int, log_level: str = "warning") -> None:
+        self.env = env
+        self.workers = workers
+        self.port = free_port()
+        self.log_level = log_level
+        self.proc = None
+        self.log_path = Path(env["BOXOFFICE_DATA_DIR"]) / "server.log"
+
+    def argv(self) -> list[str]:
+        return [str(BIN / "boxoffice"), "serve", "--port", str(self.port), "--workers", str(self.workers),
+                "--log-level", self.log_level, "--no-migrate"]
+
+    def spawn(self) -> tuple[dict[str, str], str]:
+        return self.env, self.env["BOXOFFICE_DATA_DIR"]
+
+    def ready(self) -> bool:
+        if self.workers > 1 and len(self.worker_pids()) < self.workers:
+            return False
+        time.sleep(0.5 if self.workers > 1 else 0.1)  # let every worker finish its lifespan
+        return True
 
     def error_summary(self, limit: int = 8) -> list[str]:
         """Distinct error lines of the server log (exception types and messages), most frequent first."""
@@ -108,17 +163,6 @@ class Server:
             return []
         return [f"{n} x {line}" for line, n in counts.most_common(limit)]
 
-    def pids(self) -> list[int]:
-        """The server process and its children (uvicorn workers)."""
-        import psutil
-        if self.proc is None:
-            return []
-        try:
-            p = psutil.Process(self.proc.pid)
-            return [p.pid, *(c.pid for c in p.children(recursive=True))]
-        except psutil.NoSuchProcess:
-            return []
-
     def worker_pids(self) -> list[int]:
         """The processes that serve requests: the children with --workers > 1, else the server itself."""
         import psutil
@@ -132,18 +176,6 @@ class Server:
             return []
         # uvicorn's multiprocess supervisor spawns via multiprocessing: skip its resource tracker.
         return [k.pid for k in kids if "resource_tracker" not in " ".join(k.cmdline())]
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)  # our own process group, by its id
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=5)
-        self._log.close()
 
 
 class TracedServer(Server):

@@ -15,18 +15,17 @@ bench database's stripe_sim schema, webhooks to the server under test.
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 from _common import BIN, log
-from _server import free_port
+from _server import GroupProcess, free_port
 
 
-class StripeSimProcess:
+class StripeSimProcess(GroupProcess):
+    what = "stripe-sim"
+    poll_s = 0.1
+
     def __init__(self, db_url: str, secret: str, webhook_url: str, webhook_secret: str, latency_ms: int = 0,
                  *, log_path: Path | None = None, log_level: str = "warning") -> None:
         self.db_url = db_url
@@ -40,7 +39,7 @@ class StripeSimProcess:
         self.api_key = simulator_api_key(secret)  # what the server is given; the process is told it too
         self._data_dir = tempfile.mkdtemp(prefix="bench-stripe-sim-")
         self.log_path = log_path or Path(self._data_dir) / "stripe-sim.log"
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc = None
 
     @property
     def url(self) -> str:
@@ -62,49 +61,9 @@ class StripeSimProcess:
         return {"STRIPE_API_KEY": self.api_key, "STRIPE_API_BASE": self.url,
                 "STRIPE_WEBHOOK_SECRET": self.webhook_secret}
 
+    def spawn(self) -> tuple[dict[str, str], str]:
+        return self.env(), self._data_dir
+
     def start(self, timeout_s: float = 30) -> None:
-        self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(self.argv(), env=self.env(), stdout=self._log, stderr=subprocess.STDOUT,
-                                     start_new_session=True, cwd=self._data_dir)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"stripe-sim exited with {self.proc.returncode}:\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as r:
-                    if r.status == 200:
-                        log(f"stripe-sim on {self.url}, {self.latency_ms} ms added latency")
-                        return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"stripe-sim not up within {timeout_s} s:\n{self.log_tail()}")
-
-    def log_tail(self, n: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
-        except OSError:
-            return ""
-
-    def pids(self) -> list[int]:
-        """The simulator process and any children (for _meter.proc_cpu_s)."""
-        import psutil
-        if self.proc is None:
-            return []
-        try:
-            p = psutil.Process(self.proc.pid)
-            return [p.pid, *(c.pid for c in p.children(recursive=True))]
-        except psutil.NoSuchProcess:
-            return []
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)  # our own process group, by its id
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=5)
-        self._log.close()
+        super().start(timeout_s)
+        log(f"stripe-sim on {self.url}, {self.latency_ms} ms added latency")

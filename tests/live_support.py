@@ -27,6 +27,32 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def wait_healthy(proc: subprocess.Popen[bytes], url: str, log_path: Path, what: str) -> None:
+    """Until GET {url}/healthz answers 200; the log's tail if the process exits first."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited: {log_path.read_text(errors='replace')[-4000:]}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{what} did not become healthy")
+
+
+def stop_process(proc: subprocess.Popen[bytes] | None, sig: int = signal.SIGTERM) -> None:
+    """Stops it with `sig`, killing it after 15 s."""
+    if proc and proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 @dataclass
 class ServerProcess:
     """`boxoffice serve` as an operator runs it."""
@@ -71,26 +97,10 @@ class ServerProcess:
             self.proc = subprocess.Popen([sys.executable, "-m", "boxoffice.cli", "serve", "--port", str(self.port),
                                           "--no-migrate", "--log-level", "warning"], env=env,
                                          stdout=subprocess.DEVNULL, stderr=log_file)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log_path.read_text(errors='replace')[-4000:]}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError("server did not become healthy")
+        wait_healthy(self.proc, self.url, self.log_path, "server")
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, sig)
 
 
 class Subscription:

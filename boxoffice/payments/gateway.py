@@ -273,39 +273,22 @@ class StripeGateway:
         params: RefundCreateParams = {"payment_intent": intent_id}
         if amount_cents is not None:
             params["amount"] = amount_cents
-        try:
-            refund = await self._with_retries(
-                "refund", lambda: self._client.v1.refunds.create_async(
-                    params, {"idempotency_key": idempotency_key}))
-        except stripe.StripeError as exc:
-            raise _rejected(exc) from exc
-        return RefundView.from_stripe(_plain(refund))
+        return RefundView.from_stripe(await self._object("refund", lambda: self._client.v1.refunds.create_async(
+            params, {"idempotency_key": idempotency_key})))
 
     async def retrieve_refund(self, refund_id: str) -> RefundView:
-        try:
-            refund = await self._with_retries(
-                "retrieve_refund", lambda: self._client.v1.refunds.retrieve_async(refund_id))
-        except stripe.StripeError as exc:
-            raise _rejected(exc) from exc
-        return RefundView.from_stripe(_plain(refund))
+        return RefundView.from_stripe(await self._object(
+            "retrieve_refund", lambda: self._client.v1.refunds.retrieve_async(refund_id)))
 
     # -- Charges and disputes (read only: to check what an event claims) --------
 
     async def retrieve_charge(self, charge_id: str) -> ChargeView:
-        try:
-            charge = await self._with_retries(
-                "retrieve_charge", lambda: self._client.v1.charges.retrieve_async(charge_id))
-        except stripe.StripeError as exc:
-            raise _rejected(exc) from exc
-        return ChargeView.from_stripe(_plain(charge))
+        return ChargeView.from_stripe(await self._object(
+            "retrieve_charge", lambda: self._client.v1.charges.retrieve_async(charge_id)))
 
     async def retrieve_dispute(self, dispute_id: str) -> DisputeView:
-        try:
-            dispute = await self._with_retries(
-                "retrieve_dispute", lambda: self._client.v1.disputes.retrieve_async(dispute_id))
-        except stripe.StripeError as exc:
-            raise _rejected(exc) from exc
-        return DisputeView.from_stripe(_plain(dispute))
+        return DisputeView.from_stripe(await self._object(
+            "retrieve_dispute", lambda: self._client.v1.disputes.retrieve_async(dispute_id)))
 
     # -- Webhooks --------------------------------------------------------------
 
@@ -319,6 +302,13 @@ class StripeGateway:
         return _plain(event)
 
     # -- plumbing --------------------------------------------------------------
+
+    async def _object(self, operation: str, call: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
+        """A call's object as plain dicts, retried; Stripe's refusals as typed errors."""
+        try:
+            return _plain(await self._with_retries(operation, call))
+        except stripe.StripeError as exc:
+            raise _rejected(exc) from exc
 
     async def _intent_call(self, operation: str, intent_id: str | None,
                            call: Callable[[], Awaitable[Any]]) -> IntentView:

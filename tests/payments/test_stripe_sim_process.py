@@ -21,7 +21,7 @@ from booking.fixtures_db import make_show
 from boxoffice.booking.audit import audit
 from boxoffice.db import create_engine
 from boxoffice.payments.simulator import simulator_api_key
-from live_support import ServerProcess, fan_tokens, free_port
+from live_support import ServerProcess, fan_tokens, free_port, stop_process, wait_healthy
 
 SECRET = "stripe-sim-process-" + uuid.uuid4().hex
 WEBHOOK_SECRET = "whsec_process_" + uuid.uuid4().hex  # one for every simulator of the module: any may deliver
@@ -68,17 +68,7 @@ class StripeSim:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log_file:
             self.proc = subprocess.Popen(self.command(), env=self.env(), stdout=log_file, stderr=log_file)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"stripe-sim exited: {self.log_path.read_text(errors='replace')[-4000:]}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError("stripe-sim did not come up")
+        wait_healthy(self.proc, self.url, self.log_path, "stripe-sim")
 
     def server_env(self) -> dict[str, str]:
         """What the operator gives `serve`: the derived key the simulator printed, its address, the secret."""
@@ -86,13 +76,7 @@ class StripeSim:
                 "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET}
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
 
 @dataclass

@@ -7,7 +7,7 @@ carries JSON lines, stdin takes commands):
               socket saw every expected seat) and, after "stop" on stdin, one "result" line.
   holds       issues the given holds over HTTP at a steady rate on a pool of keep-alive connections and
               records, per hold, the wall-clock time right after its response.
-  promoter    runs boxoffice.booking.promoter.Promoter with a RedisPromoterLease for a bounded time and
+  promoter    runs boxoffice.booking.waiting_room.promoter.Promoter with a RedisPromoterLease for a bounded time and
               logs every promotion (time, leader, admitted ticket ids).
   serve-traced  the server under tracemalloc (diagnostic; started by _server.TracedServer).
 
@@ -283,9 +283,9 @@ async def promoter(spec: dict[str, Any]) -> None:
     """spec: redis_url, namespace, lease_key, show_id, admit_per_minute, ttl_s, interval_s, max_s, owner"""
     from datetime import datetime, timezone
 
-    from boxoffice.booking.promoter import Promoter, RedisPromoterLease
-    from boxoffice.booking.redis_queue_store import RedisQueueStore, make_redis_client
-    from boxoffice.booking.waiting_room import ShowRoomSettings, WaitingRoom
+    from boxoffice.booking.waiting_room.promoter import Promoter, RedisPromoterLease
+    from boxoffice.booking.waiting_room.redis_queue_store import RedisQueueStore, make_redis_client
+    from boxoffice.booking.waiting_room.room import ShowRoomSettings, WaitingRoom
 
     redis = make_redis_client(spec["redis_url"])
     store = RedisQueueStore(redis, namespace=spec["namespace"])

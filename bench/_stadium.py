@@ -1,4 +1,4 @@
-"""The benchmarks' show: the 50,000-seat stadium built through boxoffice.booking.organize, fan users with
+"""The benchmarks' show: the 50,000-seat stadium built through boxoffice.booking.catalog.organize, fan users with
 tokens, and which seats a request takes."""
 
 from __future__ import annotations
@@ -44,12 +44,13 @@ class Venue:
 async def build_stadium(db_url: str, *, sections: int = 10, rows: int = 50, seats_per_row: int = 100,
                         ga_capacity: int = 0, shows: int = 1, max_tickets_per_user: int = 100,
                         hold_ttl_seconds: int = 600) -> Venue:
-    """Organizer → venue → event → `shows` shows of it → published, through boxoffice.booking.organize."""
+    """Organizer → venue → event → `shows` shows of it → published, through boxoffice.booking.catalog.organize."""
     from sqlalchemy import text
 
-    from boxoffice.booking import accounts, organize
+    from boxoffice.booking.accounts import sign_in as accounts
+    from boxoffice.booking.catalog import organize
     from boxoffice.booking.records import Viewer
-    from boxoffice.booking.venue_layout import RowSpec, SectionSpec
+    from boxoffice.booking.catalog.venue_layout import RowSpec, SectionSpec
     from boxoffice.db import create_engine
 
     engine = create_engine(db_url, pool_size=4)
@@ -111,7 +112,7 @@ async def build_stadium(db_url: str, *, sections: int = 10, rows: int = 50, seat
 
 async def create_fans(db_url: str, n: int, secret: str, ttl_s: int = 6 * 3600) -> list[tuple[str, str]]:
     """Bulk-inserts n fan users with SQL; returns (user id, bearer token) pairs."""
-    from boxoffice.booking.accounts import TokenIssuer
+    from boxoffice.booking.accounts.sign_in import TokenIssuer
     from boxoffice.booking.records import UserRecord
 
     tag = secrets.token_hex(3)
@@ -163,3 +164,17 @@ def fresh_groups(layout: ShowLayout, rng: random.Random, max_seats: int = 4) -> 
             i += n
     rng.shuffle(groups)
     return groups
+
+
+async def enable_waiting_room(db_url: str, organizer_id: uuid.UUID, show_id: uuid.UUID) -> None:
+    """Turns the show's waiting room on, admitting 1 fan a minute: the server's own promoter barely
+    moves the queue while a crowd enters and reads its place."""
+    from boxoffice.booking.records import Viewer
+    from boxoffice.booking.waiting_room.access import configure_waiting_room
+    from boxoffice.db import create_engine
+    engine = create_engine(db_url, pool_size=2)
+    try:
+        await configure_waiting_room(engine, Viewer(user_id=organizer_id, role="organizer"), show_id,
+                                     enabled=True, admit_per_minute=1, admission_ttl_seconds=None)
+    finally:
+        await engine.dispose()

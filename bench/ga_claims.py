@@ -14,7 +14,7 @@ app's hold transaction.
   places, hold txn         BEGIN; show lock; the app's claim (rolled back if short); INSERT a hold row; COMMIT
   ... + 1 ms app work      the same, with 1 ms between the claim and the INSERT, as an app under load has
                            (the row lock on the counter is held across it)
-  app hold_seats           boxoffice.booking.holds.hold_seats(generalAdmission=[(section, n)]) in-process,
+  app hold_seats           boxoffice.booking.inventory.holds.hold_seats(generalAdmission=[(section, n)]) in-process,
                            the full domain path (SQLAlchemy, idempotency, limits, PlacesBusy retries)
 """
 
@@ -174,7 +174,7 @@ async def run_variant(variant: str, db_url: str, db_name: str, show_id: uuid.UUI
         raise AssertionError(variant)
 
     async def app_claim(n: int) -> str:
-        from boxoffice.booking import holds
+        from boxoffice.booking.inventory import holds
         from boxoffice.booking.errors import BookingError, SeatsUnavailable
         from boxoffice.booking.records import Viewer
         try:

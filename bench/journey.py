@@ -33,7 +33,6 @@ import secrets
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +45,7 @@ from _journey_report import report  # noqa: E402
 from _meter import CpuMeter, busy_before, postgres_pids  # noqa: E402
 from _procs import _Spawned, split  # noqa: E402
 from _server import Server, print_environment, server_env  # noqa: E402
-from _stadium import build_stadium, create_fans  # noqa: E402
+from _stadium import build_stadium, create_fans, enable_waiting_room  # noqa: E402
 
 FAN_GAP_MARGIN = 1.5  # a fan is used again after 1.5x its limit's interval: never rate-limited
 CEILING_CONNS = 16  # the ceilings' pool (as the peer's load.py)
@@ -92,7 +91,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def fan_gap(kind: str) -> float:
-    from boxoffice.booking.limit_policy import LimitPolicy
+    from boxoffice.booking.accounts.limit_policy import LimitPolicy
     limit = LimitPolicy().payment_per_user if kind == "purchase" else LimitPolicy().hold_per_user
     return FAN_GAP_MARGIN * limit.period_s / limit.limit
 
@@ -186,19 +185,6 @@ async def set_inprocess_latency(db_url: str, latency_ms: int) -> None:
         await conn.close()
 
 
-async def enable_room(db_url: str, organizer_id: uuid.UUID, show_id: uuid.UUID) -> None:
-    from boxoffice.booking.records import Viewer
-    from boxoffice.booking.waiting_access import configure_waiting_room
-    from boxoffice.db import create_engine
-    engine = create_engine(db_url, pool_size=2)
-    try:
-        # 1 a minute: the promoter barely moves the queue while the crowd polls its place
-        await configure_waiting_room(engine, Viewer(user_id=organizer_id, role="organizer"), show_id,
-                                     enabled=True, admit_per_minute=1, admission_ttl_seconds=None)
-    finally:
-        await engine.dispose()
-
-
 def delete_redis_keys(patterns: list[str], keys: list[str] | None = None) -> int:
     import redis
     r = redis.Redis.from_url(REDIS_URL)
@@ -267,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         if "b" in args.only:
             small = asyncio.run(build_stadium(db.url, sections=1, rows=2, seats_per_row=10, shows=1))
             room_show = str(small.shows[0].show_id)
-            asyncio.run(enable_room(db.url, small.organizer_id, small.shows[0].show_id))
+            asyncio.run(enable_waiting_room(db.url, small.organizer_id, small.shows[0].show_id))
         fans = asyncio.run(create_fans(db.url, args.fans, secret))
         tokens = [t for _, t in fans]
         log(f"{show.seat_count:,}-seat show, {len(fans):,} fans with tokens")

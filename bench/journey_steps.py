@@ -7,7 +7,7 @@ order's show and ticket count) and the order read (order + payment + items + tic
 seats), in the domain layer, without HTTP or GraphQL. For each: the requests sent to PostgreSQL
 (tests/booking/round_trips.py says what counts), mean wall time, and CPU per step of this process
 and of the PostgreSQL backend serving its one connection. To measure an older tree, put its
-`boxoffice` package first on PYTHONPATH: where it lacks booking/order_view.py, the order read is
+`boxoffice` package first on PYTHONPATH: where it lacks booking/checkout/order_view.py, the order read is
 what the resolvers did before (the order, its hold, show, seats, payment, tickets, and each
 ticket's seat). Indicative only on a shared box.
 """
@@ -20,21 +20,20 @@ import os
 import sys
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "booking"))
 
+from fixtures_db import bulk_users, make_show  # noqa: E402
 from round_trips import counting  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
-from boxoffice.booking import organize, payments  # noqa: E402
-from boxoffice.booking.hold_release import release_hold  # noqa: E402
-from boxoffice.booking.holds import HoldRequest, hold_seats  # noqa: E402
-from boxoffice.booking.orders import create_order  # noqa: E402
+from boxoffice.booking.checkout import payments  # noqa: E402
+from boxoffice.booking.inventory.hold_release import release_hold  # noqa: E402
+from boxoffice.booking.inventory.holds import HoldRequest, hold_seats  # noqa: E402
+from boxoffice.booking.checkout.orders import create_order  # noqa: E402
 from boxoffice.booking.records import Viewer  # noqa: E402
-from boxoffice.booking.venue_layout import RowSpec, SectionSpec  # noqa: E402
 from boxoffice.db import create_engine  # noqa: E402
 from boxoffice.migrate import upgrade_to_head  # noqa: E402
 from boxoffice.payments.gateway import IntentView, StripeGateway  # noqa: E402
@@ -59,35 +58,18 @@ async def _admin(sql: str) -> None:
 
 
 async def _setup(engine: Any, seats: int) -> tuple[Any, list[str], str, list[Viewer]]:
-    ids = [uuid.uuid4() for _ in range(seats + 1)]
-    async with engine.begin() as conn:
-        await conn.execute(text(
-            "INSERT INTO users (id, email, name, password_hash, role) SELECT i, i::text || '@bench.test', 'Bench', "
-            "'x', CASE WHEN i = CAST(:o AS uuid) THEN 'organizer' ELSE 'fan' END "
-            "FROM unnest(CAST(:ids AS uuid[])) AS i"), {"ids": ids, "o": ids[0]})
-    org = Viewer(user_id=ids[0], role="organizer")
-    fans = [Viewer(user_id=i, role="fan") for i in ids[1:]]
-    venue = await organize.create_venue(engine, org, name="Arena", city="Lisbon", sections=[
-        SectionSpec(name="Hot", rows=[RowSpec(label="A", seat_count=seats)]),
-        SectionSpec(name="Floor", general_admission_capacity=seats)])
-    event = await organize.create_event(engine, org, name="Steps", performer="P", category="c", description=None,
-                                        venue_id=venue.id)
-    show = await organize.create_show(engine, org, organize.ShowSpec(
-        event_id=event.id, starts_at=datetime.now(timezone.utc) + timedelta(days=3), on_sale_at=None,
-        currency="EUR", hold_ttl_seconds=600, max_tickets_per_user=8,
-        price_tiers=[organize.TierSpec("All", 1000, ["Hot", "Floor"])]))
-    await organize.publish_event(engine, org, event.id)
-    async with engine.connect() as conn:
-        seat_ids = (await conn.execute(text("SELECT id FROM show_seats WHERE show_id = :s AND position IS NOT NULL "
-                                            "ORDER BY position"), {"s": show.id})).scalars().all()
-        floor = (await conn.execute(text("SELECT id FROM sections WHERE venue_id = :v AND general_admission"),
-                                    {"v": venue.id})).scalar_one()
-    return show, [str(s) for s in seat_ids], str(floor), fans
+    """The tests' show (one row of `seats` seats and as many general-admission places) and its fans."""
+    show, seat_ids, floor = await make_show(engine, seats=seats, ga=seats)
+    return show, seat_ids, floor, await bulk_users(engine, seats)
 
 
 async def _old_order_read(engine: Any, order_id: uuid.UUID) -> None:
-    """What the `order` query's resolvers read before booking/order_view.py, field by field."""
-    from boxoffice.booking import catalog, history, holds, seatmap, tickets
+    """What the `order` query's resolvers read before booking/checkout/order_view.py, field by field."""
+    from boxoffice.booking.catalog import browse as catalog
+    from boxoffice.booking.checkout import history
+    from boxoffice.booking.inventory import holds
+    from boxoffice.booking.inventory import seatmap
+    from boxoffice.booking.checkout import tickets
     order = (await history.get_orders(engine, [order_id]))[order_id]
     hold = (await holds.get_holds(engine, [order.hold_id]))[order.hold_id]
     show = (await catalog.get_shows(engine, [order.show_id]))[order.show_id]
@@ -101,7 +83,7 @@ async def _old_order_read(engine: Any, order_id: uuid.UUID) -> None:
 
 async def _order_read(engine: Any, order_id: uuid.UUID) -> None:
     try:
-        from boxoffice.booking.order_view import order_view
+        from boxoffice.booking.checkout.order_view import order_view
     except ImportError:
         await _old_order_read(engine, order_id)
         return
@@ -117,7 +99,7 @@ async def run(rounds: int) -> None:
     gateway = StripeGateway("sk_test_unused", "http://127.0.0.1:9", "whsec_unused", max_attempts=1)
     ctx = payments.PaymentContext(gateway=gateway, secret=SECRET, return_url="http://127.0.0.1:9/back")
     try:
-        from boxoffice.booking.seatmap import GeometryCache
+        from boxoffice.booking.inventory.seatmap import GeometryCache
         _old_order_read.geometry = GeometryCache()  # type: ignore[attr-defined]
         n = rounds + 1
         show, seats, floor, fans = await _setup(engine, 4 * n)

@@ -41,7 +41,7 @@ from _meter import busy_before, cpu_delta, proc_cpu_s  # noqa: E402
 from _procs import Child  # noqa: E402
 from _profile import Profiler, summarise_profile  # noqa: E402
 from _server import Server, print_environment, server_env  # noqa: E402
-from _stadium import build_stadium, create_fans  # noqa: E402
+from _stadium import build_stadium, create_fans, enable_waiting_room  # noqa: E402
 
 REDIS_DB = 15  # the tests FLUSHDB dbs 0, 1, 2, 3..13 (random) and 14: stay clear of them
 REDIS_URL = f"redis://127.0.0.1:6379/{REDIS_DB}"
@@ -187,7 +187,7 @@ async def run_tasks(n: int, concurrency: int, op: Any, timeout_s: float) -> dict
 
 
 async def py_phase(kind: str, key: str, n: int, concurrency: int) -> dict[str, Any]:
-    from boxoffice.booking.redis_queue_store import make_redis_client
+    from boxoffice.booking.waiting_room.redis_queue_store import make_redis_client
     redis = make_redis_client(REDIS_URL)
     try:
         if kind == "zadd":
@@ -202,8 +202,8 @@ async def py_phase(kind: str, key: str, n: int, concurrency: int) -> dict[str, A
 
 
 def make_room(redis: Any, namespace: str) -> Any:
-    from boxoffice.booking.redis_queue_store import RedisQueueStore
-    from boxoffice.booking.waiting_room import WaitingRoom
+    from boxoffice.booking.waiting_room.redis_queue_store import RedisQueueStore
+    from boxoffice.booking.waiting_room.room import WaitingRoom
     return WaitingRoom(RedisQueueStore(redis, namespace=namespace), secret=SECRET,
                        clock=lambda: datetime.now(timezone.utc))
 
@@ -223,7 +223,7 @@ def _profile_summary(prof: Profiler | None) -> dict[str, Any] | None:
 
 async def app_phases(namespace: str, show_id: str, n: int, concurrency: int, phases: list[str],
                      profile_s: int = 0, workdir: str = "") -> dict[str, Any]:
-    from boxoffice.booking.redis_queue_store import make_redis_client
+    from boxoffice.booking.waiting_room.redis_queue_store import make_redis_client
     redis = make_redis_client(REDIS_URL)
     room = make_room(redis, namespace)
     users = [str(uuid.uuid4()) for _ in range(n)]
@@ -265,7 +265,7 @@ async def app_phases(namespace: str, show_id: str, n: int, concurrency: int, pha
 
 async def pool_limit_phase(namespace: str, bursts: tuple[int, ...] = (50, 100, 150, 300)) -> list[list[Any]]:
     """What one server process's waiting-room client does with more simultaneous calls than its pool."""
-    from boxoffice.booking.redis_queue_store import make_redis_client
+    from boxoffice.booking.waiting_room.redis_queue_store import make_redis_client
     rows = []
     for n in bursts:
         redis = make_redis_client(REDIS_URL)
@@ -339,7 +339,7 @@ async def graphql_phase(port: int, show_id: str, tokens: list[str], conns: int) 
 
 async def fill_queue(namespace: str, show_id: str, n: int) -> list[str]:
     """n fans in the queue; returns the ticket ids in queue order (ZRANGE of the queue)."""
-    from boxoffice.booking.redis_queue_store import make_redis_client
+    from boxoffice.booking.waiting_room.redis_queue_store import make_redis_client
     redis = make_redis_client(REDIS_URL)
     room = make_room(redis, namespace)
     try:
@@ -352,7 +352,7 @@ async def fill_queue(namespace: str, show_id: str, n: int) -> list[str]:
 
 async def sample_admitted(namespace: str, show_id: str, total: int, duration_s: float, stop_at: list[float],
                           on_tick: Any) -> list[tuple[float, int]]:
-    from boxoffice.booking.redis_queue_store import make_redis_client
+    from boxoffice.booking.waiting_room.redis_queue_store import make_redis_client
     redis = make_redis_client(REDIS_URL)
     key = f"{namespace}:{{{show_id}}}:queue"
     samples: list[tuple[float, int]] = []
@@ -550,7 +550,7 @@ def main(argv: list[str] | None = None) -> int:
                 db.migrate(env)
                 venue = asyncio.run(build_stadium(db.url, sections=1, rows=2, seats_per_row=10, shows=1))
                 gql_show = str(venue.shows[0].show_id)
-                asyncio.run(_enable_room(db.url, venue.organizer_id, venue.shows[0].show_id))
+                asyncio.run(enable_waiting_room(db.url, venue.organizer_id, venue.shows[0].show_id))
                 fans = asyncio.run(create_fans(db.url, args.graphql_fans, secret))
                 server = Server(env, 1, "warning")
                 server.start()
@@ -656,19 +656,6 @@ def main(argv: list[str] | None = None) -> int:
             log(f"kept Redis keys {ns}:* (db {REDIS_DB})")
         dispose_scratch(db, workdir, args.keep)
     return 0
-
-
-async def _enable_room(db_url: str, organizer_id: uuid.UUID, show_id: uuid.UUID) -> None:
-    from boxoffice.booking.records import Viewer
-    from boxoffice.booking.waiting_access import configure_waiting_room
-    from boxoffice.db import create_engine
-    engine = create_engine(db_url, pool_size=2)
-    try:
-        # 1/min: the server's own promoter barely moves the queue while we read positions
-        await configure_waiting_room(engine, Viewer(user_id=organizer_id, role="organizer"), show_id,
-                                     enabled=True, admit_per_minute=1, admission_ttl_seconds=None)
-    finally:
-        await engine.dispose()
 
 
 if __name__ == "__main__":

@@ -7,57 +7,50 @@ import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import partial
 from pathlib import Path
 from typing import Any, TypedDict
 
-import json
 
-import orjson
 import redis.asyncio as aioredis
-from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Receive, Scope, Send
-from strawberry.asgi import GraphQL
 from strawberry.extensions import DisableIntrospection
 from strawberry.extensions.base_extension import SchemaExtension
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
-from cross_web import HTTPException
 
 from . import http_routes
 from .http_body import MAX_BODY_BYTES, BodyLimit
-from .booking.accounts import TokenIssuer
-from .booking.sessions import Sessions
-from .booking.availability_cache import AvailabilityCache
-from .booking.catalog import ShowCache
-from .booking.guards import Guards
-from .booking.hold_batch import HoldBatcher
-from .booking.hold_release import release_expired_holds
-from .booking.holds import AdmissionCheck
-from .booking.payments import PaymentContext
-from .booking.promoter import InProcessPromoterLease, Promoter, RedisPromoterLease
-from .booking.queue_store import InProcessQueueStore
-from .booking.rate_limits import InProcessRateLimiter, RedisRateLimiter
-from .booking.reconcile import reconcile
-from .booking.redis_queue_store import RedisQueueStore, make_redis_client
-from .booking.seatmap import GeometryCache
-from .booking.waiting_access import admission_check, rooms_to_promote
-from .booking.waiting_room import WaitingRoom
-from .client_address import client_address
+from .booking.accounts.sign_in import TokenIssuer
+from .booking.accounts.sessions import Sessions
+from .booking.inventory.availability_cache import AvailabilityCache
+from .booking.catalog.browse import ShowCache
+from .booking.accounts.guards import Guards
+from .booking.inventory.hold_batch import HoldBatcher
+from .booking.inventory.hold_release import release_expired_holds
+from .booking.waitlist.offers import offer_round
+from .booking.checkout.payments import PaymentContext
+from .booking.waiting_room.promoter import InProcessPromoterLease, Promoter, RedisPromoterLease
+from .booking.waiting_room.queue_store import InProcessQueueStore
+from .booking.accounts.rate_limits import InProcessRateLimiter, RedisRateLimiter
+from .booking.checkout.reconcile import reconcile
+from .booking.refunds.refund_rounds import RefundSettings, refund_round
+from .booking.waiting_room.redis_queue_store import RedisQueueStore, make_redis_client
+from .booking.inventory.seatmap import GeometryCache
+from .booking.waiting_room.access import admission_check, rooms_to_promote
+from .booking.waiting_room.room import WaitingRoom
 from .config import Settings, load_settings
 from .db import create_engine
+from .replica import ReplicaReads
 from .failure_log import FailureStreak
-from .graphiql_page import graphiql_assets, graphiql_page
+from .graphiql_page import graphiql_assets
 from .metrics import Metrics, MetricsExtension
 from .query_cache import QueryCache, QueryCacheMiddleware, SharedAnswers
 from .security_headers import SecurityHeaders
+from .services import Services
 from .shed_load import ShedLoad
 from .notifications import NotificationPipeline
 from .payments.gateway import StripeGateway
@@ -68,13 +61,9 @@ from .resolvers.hold_fast_path import HoldFastPath
 from .fast_path import GraphQLFastPath
 from .schema.prepared_documents import PreparedDocuments
 from .resolvers.waiting import waiting_room_channel
-from .resolvers.context import Context
-from .schema.build import DOCUMENT_TOO_LONG, MAX_DOCUMENT_CHARS, build_schema, is_subscription, parse_document
+from .graphql_view import BoxofficeGraphQL
+from .schema.build import build_schema, parse_document
 from .schema.viewer_marks import DocumentKinds
-from .schema.response_budget import within_budget
-from .schema.shared_events import encode_message
-from .schema.transport_ws import LiveTransportWSHandler
-from .schema.text_rules import UNSTORABLE_TEXT, has_unstorable_text
 from .subscriptions.bus import EventBus
 from .subscriptions.seat_feed import SeatFeed, SeatStateReader
 from .subscriptions.seat_hub import SeatHub
@@ -83,89 +72,8 @@ log = logging.getLogger("boxoffice")
 FRONTEND_DIST = Path(__file__).resolve().parent.parent / "frontend-sample" / "dist"
 
 
-@dataclass
-class Services:
-    settings: Settings
-    engine: AsyncEngine
-    tokens: TokenIssuer
-    sessions: Sessions  # whether a token still holds, and the role it has now (booking/sessions.py)
-    geometry: GeometryCache
-    shows: ShowCache
-    availability: AvailabilityCache
-    bus: EventBus
-    hub: SeatHub
-    live: SeatFeed
-    limits: Guards
-    admission: AdmissionCheck | None
-    waiting_room: WaitingRoom
-    payments: PaymentContext
-    metrics: Metrics
-    holds: HoldBatcher | None = None  # group commit of reserved-seat holds (booking/hold_batch.py)
-
-
 class State(TypedDict):
     services: Services
-
-
-class BoxofficeGraphQL(GraphQL[Context, None]):
-    graphql_transport_ws_handler_class = LiveTransportWSHandler  # seat deltas written from the hub's flush
-
-    async def get_context(self, request: Any, response: Any = None) -> Context:
-        services = request.state.services
-        context = Context(services=services, request=request, response=response,
-                          client_address=client_address(request.scope, services.settings.trusted_proxies))
-        if request.scope["type"] == "http":  # a WebSocket's caller is known at connection_init
-            await context.authenticate()
-        return context
-
-    async def on_ws_connect(self, context: Context) -> Any:
-        await context.authenticate()  # before the ack: no operation runs with an unknown caller
-        return await super().on_ws_connect(context)
-
-    def decode_json(self, data: str | bytes) -> object:
-        try:
-            return orjson.loads(data)
-        except orjson.JSONDecodeError:
-            return json.loads(data)  # the stdlib's reading of edge cases (e.g. lone surrogates)
-
-    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
-        return graphiql_page()  # our build, every asset same-origin: strawberry's loads them from a CDN
-
-    max_response_bytes = 0  # set from the settings: larger HTTP answers become a typed error
-
-    def create_response(self, response_data: Any, sub_response: Any) -> Any:
-        return within_budget(super().create_response(response_data, sub_response), self.max_response_bytes)
-
-    def encode_json(self, data: object) -> str:
-        # str, not bytes: graphql-transport-ws requires text frames on the WebSocket.
-        return encode_message(data)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await super().__call__(scope, receive, send)
-            return
-        try:
-            response = await self.run(Request(scope=scope, receive=receive))
-        except HTTPException as err:  # a refused request is still a GraphQL response, typed
-            response = JSONResponse({"errors": [{"message": err.reason, "extensions": {"code": "INVALID_INPUT"}}]},
-                                    status_code=err.status_code)
-        await response(scope, receive, send)
-
-    async def parse_http_body(self, request: Any) -> Any:
-        try:
-            data = await super().parse_http_body(request)
-        except HTTPException:
-            raise
-        except (UnicodeError, ValueError, TypeError, AttributeError, RecursionError):
-            raise HTTPException(400, "The body is not a GraphQL request: a JSON object with a query.") from None
-        for item in data if isinstance(data, list) else [data]:
-            if has_unstorable_text(item.variables) or has_unstorable_text(item.operation_name):
-                raise HTTPException(400, UNSTORABLE_TEXT)
-            if item.query and len(item.query) > MAX_DOCUMENT_CHARS:  # before anything parses it
-                raise HTTPException(400, DOCUMENT_TOO_LONG)
-            if item.query and is_subscription(item.query, item.operation_name):
-                raise HTTPException(400, "Subscriptions are served over WebSocket at /graphql (graphql-transport-ws).")
-        return data
 
 
 async def sweep_expired_holds(services: Services, stop: asyncio.Event) -> None:
@@ -238,7 +146,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     sim_engine = None
     if settings.simulated_stripe:
         # Like Stripe, one service for the deployment: its state lives in PostgreSQL (schema stripe_sim).
-        sim_engine = create_engine(settings.database_url, pool_size=5, max_overflow=5)
+        sim_engine = create_engine(settings.database_url, pool_size=5, max_overflow=5,
+                                   pooled=settings.database_pooled)
         simulator = SimulatorService(sim_engine, webhook_url=f"{settings.public_url}/webhooks/stripe",
                                      webhook_secret=settings.stripe_webhook_secret or "",
                                      public_url=settings.public_url,
@@ -248,7 +157,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
         # No overflow: under a flash sale an overflow pool opens and closes connections all the time.
-        engine = create_engine(settings.database_url or "", pool_size=settings.db_pool_size, max_overflow=0)
+        engine = create_engine(settings.database_url or "", pool_size=settings.db_pool_size, max_overflow=0,
+                               pooled=settings.database_pooled)
+        reads = ReplicaReads(engine, create_engine(settings.database_replica_url, pool_size=settings.db_pool_size // 2,
+                                                   max_overflow=0, pooled=settings.database_pooled)
+                             if settings.database_replica_url else None,
+                             max_lag_s=settings.replica_max_lag_s, check_s=settings.replica_check_s,
+                             registry=metrics.registry)
+        await reads.check()  # the first browse reads go where they should
         bus = EventBus(settings.redis_url)
         await bus.connect()
         redis = make_redis_client(settings.redis_url) if settings.redis_url else None
@@ -261,7 +177,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if simulator is not None:
             await simulator.start()
         # The hub's reads get their own small pool: they never queue behind holds for a connection.
-        hub_engine = create_engine(settings.database_url or "", pool_size=2, max_overflow=3)
+        hub_engine = create_engine(settings.database_url or "", pool_size=2, max_overflow=3,
+                                   pooled=settings.database_pooled)
         reader = SeatStateReader(hub_engine)
         hub = SeatHub(bus, load_since=reader.load_since, load_sections=reader.load_sections,
                       load_version=reader.load_version, window_ms=settings.seat_delta_window_ms)
@@ -275,7 +192,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                             hub=hub,
                             live=SeatFeed(bus, availability.apply),
                             limits=Guards(limiter, settings.limits), admission=admission_check(room),
-                            waiting_room=room, payments=payments, metrics=metrics,
+                            waiting_room=room, payments=payments, metrics=metrics, reads=reads,
                             holds=HoldBatcher(engine, max_batch=settings.hold_batch, concurrency=settings.hold_batches,
                                               on_batch=metrics.hold_batch_size.observe)
                             if settings.hold_batch > 1 else None)
@@ -284,6 +201,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
         async def reconcile_round() -> None:
             _, changes = await reconcile(engine, payments, older_than_s=30)
             await services.live.publish(changes)
+
+        async def waitlist_round() -> None:  # seats parked for the waitlist: offers, or open sale
+            _, changes = await offer_round(engine, offer_s=settings.waitlist_offer_s,
+                                           interval_s=settings.waitlist_interval_s)
+            await services.live.publish(changes)
+
+        refund_settings = RefundSettings(concurrency=settings.refund_concurrency, claim_s=settings.refund_claim_s)
+
+        async def refunds() -> None:  # show cancellations and refunds still owed (booking/refunds/)
+            report = await refund_round(engine, payments, refund_settings, services.live.publish)
+            metrics.cancellation_refunds_left.set(report.left)
 
         async def announce_move(show_id: str) -> None:
             await bus.publish(waiting_room_channel(show_id), "moved")
@@ -298,7 +226,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         promoter = Promoter(room, lease, on_moved=announce_move)
         tasks = [asyncio.create_task(sweep_expired_holds(services, stop), name="hold-sweeper"),
                  asyncio.create_task(run_every(30, stop, "reconcile", reconcile_round), name="reconciler"),
-                 asyncio.create_task(promoter.run(lambda: rooms_to_promote(engine), stop), name="promoter")]
+                 asyncio.create_task(run_every(settings.refund_interval_s, stop, "refunds", refunds), name="refunds"),
+                 asyncio.create_task(run_every(settings.waitlist_interval_s, stop, "waitlist offers", waitlist_round),
+                                     name="waitlist-offers"),
+                 asyncio.create_task(promoter.run(lambda: rooms_to_promote(engine), stop), name="promoter"),
+                 asyncio.create_task(reads.run(stop), name="replica-lag")]
         # What start-up built (schema, caches, modules) lives as long as the process: out of the
         # collector's sight, a full collection walks only what requests made (tens of ms less each).
         gc.freeze()
@@ -323,6 +255,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             limiter.close()
             await availability.aclose()
             await engine.dispose()
+            await reads.aclose()
             await hub_engine.dispose()
             if sim_engine is not None:
                 await sim_engine.dispose()
@@ -334,6 +267,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/metrics", http_routes.metrics),
         Route("/webhooks/stripe", http_routes.stripe_webhook, methods=["POST"]),
         Route("/tickets/{ticket_id}.pdf", http_routes.ticket_pdf),
+        Route("/reports/shows/{show_id}/sales.csv", http_routes.sales_csv),
         graphiql_assets(),
     ]
     if simulator is not None:

@@ -82,7 +82,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 async def _with_engine(fn, url: str | None = None):  # type: ignore[no-untyped-def]
     from .db import create_engine
 
-    engine = create_engine(url or _database_url(), pool_size=5)
+    engine = create_engine(url or _database_url(), pool_size=5, pooled=load_settings().database_pooled)
     try:
         return await fn(engine)
     finally:
@@ -90,7 +90,7 @@ async def _with_engine(fn, url: str | None = None):  # type: ignore[no-untyped-d
 
 
 def cmd_create_user(args: argparse.Namespace) -> int:
-    from .booking.accounts import create_user
+    from .booking.accounts.sign_in import create_user
     from .booking.errors import BookingError
 
     async def run(engine):  # type: ignore[no-untyped-def]
@@ -108,7 +108,7 @@ def cmd_create_user(args: argparse.Namespace) -> int:
 def _change_user(args: argparse.Namespace, change) -> int:  # type: ignore[no-untyped-def]
     """A change that ends the user's sessions, announced to running servers (over REDIS_URL)."""
     from .booking.errors import BookingError
-    from .booking.sessions import announce_ended
+    from .booking.accounts.sessions import announce_ended
 
     async def run(engine):  # type: ignore[no-untyped-def]
         user = await change(engine)
@@ -125,13 +125,13 @@ def _change_user(args: argparse.Namespace, change) -> int:  # type: ignore[no-un
 
 
 def cmd_set_role(args: argparse.Namespace) -> int:
-    from .booking.accounts import change_role
+    from .booking.accounts.sign_in import change_role
 
     return _change_user(args, lambda engine: change_role(engine, email=args.email, role=args.role))
 
 
 def cmd_set_password(args: argparse.Namespace) -> int:
-    from .booking.accounts import change_password
+    from .booking.accounts.sign_in import change_password
 
     return _change_user(args, lambda engine: change_password(engine, email=args.email, password=args.password))
 
@@ -175,7 +175,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
-    from .booking.reconcile import reconcile_payments
+    from .booking.checkout.reconcile import reconcile_payments
     from .payments.provider import payment_context
 
     async def run(engine):  # type: ignore[no-untyped-def]

@@ -7,14 +7,23 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from .booking.limit_policy import Backoff, LimitPolicy, RateLimit
+from .booking.accounts.limit_policy import Backoff, LimitPolicy, RateLimit
 from .client_address import Network, parse_trusted_proxies
 
 
 @dataclass(frozen=True)
 class Settings:
     database_url: str | None = None
+    # DATABASE_URL is PgBouncer in transaction mode (boxoffice/db.py: no statement caches, no
+    # session settings at connection start; the role carries statement timeouts instead).
+    database_pooled: bool = False
+    # A streaming replica for browse reads (boxoffice/replica.py), used while its replay lag is at
+    # most replica_max_lag_s (measured every replica_check_s); otherwise those reads go to the primary.
+    database_replica_url: str | None = None
+    replica_max_lag_s: float = 2.0
+    replica_check_s: float = 0.5
     redis_url: str | None = None
     stripe_api_key: str | None = None
     stripe_api_base: str | None = None
@@ -60,18 +69,29 @@ class Settings:
     # Every query and mutation POSTed as JSON is answered from prepared documents by graphql-core,
     # not through strawberry's per-request machinery (boxoffice/fast_path.py).
     fast_path: bool = True
-    # Reserved-seat holds per group-commit statement (booking/hold_batch.py; 0 or 1: one statement
+    # Reserved-seat holds per group-commit statement (booking/inventory/hold_batch.py; 0 or 1: one statement
     # per hold), and how many such statements a process has in PostgreSQL at once.
     hold_batch: int = 64
     hold_batches: int = 2
     stripe_timeout_s: float = 10.0
-    # Every abuse limit (booking/limit_policy.py), each set by a BOXOFFICE_LIMIT_* variable.
+    # Every abuse limit (booking/accounts/limit_policy.py), each set by a BOXOFFICE_LIMIT_* variable.
     limits: LimitPolicy = LimitPolicy()
     # Load balancers whose X-Forwarded-For hops are believed (client_address.py); none: the peer is the client.
     trusted_proxies: tuple[Network, ...] = ()
     hold_sweep_interval_s: float = 1.0
+    # Waitlist (booking/waitlist/): how long a fan has to buy the seats offered to them, and how often
+    # each process turns seats parked for the waitlist into offers (or back to open sale).
+    waitlist_offer_s: int = 600
+    waitlist_interval_s: float = 1.0
+    # Refunds (booking/refunds/): how often each process advances show cancellations and retries
+    # refunds Stripe has not made yet, how many refund calls it has in flight at once, and how long a
+    # process owns a refund it is making before another process may retry it (longer than a Stripe
+    # call with its retries; a second call would be harmless anyway: one Stripe idempotency key per order).
+    refund_interval_s: float = 1.0
+    refund_concurrency: int = 8
+    refund_claim_s: float = 60.0
     token_ttl_s: int = 7 * 24 * 3600
-    # How long a process trusts its copy of a user's role and token version (booking/sessions.py);
+    # How long a process trusts its copy of a user's role and token version (booking/accounts/sessions.py);
     # a log-out or role change reaches every process at once over the event bus, this is the backstop.
     session_cache_s: float = 5.0
     # A request body must arrive whole within this long, before it takes a load-shedding slot
@@ -154,6 +174,20 @@ def _limits(env: dict[str, str]) -> LimitPolicy:
     return dataclasses.replace(default, **chosen)  # type: ignore[arg-type]
 
 
+def _number(env: dict[str, str], name: str, default: str, kind: type[int] | type[float]) -> Any:
+    """A numeric setting; one that is not a non-negative number refuses to start with a line saying
+    which and why, not a traceback."""
+    text = env.get(name, "").strip() or default
+    try:
+        value = kind(text)
+    except ValueError:
+        raise SystemExit(f"boxoffice: {name}={text!r} is not {'a whole number' if kind is int else 'a number'} "
+                         f"(the default is {default})") from None
+    if value < 0 or value != value:  # NaN
+        raise SystemExit(f"boxoffice: {name}={text!r} must be 0 or more (the default is {default})")
+    return value
+
+
 def _trusted_proxies(env: dict[str, str]) -> tuple[Network, ...]:
     try:
         return parse_trusted_proxies(env.get("BOXOFFICE_TRUSTED_PROXIES", ""))
@@ -170,6 +204,10 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         webhook_secret = "whsec_" + _persistent_secret(data_dir, "stripe_webhook_secret")
     return Settings(
         database_url=env.get("DATABASE_URL") or None,
+        database_pooled=env.get("BOXOFFICE_DATABASE_POOLED", "0") == "1",
+        database_replica_url=env.get("DATABASE_REPLICA_URL") or None,
+        replica_max_lag_s=_number(env, "BOXOFFICE_REPLICA_MAX_LAG_S", str(Settings.replica_max_lag_s), float),
+        replica_check_s=_number(env, "BOXOFFICE_REPLICA_CHECK_S", str(Settings.replica_check_s), float),
         redis_url=env.get("REDIS_URL") or None,
         stripe_api_key=env.get("STRIPE_API_KEY") or None,
         stripe_api_base=env.get("STRIPE_API_BASE") or None,
@@ -178,29 +216,36 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         data_dir=data_dir,
         smtp_url=env.get("SMTP_URL") or None,
         public_url=env.get("BOXOFFICE_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/"),
-        seat_delta_window_ms=int(env.get("BOXOFFICE_SEAT_DELTA_WINDOW_MS", "200")),
+        seat_delta_window_ms=_number(env, "BOXOFFICE_SEAT_DELTA_WINDOW_MS", "200", int),
         ws_deflate=env.get("BOXOFFICE_WS_DEFLATE", "0") == "1",
-        query_cache_ms=int(env.get("BOXOFFICE_QUERY_CACHE_MS", "200")),
-        max_in_flight=int(env.get("BOXOFFICE_MAX_IN_FLIGHT", "32")),
-        db_pool_size=int(env.get("BOXOFFICE_DB_POOL_SIZE", str(Settings.db_pool_size))),
-        shed_wait_ms=float(env.get("BOXOFFICE_SHED_WAIT_MS", str(Settings.shed_wait_ms))),
-        shed_queue=int(env.get("BOXOFFICE_SHED_QUEUE", str(Settings.shed_queue))),
-        waiting_room_in_flight=int(env.get("BOXOFFICE_WAITING_ROOM_IN_FLIGHT", str(Settings.waiting_room_in_flight))),
-        waiting_room_wait_ms=float(env.get("BOXOFFICE_WAITING_ROOM_WAIT_MS", str(Settings.waiting_room_wait_ms))),
-        validation_budget_ms=float(env.get("BOXOFFICE_VALIDATION_BUDGET_MS", str(Settings.validation_budget_ms))),
-        max_response_bytes=int(env.get("BOXOFFICE_MAX_RESPONSE_BYTES", str(Settings.max_response_bytes))),
-        max_seats_per_request=int(env.get("BOXOFFICE_MAX_SEATS_PER_REQUEST", str(Settings.max_seats_per_request))),
+        query_cache_ms=_number(env, "BOXOFFICE_QUERY_CACHE_MS", "200", int),
+        max_in_flight=_number(env, "BOXOFFICE_MAX_IN_FLIGHT", "32", int),
+        db_pool_size=_number(env, "BOXOFFICE_DB_POOL_SIZE", str(Settings.db_pool_size), int),
+        shed_wait_ms=_number(env, "BOXOFFICE_SHED_WAIT_MS", str(Settings.shed_wait_ms), float),
+        shed_queue=_number(env, "BOXOFFICE_SHED_QUEUE", str(Settings.shed_queue), int),
+        waiting_room_in_flight=_number(env, "BOXOFFICE_WAITING_ROOM_IN_FLIGHT", str(Settings.waiting_room_in_flight), int),
+        waiting_room_wait_ms=_number(env, "BOXOFFICE_WAITING_ROOM_WAIT_MS", str(Settings.waiting_room_wait_ms), float),
+        validation_budget_ms=_number(env, "BOXOFFICE_VALIDATION_BUDGET_MS", str(Settings.validation_budget_ms), float),
+        max_response_bytes=_number(env, "BOXOFFICE_MAX_RESPONSE_BYTES", str(Settings.max_response_bytes), int),
+        max_seats_per_request=_number(env, "BOXOFFICE_MAX_SEATS_PER_REQUEST", str(Settings.max_seats_per_request), int),
         hold_fast_path=env.get("BOXOFFICE_HOLD_FAST_PATH", "1") != "0",
         fast_path=env.get("BOXOFFICE_FAST_PATH", "1") != "0",
-        hold_batch=int(env.get("BOXOFFICE_HOLD_BATCH", "64")),
-        hold_batches=int(env.get("BOXOFFICE_HOLD_BATCHES", "2")),
-        hold_sweep_interval_s=float(env.get("BOXOFFICE_HOLD_SWEEP_INTERVAL_S", "1.0")),
-        token_ttl_s=int(env.get("BOXOFFICE_TOKEN_TTL_S", str(Settings.token_ttl_s))),
-        session_cache_s=float(env.get("BOXOFFICE_SESSION_CACHE_S", str(Settings.session_cache_s))),
+        # Behind PgBouncer the group commit gave holds a p99 of seconds (docs/PERFORMANCE.md, Scale-out).
+        hold_batch=_number(env, "BOXOFFICE_HOLD_BATCH",
+                           "1" if env.get("BOXOFFICE_DATABASE_POOLED", "0") == "1" else "64", int),
+        hold_batches=_number(env, "BOXOFFICE_HOLD_BATCHES", "2", int),
+        hold_sweep_interval_s=_number(env, "BOXOFFICE_HOLD_SWEEP_INTERVAL_S", "1.0", float),
+        waitlist_offer_s=_number(env, "BOXOFFICE_WAITLIST_OFFER_S", str(Settings.waitlist_offer_s), int),
+        waitlist_interval_s=_number(env, "BOXOFFICE_WAITLIST_INTERVAL_S", str(Settings.waitlist_interval_s), float),
+        refund_interval_s=_number(env, "BOXOFFICE_REFUND_INTERVAL_S", str(Settings.refund_interval_s), float),
+        refund_concurrency=_number(env, "BOXOFFICE_REFUND_CONCURRENCY", str(Settings.refund_concurrency), int),
+        refund_claim_s=_number(env, "BOXOFFICE_REFUND_CLAIM_S", str(Settings.refund_claim_s), float),
+        token_ttl_s=_number(env, "BOXOFFICE_TOKEN_TTL_S", str(Settings.token_ttl_s), int),
+        session_cache_s=_number(env, "BOXOFFICE_SESSION_CACHE_S", str(Settings.session_cache_s), float),
         limits=_limits(env),
         trusted_proxies=_trusted_proxies(env),
-        body_timeout_s=float(env.get("BOXOFFICE_BODY_TIMEOUT_S", "5")),
-        ws_init_timeout_s=float(env.get("BOXOFFICE_WS_INIT_TIMEOUT_S", "5")),
+        body_timeout_s=_number(env, "BOXOFFICE_BODY_TIMEOUT_S", "5", float),
+        ws_init_timeout_s=_number(env, "BOXOFFICE_WS_INIT_TIMEOUT_S", "5", float),
         production=env.get("BOXOFFICE_ENV", "development") == "production",
         stripe_sim_faults=(env.get("BOXOFFICE_STRIPE_SIM_FAULTS", "0") == "1"
                            and env.get("BOXOFFICE_ENV", "development") != "production"),

@@ -35,12 +35,13 @@ from strawberry.execution import optimized_is_awaitable
 from .http_body import read_body
 from .metrics import Metrics
 from .schema.build import MAX_DOCUMENT_CHARS
+from .schema.outage_errors import unavailable_answer
 from .schema.prepared_documents import PreparedDocument, PreparedDocuments, Undecided
 from .schema.response_budget import too_large_error
 from .schema.text_rules import has_unstorable_text
 
 if TYPE_CHECKING:
-    from .app import BoxofficeGraphQL
+    from .graphql_view import BoxofficeGraphQL
 
 _JSON = b"application/json"
 
@@ -80,7 +81,14 @@ class GraphQLFastPath:
         query, variables, operation_name, extensions, prepared = request
         http = Request(scope=scope, receive=replay)
         sub_response = await self.view.get_sub_response(http)
-        context = await self.view.get_context(http, response=sub_response)
+        try:
+            context = await self.view.get_context(http, response=sub_response)
+        except Exception as err:  # the caller could not be looked up: as BoxofficeGraphQL answers it
+            refused = unavailable_answer(err)
+            if refused is None:
+                raise
+            await refused(scope, replay, send)
+            return
         started = time.perf_counter()  # where MetricsExtension starts: the operation, not the context
         data, errors = await self.execute(prepared, context, variables, extensions)
         payload: dict[str, Any] = {"data": data}

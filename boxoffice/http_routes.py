@@ -1,24 +1,24 @@
-"""Plain HTTP routes beside GraphQL: health, metrics, Stripe webhooks, ticket PDFs."""
+"""Plain HTTP routes beside GraphQL: health, metrics, Stripe webhooks, ticket PDFs, sales exports."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import uuid
-from typing import TYPE_CHECKING
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from .booking.reconcile import handle_stripe_event
-from .booking.ticket_pdf import render_ticket_pdf
-from .booking.tickets import ticket_document
+from .booking.checkout.reconcile import handle_stripe_event
+from .booking.checkout.ticket_pdf import render_ticket_pdf
+from .booking.checkout.tickets import ticket_document
+from .booking.door.sales_csv import sales_export
+from .booking.errors import BookingError
 from .payments.gateway import InvalidWebhook, PaymentError
+from .services import Services
 
-if TYPE_CHECKING:
-    from .app import Services
 
 log = logging.getLogger("boxoffice.http")
 MAX_WEBHOOK_BYTES = 256_000
@@ -77,3 +77,27 @@ async def ticket_pdf(request: Request) -> Response:
     return Response(pdf, media_type="application/pdf",
                     headers={"Content-Disposition": f'inline; filename="ticket-{ticket_id}.pdf"',
                              "Cache-Control": "private, no-store"})
+
+
+_STATUS_OF = {"UNAUTHENTICATED": 401, "FORBIDDEN": 403, "NOT_FOUND": 404}
+
+
+async def sales_csv(request: Request) -> Response:
+    """GET /reports/shows/{show_id}/sales.csv: the show's organizer (or an admin), bearer token."""
+    services = _services(request)
+    session = await services.sessions.of_authorization(request.headers.get("authorization"))
+    try:
+        show_id = uuid.UUID(request.path_params["show_id"])
+    except ValueError:
+        return JSONResponse({"error": "no such show"}, 404)
+    try:
+        # A report may be a second late: from the read replica while it keeps up (boxoffice/replica.py).
+        reports = services.engine if services.reads is None else services.reads.engine
+        rows = await sales_export(reports, session.viewer if session is not None else None, show_id)
+    except BookingError as err:
+        status = _STATUS_OF.get(err.code, 400)
+        return JSONResponse({"error": err.message}, status,
+                            headers={"WWW-Authenticate": "Bearer"} if status == 401 else None)
+    return StreamingResponse(rows, media_type="text/csv; charset=utf-8",
+                             headers={"Content-Disposition": f'attachment; filename="sales-{show_id}.csv"',
+                                      "Cache-Control": "private, no-store"})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from strawberry.extensions import SchemaExtension
 
 
@@ -19,8 +19,12 @@ class Metrics:
             buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5), registry=self.registry)
         self.holds = Counter("boxoffice_holds", "Hold attempts by outcome", ["outcome"], registry=self.registry)
         self.expired_holds = Counter("boxoffice_expired_holds", "Holds ended by the sweeper", registry=self.registry)
+        # Cancelled shows' refund jobs (booking/refunds/): orders still confirmed plus refunds still owed,
+        # as this process's last refund round saw them; 0 when every cancelled show is refunded.
+        self.cancellation_refunds_left = Gauge("boxoffice_cancellation_refunds_left",
+                                               "Orders of cancelled shows not refunded yet", registry=self.registry)
         self.hold_batch_size = Histogram(
-            "boxoffice_hold_batch_size", "Reserved-seat holds per group-commit statement (booking/hold_batch.py)",
+            "boxoffice_hold_batch_size", "Reserved-seat holds per group-commit statement (booking/inventory/hold_batch.py)",
             buckets=(1, 2, 4, 8, 16, 32, 64), registry=self.registry)
         # Load shedding (shed_load.py), by lane: sheds/s is the rate of the first; the second counts
         # (and times) the requests that found every slot taken and waited, shed or not.

@@ -5,7 +5,7 @@ A query's answer is shared for `ttl_s` (default 200 ms, the live-delta window). 
 requests share the answers of every query (drafts and user data are never shown to anonymous
 callers). A signed-in request shares them only for a document whose fields answer the same for
 everybody (schema/viewer_marks.py: no per-viewer field, and drafts only for callers who see none
-of them), and only once its token still holds (booking/sessions.py, cached per process): it then
+of them), and only once its token still holds (booking/accounts/sessions.py, cached per process): it then
 gets exactly what an anonymous caller gets, and a miss executes as one, without credentials.
 Every other signed-in request (its own holds and orders, `viewer`, an organizer's view of a show,
 an invalid token) goes on untouched and is never stored. Concurrent identical requests share one
@@ -42,7 +42,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .booking.sessions import Session
+from .booking.accounts.sessions import Session
 from .http_body import read_body
 from .schema.viewer_marks import Audience, DocumentKinds
 
@@ -158,7 +158,7 @@ def _credentials(scope: Scope) -> tuple[bytes | None, bool]:
 
 async def admits(scope: Scope, authorization: bytes, audience: Audience) -> bool:
     """Whether a signed-in caller gets the answer anonymous callers get: their token still holds
-    (booking/sessions.py, cached per process) and the document's audience includes them."""
+    (booking/accounts/sessions.py, cached per process) and the document's audience includes them."""
     services = scope.get("state", {}).get("services")
     if services is None:
         return False

@@ -1,7 +1,9 @@
 """Which load-shedding lane a GraphQL request belongs to (shed_load.py), read from its body.
 
 Two kinds of request must not be turned away with the crowd:
-  * checkout steps (`createOrder`, `confirmPayment`): a fan who holds seats is seconds from a sale;
+  * checkout (`createOrder`, `confirmPayment`, and `order`, the buyer reading the order they are paying
+    for and its tickets): a fan who holds seats is seconds from a sale, and one who paid is waiting for
+    their tickets;
   * the waiting room (`enterWaitingRoom`, `waitingRoomTicket`): it is the shock absorber that exists
     to take a flash crowd, and each request is one Redis round trip.
 
@@ -29,7 +31,7 @@ class Lane(enum.Enum):
 
 
 LANE_FIELDS: dict[Lane, frozenset[str]] = {
-    Lane.CHECKOUT: frozenset({"createOrder", "confirmPayment"}),
+    Lane.CHECKOUT: frozenset({"createOrder", "confirmPayment", "order"}),
     Lane.WAITING_ROOM: frozenset({"enterWaitingRoom", "waitingRoomTicket"}),
 }
 _NAMES = tuple(name.encode() for fields in LANE_FIELDS.values() for name in fields)

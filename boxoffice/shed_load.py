@@ -14,9 +14,9 @@ Only requests whose body has arrived whole are counted: ShedLoad sits behind `Bo
 half a body, or nothing, therefore never holds a slot (32 of them used to take /graphql down).
 
 Lanes (request_lanes.py reads them from the body, which is already in memory):
-  * checkout steps (`createOrder`, `confirmPayment`) use the general slots and, when those are all
-    taken, a reserve on top: a fan who already holds seats is a few seconds from a sale, and
-    shedding their payment to make room for one more hold attempt wastes the hold.
+  * checkout (`createOrder`, `confirmPayment`, the buyer's `order` read) uses the general slots and,
+    when those are all taken, a reserve on top: a fan who already holds seats is a few seconds from a
+    sale, and shedding their payment to make room for one more hold attempt wastes the hold.
   * the waiting room (`enterWaitingRoom`, `waitingRoomTicket`) has slots of its own and never takes
     a general one, and a longer wait: it exists to absorb a flash crowd, each request is one Redis
     round trip, and a crowd entering must neither be shed nor crowd out the holds of fans already
@@ -29,6 +29,9 @@ import asyncio
 import itertools
 import time
 from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from starlette.responses import JSONResponse
@@ -104,6 +107,38 @@ class Slots:
             first.popleft().granted.set_result(None)
 
 
+@dataclass(eq=False)
+class _Held:
+    """The slot the running request holds, and whether it lent it out (outside_slot)."""
+    slots: Slots
+    lent: bool = False
+
+
+# The request's slot, set by ShedLoad around the request (a context variable: the request's task and
+# the tasks it starts see it; nothing else does).
+_held: ContextVar[_Held | None] = ContextVar("boxoffice_request_slot", default=None)
+
+
+@asynccontextmanager
+async def outside_slot() -> AsyncIterator[None]:
+    """Lends the running request's slot to the next in line while it waits on another company's server
+    (the payment provider): a slot bounds the work this process does at once, and a request waiting
+    seconds on a slow PSP does none, so it must not turn away holds while the CPU is idle. Coming back,
+    the request takes its slot again at once, past the limit if need be: it was admitted, and finishing
+    it is one statement and its answer. Outside a request (webhooks, the CLI), it does nothing."""
+    held = _held.get()
+    if held is None or held.lent:
+        yield
+        return
+    held.lent = True
+    held.slots.give_back()
+    try:
+        yield
+    finally:
+        held.slots.in_flight += 1
+        held.lent = False
+
+
 class ShedLoad:
     def __init__(self, app: ASGIApp, max_in_flight: int = 64, checkout_reserve: int | None = None,
                  waiting_room_in_flight: int | None = None, max_wait_ms: float = 0, max_queued: int = 256,
@@ -146,9 +181,11 @@ class ShedLoad:
                     self.metrics.shed_requests.labels(lane.value).inc()
                 await _busy(scope, receive, send)
                 return
+        token = _held.set(_Held(slots))
         try:
             await self.app(scope, receive, send)
         finally:
+            _held.reset(token)
             slots.give_back()
 
     async def _lane(self, scope: Scope, receive: Receive) -> tuple[Lane, Receive]:

@@ -27,9 +27,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_healthy(proc: subprocess.Popen[bytes], url: str, log_path: Path, what: str) -> None:
+def wait_healthy(proc: subprocess.Popen[bytes], url: str, log_path: Path, what: str, timeout_s: float = 30) -> None:
     """Until GET {url}/healthz answers 200; the log's tail if the process exits first."""
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"{what} exited: {log_path.read_text(errors='replace')[-4000:]}")
@@ -56,6 +56,8 @@ def stop_process(proc: subprocess.Popen[bytes] | None, sig: int = signal.SIGTERM
 @dataclass
 class ServerProcess:
     """`boxoffice serve` as an operator runs it."""
+
+    healthy_timeout_s = 30.0
 
     database_url: str
     redis_url: str | None
@@ -97,7 +99,7 @@ class ServerProcess:
             self.proc = subprocess.Popen([sys.executable, "-m", "boxoffice.cli", "serve", "--port", str(self.port),
                                           "--no-migrate", "--log-level", "warning"], env=env,
                                          stdout=subprocess.DEVNULL, stderr=log_file)
-        wait_healthy(self.proc, self.url, self.log_path, "server")
+        wait_healthy(self.proc, self.url, self.log_path, "server", self.healthy_timeout_s)
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         stop_process(self.proc, sig)
@@ -157,7 +159,7 @@ async def gql(url: str, query: str, variables: dict[str, Any] | None = None, tok
 
 async def fan_tokens(engine: Any, secret: str, n: int, role: str = "fan") -> list[str]:
     """n new users and bearer tokens signed with the servers' secret."""
-    from boxoffice.booking.accounts import TokenIssuer, create_user
+    from boxoffice.booking.accounts.sign_in import TokenIssuer, create_user
 
     issuer = TokenIssuer(secret, 3600)
     tokens = []

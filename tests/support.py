@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from boxoffice.booking.accounts import create_user
+from boxoffice.booking.accounts.sign_in import create_user
 from boxoffice.payments.simulator import simulator_api_key
 
 ORG_PASSWORD = "organizer-password"

@@ -6,6 +6,7 @@ import sys
 import uuid
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 
 BOXOFFICE = [sys.executable, "-m", "boxoffice.cli"]
@@ -49,10 +50,11 @@ async def test_audit_reports_a_broken_invariant(database_url, engine, tmp_path: 
                            {"s": show.id, "i": int(seats[0])})
 
 
-def test_audit_clean_then_bad_show_argument(database_url, tmp_path: Path) -> None:
-    clean = _run(["audit"], database_url, tmp_path)
+def test_audit_clean_then_bad_show_argument(private_database_url, tmp_path: Path) -> None:
+    # A database of its own: the shared one holds whatever the suite's other tests left in flight.
+    clean = _run(["audit"], private_database_url, tmp_path)
     assert clean.returncode == 0 and "every invariant holds" in clean.stdout, clean.stdout
-    bad = _run(["audit", "--show", "not-a-uuid"], database_url, tmp_path)
+    bad = _run(["audit", "--show", "not-a-uuid"], private_database_url, tmp_path)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
 
 
@@ -72,3 +74,13 @@ def test_each_help_page_describes_its_command_and_shows_its_defaults() -> None:
         shown = " ".join(page.stdout.split())
         assert all(part in shown for part in expected), (command, page.stdout)
         assert "(default: None)" not in shown and "(default: False)" not in shown, page.stdout
+
+
+def test_a_setting_that_is_not_a_number_refuses_to_start_in_one_line() -> None:
+    from boxoffice.config import load_settings
+
+    for name, value in (("BOXOFFICE_MAX_IN_FLIGHT", "lots"), ("BOXOFFICE_SHED_WAIT_MS", "-5"),
+                        ("BOXOFFICE_BODY_TIMEOUT_S", "nan")):
+        with pytest.raises(SystemExit) as refused:
+            load_settings({"BOXOFFICE_SECRET": "s", "STRIPE_WEBHOOK_SECRET": "whsec_x", name: value})
+        assert name in str(refused.value) and "\n" not in str(refused.value)

@@ -16,6 +16,7 @@ def test_documents_are_read_by_their_top_level_fields() -> None:
     assert lanes.of_body(body("query { t: waitingRoomTicket(id: 1) { id } __typename }")) is Lane.WAITING_ROOM
     assert lanes.of_body(body("mutation { confirmPayment(input: {orderId: 1}) { __typename } }")) is Lane.CHECKOUT
     assert lanes.of_body(body("mutation { createOrder(input: {holdId: 1}) { __typename } }")) is Lane.CHECKOUT
+    assert lanes.of_body(body("query O($id: ID!) { order(id: $id) { status tickets { id } } }")) is Lane.CHECKOUT
     assert lanes.of_body(orjson.dumps([{"query": "{ waitingRoomTicket(id: 1) { id } }"}] * 2)) is Lane.WAITING_ROOM
 
 

@@ -9,7 +9,7 @@ import httpx
 from boxoffice.metrics import Metrics
 import pytest
 
-from boxoffice.shed_load import ShedLoad, Slots
+from boxoffice.shed_load import ShedLoad, Slots, outside_slot
 
 HOLD = {"query": "mutation($i: HoldSeatsInput!) { holdSeats(input: $i) { __typename } }"}
 PAY = {"query": "mutation($i: ConfirmPaymentInput!) { confirmPayment(input: $i) { __typename } }",
@@ -238,3 +238,39 @@ async def test_only_requests_whose_body_has_arrived_take_a_slot() -> None:
     assert late[0].json()["errors"][0]["extensions"] == {"code": "INVALID_INPUT"}
     assert late[0].headers["connection"] == "close"
     assert len(served) == 1 and shed.in_flight == 0
+
+
+async def test_a_request_waiting_on_the_payment_provider_lends_its_slot() -> None:
+    """A payment waiting seconds on a slow PSP does no work here: its slot serves the next request
+    meanwhile, and it takes one again (past the limit if need be) to finish once the PSP answers."""
+    psp_answers, hold_ends = asyncio.Event(), asyncio.Event()
+    seen: list[str] = []
+
+    async def api(scope, receive, send):  # type: ignore[no-untyped-def]
+        if b"confirmPayment" in (await receive())["body"]:
+            async with outside_slot():
+                seen.append("paying waits on the PSP")
+                await psp_answers.wait()
+            seen.append(f"paying settles, {app.in_flight} in flight")
+        else:
+            seen.append("hold")
+            await hold_ends.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    app = ShedLoad(api, max_in_flight=1, checkout_reserve=0, max_wait_ms=0)
+    async with client(app) as c:
+        paying = asyncio.create_task(c.post("/graphql", json=PAY))
+        await until(lambda: seen == ["paying waits on the PSP"])
+        assert app.in_flight == 0
+        holding = asyncio.create_task(c.post("/graphql", json=HOLD))  # the lent slot: served, not shed
+        await until(lambda: len(seen) == 2 and app.in_flight == 1)
+        assert (await c.post("/graphql", json=HOLD)).status_code == 503  # the limit still holds for new work
+        psp_answers.set()  # the payment, admitted before, finishes at once, past the limit
+        assert (await paying).status_code == 200
+        assert seen[-1] == "paying settles, 2 in flight" and app.in_flight == 1
+        hold_ends.set()
+        assert (await holding).status_code == 200
+    assert app.in_flight == 0
+    async with outside_slot():  # outside a request (webhooks, the CLI): nothing to lend
+        assert app.in_flight == 0

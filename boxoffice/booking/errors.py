@@ -69,9 +69,26 @@ class RateLimited(BookingError):
     code = "RATE_LIMITED"
 
 
+class DatabaseUnavailable(RateLimited):
+    """PostgreSQL could not be reached mid-call (a failover, a pooler restart): try again, with the
+    same idempotency key, which settles whether the first attempt took effect (db.database_unavailable)."""
+
+    def __init__(self) -> None:
+        super().__init__("The service is briefly unavailable; try again with the same idempotency key.",
+                         retry_after_s=1.0)
+
+
 class SeatsUnavailable(BookingError):
     code = "SEATS_UNAVAILABLE"
 
     def __init__(self, message: str, seat_ids: Sequence[str]) -> None:
         super().__init__(message)
         self.seat_ids = list(seat_ids)
+
+
+class NotRefundable(BookingError):
+    code = "NOT_REFUNDABLE"
+
+
+class ShowCancelled(BookingError):
+    code = "SHOW_CANCELLED"

@@ -13,12 +13,14 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ..db import connected
+
 
 @asynccontextmanager
 async def driver(engine: AsyncEngine) -> AsyncIterator[Any]:
     """The asyncpg connection of a pooled connection, outside any transaction. Nothing on it goes
-    through SQLAlchemy until it is returned (as booking/holds.py does for a hold)."""
-    async with engine.connect() as conn:
+    through SQLAlchemy until it is returned (as booking/inventory/holds.py does for a hold)."""
+    async with connected(engine) as conn:  # a read replica's engine falls back to the primary (db.py)
         db = (await conn.get_raw_connection()).driver_connection
         assert db is not None
         yield db

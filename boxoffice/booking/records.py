@@ -35,6 +35,7 @@ class VenueRecord:
     city: str
     capacity: int
     created_by: uuid.UUID
+    time_zone: str = "UTC"  # IANA zone name: show times are shown in it
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +76,8 @@ class ShowRecord:
     version_sequence: str
     event_status: str
     organizer_id: uuid.UUID
+    status: str = "scheduled"  # or 'cancelled' (booking/refunds/cancel_show.py)
+    fan_refunds_until_hours_before: int | None = None  # fans refund until this many hours before; None: never
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +161,7 @@ class ChangeSet:
 
     by_show: dict[uuid.UUID, list[SeatChange]] = field(default_factory=dict)
     orders: set[uuid.UUID] = field(default_factory=set)  # orders whose status changed
+    resold: set[uuid.UUID] = field(default_factory=set)  # resale orders just paid: their sellers are refunded next
 
     def add(self, show_id: uuid.UUID, change: SeatChange) -> None:
         self.by_show.setdefault(show_id, []).append(change)
@@ -166,6 +170,7 @@ class ChangeSet:
         for show_id, changes in other.by_show.items():
             self.by_show.setdefault(show_id, []).extend(changes)
         self.orders |= other.orders
+        self.resold |= other.resold
         return self
 
 
@@ -202,6 +207,8 @@ class TicketRecord:
     seat_id: int | None
     section_id: uuid.UUID
     barcode: str
+    status: str = "valid"  # 'valid' | 'checked_in' (a live row of tickets) | 'void' (only on revoked_tickets)
+    checked_in_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

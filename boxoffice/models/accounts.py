@@ -22,6 +22,6 @@ class User(Base):
     name: Mapped[str] = mapped_column(Text, nullable=False)
     password_hash: Mapped[str] = mapped_column(Text, nullable=False)
     role: Mapped[str] = mapped_column(Text, nullable=False, server_default="fan")
-    # In every bearer token; bumped on log-out, password change and role change (booking/sessions.py).
+    # In every bearer token; bumped on log-out, password change and role change (booking/accounts/sessions.py).
     token_version: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     created_at: Mapped[datetime] = created_at()

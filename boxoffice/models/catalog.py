@@ -20,6 +20,8 @@ class Venue(Base):
     city: Mapped[str] = mapped_column(Text, nullable=False)
     created_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), nullable=False)
     created_at: Mapped[datetime] = created_at()
+    # IANA zone name, validated by the domain (migration 0009): show times are shown in it.
+    time_zone: Mapped[str] = mapped_column(Text, nullable=False, server_default="UTC")
 
 
 class Section(Base):
@@ -69,6 +71,10 @@ class Show(Base):
     __table_args__ = (
         CheckConstraint("hold_ttl_seconds BETWEEN 30 AND 3600", name="hold_ttl"),
         CheckConstraint("max_tickets_per_user BETWEEN 1 AND 100", name="max_tickets"),
+        CheckConstraint("status IN ('scheduled', 'cancelled')", name="status"),
+        CheckConstraint("fan_refunds_until_hours_before IS NULL OR fan_refunds_until_hours_before BETWEEN 0 AND 8760",
+                        name="refund_window"),
+        CheckConstraint("resale_cap_percent BETWEEN 1 AND 100", name="resale_cap"),
     )
     id: Mapped[uuid.UUID] = uuid_pk()
     event_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("events.id"), nullable=False, index=True)
@@ -84,6 +90,13 @@ class Show(Base):
     # Name of this show's change counter (a sequence): seat versions are drawn from it, so
     # concurrent holds of one show never serialise on a counter row.
     version_sequence: Mapped[str] = mapped_column(Text, nullable=False)
+    status: Mapped[str] = mapped_column(Text, nullable=False, server_default="scheduled")
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
+    # Fans may refund their own orders until this many hours before the show; NULL: never.
+    fan_refunds_until_hours_before: Mapped[int | None] = mapped_column(Integer)
+    # The largest resale price, as a percentage of face value (face-value resale: at most 100).
+    resale_cap_percent: Mapped[int] = mapped_column(Integer, nullable=False, server_default="100")
     created_at: Mapped[datetime] = created_at()
 
 

@@ -20,13 +20,15 @@ from .base import Base, created_at, uuid_pk
 class ShowSeat(Base):
     __tablename__ = "show_seats"
     __table_args__ = (
-        CheckConstraint("status IN ('A', 'H', 'S', 'B')", name="status"),
+        # 'W': parked for the waitlist (migration 0014_waitlist), never claimed by open sale.
+        CheckConstraint("status IN ('A', 'H', 'S', 'B', 'W')", name="status"),
         CheckConstraint("(status = 'H') = (hold_id IS NOT NULL)", name="held_has_hold"),
         Index("ix_show_seats_map", "show_id", "position", postgresql_where=text("position IS NOT NULL")),
         Index("ix_show_seats_version", "show_id", "version"),
         Index("ix_show_seats_hold", "hold_id", postgresql_where=text("hold_id IS NOT NULL")),
         Index("ix_show_seats_order", "order_id", postgresql_where=text("order_id IS NOT NULL")),
         Index("ix_show_seats_ga", "show_id", "section_id", "status", postgresql_where=text("position IS NULL")),
+        Index("ix_show_seats_parked", "show_id", "id", postgresql_where=text("status = 'W'")),
     )
     # Keyed by show first: every hot statement names its show (ready for sharding by show).
     show_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("shows.id"), primary_key=True)

@@ -22,6 +22,8 @@ class Order(Base):
         Index("uq_orders_hold", "hold_id", unique=True),
         Index("ix_orders_user_created", "user_id", "created_at"),
         Index("ix_orders_pending_expiry", "expires_at", postgresql_where=text("status = 'pending_payment'")),
+        # The show's sales report and export (migration 0011_door).
+        Index("ix_orders_show_confirmed", "show_id", "confirmed_at", postgresql_where=text("confirmed_at IS NOT NULL")),
     )
     id: Mapped[uuid.UUID] = uuid_pk()
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), nullable=False)
@@ -40,7 +42,9 @@ class Order(Base):
 class Notification(Base):
     __tablename__ = "notifications"
     __table_args__ = (
-        CheckConstraint("kind IN ('ORDER_CONFIRMED', 'PAYMENT_FAILED', 'HOLD_EXPIRED', 'ORDER_CANCELLED')",
+        # Every kind of the contract's NotificationKind (migration 0012_refunds).
+        CheckConstraint("kind IN ('ORDER_CONFIRMED', 'PAYMENT_FAILED', 'HOLD_EXPIRED', 'ORDER_CANCELLED', "
+                        "'SHOW_CANCELLED', 'ORDER_REFUNDED', 'TICKET_TRANSFERRED', 'WAITLIST_OFFER', 'RESALE_SOLD')",
                         name="kind"),
         Index("ix_notifications_user_created", "user_id", "created_at"),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Index, Integer, Text, func, text
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, DateTime, ForeignKey, Index, Integer, Text, func, text
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -40,9 +40,14 @@ class Payment(Base):
 
 
 class Ticket(Base):
+    """A ticket that admits someone: void ones leave this table for `revoked_tickets` (migration 0010)."""
+
     __tablename__ = "tickets"
     __table_args__ = (Index("uq_tickets_barcode", "barcode", unique=True),
-                      Index("uq_tickets_place", "show_id", "place_id", unique=True))
+                      Index("uq_tickets_place", "show_id", "place_id", unique=True),
+                      Index("ix_tickets_holder", "holder_id", postgresql_where=text("holder_id IS NOT NULL")),
+                      CheckConstraint("status IN ('valid', 'checked_in')", name="status"),
+                      CheckConstraint("(status = 'checked_in') = (checked_in_at IS NOT NULL)", name="checked_in_at"))
     id: Mapped[uuid.UUID] = uuid_pk()
     order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id"), nullable=False, index=True)
     show_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("shows.id"), nullable=False)
@@ -51,21 +56,36 @@ class Ticket(Base):
     seat_id: Mapped[int | None] = mapped_column(BigInteger)
     section_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
     barcode: Mapped[str] = mapped_column(Text, nullable=False)
+    # Who owns it since a transfer (migration 0013); NULL: the order's buyer.
+    holder_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    # Offered for resale: the door does not admit it and it cannot be transferred (booking/after_sale/).
+    listed: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("false"))
+    # Admitted once: set by one conditional UPDATE, so two doors never both admit a ticket.
+    status: Mapped[str] = mapped_column(Text, nullable=False, server_default="valid")
+    checked_in_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = created_at()
 
 
 class RevokedTicket(Base):
-    """A voided ticket (refunded or charged back): its barcode still verifies, so doors check this list."""
+    """A barcode that no longer admits anyone: its ticket was voided (refunded, cancelled, charged back,
+    resold) or re-barcoded (transferred). The barcode still verifies, so doors check this list; keyed
+    by barcode because a transferred ticket revokes its old barcode and lives on."""
 
     __tablename__ = "revoked_tickets"
-    __table_args__ = (CheckConstraint("reason IN ('refunded', 'disputed')", name="reason"),
-                      Index("uq_revoked_tickets_barcode", "barcode", unique=True),
+    __table_args__ = (CheckConstraint("reason IN ('refunded', 'disputed', 'cancelled', 'transferred', 'resold')",
+                                      name="reason"),
+                      Index("ix_revoked_tickets_ticket", "ticket_id"),
+                      Index("ix_revoked_tickets_order", "order_id"),
                       Index("ix_revoked_tickets_show", "show_id", "revoked_at"))
-    ticket_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    barcode: Mapped[str] = mapped_column(Text, primary_key=True)
+    ticket_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
     order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id"), nullable=False)
     show_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("shows.id"), nullable=False)
-    barcode: Mapped[str] = mapped_column(Text, nullable=False)
     reason: Mapped[str] = mapped_column(Text, nullable=False)
+    # Where the void ticket was, so its former owner can still be shown it.
+    place_id: Mapped[int | None] = mapped_column(BigInteger)
+    seat_id: Mapped[int | None] = mapped_column(BigInteger)
+    section_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     revoked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
 
 

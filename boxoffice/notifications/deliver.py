@@ -22,13 +22,14 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from boxoffice.booking.tickets import format_price
+from boxoffice.booking.catalog.venue_time import venue_when
+from boxoffice.booking.checkout.tickets import format_price
 from boxoffice.db import reading
 
 from .mailer import MAIL_DOMAIN, Mailer
@@ -36,7 +37,8 @@ from .mailer import MAIL_DOMAIN, Mailer
 log = logging.getLogger("boxoffice.notifications")
 
 Deliver = Callable[[int, uuid.UUID, dict[str, Any]], Awaitable[None]]
-KINDS = frozenset({"ORDER_CONFIRMED", "PAYMENT_FAILED", "HOLD_EXPIRED", "ORDER_CANCELLED"})
+KINDS = frozenset({"ORDER_CONFIRMED", "PAYMENT_FAILED", "HOLD_EXPIRED", "ORDER_CANCELLED", "WAITLIST_OFFER",
+                   "ORDER_REFUNDED", "SHOW_CANCELLED", "TICKET_TRANSFERRED", "RESALE_SOLD"})
 
 
 class UndeliverableError(Exception):
@@ -50,6 +52,7 @@ class ShowInfo:
     venue_name: str
     venue_city: str
     starts_at: datetime
+    venue_time_zone: str = "UTC"  # IANA: mails give the start in the venue's time
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +69,8 @@ def _uuid(value: Any) -> uuid.UUID | None:
         return None
 
 
-def _when(at: datetime) -> str:
-    return at.astimezone(timezone.utc).strftime("%A %d %B %Y, %H:%M UTC")
+def _when(show: ShowInfo) -> str:
+    return venue_when(show.starts_at, show.venue_time_zone)  # e.g. "Friday 01 May 2030, 20:30 WEST"
 
 
 def _plural(n: int, word: str) -> str:
@@ -97,7 +100,11 @@ def compose(kind: str, payload: dict[str, Any], *, name: str, show: ShowInfo | N
     elif kind == "HOLD_EXPIRED":
         subject = f"Your hold on {event} expired"
         count = f" on {_plural(hold.ticket_count, 'place')}" if hold else ""
-        lines.append(f"Your hold{count} for {event} expired before checkout, and the seats went back on sale.")
+        if hold is not None and getattr(hold, "waitlist_offer", False):  # an offer from a waitlist (booking/waitlist/)
+            lines.append(f"The {_plural(hold.ticket_count, 'ticket')} offered to you from the waitlist for {event} "
+                         "were not bought in time: they passed to the next fan waiting.")
+        else:
+            lines.append(f"Your hold{count} for {event} expired before checkout, and the seats went back on sale.")
         lines.append("You can pick seats again while tickets last.")
     elif kind == "ORDER_CANCELLED":
         subject = f"Your order for {event} was cancelled"
@@ -105,11 +112,48 @@ def compose(kind: str, payload: dict[str, Any], *, name: str, show: ShowInfo | N
         lines.append("Its seats were released.")
         if payload.get("refunded"):
             lines.append("Your payment was refunded; it can take a few days to appear on your statement.")
+    elif kind == "ORDER_REFUNDED":  # booking/refunds/refund_order.py
+        subject = f"Your order for {event} was refunded"
+        price = f" of {format_price(order.total_cents, order.currency)}" if order is not None else ""
+        lines.append(f"Your order{price} for {event} was refunded, and its tickets are no longer valid.")
+        lines.append("The money goes back to the card you paid with; it can take a few days to appear on "
+                     "your statement.")
+    elif kind == "SHOW_CANCELLED":  # booking/refunds/cancel_show.py
+        subject = f"{event} is cancelled: your order is refunded"
+        lines.append(f"We are sorry: {event} is cancelled" + (f" ({reason})." if reason else "."))
+        lines.append("Your tickets are no longer valid, and your payment is refunded in full; it can take a "
+                     "few days to appear on your statement.")
+    elif kind == "WAITLIST_OFFER":
+        count = _plural(hold.ticket_count, "ticket") if hold else "Tickets"
+        subject = f"{count} for {event} held for you"
+        minutes = payload.get("offerMinutes")
+        lines.append(f"You were next on the waitlist for {event}: {count} came back and are held for you"
+                     + (f" for {minutes} minutes." if isinstance(minutes, int) else "."))
+        lines.append("Buy them from your account before the hold ends, or they pass to the next fan waiting.")
+    elif kind == "TICKET_TRANSFERRED":  # booking/after_sale/transfers.py: offered, accepted (sender), received
+        if payload.get("stage") == "offered":
+            subject = f"A ticket for {event} is offered to you"
+            lines.append(f"Someone is passing you a ticket for {event}. Accept it in your account to make it yours.")
+        elif payload.get("stage") == "accepted":
+            subject = f"Your ticket for {event} was accepted"
+            lines.append(f"The ticket for {event} you passed on was accepted: it is no longer yours, and its "
+                         "old code no longer admits anyone.")
+        else:
+            subject = f"Your ticket for {event}"
+            lines.append(f"A ticket for {event} is now yours, with its own new code to show at the entrance.")
+    elif kind == "RESALE_SOLD":  # booking/after_sale/resale_checkout.py
+        resold_for = payload.get("priceCents")
+        subject = f"Your ticket for {event} was resold"
+        lines.append(f"Your ticket for {event} was bought by another fan"
+                     + (f" for {format_price(resold_for, order.currency)}."
+                        if isinstance(resold_for, int) and order else "."))
+        lines.append("That ticket is no longer valid. Your payment is refunded by the resale price; it can take a "
+                     "few days to appear on your statement.")
     else:
         raise UndeliverableError(f"unknown notification kind {kind!r}")
     lines.append("")
     if show:
-        lines += [f"Event: {show.event_name} ({show.performer})", f"When:  {_when(show.starts_at)}",
+        lines += [f"Event: {show.event_name} ({show.performer})", f"When:  {_when(show)}",
                   f"Where: {show.venue_name}, {show.venue_city}"]
     if order is not None:
         lines.append(f"Order: {order.id}")
@@ -185,12 +229,14 @@ class NotificationDeliverer:
             by_id, by_hold = {o.id: o for o in orders}, {o.hold_id: o for o in orders}
             hold_ids = {h for _, h, _ in refs if h} | {o.hold_id for o in orders}
             holds = {r.id: r for r in await conn.execute(text(
-                "SELECT id, show_id, ticket_count FROM holds WHERE id = ANY(:h)"), {"h": list(hold_ids)})}
+                "SELECT id, show_id, ticket_count, idempotency_key LIKE 'waitlist-offer:%' AS waitlist_offer "
+                "FROM holds WHERE id = ANY(:h)"), {"h": list(hold_ids)})}
             show_ids = {s for _, _, s in refs if s} | {o.show_id for o in orders} | {h.show_id for h in holds.values()}
-            shows = {r.id: ShowInfo(r.event_name, r.performer, r.venue_name, r.venue_city, r.starts_at)
+            shows = {r.id: ShowInfo(r.event_name, r.performer, r.venue_name, r.venue_city, r.starts_at,
+                                    r.time_zone)
                      for r in await conn.execute(text(
                          "SELECT sh.id, e.name AS event_name, e.performer, v.name AS venue_name, v.city AS venue_city, "
-                         "sh.starts_at FROM shows sh JOIN events e ON e.id = sh.event_id "
+                         "sh.starts_at, v.time_zone FROM shows sh JOIN events e ON e.id = sh.event_id "
                          "JOIN venues v ON v.id = sh.venue_id WHERE sh.id = ANY(:s)"), {"s": list(show_ids)})}
         messages = []
         for i, ((outbox_id, user_id, payload), (order_id, hold_id, show_id)) in enumerate(zip(items, refs)):

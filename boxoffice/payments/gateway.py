@@ -25,6 +25,8 @@ from stripe.params import (
     RefundCreateParams,
 )
 
+from ..shed_load import outside_slot
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -334,7 +336,13 @@ class StripeGateway:
 
     async def _with_retries(self, operation: str, call: Callable[[], Awaitable[T]]) -> T:
         """Bounded attempts with a total deadline each; backoff with jitter between.
-        Only outcomes that may be transient are retried; the key makes them safe."""
+        Only outcomes that may be transient are retried; the key makes them safe. Meanwhile the
+        request's load-shedding slot serves others (a slow PSP costs the fan latency, not the
+        server its throughput)."""
+        async with outside_slot():
+            return await self._attempts(operation, call)
+
+    async def _attempts(self, operation: str, call: Callable[[], Awaitable[T]]) -> T:
         last: BaseException | None = None
         for attempt in range(1, self._max_attempts + 1):
             try:

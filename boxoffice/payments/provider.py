@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from ..booking.payments import PaymentContext
+from ..booking.checkout.payments import PaymentContext
 from ..config import Settings
 from .gateway import StripeGateway
 from .mode import refusal, stripe_endpoint

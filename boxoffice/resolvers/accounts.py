@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from ..booking import accounts
+from ..booking.accounts import sign_in as accounts
 from ..booking.records import UserRecord
 from ..schema.booking_types import AuthPayload, User
 from ..schema.catalog_types import Info

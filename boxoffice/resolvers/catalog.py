@@ -7,9 +7,10 @@ from datetime import datetime, timezone
 
 import strawberry
 
-from ..booking import catalog, organize
+from ..booking.catalog import browse as catalog
+from ..booking.catalog import organize
 from ..booking.errors import BookingError
-from ..booking.venue_layout import RowSpec, SectionSpec
+from ..booking.catalog.venue_layout import RowSpec, SectionSpec
 from ..schema.catalog_types import (Event, EventConnection, EventEdge, Info, PageInfo, Show, Venue, parse_id)
 from ..schema.inputs import EventFilter, EventInput, ShowInput, VenueInput
 from ..schema.results import EventResult, ShowResult, VenueResult
@@ -32,7 +33,7 @@ async def events(info: Info, filter: EventFilter | None = None, first: int | Non
     flt = catalog.EventFilter(city=f.city, performer=f.performer, venue_id=venue_id, category=f.category,
                               search=f.search, starts_after=f.starts_after, starts_before=f.starts_before)
     try:
-        page = await catalog.list_events(info.context.engine, flt, first=20 if first is None else first, after=after)
+        page = await catalog.list_events(info.context.browse_engine, flt, first=20 if first is None else first, after=after)
     except BookingError as err:
         raise query_error(err) from None
     edges = [EventEdge(cursor=c, node=Event(record=e)) for c, e in page.events]
@@ -72,7 +73,8 @@ async def create_venue(info: Info, input: VenueInput) -> VenueResult:
                                         obstructed_seats=list(r.obstructed_seats or [])) for r in s.rows])
                 for s in input.sections]
     return await attempt(lambda: organize.create_venue(info.context.engine, info.context.viewer, name=input.name,
-                                                       city=input.city, sections=sections),
+                                                       city=input.city, sections=sections,
+                                                       time_zone=input.time_zone),
                          lambda v: Venue(record=v))
 
 

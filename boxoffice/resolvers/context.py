@@ -13,14 +13,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from strawberry.dataloader import DataLoader
 
-from ..booking import accounts, catalog, holds
+from ..booking.accounts import sign_in as accounts
+from ..booking.catalog import browse as catalog
+from ..booking.inventory import holds
 from ..booking.errors import InvalidInput
-from ..booking.sessions import Session
+from ..booking.accounts.sessions import Session
 from ..booking.records import (EventRecord, HoldRecord, PriceTierRecord, SectionRecord, ShowRecord, UserRecord,
                                VenueRecord, Viewer)
 
 if TYPE_CHECKING:
-    from ..app import Services
+    from ..services import Services
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -40,6 +42,11 @@ def _grouped(fetch: Callable[[list[K]], Awaitable[Mapping[K, list[V]]]]) -> Call
     return load
 
 
+def browse_engine(services: Services) -> Any:
+    """The engine for browse reads: the read replica while it keeps up, else the primary."""
+    return services.engine if services.reads is None else services.reads.engine
+
+
 @dataclass
 class Loaders:
     users: DataLoader[uuid.UUID, UserRecord | None]
@@ -54,14 +61,15 @@ class Loaders:
 
 def build_loaders(services: Services) -> Loaders:
     e = services.engine
+    browse = browse_engine(services)  # the catalog may come from a read replica (boxoffice/replica.py)
     return Loaders(
         users=DataLoader(_by_id(lambda ids: accounts.get_users(e, ids))),
-        venues=DataLoader(_by_id(lambda ids: catalog.get_venues(e, ids))),
-        sections=DataLoader(_grouped(lambda ids: catalog.sections_of_venues(e, ids))),
-        events=DataLoader(_by_id(lambda ids: catalog.get_events(e, ids))),
-        shows=DataLoader(_by_id(lambda ids: catalog.get_shows(e, ids))),
-        shows_of_event=DataLoader(_grouped(lambda ids: catalog.shows_of_events(e, ids))),
-        price_tiers=DataLoader(_grouped(lambda ids: catalog.price_tiers_of_shows(e, ids))),
+        venues=DataLoader(_by_id(lambda ids: catalog.get_venues(browse, ids))),
+        sections=DataLoader(_grouped(lambda ids: catalog.sections_of_venues(browse, ids))),
+        events=DataLoader(_by_id(lambda ids: catalog.get_events(browse, ids))),
+        shows=DataLoader(_by_id(lambda ids: catalog.get_shows(browse, ids))),
+        shows_of_event=DataLoader(_grouped(lambda ids: catalog.shows_of_events(browse, ids))),
+        price_tiers=DataLoader(_grouped(lambda ids: catalog.price_tiers_of_shows(browse, ids))),
         holds=DataLoader(_by_id(lambda ids: holds.get_holds(e, ids))),
     )
 
@@ -96,6 +104,11 @@ class Context:
         return self.services.engine
 
     @property
+    def browse_engine(self) -> Any:
+        """Events, venues, seat geometry: what may be read a second late (boxoffice/replica.py)."""
+        return browse_engine(self.services)
+
+    @property
     def loaders(self) -> Loaders:
         if self._loaders is None:
             self._loaders = build_loaders(self.services)
@@ -109,6 +122,6 @@ class Context:
         return headers.get("authorization") if headers is not None else None
 
     async def authenticate(self) -> None:
-        """Who the caller is now: the token must verify and still hold (booking/sessions.py)."""
+        """Who the caller is now: the token must verify and still hold (booking/accounts/sessions.py)."""
         self.session = await self.services.sessions.of_authorization(self._authorization())
         self.viewer = self.session.viewer if self.session is not None else None

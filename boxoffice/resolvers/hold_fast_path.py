@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..booking.errors import BookingError
+from ..booking.errors import BookingError, DatabaseUnavailable
+from ..db import database_unavailable
 from ..booking.records import GALine, HoldRecord
 from ..client_address import client_address
 from ..http_body import read_body
@@ -33,7 +34,7 @@ from .hold_documents import HoldDocuments, HoldPlan, Selection
 from .holds import place_hold
 
 if TYPE_CHECKING:
-    from ..app import Services
+    from ..services import Services
 
 log = logging.getLogger("boxoffice.holds")
 
@@ -148,6 +149,10 @@ async def _answer(plan: HoldPlan, args: HoldArgs, services: Services, authorizat
             answer = await place_hold(services, viewer, address, *args)
         except BookingError as err:
             answer = problem(err)
+        except Exception as err:  # as attempt_hold (resolvers/problems.py): a failover is a typed refusal
+            if not database_unavailable(err):
+                raise
+            answer = problem(DatabaseUnavailable())
         return {"data": {plan.result_key: _render(plan, answer)}}
     except Exception:
         # What the schema does with a fault in the resolver: logged, masked, data null

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 
 import strawberry
 
-from ..booking import hold_release, holds
+from ..booking.inventory import hold_release
+from ..booking.inventory import holds
 from ..booking.records import HoldRecord, Viewer
 from ..schema.booking_types import Hold
 from ..schema.catalog_types import Info, parse_id
@@ -16,7 +17,7 @@ from ..schema.results import HoldResult
 from .problems import attempt_hold, id_or_reject
 
 if TYPE_CHECKING:
-    from ..app import Services
+    from ..services import Services
 
 
 async def place_hold(services: Services, viewer: Viewer | None, client_address: str, show_id: str,

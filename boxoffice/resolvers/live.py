@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import strawberry
 from graphql import GraphQLError
 
-from ..booking.catalog import can_see_event
+from ..booking.catalog.browse import can_see_event
 from ..schema.catalog_types import Info, SeatChange, SeatDelta, SectionAvailability, parse_id
 from ..schema.enums import SeatStatus
 from ..schema.shared_events import DirectFrames

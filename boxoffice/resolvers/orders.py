@@ -8,8 +8,10 @@ from collections.abc import AsyncIterator
 import strawberry
 from graphql import GraphQLError
 
-from ..booking import history, orders, payments
-from ..booking.order_view import OrderViewOnce, order_view
+from ..booking.checkout import history
+from ..booking.checkout import orders
+from ..booking.checkout import payments
+from ..booking.checkout.order_view import OrderViewOnce, order_view
 from ..booking.records import OrderRecord
 from ..schema.booking_types import Order
 from ..schema.catalog_types import Info, parse_id
@@ -24,7 +26,7 @@ async def order(info: Info, id: strawberry.ID) -> Order | None:
     order_id = parse_id(id)
     if viewer is None or order_id is None:
         return None
-    # One statement: the order with its payment, items, tickets and their seats (booking/order_view.py).
+    # One statement: the order with its payment, items, tickets and their seats (booking/checkout/order_view.py).
     view = await order_view(info.context.engine, order_id)
     if view is None or view.order.user_id != viewer.user_id:
         return None

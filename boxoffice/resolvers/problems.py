@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from ..booking.errors import BookingError, InvalidInput
+from ..booking.errors import BookingError, DatabaseUnavailable, InvalidInput
+from ..db import database_unavailable
 from ..schema.results import Rejected, SeatsUnavailable, problem, rejected
 
 T = TypeVar("T")
@@ -18,6 +19,10 @@ async def attempt(call: Callable[[], Awaitable[T]], wrap: Callable[[T], R]) -> R
         return wrap(await call())
     except BookingError as err:
         return rejected(err)
+    except Exception as err:
+        if database_unavailable(err):
+            return rejected(DatabaseUnavailable())
+        raise
 
 
 async def attempt_hold(call: Callable[[], Awaitable[T]], wrap: Callable[[T], R]) -> R | Rejected | SeatsUnavailable:
@@ -26,6 +31,10 @@ async def attempt_hold(call: Callable[[], Awaitable[T]], wrap: Callable[[T], R])
         return wrap(await call())
     except BookingError as err:
         return problem(err)
+    except Exception as err:
+        if database_unavailable(err):
+            return problem(DatabaseUnavailable())
+        raise
 
 
 def id_or_reject(value: str, field: str) -> str:

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import strawberry
 from graphql import GraphQLError
 
-from ..booking import waiting_access
+from ..booking.waiting_room import access as waiting_access
 from ..booking.records import ShowRecord, WaitingRoomView
 from ..schema.booking_types import WaitingRoomTicket
 from ..schema.catalog_types import Info, Show

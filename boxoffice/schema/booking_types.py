@@ -4,19 +4,30 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from strawberry import Private
 
-from ..booking import history, seatmap
+from ..booking.after_sale.resale import listings_of_seller, open_listings_of_tickets
+from ..booking.after_sale.transfers import incoming_transfers, transfers_of_tickets
+from ..booking.checkout import history
+from ..booking.inventory import seatmap
 from ..booking.errors import BookingError
-from ..booking.order_view import OrderView, OrderViewOnce
+from ..booking.checkout.order_view import OrderView, OrderViewOnce
+from ..booking.checkout.ticket_qr import qr_svg, void_svg
+from ..booking.waitlist.entries import WaitlistRecord, waitlist_of_user
 from ..booking.records import (GALine, HoldRecord, NotificationRecord, OrderRecord, PaymentRecord, SeatView,
                                ShowRecord, TicketRecord, UserRecord, WaitingRoomView)
 from .catalog_types import Info, PageInfo, Seat, Show
 from .field_errors import query_error
-from .enums import HoldStatus, NotificationKind, OrderStatus, PaymentStatus, QueueStatus, Role
+from .enums import (HoldStatus, NotificationKind, OrderStatus, PaymentStatus, QueueStatus, Role, TicketStatus,
+                    WaitlistStatus)
 from .record_fields import record_field
+from .viewer_marks import per_viewer
+
+if TYPE_CHECKING:
+    from .after_sale_types import ResaleListing, TicketTransfer
 
 
 async def _show(info: Info, show_id: object) -> Show:
@@ -74,6 +85,34 @@ class User:
         except BookingError as err:
             raise query_error(err) from None
         return [Notification.of(n) for n in records]
+
+    @strawberry.field(description="Transfers offered to this user's email, pending first.", metadata=per_viewer())
+    async def incoming_transfers(self, info: Info) -> list[Annotated[TicketTransfer,
+                                                                      strawberry.lazy(".after_sale_types")]]:
+        from .after_sale_types import TicketTransfer
+
+        viewer = info.context.viewer
+        if viewer is None or viewer.user_id != self.record.id:
+            return []
+        return [TicketTransfer(record=t) for t in await incoming_transfers(info.context.engine, viewer.user_id)]
+
+    @strawberry.field(metadata=per_viewer())
+    async def resale_listings(self, info: Info) -> list[Annotated[ResaleListing,
+                                                                   strawberry.lazy(".after_sale_types")]]:
+        from .after_sale_types import ResaleListing
+
+        viewer = info.context.viewer
+        if viewer is None or viewer.user_id != self.record.id:
+            return []
+        return [ResaleListing(record=r) for r in await listings_of_seller(info.context.engine, viewer.user_id)]
+
+    # The caller's own entries (User is reached through `viewer`): per viewer, never a shared answer.
+    @strawberry.field(metadata=per_viewer())
+    async def waitlist(self, info: Info) -> list[WaitlistEntry]:
+        viewer = info.context.viewer
+        if viewer is None or viewer.user_id != self.record.id:
+            return []
+        return [WaitlistEntry(record=e) for e in await waitlist_of_user(info.context.engine, viewer.user_id)]
 
 
 @strawberry.type
@@ -141,7 +180,7 @@ class Payment:
 class Ticket:
     record: Private[TicketRecord]
     show: Private[ShowRecord | None]
-    seats: Private[dict[int, SeatView] | None] = None  # read with the order (booking/order_view.py)
+    seats: Private[dict[int, SeatView] | None] = None  # read with the order (booking/checkout/order_view.py)
 
     id = record_field(strawberry.ID)
 
@@ -162,6 +201,44 @@ class Ticket:
     @strawberry.field
     def pdf_url(self, info: Info) -> str:
         return f"{info.context.services.settings.public_url}/tickets/{self.record.id}.pdf"
+
+    # A ticket's state is its owner's (and the door's) business: per viewer, never a shared answer.
+    @strawberry.field(metadata=per_viewer())
+    def status(self) -> TicketStatus:
+        return {"checked_in": TicketStatus.CHECKED_IN, "void": TicketStatus.VOID}.get(self.record.status,
+                                                                                        TicketStatus.VALID)
+
+    @strawberry.field(metadata=per_viewer())
+    def checked_in_at(self) -> datetime | None:
+        return self.record.checked_in_at
+
+    @strawberry.field(description="The barcode as an SVG QR code, for screens.", metadata=per_viewer())
+    def qr_svg(self) -> str:
+        # A void ticket keeps its (revoked) barcode, the contract's non-null; it shows no code to scan.
+        return void_svg() if self.record.status == "void" else qr_svg(self.record.barcode)
+
+    @strawberry.field(description="The pending or last transfer of this ticket, for its owner.",
+                      metadata=per_viewer())
+    async def transfer(self, info: Info) -> Annotated[TicketTransfer, strawberry.lazy(".after_sale_types")] | None:
+        from .after_sale_types import TicketTransfer
+
+        viewer = info.context.viewer
+        if viewer is None:
+            return None
+        found = await transfers_of_tickets(info.context.engine, [self.record.id], viewer.user_id)
+        record = found.get(self.record.id)
+        return None if record is None else TicketTransfer(record=record)
+
+    @strawberry.field(description="Its open resale listing, for its owner.", metadata=per_viewer())
+    async def resale_listing(self, info: Info) -> Annotated[ResaleListing, strawberry.lazy(".after_sale_types")] | None:
+        from .after_sale_types import ResaleListing
+
+        viewer = info.context.viewer
+        if viewer is None:
+            return None
+        found = await open_listings_of_tickets(info.context.engine, [self.record.id], viewer.user_id)
+        record = found.get(self.record.id)
+        return None if record is None else ResaleListing(record=record)
 
 
 @strawberry.type
@@ -258,3 +335,40 @@ class WaitingRoomTicket:
         return cls(id=strawberry.ID(v.ticket_id), show_id=strawberry.ID(str(v.show_id)), status=QueueStatus(v.status),
                    position=v.position, estimated_wait_seconds=v.estimated_wait_seconds,
                    admission_token=v.admission_token, admission_expires_at=v.admission_expires_at)
+
+
+@strawberry.type
+class WaitlistEntry:
+    """A fan waiting for places of a show (booking/waitlist/)."""
+
+    record: Private[WaitlistRecord]
+
+    id = record_field(strawberry.ID)
+
+    @strawberry.field
+    async def show(self, info: Info) -> Show:
+        return await _show(info, self.record.show_id)
+
+    quantity = record_field(int)
+
+    @strawberry.field
+    def price_tier_id(self) -> strawberry.ID | None:
+        tier = self.record.price_tier_id
+        return strawberry.ID(str(tier)) if tier is not None else None
+
+    @strawberry.field
+    def status(self) -> WaitlistStatus:
+        return WaitlistStatus(self.record.status.upper())
+
+    @strawberry.field(description="1 is next; null unless WAITING.")
+    def position(self) -> int | None:
+        return self.record.position
+
+    @strawberry.field(description="The hold made for this fan while OFFERED.", metadata=per_viewer())
+    async def offer(self, info: Info) -> Hold | None:
+        if self.record.offer_hold_id is None:
+            return None
+        hold = await info.context.loaders.holds.load(self.record.offer_hold_id)
+        return Hold(record=hold) if hold is not None and hold.user_id == self.record.user_id else None
+
+    created_at = record_field(datetime)

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import strawberry
 from graphql import DocumentNode, GraphQLError, OperationDefinitionNode, OperationType, parse
-from strawberry.extensions import MaskErrors, MaxTokensLimiter
+from strawberry.extensions import MaxTokensLimiter
 from strawberry.extensions.base_extension import SchemaExtension
 
 from ..config import Settings
 from .document_limits import Limits, LimitedValidation, ValidationClock, document_limits_rule
 from .error_log import LoggedSchema, is_client_error
+from .outage_errors import MaskFaults
 from .text_rules import RejectUnstorableText
 from .root import Mutation, Query, Subscription
 from .leaf_rows import with_leaf_rows
@@ -126,7 +127,7 @@ def build_schema(extra_extensions: Sequence[Callable[[], SchemaExtension]] | Non
         partial(LimitedValidation, rules),
         ForgivingParserCache,
         partial(TokenValidationCache, ValidationResults(maxsize=1024)),
-        partial(MaskErrors, should_mask_error=_should_mask, error_message="Unexpected error."),
+        partial(MaskFaults, should_mask_error=_should_mask, error_message="Unexpected error."),
         *(extra_extensions or []),
     ]
     return LoggedSchema(query=Query, mutation=Mutation, subscription=Subscription,

@@ -13,19 +13,26 @@ from typing import TYPE_CHECKING, Annotated, Any, overload
 import strawberry
 from strawberry import Private
 
-from ..booking import seatmap
-from ..booking.availability_cache import SeatStates
+from ..booking.inventory import seatmap
+from ..booking.inventory.best_available import best_seats_of_show
+from ..booking.door.sales_report import report_for
+from ..booking.inventory.availability_cache import SeatStates
+from ..booking.after_sale.resale import open_listings_of_show, resale_cap_of_show
 from ..booking.errors import BookingError
 from ..booking.records import (AvailabilitySnapshot, EventRecord, PriceTierRecord, SeatView, SectionCount,
                                SectionRecord, ShowRecord, VenueRecord)
 from ..resolvers.context import Context
-from .enums import EventStatus, SeatStatus
+from .enums import EventStatus, SeatStatus, ShowStatus
 from .field_errors import query_error
 from .leaf_rows import LeafField
 from .record_fields import record_field
+from .refund_types import RefundPolicy
+from .viewer_marks import per_viewer
 
 if TYPE_CHECKING:
+    from .after_sale_types import ResaleListing
     from .booking_types import WaitingRoomSettings
+    from .door_types import SalesReport
 
 Info = strawberry.Info[Context, None]
 
@@ -62,6 +69,9 @@ class Venue:
     @strawberry.field
     async def sections(self, info: Info) -> list[VenueSection]:
         return [VenueSection.of(s) for s in await info.context.loaders.sections.load(self.record.id)]
+
+    time_zone = record_field(str, description=(
+        "IANA time zone of the venue, e.g. Europe/Lisbon. Clients show show times in it."))
 
 
 @strawberry.type
@@ -216,7 +226,10 @@ class SeatRows(Sequence[Seat]):
         renderings.pop(key, None)
         held = sum(len(r.rows) for r in renderings.values() if isinstance(r, _Rendered))
         if held + len(rendered.rows) > 2 * len(self._states.layout.seat_ids):
-            renderings.clear()  # bounded: about twice the show's seats, then start over
+            # Bounded: about twice the show's seats, then start over (other caches of the layout,
+            # e.g. best_available.py's rows, stay).
+            for old in [k for k, r in renderings.items() if isinstance(r, _Rendered)]:
+                del renderings[old]
         renderings[key] = rendered
 
 
@@ -292,18 +305,68 @@ class Show:
             info.context.list_seats(len(states.positions))
         except BookingError as err:
             raise query_error(err) from None
-        return SeatRows(states, await services.geometry.for_venue(info.context.engine, self.record.venue_id))
+        return SeatRows(states, await services.geometry.for_venue(info.context.browse_engine, self.record.venue_id))
 
     @strawberry.field
     async def availability(self, info: Info) -> Availability:
         snapshot = await info.context.services.availability.get(self.record)
         return Availability.of(snapshot)
 
+    @strawberry.field(description=(
+        "The best seats still available for this quantity: together in one row\n"
+        "where possible, in the tier asked (any tier when null), accessible ones\n"
+        "only when accessible is true. Empty when none fit. Read only: hold them\n"
+        "with holdSeats."))
+    async def best_available(self, info: Info, quantity: int, price_tier_id: strawberry.ID | None = None,
+                             accessible: bool | None = None) -> list[Seat]:
+        # Like `availability`: read from this process's seat board, the same for every caller (so
+        # shared answers may serve it for their window: indicative, as every seat map is).
+        services = info.context.services
+        try:
+            tiers = [] if price_tier_id is None else await info.context.loaders.price_tiers.load(self.record.id)
+            seats = await best_seats_of_show(
+                services.availability, services.geometry, info.context.engine, self.record, tiers,
+                quantity=quantity, price_tier_id=price_tier_id, accessible=bool(accessible))
+        except BookingError as err:
+            raise query_error(err) from None
+        return [Seat.of(s) for s in seats]
+
+    @strawberry.field
+    def status(self) -> ShowStatus:
+        return ShowStatus.CANCELLED if self.record.status == "cancelled" else ShowStatus.SCHEDULED
+
+    @strawberry.field(description="Open resale listings, cheapest first.")
+    async def resale_listings(self, info: Info, first: int | None = 50) -> list[
+            Annotated[ResaleListing, strawberry.lazy(".after_sale_types")]]:
+        from .after_sale_types import ResaleListing
+
+        try:
+            records = await open_listings_of_show(info.context.engine, self.record.id, 50 if first is None else first)
+        except BookingError as err:
+            raise query_error(err) from None
+        return [ResaleListing(record=r) for r in records]
+
+    @strawberry.field(description="The largest resale price, as a percentage of face value; 100 = face value.")
+    async def resale_cap_percent(self, info: Info) -> int:
+        return await resale_cap_of_show(info.context.engine, self.record.id)
+
+    @strawberry.field
+    def refund_policy(self) -> RefundPolicy:
+        return RefundPolicy(fan_refunds_until_hours_before=self.record.fan_refunds_until_hours_before)
+
     @strawberry.field
     async def waiting_room(self, info: Info) -> Annotated[WaitingRoomSettings, strawberry.lazy(".booking_types")]:
         from .booking_types import WaitingRoomSettings
 
         return await WaitingRoomSettings.of(info, self.record)
+
+    @strawberry.field(description="The show's organizer (and admins) only; null for anyone else.",
+                      metadata=per_viewer())
+    async def sales_report(self, info: Info) -> Annotated[SalesReport, strawberry.lazy(".door_types")] | None:
+        from .door_types import SalesReport
+
+        report = await report_for(info.context.browse_engine, info.context.viewer, self.record)
+        return None if report is None else SalesReport(record=report)
 
 
 @strawberry.type

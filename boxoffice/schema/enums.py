@@ -61,6 +61,11 @@ class NotificationKind(Enum):
     PAYMENT_FAILED = "PAYMENT_FAILED"
     HOLD_EXPIRED = "HOLD_EXPIRED"
     ORDER_CANCELLED = "ORDER_CANCELLED"
+    SHOW_CANCELLED = "SHOW_CANCELLED"
+    ORDER_REFUNDED = "ORDER_REFUNDED"
+    TICKET_TRANSFERRED = "TICKET_TRANSFERRED"
+    WAITLIST_OFFER = "WAITLIST_OFFER"
+    RESALE_SOLD = "RESALE_SOLD"
 
 
 @strawberry.enum
@@ -86,3 +91,46 @@ class ProblemCode(Enum):
     IDEMPOTENCY_CONFLICT = "IDEMPOTENCY_CONFLICT"
     PAYMENT_DECLINED = "PAYMENT_DECLINED"
     RATE_LIMITED = "RATE_LIMITED"
+    ALREADY_CHECKED_IN = "ALREADY_CHECKED_IN"
+    TICKET_VOID = "TICKET_VOID"
+    WRONG_SHOW = "WRONG_SHOW"
+    NOT_REFUNDABLE = "NOT_REFUNDABLE"
+    SHOW_CANCELLED = "SHOW_CANCELLED"
+    ABOVE_RESALE_CAP = "ABOVE_RESALE_CAP"
+    TRANSFER_NOT_PENDING = "TRANSFER_NOT_PENDING"
+
+
+@strawberry.enum
+class ShowStatus(Enum):
+    SCHEDULED = "SCHEDULED"
+    CANCELLED = "CANCELLED"
+
+
+@strawberry.enum
+class TicketStatus(Enum):
+    VALID = "VALID"
+    CHECKED_IN = "CHECKED_IN"
+    VOID = strawberry.enum_value("VOID", description="Refunded, cancelled, transferred away or resold.")
+
+
+@strawberry.enum
+class TransferStatus(Enum):
+    PENDING = "PENDING"
+    ACCEPTED = "ACCEPTED"
+    CANCELLED = "CANCELLED"
+
+
+@strawberry.enum
+class WaitlistStatus(Enum):
+    WAITING = "WAITING"
+    OFFERED = "OFFERED"
+    FULFILLED = "FULFILLED"
+    EXPIRED = "EXPIRED"
+    LEFT = "LEFT"
+
+
+@strawberry.enum
+class ResaleStatus(Enum):
+    LISTED = "LISTED"
+    SOLD = "SOLD"
+    WITHDRAWN = "WITHDRAWN"

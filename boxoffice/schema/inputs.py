@@ -32,6 +32,8 @@ class VenueInput:
     name: str
     city: str
     sections: list[SectionInput]
+    time_zone: str | None = strawberry.field(default=None, description=(
+        "IANA time zone; default UTC. An unknown zone is INVALID_INPUT."))
 
 
 @strawberry.input

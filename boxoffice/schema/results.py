@@ -7,8 +7,9 @@ from typing import Annotated, Union
 import strawberry
 
 from ..booking.errors import BookingError, SeatsUnavailable as SeatsUnavailableError
-from .booking_types import AuthPayload, Hold, Order, WaitingRoomTicket
+from .booking_types import AuthPayload, Hold, Order, WaitingRoomTicket, WaitlistEntry
 from .catalog_types import Event, Show, Venue
+from .door_types import CheckIn
 from .enums import ProblemCode
 
 
@@ -52,3 +53,5 @@ ShowResult = Annotated[Union[Show, Rejected], strawberry.union("ShowResult")]
 HoldResult = Annotated[Union[Hold, SeatsUnavailable, Rejected], strawberry.union("HoldResult")]
 OrderResult = Annotated[Union[Order, Rejected], strawberry.union("OrderResult")]
 WaitingRoomResult = Annotated[Union[WaitingRoomTicket, Rejected], strawberry.union("WaitingRoomResult")]
+CheckInResult = Annotated[Union[CheckIn, Rejected], strawberry.union("CheckInResult")]
+WaitlistResult = Annotated[Union[WaitlistEntry, Rejected], strawberry.union("WaitlistResult")]

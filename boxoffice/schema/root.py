@@ -7,12 +7,18 @@ from datetime import datetime
 
 import strawberry
 
-from ..resolvers import accounts, catalog, holds, live, orders, waiting
+from ..resolvers import accounts, catalog, door, holds, live, orders, waiting
+from ..resolvers import waitlist
+from ..resolvers import refunds
+from ..resolvers import after_sale
+from .after_sale_types import ResaleResult, TicketResult, TransferResult
 from .booking_types import Hold, Order, User, WaitingRoomTicket
 from .catalog_types import Event, EventConnection, SeatDelta, Show, Venue
 from .viewer_marks import drafts_visible, per_viewer
 from .results import (AuthResult, EventResult, HoldResult, OrderResult, ShowResult, VenueResult,
                       WaitingRoomResult)
+from .results import CheckInResult
+from .results import WaitlistResult
 
 
 @strawberry.type
@@ -70,6 +76,50 @@ class Mutation:
     enter_waiting_room: WaitingRoomResult = strawberry.mutation(
         resolver=waiting.enter_waiting_room,
         description="Joins the show's waiting room; the same user gets the same ticket back.")
+    cancel_show: ShowResult = strawberry.mutation(
+        resolver=refunds.cancel_show,
+        description=("Organizers only. Ends sales, ends every hold, refunds every confirmed order\n"
+                     "through the payment provider, voids their tickets and notifies their\n"
+                     "owners. Idempotent; a crash part-way resumes where it stopped."))
+    set_refund_policy: ShowResult = strawberry.mutation(resolver=refunds.set_refund_policy,
+                                                        description="Organizers only.")
+    refund_order: OrderResult = strawberry.mutation(
+        resolver=refunds.refund_order,
+        description=("The order's owner within the show's refund window, or the show's organizer\n"
+                     "at any time: refunds the payment, voids the tickets, puts the seats back on\n"
+                     "sale (a live seat change) and offers them to the waitlist first."))
+    add_door_staff: ShowResult = strawberry.mutation(
+        resolver=door.add_door_staff, description="Organizers only: lets a user (by email) check in tickets of this show.")
+    check_in_ticket: CheckInResult = strawberry.mutation(
+        resolver=door.check_in_ticket,
+        description=("Door staff of the ticket's show, or its organizer: admits the ticket once.\n"
+                     "A second scan is ALREADY_CHECKED_IN (its message says when); a void ticket\n"
+                     "is TICKET_VOID; another show's ticket is WRONG_SHOW; a forged barcode is\n"
+                     "INVALID_INPUT."))
+    join_waitlist: WaitlistResult = strawberry.mutation(
+        resolver=waitlist.join_waitlist,
+        description=("Joins the waitlist of a show (optionally one price tier). When seats come\n"
+                     "back on sale, the longest-waiting entry that fits is offered them: a hold\n"
+                     "made for that fan (Hold.expiresAt bounds the offer) and a WAITLIST_OFFER\n"
+                     "notification. An offer not bought in time passes to the next entry."))
+    leave_waitlist: WaitlistResult = strawberry.mutation(resolver=waitlist.leave_waitlist)
+    transfer_ticket: TransferResult = strawberry.mutation(
+        resolver=after_sale.transfer_ticket, description="The ticket's owner: offers it to another account by email.")
+    accept_transfer: TicketResult = strawberry.mutation(
+        resolver=after_sale.accept_transfer,
+        description="The recipient: the ticket becomes theirs with a new barcode; the old one is void.")
+    cancel_transfer: TransferResult = strawberry.mutation(resolver=after_sale.cancel_transfer,
+                                                          description="The sender, while still pending.")
+    list_for_resale: ResaleResult = strawberry.mutation(
+        resolver=after_sale.list_for_resale,
+        description="The ticket's owner: lists it at no more than the show's resale cap.")
+    withdraw_resale: ResaleResult = strawberry.mutation(resolver=after_sale.withdraw_resale)
+    hold_resale_listing: HoldResult = strawberry.mutation(
+        resolver=after_sale.hold_resale_listing,
+        description=("Buys a listing: it becomes a hold of the buyer, then createOrder and\n"
+                     "confirmPayment as usual. On payment, the buyer gets a new ticket (new\n"
+                     "barcode), the seller's ticket is void and the seller's payment is refunded\n"
+                     "by the listing price; a RESALE_SOLD notification tells the seller."))
 
 
 @strawberry.type

@@ -34,7 +34,7 @@ class Audience(enum.Enum):
     PUBLISHED_ONLY = "published-only"  # callers who see no draft: anonymous ones and fans
 
     def admits(self, viewer: Viewer | None) -> bool:
-        """Whether this caller gets the answer anonymous callers get (booking/catalog.py
+        """Whether this caller gets the answer anonymous callers get (booking/catalog/browse.py
         can_see_event: drafts are for admins and their organizer; fans cannot organize)."""
         return self is Audience.EVERYONE or viewer is None or viewer.role == "fan"
 

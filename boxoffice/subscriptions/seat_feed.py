@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ..booking.records import ChangeSet
 from ..booking.records import SeatChange as CommittedChange
 from ..db import reading
-from ..booking.seatmap import committed_version, section_counts
+from ..booking.inventory.seatmap import committed_version, section_counts
 from .bus import EventBus
 from .seat_events import PublishedSeatChange, encode_seat_event, seat_channel
 from .seat_stream import SeatChange, SeatDelta, SectionCount

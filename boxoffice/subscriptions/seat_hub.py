@@ -51,7 +51,7 @@ __all__ = [
 
 LoadSince = Callable[[str, int], Awaitable[Snapshot]]
 LoadSections = Callable[[str, list[str]], Awaitable[Sequence[SectionCount]]]
-# The show's version up to which every change is committed (see booking/seatmap.py).
+# The show's version up to which every change is committed (see booking/inventory/seatmap.py).
 LoadVersion = Callable[[str], Awaitable[int]]
 
 _RETRY_MAX = 5.0  # seconds between database retries while loads fail

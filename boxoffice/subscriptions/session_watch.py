@@ -2,7 +2,7 @@
 
 A WebSocket authenticates once, at connection_init; after that nothing re-reads its token. So the
 connection registers here: when its token expires (a timer at `exp`), or when the user's sessions
-end (log-out, a password or role change: booking/sessions.py tells us), `end` is called with the
+end (log-out, a password or role change: booking/accounts/sessions.py tells us), `end` is called with the
 reason, and the connection closes itself. Anonymous connections are never registered.
 """
 
@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 
-from ..booking.accounts import TokenClaims
+from ..booking.accounts.sign_in import TokenClaims
 
 log = logging.getLogger(__name__)
 

@@ -12,12 +12,22 @@ export function money(cents: number, currency: string): string {
   }).format(cents / 100);
 }
 
-export function dateTime(iso: string): string {
-  return new Intl.DateTimeFormat(LOCALE, { dateStyle: 'full', timeStyle: 'short' }).format(new Date(iso));
+/**
+ * A date and time in the VENUE's time zone (IANA, from Venue.timeZone) with the zone's abbreviation,
+ * e.g. "Friday, 11 December 2026, 19:30 WET": a fan abroad sees when the doors really open.
+ */
+export function dateTime(iso: string, timeZone: string): string {
+  return new Intl.DateTimeFormat(LOCALE, {
+    weekday: 'long', day: 'numeric', month: 'long', year: 'numeric', hour: '2-digit', minute: '2-digit',
+    timeZone, timeZoneName: 'short',
+  }).format(new Date(iso));
 }
 
-export function shortDate(iso: string): string {
-  return new Intl.DateTimeFormat(LOCALE, { weekday: 'short', day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' }).format(new Date(iso));
+/** "Fri, 11 Dec, 19:30 WET", in the venue's zone. */
+export function shortDate(iso: string, timeZone: string): string {
+  return new Intl.DateTimeFormat(LOCALE, {
+    weekday: 'short', day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit', timeZone, timeZoneName: 'short',
+  }).format(new Date(iso));
 }
 
 /** 125 → "2:05" */

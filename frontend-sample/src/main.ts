@@ -6,12 +6,17 @@ import { h } from './dom';
 import { currentPath, fallback, navigate, route, start, titled } from './router';
 import { accountScreen } from './screens/account';
 import { checkoutScreen, paymentReturnScreen } from './screens/checkout';
+import { doorScreen } from './screens/door';
 import { eventScreen } from './screens/event';
 import { eventsScreen } from './screens/events';
 import { authScreen } from './screens/login';
 import { orderScreen } from './screens/order';
+import { reportScreen } from './screens/report';
 import { showScreen } from './screens/show';
 import { waitingRoomScreen } from './screens/waiting-room';
+import { waitlistScreen } from './screens/waitlist';
+import { transfersScreen } from './screens/transfers';
+import { resaleScreen } from './screens/resale';
 import type { User } from './types';
 
 route('/', eventsScreen);
@@ -20,10 +25,15 @@ route('/signup', authScreen('signup'));
 route('/events/:id', eventScreen);
 route('/shows/:id', showScreen);
 route('/shows/:id/queue', waitingRoomScreen);
+route('/shows/:id/waitlist', waitlistScreen);
+route('/shows/:id/resale', resaleScreen);
+route('/tickets', transfersScreen);
 route('/checkout/:holdId', checkoutScreen);
 route('/orders/:id', orderScreen);
 route('/payment-return', paymentReturnScreen);
 route('/account', accountScreen);
+route('/door/:id', doorScreen);
+route('/reports/:id', reportScreen);
 fallback(({ root }) => {
   const heading = h('h1', {}, 'Page not found');
   root.append(heading, h('p', {}, h('a', { href: '#/' }, 'Back to events')));
@@ -46,6 +56,7 @@ function renderNav(user: User | null): void {
     h('li', {}, h('a', { href: '#/' }, 'Events')),
     ...(user
       ? [h('li', {}, h('a', { href: '#/account' }, 'My orders')),
+        h('li', {}, h('a', { href: '#/tickets' }, 'My tickets')),
         h('li', { class: 'who' }, h('span', { class: 'muted' }, `Signed in as ${user.name}`)),
         h('li', {}, logout)]
       : [h('li', {}, h('a', { href: `#/login?next=${encodeURIComponent(currentPath())}` }, 'Log in')),

@@ -6,8 +6,8 @@ export const ORDER_FIELDS = `
   id status totalCents currency createdAt
   payment { id status amountCents currency nextActionUrl failureReason }
   items { sectionId priceCents seat { id section row number } }
-  tickets { id sectionId barcode pdfUrl seat { id section row number } }
-  show { id startsAt event { id name venue { id name city } }
+  tickets { id status sectionId barcode qrSvg pdfUrl seat { id section row number } }
+  show { id startsAt status refundPolicy { fanRefundsUntilHoursBefore } event { id name venue { id name city timeZone } }
          availability { sections { sectionId name generalAdmission capacity available } } }`;
 
 const ORDER = `query Order($id: ID!) { order(id: $id) { __typename ${ORDER_FIELDS} } }`;

@@ -46,3 +46,18 @@ export const admission = {
   get: (showId: string) => get<Admission>(`boxoffice.admission.${showId}`),
   set: (showId: string, value: Admission | null) => put(`boxoffice.admission.${showId}`, value),
 };
+
+/**
+ * Seats picked but not held yet, per show: an anonymous fan who is sent to log in comes back to the
+ * same selection (sessionStorage: this tab only). The seats are re-checked against live state on return.
+ */
+export interface SavedSelection {
+  seats: import('./types').Seat[];
+  generalAdmission: { sectionId: string; quantity: number }[];
+}
+
+export const pendingSelection = {
+  get: (showId: string) => get<SavedSelection>(`boxoffice.selection.${showId}`),
+  set: (showId: string, value: SavedSelection | null) =>
+    put(`boxoffice.selection.${showId}`, value && (value.seats.length || value.generalAdmission.length) ? value : null),
+};

@@ -64,6 +64,8 @@ export interface Venue {
   id: string;
   name: string;
   city: string;
+  /** IANA zone: every time of a show at this venue is shown in it. */
+  timeZone: string;
 }
 
 export interface PriceTier {
@@ -118,8 +120,11 @@ export interface WaitingRoomSettings {
 export interface ShowSummary {
   id: string;
   startsAt: string;
+  onSaleAt: string | null;
   currency: string;
   waitingRoom: WaitingRoomSettings;
+  priceTiers: Pick<PriceTier, 'priceCents'>[];
+  availability: { sections: Pick<SectionAvailability, 'available'>[] };
 }
 
 export interface EventSummary {
@@ -160,8 +165,12 @@ export interface Payment {
 
 export interface Ticket {
   id: string;
+  /** VOID: refunded, cancelled, transferred away or resold; listed so the fan sees what became of it. */
+  status: 'VALID' | 'CHECKED_IN' | 'VOID';
   sectionId: string;
   barcode: string;
+  /** The barcode as an SVG QR code (Ticket.qrSvg), shown as an image, never parsed into the page. */
+  qrSvg: string;
   pdfUrl: string;
   seat: Pick<Seat, 'id' | 'section' | 'row' | 'number'> | null;
 }
@@ -185,6 +194,8 @@ export interface Order {
   show: {
     id: string;
     startsAt: string;
+    status?: 'SCHEDULED' | 'CANCELLED';
+    refundPolicy?: { fanRefundsUntilHoursBefore: number | null };
     event: { id: string; name: string; venue: Venue };
     availability?: { sections: SectionAvailability[] };
   };

@@ -73,12 +73,26 @@ export function ticketList(tickets: Ticket[], sections: SectionAvailability[] = 
         busy(button, false);
       }
     });
+    if (ticket.status === 'VOID') {
+      // Its barcode is revoked and its PDF refused (404): say so instead of offering either.
+      return h('li', { class: 'ticket card ticket-void' }, h('h3', {}, what),
+        h('p', { class: 'muted' }, 'Void: refunded, cancelled, transferred or resold. It no longer admits anyone.'));
+    }
     return h('li', { class: 'ticket card' },
       h('h3', {}, what),
+      qrImage(ticket.qrSvg, `QR code to scan at the door, ${what}`),
       h('p', { class: 'barcode' }, h('span', { class: 'muted' }, 'Barcode '), h('code', {}, ticket.barcode)),
       button,
       status);
   }));
+}
+
+/**
+ * The QR code from Ticket.qrSvg as an <img> with a data: URL: the SVG text is never parsed into this
+ * page (an SVG inside <img> cannot run script or load anything), so it needs no sanitising.
+ */
+export function qrImage(svg: string, alt: string): HTMLImageElement {
+  return h('img', { class: 'ticket-qr', alt, src: `data:image/svg+xml;charset=utf-8,${encodeURIComponent(svg)}`, width: 200, height: 200 });
 }
 
 function saveAs(url: string, filename: string): void {

@@ -31,7 +31,7 @@ DECLARE
 BEGIN
   -- A hold lost in a crash only expires early: not worth an fsync per hold.
   PERFORM set_config('synchronous_commit', 'off', true);
-  -- The same keys as booking/seatmap.py (version barrier) and booking/holds.py (per-user lock).
+  -- The same keys as booking/inventory/seatmap.py (version barrier) and booking/inventory/holds.py (per-user lock).
   PERFORM pg_advisory_xact_lock_shared(hashtextextended(p_show::text, 7));
   PERFORM pg_advisory_xact_lock(hashtextextended(p_user::text || p_show::text, 11));
   SELECT row_to_json(h) INTO v_hold FROM holds h WHERE h.user_id = p_user AND h.idempotency_key = p_key;

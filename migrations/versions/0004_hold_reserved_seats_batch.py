@@ -6,7 +6,7 @@ Create Date: 2026-11-28
 
 Each SQL statement inside hold_reserved_seats() costs executor start-up and planning whatever it
 touches; per hold that was most of ~1 ms of PostgreSQL CPU. This variant does the same checks for a
-batch of holds with a handful of set-based statements and one commit. The caller (booking/hold_batch.py)
+batch of holds with a handful of set-based statements and one commit. The caller (booking/inventory/hold_batch.py)
 puts at most one hold per user and disjoint seats into a batch, so every hold is decided on its own,
 exactly as hold_reserved_seats() would decide it alone; the function refuses any other batch.
 Locks: the show's shared lock, then the users' locks in ascending key order, then every seat row of

@@ -5,7 +5,7 @@ Revises: 0005
 Create Date: 2026-12-02
 
 Log-out, a password change and a role change add one to users.token_version; a token whose `ver`
-claim is older is refused from then on (booking/sessions.py). Existing users start at 0, which is
+claim is older is refused from then on (booking/accounts/sessions.py). Existing users start at 0, which is
 what tokens issued before this migration (no `ver` claim) count as, so nobody is signed out by it.
 """
 from __future__ import annotations

@@ -8,7 +8,7 @@ Each of releaseHold, createOrder and a payment's settlement took 4 to 12 round t
 statement per check or change, COMMIT), with the order, hold and seat rows locked across them. Each
 is now one call, so its row locks last as long as PostgreSQL takes, not as long as a busy server
 process takes between round trips. The decisions and the lock order are those of the Python code
-they replace (booking/hold_release.py, booking/orders.py, booking/payments.py):
+they replace (booking/inventory/hold_release.py, booking/checkout/orders.py, booking/checkout/payments.py):
 
 - a release locks the hold's pending order row first, then the show's shared lock, the hold, and
   the seat rows in primary-key order;

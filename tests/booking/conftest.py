@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
-from boxoffice.booking.redis_queue_store import make_redis_client
+from boxoffice.booking.waiting_room.redis_queue_store import make_redis_client
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from boxoffice.booking import organize
+from boxoffice.booking.catalog import organize
 from boxoffice.booking.records import Viewer
-from boxoffice.booking.venue_layout import RowSpec, SectionSpec
+from boxoffice.booking.catalog.venue_layout import RowSpec, SectionSpec
 
 
 async def bulk_users(engine: AsyncEngine, n: int, role: str = "fan") -> list[Viewer]:
@@ -23,7 +23,10 @@ async def bulk_users(engine: AsyncEngine, n: int, role: str = "fan") -> list[Vie
     return [Viewer(user_id=i, role=role) for i in ids]
 
 
-async def make_show(engine: AsyncEngine, *, seats: int, ga: int, max_tickets: int = 8, hold_ttl: int = 600):
+async def make_show(engine: AsyncEngine, *, seats: int, ga: int, max_tickets: int = 8, hold_ttl: int = 600,
+                    price_tiers: list[organize.TierSpec] | None = None):
+    """Row A of `seats` seats in section Hot and `ga` places in Floor, one tier for both unless told;
+    returns (show, seat ids in map order, Floor's section id)."""
     org = (await bulk_users(engine, 1, "organizer"))[0]
     venue = await organize.create_venue(engine, org, name="Arena", city="Lisbon", sections=[
         SectionSpec(name="Hot", rows=[RowSpec(label="A", seat_count=seats)]),
@@ -33,7 +36,7 @@ async def make_show(engine: AsyncEngine, *, seats: int, ga: int, max_tickets: in
     show = await organize.create_show(engine, org, organize.ShowSpec(
         event_id=event.id, starts_at=datetime.now(timezone.utc) + timedelta(days=3), on_sale_at=None,
         currency="EUR", hold_ttl_seconds=hold_ttl, max_tickets_per_user=max_tickets,
-        price_tiers=[organize.TierSpec("All", 1000, ["Hot", "Floor"])]))
+        price_tiers=price_tiers or [organize.TierSpec("All", 1000, ["Hot", "Floor"])]))
     await organize.publish_event(engine, org, event.id)
     async with engine.connect() as conn:
         seat_ids = (await conn.execute(text(

@@ -4,11 +4,14 @@ Counted, each one round trip: every statement executed on an asyncpg connection 
 statement SQLAlchemy prepared), every statement without arguments (BEGIN, COMMIT, ROLLBACK, which
 both SQLAlchemy transactions and asyncpg's own send that way), and every explicit prepare. A
 statement seen for the first time on a connection costs one more (Parse): steps are measured
-warm, as they run in a serving process.
+warm, as they run in a serving process. Only the counting task's statements count: a server's
+background jobs sharing the process (the sweeper, the simulator's webhook poller, the waitlist's
+offer round) are not the step's.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -32,6 +35,10 @@ class RoundTrips:
 @contextmanager
 def counting() -> Iterator[RoundTrips]:
     trips = RoundTrips()
+    try:
+        owner: asyncio.Task[Any] | None = asyncio.current_task()
+    except RuntimeError:  # no running loop: count every statement
+        owner = None
     conn_cls, stmt_cls = asyncpg.connection.Connection, asyncpg.prepared_stmt.PreparedStatement
     originals: list[tuple[type, str, Any]] = []
 
@@ -41,7 +48,7 @@ def counting() -> Iterator[RoundTrips]:
 
         async def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
             what = label(self, args)
-            if what is not None:
+            if what is not None and (owner is None or asyncio.current_task() is owner):
                 trips.sent.append(what)
             return await original(self, *args, **kwargs)
 

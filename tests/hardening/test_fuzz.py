@@ -43,8 +43,8 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.generation import GenerationMode
 
 from boxoffice.booking.audit import audit
-from boxoffice.booking.guards import Guards
-from boxoffice.booking.rate_limits import InProcessRateLimiter
+from boxoffice.booking.accounts.guards import Guards
+from boxoffice.booking.accounts.rate_limits import InProcessRateLimiter
 from support import Api
 
 from .hostile import ServerLog, judge

@@ -24,8 +24,8 @@ from graphql import get_introspection_query
 from sqlalchemy import text
 
 from boxoffice.booking.audit import audit
-from boxoffice.booking.guards import Guards
-from boxoffice.booking.rate_limits import InProcessRateLimiter
+from boxoffice.booking.accounts.guards import Guards
+from boxoffice.booking.accounts.rate_limits import InProcessRateLimiter
 from live_support import SubscriptionEnded, subscribe
 from support import Api
 
@@ -329,9 +329,9 @@ async def test_resolver_failure_is_masked_without_internals(api: Api, monkeypatc
     Provoked without editing boxoffice/: the server runs in this process, so the domain call
     Query.events makes is replaced for the duration of this test.
     """
-    from boxoffice.booking import catalog
+    from boxoffice.booking.catalog import browse as catalog
 
-    secret = "SELECT password_hash FROM users -- /srv/boxoffice/booking/catalog.py line 42"
+    secret = "SELECT password_hash FROM users -- /srv/boxoffice/booking/catalog/browse.py line 42"
 
     async def explode(*_: Any, **__: Any) -> Any:
         raise RuntimeError(secret)

@@ -1,4 +1,4 @@
-"""Log-ins nobody can be locked out of (booking/guards.py `log_in_attempt`), on the default
+"""Log-ins nobody can be locked out of (booking/accounts/guards.py `log_in_attempt`), on the default
 policy through a real `boxoffice serve` on Redis: only failed log-ins count, per e-mail and
 address, with back-off; a success never counts and clears the back-off.
 
@@ -17,7 +17,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from boxoffice.booking.accounts import create_user
+from boxoffice.booking.accounts.sign_in import create_user
 from live_support import ServerProcess
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

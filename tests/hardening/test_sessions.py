@@ -24,7 +24,7 @@ import pytest
 import websockets
 from sqlalchemy import text
 
-from boxoffice.booking.accounts import TokenIssuer, create_user
+from boxoffice.booking.accounts.sign_in import TokenIssuer, create_user
 from boxoffice.booking.records import UserRecord
 from booking.fixtures_db import make_show
 from live_support import ServerProcess, gql, subscribe

@@ -406,4 +406,4 @@ def test_composed_texts() -> None:
     failed = compose("PAYMENT_FAILED", {"reason": "insufficient funds"}, name="Ada", show=show, order=order, hold=None)
     assert failed.subject == "Payment failed for your order" and "insufficient funds" in failed.body
     with pytest.raises(UndeliverableError):
-        compose("ORDER_REFUNDED", {}, name="Ada", show=show, order=None, hold=None)
+        compose("NOT_A_KIND", {}, name="Ada", show=show, order=None, hold=None)

@@ -105,7 +105,7 @@ def test_the_password_policy_says_why() -> None:
     import pytest
 
     from boxoffice.booking.errors import InvalidInput
-    from boxoffice.booking.passwords import check_password
+    from boxoffice.booking.accounts.passwords import check_password
 
     for password, reason in WEAK_PASSWORDS.items():
         with pytest.raises(InvalidInput, match=reason) as refused:
@@ -133,7 +133,7 @@ async def test_weak_passwords_are_refused_over_graphql_and_nothing_is_stored(api
 
 async def test_the_projects_own_passwords_pass_the_policy() -> None:
     """Tests, the demo and the e2e suite sign up with these: they must stay valid."""
-    from boxoffice.booking.passwords import check_password
+    from boxoffice.booking.accounts.passwords import check_password
     from boxoffice.demo import FAN, ORGANIZER
     from support import FAN_PASSWORD, ORG_PASSWORD
 
@@ -148,7 +148,7 @@ LOG_OUT = "mutation { logOut }"
 async def _account(api) -> str:
     """A fan with the password "correct horse", made without signUp (its per-address limit is
     spent by the tests above)."""
-    from boxoffice.booking.accounts import create_user
+    from boxoffice.booking.accounts.sign_in import create_user
 
     email = _email()
     await create_user(api.services.engine, email=email, password="correct horse", name="A")
@@ -176,7 +176,7 @@ async def test_log_out_ends_every_token_of_the_caller(api) -> None:
 
 
 async def test_a_password_or_role_change_ends_every_token(api) -> None:
-    from boxoffice.booking import accounts
+    from boxoffice.booking.accounts import sign_in as accounts
 
     email = await _account(api)
     token = (await _log_in(api, email))["token"]
@@ -200,7 +200,7 @@ async def test_a_password_or_role_change_ends_every_token(api) -> None:
 async def test_a_weak_new_password_is_refused(api) -> None:
     import pytest
 
-    from boxoffice.booking import accounts
+    from boxoffice.booking.accounts import sign_in as accounts
     from boxoffice.booking.errors import InvalidInput
 
     email = await _account(api)

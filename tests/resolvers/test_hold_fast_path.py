@@ -15,9 +15,9 @@ import orjson
 import pytest
 from sqlalchemy import text
 
-from boxoffice.booking.guards import Guards
-from boxoffice.booking.limit_policy import RateLimit
-from boxoffice.booking.rate_limits import InProcessRateLimiter, RateDecision
+from boxoffice.booking.accounts.guards import Guards
+from boxoffice.booking.accounts.limit_policy import RateLimit
+from boxoffice.booking.accounts.rate_limits import InProcessRateLimiter, RateDecision
 from boxoffice.resolvers import hold_fast_path
 from booking.fixtures_db import make_show
 from support import Api

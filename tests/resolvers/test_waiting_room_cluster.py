@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 import jwt
 from sqlalchemy import text
 
-from boxoffice.booking.admission import issue_admission_token
+from boxoffice.booking.waiting_room.admission import issue_admission_token
 from booking.fixtures_db import make_show
 from live_support import fan_tokens, gql
 

@@ -9,9 +9,9 @@ import re
 import httpx
 import pytest
 
-from boxoffice.booking.accounts import TokenIssuer
+from boxoffice.booking.accounts.sign_in import TokenIssuer
 from boxoffice.booking.records import UserRecord, Viewer
-from boxoffice.booking.waiting_access import configure_waiting_room
+from boxoffice.booking.waiting_room.access import configure_waiting_room
 from booking.fixtures_db import bulk_users, make_show
 from live_support import ServerProcess
 

@@ -9,6 +9,8 @@ import type { Connection, Notification, Order } from '../types';
 import { ticketList } from '../widgets';
 
 const PAGE_SIZE = 10;
+/** Notifications belong to no venue: they are shown in the device's own zone (still with its abbreviation). */
+const LOCAL_ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone;
 
 const ACCOUNT = `
   query Account($first: Int, $after: String, $withNotifications: Boolean!) {
@@ -16,6 +18,7 @@ const ACCOUNT = `
       id name email
       orders(first: $first, after: $after) { edges { cursor node { ${ORDER_FIELDS} } } pageInfo { hasNextPage endCursor } }
       notifications(first: 20) @include(if: $withNotifications) { id kind subject createdAt }
+      waitlist @include(if: $withNotifications) { id status position show { id event { name } } }
     }
   }`;
 
@@ -25,6 +28,7 @@ interface Viewer {
   email: string;
   orders: Connection<Order>;
   notifications?: Notification[];
+  waitlist?: { id: string; status: string; position: number | null; show: { id: string; event: { name: string } } }[];
 }
 
 export async function accountScreen({ root, signal }: ScreenContext): Promise<void> {
@@ -56,9 +60,15 @@ export async function accountScreen({ root, signal }: ScreenContext): Promise<vo
       for (const { node } of viewer.orders.edges) orders.append(orderItem(node));
       cursor = viewer.orders.pageInfo.endCursor;
       more.hidden = !viewer.orders.pageInfo.hasNextPage;
+      const waiting = (viewer.waitlist ?? []).filter((e) => e.status === 'WAITING' || e.status === 'OFFERED');
+      if (waiting.length) {
+        errors.after(h('ul', { class: 'waitlists', 'aria-label': 'Waitlists' }, ...waiting.map((e) => h('li', {},
+          h('a', { href: `#/shows/${encodeURIComponent(e.show.id)}/waitlist` }, `Waitlist: ${e.show.event.name}`),
+          e.status === 'OFFERED' ? ' · seats held for you' : ` · place ${e.position ?? '–'}`))));
+      }
       if (viewer.notifications) {
         notes.replaceChildren(...(viewer.notifications.length
-          ? viewer.notifications.map((n) => h('li', { 'data-kind': n.kind }, h('span', {}, n.subject), h('time', { datetime: n.createdAt, class: 'muted' }, shortDate(n.createdAt))))
+          ? viewer.notifications.map((n) => h('li', { 'data-kind': n.kind }, h('span', {}, n.subject), h('time', { datetime: n.createdAt, class: 'muted' }, shortDate(n.createdAt, LOCAL_ZONE))))
           : [h('li', { class: 'muted' }, 'Nothing new.')]));
       }
     } catch (error) {
@@ -74,9 +84,9 @@ export async function accountScreen({ root, signal }: ScreenContext): Promise<vo
 function orderItem(order: Order): HTMLLIElement {
   return h('li', { class: 'card order-item' },
     h('h2', {}, h('a', { href: `#/orders/${encodeURIComponent(order.id)}` }, order.show.event.name)),
-    h('p', {}, `${dateTime(order.show.startsAt)} · ${order.show.event.venue.name}`),
+    h('p', {}, `${dateTime(order.show.startsAt, order.show.event.venue.timeZone)} · ${order.show.event.venue.name}`),
     h('p', {}, h('span', { class: `status status-${order.status.toLowerCase()}` }, order.status.replace('_', ' ').toLowerCase()),
-      ` · ${money(order.totalCents, order.currency)} · ordered ${shortDate(order.createdAt)}`),
+      ` · ${money(order.totalCents, order.currency)} · ordered ${shortDate(order.createdAt, order.show.event.venue.timeZone)}`),
     order.status === 'CONFIRMED' && order.tickets.length
       ? h('details', {}, h('summary', {}, `${order.tickets.length} ticket${order.tickets.length === 1 ? '' : 's'}`), ticketList(order.tickets, order.show.availability?.sections ?? []))
       : null);

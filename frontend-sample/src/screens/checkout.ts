@@ -16,7 +16,7 @@ const HOLD = `
   query CheckoutHold($id: ID!) {
     hold(id: $id) {
       ${HOLD_FIELDS}
-      show { id startsAt event { id name venue { name city } }
+      show { id startsAt event { id name venue { name city timeZone } }
              availability { sections { sectionId name generalAdmission capacity available } } }
     }
   }`;
@@ -32,7 +32,7 @@ const CONFIRM_PAYMENT = `
   }`;
 
 type CheckoutHold = Hold & {
-  show: { id: string; startsAt: string; event: { id: string; name: string; venue: { name: string; city: string } }; availability: { sections: SectionAvailability[] } };
+  show: { id: string; startsAt: string; event: { id: string; name: string; venue: { name: string; city: string; timeZone: string } }; availability: { sections: SectionAvailability[] } };
 };
 type OrderResult = Order | Rejected;
 
@@ -90,7 +90,7 @@ export async function checkoutScreen(ctx: ScreenContext): Promise<void> {
     h('div', { class: 'checkout-layout' },
       h('section', { class: 'card', 'aria-labelledby': 'order-summary' },
         h('h2', { id: 'order-summary' }, hold.show.event.name),
-        h('p', {}, `${dateTime(hold.show.startsAt)} · ${hold.show.event.venue.name}, ${hold.show.event.venue.city}`),
+        h('p', {}, `${dateTime(hold.show.startsAt, hold.show.event.venue.timeZone)} · ${hold.show.event.venue.name}, ${hold.show.event.venue.city}`),
         timerHost,
         holdLines(hold, hold.show.availability.sections),
         h('p', { class: 'total' }, 'Total ', h('strong', {}, money(hold.totalCents, hold.currency)))),

@@ -1,8 +1,8 @@
 // The event list: the contract's filters (free text, city, performer, date range) and "load more" paging.
 // Filters live in the URL (#/?q=…&city=…), so a filtered list can be bookmarked and shared.
-import { describeError, gql } from '../api';
+import { describeError, gql, serverNow } from '../api';
 import { busy, h, notice } from '../dom';
-import { shortDate, plural } from '../format';
+import { money, shortDate, plural } from '../format';
 import { navigate, titled, type ScreenContext } from '../router';
 import type { Connection, EventSummary } from '../types';
 
@@ -13,8 +13,12 @@ const EVENTS = `
     events(filter: $filter, first: $first, after: $after) {
       edges { cursor node {
         id name performer category
-        venue { id name city }
-        shows { id startsAt currency waitingRoom { enabled } }
+        venue { id name city timeZone }
+        shows {
+          id startsAt onSaleAt currency waitingRoom { enabled }
+          priceTiers { priceCents }
+          availability { sections { available } }
+        }
       } }
       pageInfo { hasNextPage endCursor }
     }
@@ -107,6 +111,29 @@ function eventCard(event: EventSummary): HTMLLIElement {
     h('h2', {}, h('a', { href: `#/events/${encodeURIComponent(event.id)}` }, event.name)),
     h('p', {}, event.performer),
     h('p', { class: 'muted' }, `${event.venue.name}, ${event.venue.city}`),
-    next ? h('p', {}, h('strong', {}, shortDate(next.startsAt)), upcoming.length > 1 ? ` + ${plural(upcoming.length - 1, 'more show')}` : '') : null,
+    next ? h('p', {}, h('strong', {}, shortDate(next.startsAt, event.venue.timeZone)), upcoming.length > 1 ? ` + ${plural(upcoming.length - 1, 'more show')}` : '') : null,
+    priceRange(upcoming),
+    saleState(upcoming, event.venue.timeZone),
     upcoming.some((show) => show.waitingRoom.enabled) ? h('p', { class: 'badge' }, 'Waiting room') : null);
+}
+
+/** "From €30" (the cheapest tier of any show; every show of an event is sold in one currency here). */
+function priceRange(shows: EventSummary['shows']): HTMLElement | null {
+  const prices = shows.flatMap((show) => show.priceTiers.map((tier) => ({ cents: tier.priceCents, currency: show.currency })));
+  if (!prices.length) return null;
+  const low = prices.reduce((a, b) => (b.cents < a.cents ? b : a));
+  return h('p', { class: 'price-range' }, `From ${money(low.cents, low.currency)}`);
+}
+
+/** Sold out (no place left at any show) or on sale soon (no show on sale yet), in words. */
+function saleState(shows: EventSummary['shows'], timeZone: string): HTMLElement | null {
+  if (!shows.length) return null;
+  const now = serverNow();
+  const opens = shows.map((show) => (show.onSaleAt ? Date.parse(show.onSaleAt) : 0));
+  if (opens.every((t) => t > now)) {
+    const first = shows[opens.indexOf(Math.min(...opens))];
+    return h('p', { class: 'badge badge-soon' }, `On sale soon · ${shortDate(first.onSaleAt!, timeZone)}`);
+  }
+  const left = shows.reduce((n, show) => n + show.availability.sections.reduce((m, s) => m + s.available, 0), 0);
+  return left === 0 ? h('p', { class: 'badge badge-sold-out' }, 'Sold out') : null;
 }

@@ -46,7 +46,7 @@ export function authScreen(mode: 'login' | 'signup') {
       status,
       submit,
       h('p', {}, signingUp ? 'Already have an account? ' : 'New here? ',
-        h('a', { href: `#/${signingUp ? 'login' : 'signup'}?next=${encodeURIComponent(next)}` }, signingUp ? 'Log in' : 'Create an account')));
+        h('a', { href: `#/${signingUp ? 'login' : 'signup'}?${query.get('reason') ? `reason=${encodeURIComponent(query.get('reason')!)}&` : ''}next=${encodeURIComponent(next)}` }, signingUp ? 'Log in' : 'Create an account')));
     if (!signingUp) {
       form.append(h('p', { class: 'hint' }, 'Demo account: fan@demo.boxoffice.test / demo-fan-pass'));
     }
@@ -85,7 +85,11 @@ export function authScreen(mode: 'login' | 'signup') {
       }
     });
 
-    root.append(heading, form);
+    // Sent here by "Hold": say why, and that nothing picked is lost.
+    const reason = query.get('reason') === 'hold'
+      ? notice('info', 'Log in to hold these seats. Your selection is kept: you will be back on the seat map with it in a moment.')
+      : null;
+    root.append(heading, ...(reason ? [reason] : []), form);
     titled(root, heading, signingUp ? 'Sign up' : 'Log in');
   };
 }

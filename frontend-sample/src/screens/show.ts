@@ -4,74 +4,26 @@
 // sinceVersion = that version, so nothing between the snapshot and the subscription is missed;
 // every seat change goes through SeatState, which ignores versions older than the one it holds.
 import {
-  describeError, describeProblem, gql, gqlIdempotent, newIdempotencyKey, onLiveState, HOLD_PROBLEM_FIELDS,
+  describeError, describeProblem, gql, gqlIdempotent, newIdempotencyKey, onLiveState,
   problemOf, serverNow, subscribe, syncServerClock,
 } from '../api';
 import { currentUser } from '../auth';
 import { announce, busy, fill, h, notice } from '../dom';
 import { dateTime, money, plural } from '../format';
 import { currentPath, navigate, titled, type ScreenContext } from '../router';
-import { SeatMap, SeatState, seatLegend, seatName } from '../seatmap';
-import { activeHold, admission } from '../session';
-import type { Hold, PriceTier, Rejected, Seat, SeatDelta, SeatsUnavailable, SectionAvailability, WaitingRoomSettings } from '../types';
-import { countdown, HOLD_FIELDS, holdLines } from '../widgets';
+import { bestAvailablePanel } from '../best-available';
+import { GaPickers } from '../ga-pickers';
+import { SeatState, seatName, tierLegend } from '../seatmap';
+import { activeHold, admission, pendingSelection } from '../session';
+import { VenueMap } from '../venuemap';
+import type { Hold, Seat, SeatDelta, SectionAvailability } from '../types';
+import { countdown, holdLines } from '../widgets';
+import { HOLD, HOLD_SEATS, RELEASE_HOLD, SEAT_CHANGES, SEATS, SHOW, type HoldResult, type ShowDetail } from './show-queries';
 
-/** Above this many reserved seats the map is drawn one section at a time (a stadium has 50,000). */
+/** Above this many reserved seats the map's seats are fetched a section per request (the server lists at
+ * most 10,000 seats per request; a stadium has 50,000), two requests at a time, drawn as they arrive. */
 const WHOLE_MAP_LIMIT = 6000;
-
-const SEAT_FIELDS = 'id sectionId section row number status version priceCents accessible obstructedView x y';
-
-const SHOW = `
-  query Show($id: ID!) {
-    show(id: $id) {
-      id startsAt onSaleAt currency holdTtlSeconds maxTicketsPerUser
-      event { id name venue { id name city } }
-      priceTiers { id name priceCents sectionIds }
-      waitingRoom { enabled admitPerMinute admissionTtlSeconds queueLength }
-      availability { version sections { sectionId name generalAdmission capacity available } }
-    }
-  }`;
-
-const SEATS = `
-  query ShowSeats($id: ID!, $sectionId: ID) {
-    show(id: $id) { id seats(sectionId: $sectionId) { ${SEAT_FIELDS} } }
-  }`;
-
-const SEAT_CHANGES = `
-  subscription SeatChanges($showId: ID!, $sinceVersion: Int) {
-    seatChanges(showId: $showId, sinceVersion: $sinceVersion) {
-      showId version
-      seats { seatId status version }
-      sections { sectionId name generalAdmission capacity available }
-    }
-  }`;
-
-const HOLD = `query Hold($id: ID!) { hold(id: $id) { __typename ${HOLD_FIELDS} } }`;
-
-const HOLD_SEATS = `
-  mutation HoldSeats($input: HoldSeatsInput!) {
-    holdSeats(input: $input) { __typename ... on Hold { ${HOLD_FIELDS} } ${HOLD_PROBLEM_FIELDS} }
-  }`;
-
-const RELEASE_HOLD = `
-  mutation ReleaseHold($holdId: ID!) {
-    releaseHold(holdId: $holdId) { __typename ... on Hold { ${HOLD_FIELDS} } ${HOLD_PROBLEM_FIELDS} }
-  }`;
-
-interface ShowDetail {
-  id: string;
-  startsAt: string;
-  onSaleAt: string | null;
-  currency: string;
-  holdTtlSeconds: number;
-  maxTicketsPerUser: number;
-  event: { id: string; name: string; venue: { id: string; name: string; city: string } };
-  priceTiers: PriceTier[];
-  waitingRoom: WaitingRoomSettings & { admissionTtlSeconds: number };
-  availability: { version: number; sections: SectionAvailability[] };
-}
-
-type HoldResult = Hold | SeatsUnavailable | Rejected;
+const SECTION_FETCHES_AT_ONCE = 2;
 
 export async function showScreen(ctx: ScreenContext): Promise<void> {
   const { root, params, signal } = ctx;
@@ -112,24 +64,49 @@ class ShowPage {
   private readonly selection = new Map<string, Seat>();
   private readonly gaQuantity = new Map<string, number>();
   private hold: Hold | null = null;
-  private map: SeatMap | null = null;
-  private currentSection: string | null = null;
+  private map: VenueMap | null = null;
+  /** Price tiers the fan wants to see (the price filter); all at first. */
+  private readonly tiersShown: Set<string>;
+  private readonly tierOfSection = new Map<string, string>();
+  /** Per-section seat fetches of a big venue, so "zoom to section" can wait for its seats. */
+  private readonly sectionLoads = new Map<string, Promise<void>>();
   private version: number;
 
   // Regions of the page, filled in as things change.
   private readonly mapHost = h('div', { class: 'map-host' });
   private readonly sectionPicker = h('div', { class: 'section-picker' });
   private readonly availabilityBody = h('tbody');
-  private readonly gaHost = h('div', { class: 'ga-pickers' });
+  private readonly ga: GaPickers;
   private readonly summary = h('div', { class: 'selection-summary' });
   private readonly messages = h('div', { class: 'messages' });
   private readonly holdPanel = h('section', { class: 'hold-panel card', 'aria-labelledby': 'hold-title', hidden: true });
   private readonly holdButton = h('button', { type: 'button', class: 'button primary hold-button' }, 'Hold seats');
+  private readonly loginReason = h('p', { class: 'login-reason', hidden: true },
+    'Seats are held for an account, so log in (or sign up) to hold them: your selection is kept while you do.');
 
   constructor(private readonly ctx: ScreenContext, private readonly show: ShowDetail) {
     this.version = show.availability.version;
     for (const section of show.availability.sections) this.sections.set(section.sectionId, section);
-    for (const tier of show.priceTiers) for (const id of tier.sectionIds) this.priceBySection.set(id, tier.priceCents);
+    for (const tier of show.priceTiers) {
+      for (const id of tier.sectionIds) {
+        this.priceBySection.set(id, tier.priceCents);
+        this.tierOfSection.set(id, tier.id);
+      }
+    }
+    this.tiersShown = new Set(show.priceTiers.map((tier) => tier.id));
+    this.ga = new GaPickers({
+      sections: () => this.gaSections,
+      quantities: this.gaQuantity,
+      price: (sectionId) => money(this.priceBySection.get(sectionId) ?? 0, show.currency),
+      maxTickets: show.maxTicketsPerUser,
+      ticketCount: () => this.ticketCount(),
+      locked: () => !!this.hold,
+      onChange: () => this.selectionChanged(),
+    });
+  }
+
+  private get zone(): string {
+    return this.show.event.venue.timeZone;
   }
 
   private get reservedSections(): SectionAvailability[] {
@@ -159,25 +136,34 @@ class ShowPage {
     fill(root,
       h('p', { class: 'breadcrumbs' },
         h('a', { href: '#/' }, 'Events'), ' › ',
-        h('a', { href: `#/events/${encodeURIComponent(show.event.id)}` }, show.event.name), ' › ', dateTime(show.startsAt)),
+        h('a', { href: `#/events/${encodeURIComponent(show.event.id)}` }, show.event.name), ' › ', dateTime(show.startsAt, this.zone)),
       heading,
-      h('p', { class: 'lead' }, `${dateTime(show.startsAt)} · ${show.event.venue.name}, ${show.event.venue.city}`),
+      h('p', { class: 'lead' }, `${dateTime(show.startsAt, this.zone)} · ${show.event.venue.name}, ${show.event.venue.city}`),
       live,
-      notOnSale ? notice('info', `Tickets go on sale ${dateTime(show.onSaleAt!)}.`) : null,
+      notOnSale ? notice('info', `Tickets go on sale ${dateTime(show.onSaleAt!, this.zone)}.`) : null,
+      show.availability.sections.every((x) => x.available === 0) ? h('p', { class: 'waitlist-link' }, 'Sold out? ',
+        h('a', { href: `#/shows/${encodeURIComponent(show.id)}/waitlist` }, 'Join the waitlist')) : null,
       h('div', { class: 'show-layout' },
         h('section', { class: 'map-column', 'aria-labelledby': 'map-title' },
           h('h2', { id: 'map-title' }, this.reservedSections.length ? 'Seat map' : 'Tickets'),
-          this.reservedSections.length ? this.sectionPicker : null,
           this.mapHost,
-          this.reservedSections.length ? seatLegend(show.priceTiers, show.currency) : null),
+          this.reservedSections.length ? this.sectionPicker : null,
+          this.reservedSections.length ? tierLegend(show.priceTiers, show.currency, this.tiersShown, () => this.filterChanged()) : null),
         h('aside', { class: 'side-column' },
           this.holdPanel,
-          h('section', { class: 'card', 'aria-labelledby': 'pick-title' },
+          this.gaSections.length ? h('section', { class: 'card' }, this.ga.element) : null,
+          this.reservedSections.length ? h('section', { class: 'card' }, bestAvailablePanel({
+            showId: show.id, tiers: show.priceTiers.filter((t) => t.sectionIds.some((id) => !this.sections.get(id)?.generalAdmission)),
+            currency: show.currency, maxTickets: show.maxTicketsPerUser, signal,
+            onFound: (seats) => this.takeBestAvailable(seats),
+          })) : null,
+          // On a phone this card is a bottom sheet: the selection and the Hold button stay in reach.
+          h('section', { class: 'card selection-sheet', 'aria-labelledby': 'pick-title' },
             h('h2', { id: 'pick-title' }, 'Your selection'),
-            h('p', { class: 'muted' }, `Up to ${plural(show.maxTicketsPerUser, 'ticket')} per person. Seats are held for ${Math.round(show.holdTtlSeconds / 60)} minutes while you pay.`),
-            this.gaHost,
+            h('p', { class: 'muted sheet-extra' }, `Up to ${plural(show.maxTicketsPerUser, 'ticket')} per person. Seats are held for ${Math.round(show.holdTtlSeconds / 60)} minutes while you pay.`),
             this.summary,
             this.messages,
+            this.loginReason,
             this.holdButton),
           h('section', { class: 'card', 'aria-labelledby': 'avail-title' },
             h('h2', { id: 'avail-title' }, 'Availability'),
@@ -187,15 +173,16 @@ class ShowPage {
               this.availabilityBody)))));
     titled(root, heading, show.event.name);
 
+    this.restoreSelection();
     this.renderSections();
-    this.renderGaPickers();
+    this.ga.render();
     this.renderSummary();
     this.ctx.onLeave(this.state.onChange((ids) => this.onSeatsChanged(ids)));
     this.subscribeToChanges();
     void this.restoreHold();
     if (this.reservedSections.length) {
-      if (this.wholeMap) void this.loadSeats(null);
-      else this.renderSectionPicker();
+      this.renderSectionPicker();
+      void this.loadMap();
     }
     signal.addEventListener('abort', () => this.map?.destroy());
   }
@@ -210,8 +197,8 @@ class ShowPage {
         for (const section of seatChanges.sections) this.sections.set(section.sectionId, section);
         if (seatChanges.sections.length) {
           this.renderSections();
-          this.updateGaLimits();
-          if (!this.wholeMap) this.renderSectionPicker();
+          this.ga.updateLimits();
+          this.renderSectionPicker();
         }
       },
       error: (message) => this.messages.replaceChildren(notice('info', `Live seat updates are unavailable (${message}). Reload the page to see the latest seats.`)),
@@ -219,33 +206,107 @@ class ShowPage {
     this.ctx.onLeave(stop);
   }
 
-  private async loadSeats(sectionId: string | null): Promise<void> {
-    this.currentSection = sectionId;
-    this.mapHost.replaceChildren(h('p', { class: 'loading', role: 'status' }, 'Loading seats…'));
-    let seats: Seat[];
-    try {
-      const { show } = await gql<{ show: { seats: Seat[] } | null }>(SEATS, { id: this.show.id, sectionId }, this.ctx.signal);
-      seats = show?.seats ?? [];
-    } catch (error) {
-      if (!this.ctx.signal.aborted) this.mapHost.replaceChildren(notice('error', describeError(error)));
-      return;
-    }
-    if (this.currentSection !== sectionId) return; // another section was picked meanwhile
-    // Seed the version barrier: a live change newer than this fetch wins, an older one loses.
-    this.state.seed(seats);
-    this.map?.destroy();
-    const sectionName = sectionId ? this.sections.get(sectionId)?.name : null;
-    this.map = new SeatMap({
-      seats,
+  /** Draws the venue: every seat of a small venue in one fetch; a big one section by section. */
+  private async loadMap(): Promise<void> {
+    this.map = new VenueMap({
       state: this.state,
       tiers: this.show.priceTiers,
       currency: this.show.currency,
-      label: `Seat map${sectionName ? `, ${sectionName}` : ''}, ${this.show.event.name}`,
+      label: `Seat map, ${this.show.event.name}`,
+      stageLabel: ['STAGE', ...this.gaSections.map((s) => `${s.name} (standing)`)].join(' · '),
+      availability: (id) => this.sections.get(id),
       isSelected: (id) => this.selection.has(id),
       isMine: (id) => !!this.hold?.seats.some((seat) => seat.id === id),
+      tierShown: (sectionId) => this.tiersShown.has(this.tierOfSection.get(sectionId) ?? ''),
       onToggle: (seat) => this.toggle(seat),
     });
-    this.mapHost.replaceChildren(this.map.element);
+    const status = h('p', { class: 'loading', role: 'status' }, 'Loading seats…');
+    this.mapHost.replaceChildren(this.map.element, status);
+    try {
+      if (this.wholeMap) {
+        const all = this.loadSection(null);
+        for (const section of this.reservedSections) this.sectionLoads.set(section.sectionId, all);
+        await all;
+      } else {
+        const queue = [...this.reservedSections];
+        const worker = async (): Promise<void> => {
+          for (let next = queue.shift(); next; next = queue.shift()) await this.ensureSection(next.sectionId);
+        };
+        await Promise.all(Array.from({ length: SECTION_FETCHES_AT_ONCE }, worker));
+      }
+      status.remove();
+    } catch (error) {
+      if (!this.ctx.signal.aborted) status.replaceWith(notice('error', describeError(error)));
+    }
+  }
+
+  /** The seats of one section (or all, for null), fetched once. */
+  private ensureSection(sectionId: string): Promise<void> {
+    let load = this.sectionLoads.get(sectionId);
+    if (!load) this.sectionLoads.set(sectionId, (load = this.loadSection(sectionId)));
+    return load;
+  }
+
+  private async loadSection(sectionId: string | null): Promise<void> {
+    const { show } = await gql<{ show: { seats: Seat[] } | null }>(SEATS, { id: this.show.id, sectionId }, this.ctx.signal);
+    const seats = show?.seats ?? [];
+    // Seed the version barrier: a live change newer than this fetch wins, an older one loses.
+    this.state.seed(seats);
+    this.map?.addSeats(seats);
+    this.dropUnavailableSelection(seats.map((seat) => seat.id));
+  }
+
+  private filterChanged(): void {
+    // Seats of a tier the fan just filtered out leave the selection (they are no longer pickable).
+    const hidden = [...this.selection.values()].filter((seat) => !this.tiersShown.has(this.tierOfSection.get(seat.sectionId) ?? ''));
+    for (const seat of hidden) this.selection.delete(seat.id);
+    if (hidden.length) this.selectionChanged();
+    this.map?.refresh();
+    announce(`Showing ${plural(this.tiersShown.size, 'price')} of ${this.show.priceTiers.length}.`);
+  }
+
+  private takeBestAvailable(seats: Seat[]): void {
+    if (this.hold) {
+      this.messages.replaceChildren(notice('info', 'You already hold seats for this show: check out or release them before picking others.'));
+      return;
+    }
+    const before = [...this.selection.keys()];
+    this.selection.clear();
+    this.gaQuantity.clear();
+    this.state.seed(seats);
+    for (const seat of seats) this.selection.set(seat.id, seat);
+    this.map?.refresh([...before, ...seats.map((seat) => seat.id)]);
+    this.ga.render();
+    this.selectionChanged();
+    this.messages.replaceChildren(notice('success', `Best available: ${seats.map(seatName).join('; ')}. Hold them to buy, or pick others on the map.`));
+    void this.ensureSection(seats[0].sectionId).then(() => this.map?.zoomToSection(seats[0].sectionId));
+  }
+
+  // ------------------------------------------------------------ kept selection
+
+  private restoreSelection(): void {
+    const saved = pendingSelection.get(this.show.id);
+    if (!saved) return;
+    for (const seat of saved.seats) this.selection.set(seat.id, seat);
+    for (const line of saved.generalAdmission) if (this.sections.has(line.sectionId)) this.gaQuantity.set(line.sectionId, line.quantity);
+  }
+
+  /** Seats restored from before a log-in that were taken meanwhile are dropped, and the fan is told. */
+  private dropUnavailableSelection(loadedIds: string[]): void {
+    const lost = loadedIds.filter((id) => this.selection.has(id) && this.state.status(id) !== 'AVAILABLE');
+    if (!lost.length) return;
+    const names = lost.map((id) => seatName(this.selection.get(id)!));
+    for (const id of lost) this.selection.delete(id);
+    this.selectionChanged();
+    this.messages.replaceChildren(notice('info', `${names.join('; ')} ${lost.length === 1 ? 'was' : 'were'} taken while you were away and removed from your selection.`));
+  }
+
+  private selectionChanged(): void {
+    pendingSelection.set(this.show.id, {
+      seats: [...this.selection.values()],
+      generalAdmission: [...this.gaQuantity].filter(([, q]) => q > 0).map(([sectionId, quantity]) => ({ sectionId, quantity })),
+    });
+    this.renderSummary();
   }
 
   private onSeatsChanged(ids: string[]): void {
@@ -254,7 +315,7 @@ class ShowPage {
     const names = lost.map((id) => seatName(this.selection.get(id)!));
     for (const id of lost) this.selection.delete(id);
     this.map?.refresh(lost);
-    this.renderSummary();
+    this.selectionChanged();
     const text = `${names.join('; ')} ${lost.length === 1 ? 'was' : 'were'} just taken by someone else and removed from your selection.`;
     this.messages.replaceChildren(notice('info', text));
   }
@@ -271,6 +332,7 @@ class ShowPage {
       announce(`${seatName(seat)} deselected.`);
     } else {
       const status = this.state.status(seat.id) ?? seat.status;
+      if (!this.tiersShown.has(this.tierOfSection.get(seat.sectionId) ?? '')) return;
       if (status !== 'AVAILABLE') {
         announce(`${seatName(seat)} is not available.`);
         return;
@@ -284,7 +346,7 @@ class ShowPage {
     }
     this.messages.replaceChildren();
     this.map?.refresh([seat.id]);
-    this.renderSummary();
+    this.selectionChanged();
   }
 
   private ticketCount(): number {
@@ -314,7 +376,9 @@ class ShowPage {
 
   private async placeHold(): Promise<void> {
     if (!currentUser()) {
-      navigate(`/login?next=${encodeURIComponent(currentPath())}`);
+      // The selection is already in sessionStorage (selectionChanged): it is here again after log-in.
+      this.selectionChanged();
+      navigate(`/login?reason=hold&next=${encodeURIComponent(currentPath())}`);
       return;
     }
     if (this.ticketCount() === 0) return;
@@ -334,6 +398,7 @@ class ShowPage {
       if (!problem) {
         this.selection.clear();
         this.gaQuantity.clear();
+        pendingSelection.set(this.show.id, null);
         this.setHold(holdSeats as Hold);
         announce('Seats held. Check out before the timer runs out.');
         return;
@@ -347,7 +412,8 @@ class ShowPage {
           h('a', { href: `#/shows/${encodeURIComponent(this.show.id)}/queue`, class: 'button' }, 'Join the waiting room')));
         return;
       } else if (problem.code === 'UNAUTHENTICATED') {
-        navigate(`/login?next=${encodeURIComponent(currentPath())}`);
+        this.selectionChanged();
+        navigate(`/login?reason=hold&next=${encodeURIComponent(currentPath())}`);
         return;
       }
       this.messages.replaceChildren(notice('error', describeProblem(problem)));
@@ -366,7 +432,7 @@ class ShowPage {
     if (hold) this.state.seed(hold.seats);
     this.map?.refresh([...before, ...(hold?.seats.map((s) => s.id) ?? [])]);
     this.renderHoldPanel();
-    this.renderGaPickers();
+    this.ga.render();
     this.renderSummary();
   }
 
@@ -419,8 +485,12 @@ class ShowPage {
   private renderSummary(): void {
     const count = this.ticketCount();
     const held = !!this.hold;
+    const anonymous = !currentUser();
     this.holdButton.disabled = held || count === 0;
-    this.holdButton.textContent = count ? `Hold ${plural(count, 'ticket')} · ${money(this.totalCents(), this.show.currency)}` : 'Hold seats';
+    this.holdButton.textContent = !count ? 'Hold seats'
+      : anonymous ? `Log in to hold these seats · ${money(this.totalCents(), this.show.currency)}`
+        : `Hold ${plural(count, 'ticket')} · ${money(this.totalCents(), this.show.currency)}`;
+    this.loginReason.hidden = !anonymous || !count || held;
     if (held) {
       this.summary.replaceChildren(h('p', {}, 'Your seats are held — see above.'));
       return;
@@ -444,85 +514,22 @@ class ShowPage {
           section.available ? `${section.available.toLocaleString()} / ${section.capacity.toLocaleString()}` : 'Sold out'))));
   }
 
-  /** Big venues: one button per section; the chosen section's seats are loaded and drawn on demand. */
+  /** One button per section (with price and places left): zooms the map to it — the map's text alternative too. */
   private renderSectionPicker(): void {
     const focused = document.activeElement instanceof HTMLElement && this.sectionPicker.contains(document.activeElement)
       ? document.activeElement.dataset.sectionId : null;
     this.sectionPicker.replaceChildren(
-      h('p', { id: 'section-picker-help' }, 'This venue is large: choose a section to see its seats.'),
-      h('ul', { class: 'section-buttons', 'aria-describedby': 'section-picker-help' }, ...this.reservedSections.map((section) => {
-        const button = h('button', {
-          type: 'button',
-          class: 'button section-button',
-          'data-section-id': section.sectionId,
-          'aria-pressed': String(this.currentSection === section.sectionId),
-        },
-        h('span', { class: 'section-name' }, section.name),
-        h('span', {}, money(this.priceBySection.get(section.sectionId) ?? 0, this.show.currency)),
-        h('span', {}, section.available ? `${section.available.toLocaleString()} left` : 'Sold out'));
+      h('h3', { id: 'section-picker-help' }, 'Sections'),
+      h('ul', { class: 'section-buttons', 'aria-labelledby': 'section-picker-help' }, ...this.reservedSections.map((section) => {
+        const button = h('button', { type: 'button', class: 'button section-button', 'data-section-id': section.sectionId },
+          h('span', { class: 'section-name' }, section.name),
+          h('span', {}, money(this.priceBySection.get(section.sectionId) ?? 0, this.show.currency)),
+          h('span', {}, section.available ? `${section.available.toLocaleString()} left` : 'Sold out'));
         button.addEventListener('click', () => {
-          void this.loadSeats(section.sectionId).then(() => {
-            const first = this.mapHost.querySelector<SVGGElement>('.seat[tabindex="0"]');
-            first?.focus();
-          });
-          this.renderSectionPicker();
+          void this.ensureSection(section.sectionId).then(() => this.map?.zoomToSection(section.sectionId, true));
         });
         return h('li', {}, button);
       })));
     if (focused) this.sectionPicker.querySelector<HTMLElement>(`[data-section-id="${focused}"]`)?.focus();
-  }
-
-  private renderGaPickers(): void {
-    const sections = this.gaSections;
-    if (!sections.length) {
-      this.gaHost.replaceChildren();
-      return;
-    }
-    this.gaHost.replaceChildren(
-      h('h3', {}, 'Standing tickets'),
-      ...sections.map((section) => {
-        const id = `ga-${section.sectionId}`;
-        const price = money(this.priceBySection.get(section.sectionId) ?? 0, this.show.currency);
-        const input = h('input', {
-          id, type: 'number', inputmode: 'numeric', min: 0, value: this.gaQuantity.get(section.sectionId) ?? 0,
-          'data-section-id': section.sectionId, 'aria-describedby': `${id}-hint`, disabled: !!this.hold,
-        });
-        const set = (value: number): void => {
-          const max = this.gaMax(section.sectionId);
-          const quantity = Math.max(0, Math.min(max, Math.floor(Number.isFinite(value) ? value : 0)));
-          if (quantity !== value) announce(`Up to ${max} for ${section.name}.`);
-          input.value = String(quantity);
-          this.gaQuantity.set(section.sectionId, quantity);
-          this.renderSummary();
-        };
-        input.addEventListener('change', () => set(input.valueAsNumber));
-        const minus = h('button', { type: 'button', class: 'button stepper', 'aria-label': `One fewer for ${section.name}`, disabled: !!this.hold }, '−');
-        const plus = h('button', { type: 'button', class: 'button stepper', 'aria-label': `One more for ${section.name}`, disabled: !!this.hold }, '+');
-        minus.addEventListener('click', () => set((this.gaQuantity.get(section.sectionId) ?? 0) - 1));
-        plus.addEventListener('click', () => set((this.gaQuantity.get(section.sectionId) ?? 0) + 1));
-        return h('div', { class: 'field ga-picker' },
-          h('label', { for: id }, `${section.name} — ${price} each`),
-          h('div', { class: 'stepper-row' }, minus, input, plus),
-          h('p', { class: 'hint', id: `${id}-hint`, 'data-ga-hint': section.sectionId }, this.gaHint(section)));
-      }));
-    this.updateGaLimits();
-  }
-
-  private gaMax(sectionId: string): number {
-    const others = this.ticketCount() - (this.gaQuantity.get(sectionId) ?? 0);
-    return Math.max(0, Math.min(this.sections.get(sectionId)?.available ?? 0, this.show.maxTicketsPerUser - others));
-  }
-
-  private gaHint(section: SectionAvailability): string {
-    return section.available ? `${section.available.toLocaleString()} of ${section.capacity.toLocaleString()} left` : 'Sold out';
-  }
-
-  private updateGaLimits(): void {
-    for (const section of this.gaSections) {
-      const input = this.gaHost.querySelector<HTMLInputElement>(`input[data-section-id="${section.sectionId}"]`);
-      if (input) input.max = String(this.gaMax(section.sectionId));
-      const hint = this.gaHost.querySelector<HTMLElement>(`[data-ga-hint="${section.sectionId}"]`);
-      if (hint) hint.textContent = this.gaHint(section);
-    }
   }
 }

@@ -10,7 +10,7 @@ import type { Rejected, WaitingRoomTicket } from '../types';
 
 const TICKET_FIELDS = 'id showId status position estimatedWaitSeconds admissionToken admissionExpiresAt';
 
-const SHOW = `query QueueShow($id: ID!) { show(id: $id) { id startsAt event { name } waitingRoom { enabled queueLength admitPerMinute } } }`;
+const SHOW = `query QueueShow($id: ID!) { show(id: $id) { id startsAt event { name venue { timeZone } } waitingRoom { enabled queueLength admitPerMinute } } }`;
 const ENTER = `
   mutation EnterWaitingRoom($showId: ID!) {
     enterWaitingRoom(showId: $showId) { __typename ... on WaitingRoomTicket { ${TICKET_FIELDS} } ${REJECTED_FIELDS} }
@@ -23,7 +23,7 @@ const POLL_MS = 3000;
 interface QueueShow {
   id: string;
   startsAt: string;
-  event: { name: string };
+  event: { name: string; venue: { timeZone: string } };
   waitingRoom: { enabled: boolean; queueLength: number; admitPerMinute: number };
 }
 
@@ -58,7 +58,7 @@ export async function waitingRoomScreen({ root, params, signal }: ScreenContext)
   root.replaceChildren(
     h('p', { class: 'breadcrumbs' }, h('a', { href: '#/' }, 'Events'), ' › ', show.event.name),
     heading,
-    h('p', { class: 'lead' }, `${show.event.name} · ${dateTime(show.startsAt)}`),
+    h('p', { class: 'lead' }, `${show.event.name} · ${dateTime(show.startsAt, show.event.venue.timeZone)}`),
     h('section', { class: 'card queue-card' },
       h('p', {}, 'Lots of people want tickets for this show. We let people in a few at a time so everyone gets a fair chance. Keep this page open — it updates by itself and takes you to the seat map when it is your turn.'),
       live,
@@ -95,7 +95,7 @@ export async function waitingRoomScreen({ root, params, signal }: ScreenContext)
       window.clearInterval(poller);
       admission.set(params.id, { ticketId, token: next.admissionToken, expiresAt: next.admissionExpiresAt });
       position.textContent = 'It is your turn!';
-      eta.textContent = next.admissionExpiresAt ? `Pick your seats before ${dateTime(next.admissionExpiresAt)}.` : '';
+      eta.textContent = next.admissionExpiresAt ? `Pick your seats before ${dateTime(next.admissionExpiresAt, show.event.venue.timeZone)}.` : '';
       announce('It is your turn. Taking you to the seat map.');
       window.setTimeout(() => navigate(showPath, { replace: true }), 800);
       return;

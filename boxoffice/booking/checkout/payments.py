@@ -1,0 +1,306 @@
+"""Paying for an order with a Stripe PaymentIntent, and settling whatever Stripe says happened.
+
+Stripe is called only outside database transactions. Every outcome, whether it arrives as
+the synchronous answer, a webhook, or the reconciliation job, and in any order or number,
+goes through `apply_intent`, which is idempotent: the order ends the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from asyncpg.exceptions import RaiseError
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from ...payments.gateway import (IntentView, PaymentDeclined, PaymentProviderUnavailable, PaymentRequestRejected,
+                                StripeGateway)
+from ..errors import HoldNotActive, IdempotencyConflict, InvalidInput, NotFound, PaymentDeclined as Declined
+from ..errors import ShowCancelled, Unauthenticated
+from .history import ORDER_COLS, order_record
+from ..inventory.holds import MAX_KEY_LENGTH
+from ..pg_calls import Attrs, decoded, driver
+from ..records import ChangeSet, OrderRecord, SeatChange, Viewer
+from ..inventory.seatmap import lock_show_for_change, move_seats
+from .tickets import TicketConflict, revoke_order_tickets, signed_tickets
+from ..after_sale.resale_checkout import refund_seller
+
+log = logging.getLogger("boxoffice.payments")
+_PAYMENT_METHOD = re.compile(r"^pm_[A-Za-z0-9_]{1,100}$")
+FINAL = ("succeeded", "canceled", "refunded")
+
+
+@dataclass(frozen=True)
+class PaymentContext:
+    gateway: StripeGateway
+    secret: str  # signs ticket barcodes
+    return_url: str  # where 3-D Secure sends the buyer back
+
+
+def intent_key(order_id: uuid.UUID) -> str:
+    """One PaymentIntent per order, however many times creation is retried."""
+    return f"boxoffice-intent-{order_id}"
+
+
+def _binding(secret: str, order_id: str) -> str:
+    key = hmac.new(secret.encode(), b"payment-intent-binding-v1", hashlib.sha256).digest()
+    return hmac.new(key, order_id.encode(), hashlib.sha256).hexdigest()[:40]
+
+
+def intent_metadata(secret: str, order_id: uuid.UUID) -> dict[str, str]:
+    """The metadata of the intent boxoffice creates for an order, signed: should the intent's id
+    never reach us (its creation answer lost), only a signature we made binds it to the order."""
+    return {"order_id": str(order_id), "order_binding": _binding(secret, str(order_id))}
+
+
+def _signed_order(secret: str, intent: IntentView) -> uuid.UUID | None:
+    claimed, binding = intent.metadata.get("order_id", ""), intent.metadata.get("order_binding", "")
+    if not binding or not hmac.compare_digest(binding.encode(), _binding(secret, claimed).encode()):
+        return None
+    try:
+        return uuid.UUID(claimed)
+    except ValueError:
+        return None
+
+
+async def order_row(conn: AsyncConnection, order_id: uuid.UUID, *, lock: bool = False) -> Any:
+    return (await conn.execute(text(f"SELECT {ORDER_COLS}, expires_at > now() AS live FROM orders "
+                                    f"WHERE id = :o{' FOR UPDATE' if lock else ''}"), {"o": order_id})).first()
+
+
+async def confirm_payment(engine: AsyncEngine, ctx: PaymentContext, viewer: Viewer | None, order_id: uuid.UUID,
+                          payment_method: str, key: str) -> tuple[OrderRecord, ChangeSet]:
+    if viewer is None:
+        raise Unauthenticated("Sign in to pay.")
+    if not 1 <= len(key) <= MAX_KEY_LENGTH:
+        raise InvalidInput(f"idempotencyKey has 1 to {MAX_KEY_LENGTH} characters.", field="idempotencyKey")
+    if not _PAYMENT_METHOD.match(payment_method):
+        raise InvalidInput("That is not a payment method id (pm_…).", field="paymentMethod")
+    async with driver(engine) as db:
+        found = await db.fetchrow(_ORDER_AND_PAYMENT, order_id)
+    order = None if found is None else Attrs(found)
+    if order is None or order.user_id != viewer.user_id or order.payment_order is None:
+        raise NotFound("No such order.", field="orderId")
+    if order.status == "confirmed":
+        return order_record(order), ChangeSet()  # a double submit: it is paid already
+    if order.show_status == "cancelled":  # its hold was ended with the show: nothing to pay for
+        raise ShowCancelled("This show was cancelled.", field="orderId")
+    if order.status != "pending_payment" or not order.live:
+        raise HoldNotActive("This order can no longer be paid; hold the seats again.", field="orderId")
+    changes = ChangeSet()
+    intent_id = order.intent_id
+    expected = (order.show_id, order.ticket_count)  # so the settlement's tickets are signed before its call
+    try:
+        if intent_id is None:
+            intent = await ctx.gateway.create_intent(order.total_cents, order.currency.lower(),
+                                                     intent_metadata(ctx.secret, order_id), intent_key(order_id))
+            intent_id = intent.id
+            async with driver(engine) as db:
+                await db.execute(_STORE_INTENT, intent_id, order_id)
+        intent = await ctx.gateway.confirm_intent(intent_id, payment_method, ctx.return_url,
+                                                  f"boxoffice-confirm-{order_id}-{key}")
+    except PaymentDeclined as err:
+        changes.merge(await apply_intent(engine, ctx, err.intent))
+        raise Declined(f"{err.message} Try another card.", field="paymentMethod") from None
+    except PaymentProviderUnavailable:
+        # The outcome is unknown: the order waits in PROCESSING for the webhook or reconciliation.
+        async with engine.begin() as conn:
+            await conn.execute(text("UPDATE payments SET status = 'processing', updated_at = now() "
+                                    "WHERE order_id = :o AND status NOT IN ('succeeded', 'canceled', 'refunded')"),
+                               {"o": order_id})
+        return await _reload(engine, order_id), changes
+    except PaymentRequestRejected as err:
+        if err.code == "idempotency_error":
+            raise IdempotencyConflict("That idempotency key was used with another payment method.",
+                                      field="idempotencyKey") from None
+        if err.code == "payment_intent_unexpected_state" and intent_id is not None:
+            changes.merge(await apply_intent(engine, ctx, await ctx.gateway.retrieve_intent(intent_id)))
+            return await _reload(engine, order_id), changes
+        raise InvalidInput(f"The payment provider refused: {err}", field="paymentMethod") from None
+    settled, after = await _apply(engine, ctx, intent, expected)
+    changes.merge(settled)
+    return after if after is not None else await _reload(engine, order_id), changes
+
+
+_ORDER_AND_PAYMENT = (f"SELECT {', '.join('o.' + c.strip() for c in ORDER_COLS.split(','))}, "
+                      "o.expires_at > now() AS live, p.order_id AS payment_order, p.intent_id, "
+                      "(SELECT sh.status FROM shows sh WHERE sh.id = o.show_id) AS show_status "
+                      "FROM orders o LEFT JOIN payments p ON p.order_id = o.id WHERE o.id = $1")
+_STORE_INTENT = "UPDATE payments SET intent_id = $1, updated_at = now() WHERE order_id = $2 AND intent_id IS NULL"
+_ORDER = f"SELECT {ORDER_COLS} FROM orders WHERE id = $1"
+
+
+async def _reload(engine: AsyncEngine, order_id: uuid.UUID) -> OrderRecord:
+    async with driver(engine) as db:
+        return order_record(Attrs(await db.fetchrow(_ORDER, order_id)))
+
+
+async def order_of_intent(conn: AsyncConnection, intent_id: str) -> uuid.UUID | None:
+    """The order whose payment is this intent (by the id boxoffice stored), if any."""
+    row = (await conn.execute(text("SELECT order_id FROM payments WHERE intent_id = :i"), {"i": intent_id})).first()
+    return None if row is None else row.order_id  # type: ignore[no-any-return]
+
+
+async def _order_of_intent(conn: AsyncConnection, secret: str, intent: IntentView) -> uuid.UUID | None:
+    """The order this intent pays: by the intent id stored on its payment, or, if that id was never
+    stored (its creation answer was lost), by metadata boxoffice signed, for the order's exact amount
+    and currency, and only while the payment has no other intent. Metadata alone binds nothing."""
+    order_id = await order_of_intent(conn, intent.id)
+    if order_id is not None:
+        return order_id
+    claimed = _signed_order(secret, intent)
+    if claimed is None:
+        if intent.metadata.get("order_id"):
+            log.warning("payment intent %s names order %r without boxoffice's signature: not bound",
+                        intent.id, intent.metadata.get("order_id"))
+        return None
+    bound = (await conn.execute(text(
+        "UPDATE payments SET intent_id = :i, updated_at = now() WHERE order_id = :o AND intent_id IS NULL "
+        "AND amount_cents = :a AND lower(currency) = lower(:c) RETURNING order_id"),
+        {"i": intent.id, "o": claimed, "a": intent.amount, "c": intent.currency})).first()
+    return None if bound is None else bound.order_id  # type: ignore[no-any-return]
+
+
+async def apply_intent(engine: AsyncEngine, ctx: PaymentContext, intent: IntentView, *,
+                       expected: tuple[uuid.UUID, int] | None = None) -> ChangeSet:
+    """Brings the order in line with the intent's state (idempotent, any order, any number of times).
+    `expected`: the order's show and ticket count, if known (a success then settles in one call)."""
+    return (await _apply(engine, ctx, intent, expected))[0]
+
+
+async def _apply(engine: AsyncEngine, ctx: PaymentContext, intent: IntentView,
+                 expected: tuple[uuid.UUID, int] | None) -> tuple[ChangeSet, OrderRecord | None]:
+    """apply_intent, also answering the order as the settlement left it (None: read it again)."""
+    changes = ChangeSet()
+    if intent.status == "succeeded":
+        refund_due, after = await _settle_success(engine, ctx, intent, changes, expected)
+        if after is not None and after.id in changes.resold:
+            await refund_seller(engine, ctx, after.id)  # outside the settlement; reconcile retries it
+        if refund_due is not None:
+            await refund_order(engine, ctx, refund_due, intent.id, changes)
+            return changes, None
+        return changes, after
+    status = {"requires_payment_method": "failed", "requires_action": "requires_action",
+              "processing": "processing", "canceled": "canceled",
+              "requires_confirmation": "requires_payment_method"}.get(intent.status)
+    if status is None:
+        return changes, None
+    if status == "failed" and not intent.failure_code and not intent.failure_message:
+        status = "requires_payment_method"  # never tried yet, not a failure
+    async with engine.begin() as conn:
+        order_id = await _order_of_intent(conn, ctx.secret, intent)
+        if order_id is None:
+            return changes, None
+        updated = (await conn.execute(text(
+            "UPDATE payments SET status = :st, next_action_url = :url, failure_reason = :why, updated_at = now() "
+            "WHERE order_id = :o AND status NOT IN ('succeeded', 'canceled', 'refunded') "
+            "AND (status <> :st OR failure_reason IS DISTINCT FROM :why) RETURNING order_id"),
+            {"st": status, "o": order_id,
+             "url": intent.next_action_url if status == "requires_action" else None,
+             "why": intent.failure_message if status == "failed" else None})).first()
+        if updated is not None:
+            changes.orders.add(order_id)
+            if status == "failed":
+                await conn.execute(text(
+                    "INSERT INTO outbox (topic, user_id, payload) SELECT 'notification', user_id, jsonb_build_object("
+                    "'kind', 'PAYMENT_FAILED', 'orderId', id::text, 'showId', show_id::text, 'reason', "
+                    "CAST(:why AS text)) FROM orders WHERE id = :o"), {"o": order_id, "why": intent.failure_message})
+    return changes, None
+
+
+# settle_intent() (migration 0013) picks the order's settlement by its kind: settle_paid_intent() for a
+# primary sale, settle_resale_intent() for a resale (outcome 'resold': the seller is refunded next).
+_SETTLE = "SELECT * FROM settle_intent($1, $2, $3, $4, $5, $6, $7)"
+
+
+async def _settle_success(engine: AsyncEngine, ctx: PaymentContext, intent: IntentView, changes: ChangeSet,
+                          expected: tuple[uuid.UUID, int] | None) -> tuple[uuid.UUID | None, OrderRecord | None]:
+    """Confirms the order if it can still have its places (seats sold, tickets issued, the fan told
+    through the outbox), else cancels it: one call of settle_paid_intent() (migration 0008), which
+    locks the order row first, then the show, the seat rows in key order, then the hold. Returns the
+    order to refund, if any, and the order as it is now.
+
+    The tickets' barcodes are signed here, for `expected` (the order's show and ticket count, when
+    the caller knows them); the call answers 'tickets' without changing anything if they do not fit,
+    and this signs again for what it says (a webhook that arrives first: two calls)."""
+    claimed = _signed_order(ctx.secret, intent)
+    show_id, count = expected if expected is not None else (None, 0)
+    async with driver(engine) as db:
+        for _ in range(3):
+            ticket_ids, barcodes = signed_tickets(ctx.secret, show_id, count)
+            try:
+                row = await db.fetchrow(_SETTLE, intent.id, claimed, intent.amount, intent.currency, show_id,
+                                        ticket_ids, barcodes)
+            except RaiseError as err:
+                if str(err).startswith("ticket_conflict"):
+                    raise TicketConflict(str(err)) from None
+                raise
+            if row["outcome"] != "tickets":
+                break
+            show_id, count = row["show_id"], row["ticket_count"]
+        else:
+            raise RuntimeError(f"payment intent {intent.id}: the order's tickets kept changing")
+    outcome = row["outcome"]
+    if outcome == "unbound":
+        if claimed is None and intent.metadata.get("order_id"):
+            log.warning("payment intent %s names order %r without boxoffice's signature: not bound",
+                        intent.id, intent.metadata.get("order_id"))
+        return None, None
+    order = order_record(Attrs(row))
+    if outcome == "confirmed":
+        return None, order
+    if outcome == "resold":
+        changes.resold.add(order.id)
+    status = "S" if outcome in ("sold", "resold") else "A"  # sold, or freed from an order that cannot have them
+    for seat_id, section_id, version, ga in decoded(row["changed"]):
+        changes.add(order.show_id, SeatChange(seat_id, uuid.UUID(section_id), status, version, ga))
+    changes.orders.add(order.id)
+    return (order.id if outcome == "refund" else None), order
+
+
+async def refund_order(engine: AsyncEngine, ctx: PaymentContext, order_id: uuid.UUID, intent_id: str,
+                       changes: ChangeSet) -> bool:
+    """Refunds a captured payment of an order that cannot be fulfilled; retried by reconciliation."""
+    try:
+        refund = await ctx.gateway.refund(intent_id, f"boxoffice-refund-{order_id}")
+    except (PaymentProviderUnavailable, PaymentRequestRejected):
+        return False  # stays succeeded-but-cancelled: `boxoffice reconcile` refunds it later
+    await mark_refunded(engine, order_id, refund.id, changes)
+    return True
+
+
+async def mark_refunded(engine: AsyncEngine, order_id: uuid.UUID, refund_id: str | None, changes: ChangeSet) -> None:
+    async with engine.begin() as conn:
+        order = await order_row(conn, order_id, lock=True)
+        if order is None or order.status in ("refunded", "disputed"):  # a charged-back payment is not refunded
+            return
+        if order.status == "confirmed":  # refunded from Stripe's side
+            await void_order(conn, order, "refunded", changes)
+        await conn.execute(text("UPDATE orders SET status = 'refunded' WHERE id = :o"), {"o": order_id})
+        await conn.execute(text("UPDATE payments SET status = 'refunded', refund_id = COALESCE(:r, refund_id), "
+                                "updated_at = now() WHERE order_id = :o"), {"o": order_id, "r": refund_id})
+        await conn.execute(text(
+            "INSERT INTO outbox (topic, user_id, payload) VALUES ('notification', :u, jsonb_build_object("
+            "'kind', 'ORDER_CANCELLED', 'orderId', CAST(:o AS text), 'showId', CAST(:s AS text), 'refunded', true))"),
+            {"u": order.user_id, "o": str(order_id), "s": str(order.show_id)})
+    changes.orders.add(order_id)
+
+
+async def void_order(conn: AsyncConnection, order: Any, reason: str, changes: ChangeSet) -> None:
+    """A confirmed order's tickets are revoked and, if its show has not started, its seats go back
+    on sale (a live change); after the show they stay with the order, as the record of who sat
+    there. In the caller's transaction, which has the order locked."""
+    await lock_show_for_change(conn, order.show_id)
+    upcoming = (await conn.execute(text("SELECT starts_at > now() FROM shows WHERE id = :s"),
+                                   {"s": order.show_id})).scalar()
+    if upcoming:
+        for change in await move_seats(conn, order.show_id, where="ss.order_id = :o AND ss.status = 'S'",
+                                       to="A", also_set="order_id = NULL", params={"o": order.id}):
+            changes.add(order.show_id, change)
+    await revoke_order_tickets(conn, order.id, reason)

@@ -1,0 +1,1 @@
+"""The organizer's night: door staff, checking tickets in, and the show's sales figures."""

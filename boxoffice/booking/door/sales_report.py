@@ -1,0 +1,124 @@
+"""A show's sales figures, read from the rows that are the sales (never a second bookkeeping).
+
+Places (capacity, sold, held, available) are counted on `show_seats`, check-ins on `tickets`, money
+on `orders`: gross is what every order ever confirmed for the show charged, refunded what of it was
+refunded since (so net = gross - refunded); a section's gross is the price of the places those
+orders bought in it, so the sections add up to the gross. The timeline counts orders by the time
+they were confirmed, refunded later or not: it is the on-sale as it happened. One statement for the
+figures, one for the timeline (only when asked for).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ..errors import InvalidInput
+from ..pg_calls import driver
+from ..records import ShowRecord, Viewer
+from .staff import organizes
+
+MIN_BUCKET_S = 60
+MAX_BUCKET_S = 366 * 86_400
+MAX_BUCKETS = 5_000  # the newest this many non-empty buckets: bounds the answer, whatever the bucket size
+
+
+@dataclass(frozen=True, slots=True)
+class SectionSalesRecord:
+    section_id: uuid.UUID
+    name: str
+    capacity: int
+    sold: int
+    checked_in: int
+    gross_cents: int
+
+
+@dataclass(frozen=True, slots=True)
+class SalesReportRecord:
+    show_id: uuid.UUID
+    currency: str
+    capacity: int
+    sold: int
+    held: int
+    available: int
+    checked_in: int
+    gross_cents: int
+    refunded_cents: int
+    by_section: tuple[SectionSalesRecord, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SalesBucketRecord:
+    start: datetime
+    orders: int
+    tickets: int
+    gross_cents: int
+
+
+# An order's places are its hold's: reserved seats and general-admission units (show_seats ids). The
+# show's places are read once (MATERIALIZED) and joined by hash: a show of 50,000 places costs one
+# scan of them, not a lookup per place sold, whatever the planner's statistics say.
+_FIGURES = (
+    "WITH seats AS MATERIALIZED (SELECT id, section_id, status, hold_expires_at, price_cents FROM show_seats "
+    "  WHERE show_id = $1), "
+    "places AS (SELECT section_id, count(*) AS capacity, count(*) FILTER (WHERE status = 'S') AS sold, "
+    # 'W': parked for the waitlist (booking/waitlist/offers.py), nobody's to buy: counted as held.
+    "  count(*) FILTER (WHERE status = 'H' AND hold_expires_at > now() OR status = 'W') AS held, "
+    "  count(*) FILTER (WHERE status = 'A' OR status = 'H' AND hold_expires_at <= now()) AS available "
+    "  FROM seats GROUP BY section_id), "
+    "checked AS (SELECT section_id, count(*) AS n FROM tickets WHERE show_id = $1 AND status = 'checked_in' "
+    "  GROUP BY section_id), "
+    "bought AS (SELECT s.section_id, sum(s.price_cents) AS gross FROM orders o JOIN holds h ON h.id = o.hold_id "
+    "  CROSS JOIN LATERAL unnest(h.seat_ids || h.unit_ids) AS p(id) JOIN seats s ON s.id = p.id "
+    "  WHERE o.show_id = $1 AND o.confirmed_at IS NOT NULL GROUP BY s.section_id), "
+    "money AS (SELECT coalesce(sum(total_cents), 0) AS gross, "
+    "  coalesce(sum(total_cents) FILTER (WHERE status = 'refunded'), 0) AS refunded "
+    "  FROM orders WHERE show_id = $1 AND confirmed_at IS NOT NULL) "
+    "SELECT sec.id, sec.name, p.capacity, p.sold, p.held, p.available, coalesce(c.n, 0) AS checked_in, "
+    "  coalesce(b.gross, 0) AS section_gross, m.gross, m.refunded "
+    "FROM money m LEFT JOIN places p ON true LEFT JOIN sections sec ON sec.id = p.section_id "
+    "LEFT JOIN checked c ON c.section_id = p.section_id LEFT JOIN bought b ON b.section_id = p.section_id "
+    "ORDER BY sec.position, sec.id")
+
+_TIMELINE = (
+    "SELECT start, orders, tickets, gross FROM (SELECT date_bin(make_interval(secs => $2), confirmed_at, "
+    "  TIMESTAMPTZ '2000-01-01 00:00:00+00') AS start, count(*) AS orders, sum(ticket_count) AS tickets, "
+    "  sum(total_cents) AS gross FROM orders WHERE show_id = $1 AND confirmed_at IS NOT NULL "
+    "  GROUP BY 1 ORDER BY 1 DESC LIMIT $3) AS newest ORDER BY start")
+
+
+async def sales_report(engine: AsyncEngine, show_id: uuid.UUID, currency: str) -> SalesReportRecord:
+    """The show's figures now. The caller checks who may read them (Show.salesReport)."""
+    async with driver(engine) as db:
+        rows = await db.fetch(_FIGURES, show_id)
+    sections = tuple(SectionSalesRecord(section_id=r["id"], name=r["name"], capacity=r["capacity"], sold=r["sold"],
+                                        checked_in=r["checked_in"], gross_cents=int(r["section_gross"]))
+                     for r in rows if r["id"] is not None)
+    first = rows[0]
+    return SalesReportRecord(
+        show_id=show_id, currency=currency, capacity=sum(s.capacity for s in sections),
+        sold=sum(s.sold for s in sections), held=sum(r["held"] or 0 for r in rows),
+        available=sum(r["available"] or 0 for r in rows), checked_in=sum(s.checked_in for s in sections),
+        gross_cents=int(first["gross"]), refunded_cents=int(first["refunded"]), by_section=sections)
+
+
+async def sales_timeline(engine: AsyncEngine, show_id: uuid.UUID, bucket_seconds: int) -> list[SalesBucketRecord]:
+    """Confirmed orders per bucket of `bucket_seconds` (aligned on UTC midnights), oldest first;
+    only buckets with sales, the newest MAX_BUCKETS of them."""
+    if not MIN_BUCKET_S <= bucket_seconds <= MAX_BUCKET_S:
+        raise InvalidInput(f"bucketSeconds is between {MIN_BUCKET_S} and {MAX_BUCKET_S:,}.", field="bucketSeconds")
+    async with driver(engine) as db:
+        rows = await db.fetch(_TIMELINE, show_id, float(bucket_seconds), MAX_BUCKETS)
+    return [SalesBucketRecord(start=r["start"], orders=r["orders"], tickets=int(r["tickets"]),
+                              gross_cents=int(r["gross"])) for r in rows]
+
+
+async def report_for(engine: AsyncEngine, viewer: Viewer | None, show: ShowRecord) -> SalesReportRecord | None:
+    """The figures for the show's organizer and admins; None for anyone else (no error: the field
+    is simply empty for them, as the contract says)."""
+    if viewer is None or not organizes(viewer, show):
+        return None
+    return await sales_report(engine, show.id, show.currency)

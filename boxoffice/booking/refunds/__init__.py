@@ -1,0 +1,1 @@
+"""Refund policy, refunds of confirmed orders and show cancellation (issue 19)."""

@@ -1,0 +1,103 @@
+"""The door's and the organizer's report types: CheckIn, SalesReport and its parts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+from strawberry import Private
+
+from ..booking.door.check_in import CheckInRecord
+from ..booking.door.sales_report import SalesBucketRecord, SalesReportRecord, SectionSalesRecord, sales_timeline
+from ..booking.errors import BookingError
+from .booking_types import Ticket
+from .catalog_types import Info
+from .field_errors import query_error
+
+
+@strawberry.type
+class CheckIn:
+    ticket: Ticket
+    place: str = strawberry.field(description="e.g. Orchestra, row C, seat 10 (or the GA section's name).")
+    checked_in_at: datetime
+
+    @classmethod
+    def of(cls, r: CheckInRecord) -> CheckIn:
+        return cls(ticket=Ticket(record=r.ticket, show=r.show), place=r.place, checked_in_at=r.checked_in_at)
+
+
+@strawberry.type
+class SectionSales:
+    section_id: strawberry.ID
+    name: str
+    capacity: int
+    sold: int
+    checked_in: int
+    gross_cents: int
+
+    @classmethod
+    def of(cls, r: SectionSalesRecord) -> SectionSales:
+        return cls(section_id=strawberry.ID(str(r.section_id)), name=r.name, capacity=r.capacity, sold=r.sold,
+                   checked_in=r.checked_in, gross_cents=r.gross_cents)
+
+
+@strawberry.type
+class SalesBucket:
+    start: datetime
+    orders: int
+    tickets: int
+    gross_cents: int
+
+    @classmethod
+    def of(cls, r: SalesBucketRecord) -> SalesBucket:
+        return cls(start=r.start, orders=r.orders, tickets=r.tickets, gross_cents=r.gross_cents)
+
+
+@strawberry.type
+class SalesReport:
+    record: Private[SalesReportRecord]
+
+    @strawberry.field
+    def currency(self) -> str:
+        return self.record.currency
+
+    @strawberry.field
+    def capacity(self) -> int:
+        return self.record.capacity
+
+    @strawberry.field
+    def sold(self) -> int:
+        return self.record.sold
+
+    @strawberry.field
+    def held(self) -> int:
+        return self.record.held
+
+    @strawberry.field
+    def available(self) -> int:
+        return self.record.available
+
+    @strawberry.field
+    def checked_in(self) -> int:
+        return self.record.checked_in
+
+    @strawberry.field
+    def gross_cents(self) -> int:
+        return self.record.gross_cents
+
+    @strawberry.field
+    def refunded_cents(self) -> int:
+        return self.record.refunded_cents
+
+    @strawberry.field
+    def by_section(self) -> list[SectionSales]:
+        return [SectionSales.of(s) for s in self.record.by_section]
+
+    @strawberry.field(description="Confirmed orders per time bucket, oldest first.")
+    async def timeline(self, info: Info, bucket_seconds: int | None = 3600) -> list[SalesBucket]:
+        try:
+            buckets = await sales_timeline(info.context.browse_engine, self.record.show_id,
+                                           3600 if bucket_seconds is None else bucket_seconds)
+        except BookingError as err:
+            raise query_error(err) from None
+        return [SalesBucket.of(b) for b in buckets]

@@ -1,0 +1,191 @@
+"""Face-value resale: list, buy (a hold, an order, a payment), the seller refunded; every refusal and race."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from sqlalchemy import text
+
+from boxoffice.booking.after_sale import resale, resale_checkout
+from boxoffice.booking.errors import BookingError
+from boxoffice.booking.records import Viewer
+
+from .journeys import (HOLD_LISTING, LIST, TRANSFER_TICKET, WITHDRAW, assert_clean, buy, email_of,
+                       order_of, pay_hold, revoked_reason, told)
+
+LISTINGS = "query($s: ID!) { show(id: $s) { resaleCapPercent resaleListings(first: 10) { id priceCents status } } }"
+MY_LISTINGS = "{ viewer { resaleListings { id status priceCents } } }"
+REFUND = """mutation($o: ID!, $k: String!) { refundOrder(orderId: $o, idempotencyKey: $k) {
+  __typename ... on Order { id status } ... on Rejected { code message } } }"""
+CHECK_IN = """mutation($s: ID!, $b: String!) { checkInTicket(showId: $s, barcode: $b) {
+  __typename ... on CheckIn { checkedInAt } ... on Rejected { code message } } }"""
+
+
+async def _listing(api, token, ticket_id, price):
+    return (await api.gql(LIST, {"t": ticket_id, "p": price}, token))["listForResale"]
+
+
+async def _hold(api, token, listing_id, key=None):
+    return (await api.gql(HOLD_LISTING, {"l": listing_id, "k": key or uuid.uuid4().hex}, token))["holdResaleListing"]
+
+
+async def _seller_refund(api, listing_id):
+    async with api.services.engine.connect() as conn:
+        return (await conn.execute(text("SELECT refund_status, refunded_cents FROM resale_listings WHERE id = :l"),
+                                   {"l": listing_id})).one()
+
+
+async def _sold_setup(api):
+    org, _ = await api.user("organizer")
+    seller, _ = await api.user()
+    show = await api.show(org)
+    order = await buy(api, seller, show, seats=show["seats"][:1], ga=1)
+    return org, seller, show, order
+
+
+async def test_a_fan_resells_at_face_value_and_is_refunded(api) -> None:
+    org, seller, show, order = await _sold_setup(api)
+    buyer, _ = await api.user()
+    seat_ticket = next(t for t in order["tickets"] if t["seat"])
+    assert (await _listing(api, seller, seat_ticket["id"], 5001))["code"] == "ABOVE_RESALE_CAP"
+    listed = await _listing(api, seller, seat_ticket["id"], 4500)
+    assert listed["status"] == "LISTED" and listed["faceValueCents"] == 5000, listed
+    assert listed["seat"]["id"] == seat_ticket["seat"]["id"]
+    assert (await _listing(api, seller, seat_ticket["id"], 4500))["id"] == listed["id"]  # a retry: the same one
+    assert (await _listing(api, seller, seat_ticket["id"], 4000))["code"] == "INVALID_INPUT"  # listed twice
+    shown = (await api.gql(LISTINGS, {"s": show["id"]}))["show"]
+    assert shown["resaleCapPercent"] == 100 and [x["id"] for x in shown["resaleListings"]] == [listed["id"]]
+    mine = await order_of(api, seller, order["id"])
+    assert next(t for t in mine["tickets"] if t["id"] == seat_ticket["id"])["resaleListing"]["id"] == listed["id"]
+    # Listed: not transferable, and the door does not admit it.
+    friend, _ = await api.user()
+    refused = (await api.gql(TRANSFER_TICKET, {"t": seat_ticket["id"], "e": await email_of(api, friend)},
+                             seller))["transferTicket"]
+    assert refused["code"] == "INVALID_INPUT" and "listed" in refused["message"]
+    door = (await api.gql(CHECK_IN, {"s": show["id"], "b": seat_ticket["barcode"]}, org))["checkInTicket"]
+    assert door["__typename"] == "Rejected", door
+
+    assert (await _hold(api, seller, listed["id"]))["code"] == "INVALID_INPUT"  # one's own listing
+    key = uuid.uuid4().hex
+    hold = await _hold(api, buyer, listed["id"], key)
+    assert hold["__typename"] == "Hold" and hold["totalCents"] == 4500, hold
+    assert (await _hold(api, buyer, listed["id"], key))["id"] == hold["id"]
+    other, _ = await api.user()
+    assert (await _hold(api, other, listed["id"]))["code"] == "SEATS_UNAVAILABLE"
+    busy = (await api.gql(WITHDRAW, {"l": listed["id"]}, seller))["withdrawResale"]
+    assert busy["code"] == "SEATS_UNAVAILABLE", busy  # a buyer is checking out: the seller's withdraw fails
+    assert (await api.gql(LISTINGS, {"s": show["id"]}))["show"]["resaleListings"] == []  # held: not offered
+
+    paid = await pay_hold(api, buyer, hold["id"])
+    assert paid["totalCents"] == 4500 and len(paid["tickets"]) == 1, paid
+    bought = paid["tickets"][0]
+    assert bought["seat"]["id"] == seat_ticket["seat"]["id"] and bought["barcode"] != seat_ticket["barcode"]
+    assert await revoked_reason(api, seat_ticket["barcode"]) == "resold"
+    left = await order_of(api, seller, order["id"])
+    assert left["status"] == "CONFIRMED"  # the resold ticket stays listed for the seller, VOID
+    assert sorted(t["status"] for t in left["tickets"] if t["id"] == seat_ticket["id"]) == ["VOID"]
+    assert len(left["tickets"]) == 2
+    assert tuple(await _seller_refund(api, uuid.UUID(listed["id"]))) == ("refunded", 4500)
+    assert (await api.gql(MY_LISTINGS, token=seller))["viewer"]["resaleListings"][0]["status"] == "SOLD"
+    void = (await api.gql(TRANSFER_TICKET, {"t": seat_ticket["id"], "e": "x@example.test"}, seller))["transferTicket"]
+    assert void["code"] == "TICKET_VOID", void
+
+    [sold] = await told(api, seller, "RESALE_SOLD")
+    assert (sold["listingId"], sold["priceCents"]) == (listed["id"], 4500)
+    assert len(await told(api, buyer, "ORDER_CONFIRMED")) == 1
+    await assert_clean(api, show["id"])
+
+
+async def test_general_admission_resale_and_the_show_cap(api) -> None:
+    org, seller, show, order = await _sold_setup(api)
+    ga_ticket = next(t for t in order["tickets"] if not t["seat"])
+    policy = await api.gql("mutation($s: ID!) { setRefundPolicy(showId: $s, input: {resaleCapPercent: 50}) "
+                           "{ __typename } }", {"s": show["id"]}, org)
+    assert policy["setRefundPolicy"]["__typename"] == "Show", policy
+    assert (await _listing(api, seller, ga_ticket["id"], 1001))["code"] == "ABOVE_RESALE_CAP"
+    assert (await _listing(api, seller, ga_ticket["id"], 0))["code"] == "INVALID_INPUT"
+    listed = await _listing(api, seller, ga_ticket["id"], 1000)
+    assert listed["status"] == "LISTED" and listed["seat"] is None
+    buyer, _ = await api.user()
+    hold = await _hold(api, buyer, listed["id"])
+    assert hold["generalAdmission"] == [{"quantity": 1}], hold
+    paid = await pay_hold(api, buyer, hold["id"])
+    assert paid["tickets"][0]["sectionId"] == ga_ticket["sectionId"]
+    await assert_clean(api, show["id"])
+
+
+async def test_withdrawn_listings_cannot_be_bought_and_the_ticket_is_whole_again(api) -> None:
+    org, seller, show, order = await _sold_setup(api)
+    ticket = order["tickets"][0]
+    listed = await _listing(api, seller, ticket["id"], 3000)
+    stranger, _ = await api.user()
+    assert (await api.gql(WITHDRAW, {"l": listed["id"]}, stranger))["withdrawResale"]["code"] == "NOT_FOUND"
+    withdrawn = (await api.gql(WITHDRAW, {"l": listed["id"]}, seller))["withdrawResale"]
+    assert withdrawn["status"] == "WITHDRAWN"
+    assert (await api.gql(WITHDRAW, {"l": listed["id"]}, seller))["withdrawResale"]["status"] == "WITHDRAWN"
+    assert (await _hold(api, stranger, listed["id"]))["code"] == "SEATS_UNAVAILABLE"
+    assert (await _hold(api, stranger, str(uuid.uuid4())))["code"] == "NOT_FOUND"
+    door = (await api.gql(CHECK_IN, {"s": show["id"], "b": ticket["barcode"]}, org))["checkInTicket"]
+    assert door["__typename"] == "CheckIn", door  # no longer listed: admitted
+    assert (await _listing(api, seller, ticket["id"], 3000))["code"] == "ALREADY_CHECKED_IN"
+    await assert_clean(api, show["id"])
+
+
+async def test_withdraw_and_hold_of_one_listing_race_one_fails_cleanly(api) -> None:
+    engine = api.services.engine
+    org, seller_token = (await api.user("organizer"))[0], await api.user()
+    show = await api.show(org)
+    order = await buy(api, seller_token[0], show, seats=show["seats"][:6])
+    seller = Viewer(uuid.UUID(seller_token[1]), "fan")
+    buyers = [Viewer(uuid.UUID((await api.user())[1]), "fan") for _ in range(3)]
+    for ticket in order["tickets"]:
+        listed = await _listing(api, seller_token[0], ticket["id"], 5000)
+        listing_id = uuid.UUID(listed["id"])
+        results = await asyncio.gather(
+            resale.withdraw_resale(engine, seller, listing_id),
+            *(resale_checkout.hold_resale_listing(engine, b, listing_id, uuid.uuid4().hex) for b in buyers),
+            return_exceptions=True)
+        won = [r for r in results if not isinstance(r, BaseException)]
+        assert len(won) == 1, results  # the withdraw, or one buyer's hold
+        assert all(isinstance(r, BookingError) for r in results if isinstance(r, BaseException)), results
+    await assert_clean(api, show["id"])
+
+
+async def test_live_seat_maps_show_a_listed_seat_available_and_sold_again(api) -> None:
+    _, seller, show, order = await _sold_setup(api)
+    ticket = next(t for t in order["tickets"] if t["seat"])
+    me = Viewer(uuid.UUID((await api.gql("{ viewer { id } }", token=seller))["viewer"]["id"]), "fan")
+    listing, listed = await resale.list_for_resale(api.services.engine, me, uuid.UUID(ticket["id"]), 5000)
+    [change] = listed.by_show[uuid.UUID(show["id"])]
+    assert (str(change.seat_id), change.status) == (ticket["seat"]["id"], "A")
+    _, withdrawn = await resale.withdraw_resale(api.services.engine, me, listing.id)
+    [back] = withdrawn.by_show[uuid.UUID(show["id"])]
+    assert back.status == "S" and back.version > change.version
+
+
+async def test_a_listing_whose_ticket_was_voided_is_over(api) -> None:
+    org, seller, show, order = await _sold_setup(api)
+    listed = await _listing(api, seller, order["tickets"][0]["id"], 2000)
+    # The organizer refunds the seller's order: its tickets are void (the listing's among them).
+    refunded = (await api.gql(REFUND, {"o": order["id"], "k": uuid.uuid4().hex}, org))["refundOrder"]
+    assert refunded["status"] == "REFUNDED", refunded
+    assert (await api.gql(LISTINGS, {"s": show["id"]}))["show"]["resaleListings"] == []
+    assert (await api.gql(MY_LISTINGS, token=seller))["viewer"]["resaleListings"][0]["status"] == "WITHDRAWN"
+    buyer, _ = await api.user()
+    assert (await _hold(api, buyer, listed["id"]))["code"] == "SEATS_UNAVAILABLE"
+    await assert_clean(api, show["id"])
+
+
+async def test_one_key_holds_one_listing_and_a_fan_holds_within_the_show_limit(api) -> None:
+    org, _ = await api.user("organizer")
+    seller, _ = await api.user()
+    show = await api.show(org, max_tickets=2)
+    order = await buy(api, seller, show, seats=show["seats"][:2])
+    first, second = [await _listing(api, seller, t["id"], 5000) for t in order["tickets"]]
+    buyer, _ = await api.user()
+    key = uuid.uuid4().hex
+    assert (await _hold(api, buyer, first["id"], key))["__typename"] == "Hold"
+    assert (await _hold(api, buyer, second["id"], key))["code"] == "IDEMPOTENCY_CONFLICT"
+    assert (await api.hold(buyer, show["id"], show["seats"][2:3]))["__typename"] == "Hold"  # 2 of 2 now
+    assert (await _hold(api, buyer, second["id"]))["code"] == "LIMIT_EXCEEDED"

@@ -1,0 +1,167 @@
+"""Passing a ticket to a friend: offer, accept (new barcode, old one void), cancel, and every refusal."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from sqlalchemy import text
+
+from boxoffice.booking.accounts.sign_in import create_user
+from boxoffice.booking.after_sale import transfers
+from boxoffice.booking.door.check_in import check_in_ticket
+from boxoffice.booking.errors import BookingError
+from boxoffice.booking.records import Viewer
+
+from .journeys import (ACCEPT, CANCEL, TRANSFER_TICKET, assert_clean, buy, email_of, order_of,
+                       revoked_reason, told)
+
+CHECK_IN = """mutation($s: ID!, $b: String!) { checkInTicket(showId: $s, barcode: $b) {
+  __typename ... on CheckIn { checkedInAt } ... on Rejected { code message } } }"""
+INCOMING = "{ viewer { incomingTransfers { id status toEmail ticket { id barcode } } } }"
+
+
+async def _bought(api):
+    org, _ = await api.user("organizer")
+    seller, _ = await api.user()
+    show = await api.show(org)
+    order = await buy(api, seller, show, seats=show["seats"][:2])
+    return org, seller, show, order
+
+
+async def _offer(api, token, ticket_id, email):
+    return (await api.gql(TRANSFER_TICKET, {"t": ticket_id, "e": email}, token))["transferTicket"]
+
+
+async def test_a_friend_accepts_and_gets_a_new_barcode(api) -> None:
+    org, seller, show, order = await _bought(api)
+    friend, _ = await api.user()
+    friend_email = await email_of(api, friend)
+    ticket = order["tickets"][0]
+    offered = await _offer(api, seller, ticket["id"], friend_email.upper())
+    assert offered["status"] == "PENDING" and offered["toEmail"] == friend_email.lower(), offered
+    assert (await _offer(api, seller, ticket["id"], friend_email))["id"] == offered["id"]  # a retry: the same one
+    mine = await order_of(api, seller, order["id"])
+    assert [t["transfer"] for t in mine["tickets"] if t["id"] == ticket["id"]][0]["status"] == "PENDING"
+    incoming = (await api.gql(INCOMING, token=friend))["viewer"]["incomingTransfers"]
+    assert [(x["id"], x["status"]) for x in incoming] == [(offered["id"], "PENDING")]
+    assert incoming[0]["ticket"]["barcode"] == ""  # not theirs yet: no code to copy
+
+    accepted = (await api.gql(ACCEPT, {"x": offered["id"]}, friend))["acceptTransfer"]
+    assert accepted["__typename"] == "Ticket" and accepted["status"] == "VALID", accepted
+    assert accepted["barcode"] != ticket["barcode"] and accepted["seat"]["id"] == ticket["seat"]["id"]
+    again = (await api.gql(ACCEPT, {"x": offered["id"]}, friend))["acceptTransfer"]
+    assert again["id"] == accepted["id"] and again["barcode"] == accepted["barcode"]  # a retry: the same ticket
+    assert await revoked_reason(api, ticket["barcode"]) == "transferred"
+
+    # The buyer's order lists it VOID (its old id, once); the friend can print it, the buyer cannot.
+    assert [(t["id"], t["status"]) for t in (await order_of(api, seller, order["id"]))["tickets"]] == [
+        (ticket["id"], "VOID"), (order["tickets"][1]["id"], "VALID")]
+    pdf = await api.client.get(f"/tickets/{accepted['id']}.pdf", headers={"Authorization": f"Bearer {friend}"})
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    stolen = await api.client.get(f"/tickets/{accepted['id']}.pdf", headers={"Authorization": f"Bearer {seller}"})
+    assert stolen.status_code == 404
+
+    # At the door: the old barcode is void, the new one admits once.
+    old = (await api.gql(CHECK_IN, {"s": show["id"], "b": ticket["barcode"]}, org))["checkInTicket"]
+    assert old["code"] == "TICKET_VOID", old
+    new = (await api.gql(CHECK_IN, {"s": show["id"], "b": accepted["barcode"]}, org))["checkInTicket"]
+    assert new["__typename"] == "CheckIn", new
+
+    assert [m["stage"] for m in await told(api, seller, "TICKET_TRANSFERRED")] == ["accepted"]
+    assert [m["stage"] for m in await told(api, friend, "TICKET_TRANSFERRED")] == ["offered", "received"]
+    await assert_clean(api, show["id"])
+
+
+async def test_an_account_made_after_the_offer_can_accept_it(api) -> None:
+    _, seller, show, order = await _bought(api)
+    email = f"Later-{uuid.uuid4().hex[:8]}@example.test"
+    offered = await _offer(api, seller, order["tickets"][0]["id"], email)
+    assert offered["status"] == "PENDING"
+    record = await create_user(api.services.engine, email=email, password="correct horse battery staple",
+                               name="Later")
+    later = api.services.tokens.issue(record)
+    accepted = (await api.gql(ACCEPT, {"x": offered["id"]}, later))["acceptTransfer"]
+    assert accepted["__typename"] == "Ticket", accepted
+    incoming = (await api.gql(INCOMING, token=later))["viewer"]["incomingTransfers"]
+    assert incoming[0]["status"] == "ACCEPTED" and incoming[0]["ticket"]["barcode"] == accepted["barcode"]
+    await assert_clean(api, show["id"])
+
+
+async def test_every_refusal_is_a_typed_problem(api) -> None:
+    org, seller, show, order = await _bought(api)
+    friend, _ = await api.user()
+    stranger, _ = await api.user()
+    friend_email = await email_of(api, friend)
+    ticket, other = order["tickets"]
+    assert (await _offer(api, stranger, ticket["id"], friend_email))["code"] == "NOT_FOUND"
+    assert (await _offer(api, seller, "not-an-id", friend_email))["code"] == "INVALID_INPUT"
+    assert (await _offer(api, seller, ticket["id"], "not an email"))["field"] == "toEmail"
+    assert (await _offer(api, seller, ticket["id"], await email_of(api, seller)))["code"] == "INVALID_INPUT"
+    body = await api.post(TRANSFER_TICKET, {"t": ticket["id"], "e": friend_email})
+    assert body["data"]["transferTicket"]["code"] == "UNAUTHENTICATED"
+
+    offered = await _offer(api, seller, ticket["id"], friend_email)
+    elsewhere = await _offer(api, seller, ticket["id"], await email_of(api, stranger))
+    assert elsewhere["code"] == "INVALID_INPUT" and "cancel" in elsewhere["message"]
+    assert (await api.gql(ACCEPT, {"x": offered["id"]}, stranger))["acceptTransfer"]["code"] == "NOT_FOUND"
+    assert (await api.gql(CANCEL, {"x": offered["id"]}, friend))["cancelTransfer"]["code"] == "NOT_FOUND"
+    cancelled = (await api.gql(CANCEL, {"x": offered["id"]}, seller))["cancelTransfer"]
+    assert cancelled["status"] == "CANCELLED", cancelled
+    assert (await api.gql(CANCEL, {"x": offered["id"]}, seller))["cancelTransfer"]["code"] == "TRANSFER_NOT_PENDING"
+    assert (await api.gql(ACCEPT, {"x": offered["id"]}, friend))["acceptTransfer"]["code"] == "TRANSFER_NOT_PENDING"
+
+    # Checked in: no longer transferable.
+    admitted = (await api.gql(CHECK_IN, {"s": show["id"], "b": other["barcode"]}, org))["checkInTicket"]
+    assert admitted["__typename"] == "CheckIn", admitted
+    assert (await _offer(api, seller, other["id"], friend_email))["code"] == "ALREADY_CHECKED_IN"
+    await assert_clean(api, show["id"])
+
+
+async def test_accept_cancel_and_check_in_of_one_ticket_exactly_one_wins(api) -> None:
+    engine, secret = api.services.engine, api.services.settings.secret
+    org_token, org_id = await api.user("organizer")
+    seller, seller_id = await api.user()
+    friend, friend_id = await api.user()
+    friend_email = await email_of(api, friend)
+    show = await api.show(org_token, rows=2, seats=5)
+    order = await buy(api, seller, show, seats=show["seats"][:8])
+    org = Viewer(uuid.UUID(org_id), "organizer")
+    outcomes: dict[str, int] = {}
+    for ticket in order["tickets"]:
+        offered = await _offer(api, seller, ticket["id"], friend_email)
+        x = uuid.UUID(offered["id"])
+
+        async def accept() -> str:
+            await transfers.accept_transfer(engine, secret, Viewer(uuid.UUID(friend_id), "fan"), x)
+            return "accepted"
+
+        async def cancel() -> str:
+            await transfers.cancel_transfer(engine, Viewer(uuid.UUID(seller_id), "fan"), x)
+            return "cancelled"
+
+        async def admit() -> str:
+            await check_in_ticket(engine, api.services.shows.get, secret, org, uuid.UUID(show["id"]),
+                                  ticket["barcode"])
+            return "checked_in"
+
+        results = await asyncio.gather(accept(), cancel(), admit(), return_exceptions=True)
+        won = {r for r in results if isinstance(r, str)}
+        assert all(isinstance(r, BookingError) for r in results if not isinstance(r, str)), results
+        # One of them decides the offer: accepted (nothing else happens: the old barcode is void), cancelled
+        # by the sender, or ended by the check-in. The one pair that can both succeed is a cancel that
+        # took the ticket's row first and then the sender's own check-in (the ticket was theirs again).
+        assert len(won) == 1 or won == {"cancelled", "checked_in"}, results
+        async with engine.connect() as conn:
+            state = (await conn.execute(text(
+                "SELECT x.status, t.status AS ticket, t.barcode, t.holder_id FROM ticket_transfers x "
+                "LEFT JOIN tickets t ON t.id = x.ticket_id WHERE x.id = :x"), {"x": x})).one()
+        if "accepted" in won:  # the friend's ticket now: re-issued, so the seller's row and barcode are gone
+            assert state.status == "accepted" and state.ticket is None
+        else:  # still the seller's ticket, with its barcode; the offer is over
+            assert state.status == "cancelled" and state.holder_id is None and state.barcode == ticket["barcode"]
+            assert state.ticket == ("checked_in" if "checked_in" in won else "valid")
+        key = "+".join(sorted(won))
+        outcomes[key] = outcomes.get(key, 0) + 1
+    assert sum(outcomes.values()) == 8, outcomes
+    await assert_clean(api, show["id"])

@@ -1,0 +1,111 @@
+"""The sales report against the rows: after a random mix of sales, refunds, check-ins and open
+holds, every figure equals both what the test did and a plain count of the database's rows."""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+import uuid
+from collections import Counter
+
+from sqlalchemy import text
+
+from boxoffice.booking.audit import audit
+from boxoffice.booking.door import sales_csv as sales_csv_module
+from boxoffice.booking.door.sales_report import sales_report, sales_timeline
+from .buying import CHECK_IN, buy, refund_in_database
+
+REPORT_Q = """query($id: ID!) { show(id: $id) { salesReport { currency capacity sold held available checkedIn
+  grossCents refundedCents bySection { sectionId name capacity sold checkedIn grossCents }
+  timeline(bucketSeconds: 60) { start orders tickets grossCents } } } }"""
+
+
+async def test_report_matches_a_random_mix_of_sales_refunds_and_check_ins(api, monkeypatch) -> None:
+    seed = random.randrange(1 << 30)
+    rng = random.Random(seed)
+    org, _ = await api.user("organizer")
+    show = await api.show(org, rows=2, seats=6, ga=12, sections=2)
+    seats = list(show["seats"])
+    rng.shuffle(seats)
+    section_of = {}
+    for s in (await api.gql("query($id: ID!) { show(id: $id) { seats { id sectionId } } }", {"id": show["id"]},
+                            org))["show"]["seats"]:
+        section_of[s["id"]] = s["sectionId"]
+
+    orders, ga_left = [], 12
+    for _ in range(rng.randint(5, 8)):
+        fan, _ = await api.user()
+        take = [seats.pop() for _ in range(min(len(seats), rng.randint(0, 3)))]
+        ga = min(ga_left, rng.randint(0 if take else 1, 2))
+        ga_left -= ga
+        order = await buy(api, fan, show["id"], take, [(show["gaSectionId"], ga)] if ga else None)
+        orders.append((order, take, ga))
+    held_fan, _ = await api.user()
+    held_seats = [seats.pop() for _ in range(2)]
+    assert (await api.hold(held_fan, show["id"], held_seats, [(show["gaSectionId"], 1)]))["__typename"] == "Hold"
+
+    refunded = rng.sample(orders, 2)
+    for order, _, _ in refunded:
+        await refund_in_database(api.services.engine, order["id"])
+    kept = [o for o in orders if o not in refunded]
+    live_tickets = [t for order, _, _ in kept for t in order["tickets"]]
+    admitted = rng.sample(live_tickets, rng.randint(1, len(live_tickets)))
+    for ticket in admitted:
+        scan = (await api.gql(CHECK_IN, {"s": show["id"], "b": ticket["barcode"]}, org))["checkInTicket"]
+        assert scan["__typename"] == "CheckIn", (seed, scan)
+    # A refunded ticket scanned is refused, and counts nowhere.
+    dead = refunded[0][0]["tickets"][0]["barcode"]
+    assert (await api.gql(CHECK_IN, {"s": show["id"], "b": dead}, org))["checkInTicket"]["code"] == "TICKET_VOID"
+
+    report = (await api.gql(REPORT_Q, {"id": show["id"]}, org))["show"]["salesReport"]
+    # What the test did.
+    sold_places = sum(len(take) + ga for _, take, ga in kept)
+    assert report["capacity"] == 2 * 2 * 6 + 12, seed
+    assert report["sold"] == sold_places, seed
+    assert report["held"] == 3, seed
+    assert report["available"] == report["capacity"] - sold_places - 3, seed
+    assert report["checkedIn"] == len(admitted), seed
+    assert report["grossCents"] == sum(o["totalCents"] for o, _, _ in orders), seed
+    assert report["refundedCents"] == sum(o["totalCents"] for o, _, _ in refunded), seed
+    assert report["currency"] == "EUR"
+    by_section = {s["sectionId"]: s for s in report["bySection"]}
+    expected_sold = Counter(section_of[s] for _, take, _ in kept for s in take)
+    expected_sold[show["gaSectionId"]] += sum(ga for _, _, ga in kept)
+    assert {k: v["sold"] for k, v in by_section.items() if v["sold"]} == {k: v for k, v in expected_sold.items() if v}
+    assert sum(s["grossCents"] for s in report["bySection"]) == report["grossCents"], seed
+    assert sum(s["checkedIn"] for s in report["bySection"]) == len(admitted)
+    assert sum(b["orders"] for b in report["timeline"]) == len(orders), seed
+    assert sum(b["tickets"] for b in report["timeline"]) == sum(len(t) + g for _, t, g in orders)
+
+    # A plain count of the rows says the same.
+    async with api.services.engine.connect() as conn:
+        rows = (await conn.execute(text(
+            "SELECT count(*) AS capacity, count(*) FILTER (WHERE status = 'S') AS sold, "
+            "count(*) FILTER (WHERE status = 'H' AND hold_expires_at > now()) AS held, "
+            "(SELECT count(*) FROM tickets WHERE show_id = :s AND status = 'checked_in') AS checked_in, "
+            "(SELECT sum(total_cents) FROM orders WHERE show_id = :s AND confirmed_at IS NOT NULL) AS gross, "
+            "(SELECT coalesce(sum(total_cents), 0) FROM orders WHERE show_id = :s AND status = 'refunded') AS refunded "
+            "FROM show_seats WHERE show_id = :s"), {"s": show["id"]})).one()
+    assert (report["capacity"], report["sold"], report["held"], report["checkedIn"], report["grossCents"],
+            report["refundedCents"]) == tuple(rows), seed
+
+    # The export has one row per place of every order ever confirmed, across pages (two orders a page here).
+    monkeypatch.setattr(sales_csv_module, "PAGE_ORDERS", 2)
+    csv_text = (await api.client.get(f"/reports/shows/{show['id']}/sales.csv",
+                                     headers={"Authorization": f"Bearer {org}"})).text
+    lines = list(csv.reader(io.StringIO(csv_text)))[1:]
+    assert [r[0] for r in lines] == sorted((r[0] for r in lines), key=[o["id"] for o, _, _ in orders].index)
+    assert len(lines) == sum(len(t) + g for _, t, g in orders)
+    assert Counter(r[8] for r in lines) == Counter({"checked_in": len(admitted), "void": sum(
+        len(t) + g for _, t, g in refunded), "valid": sold_places - len(admitted)})
+    checked = await audit(api.services.engine, uuid.UUID(show["id"]))
+    assert checked.clean, checked.failures
+
+
+async def test_an_empty_show_and_the_domain_calls(api) -> None:
+    org, _ = await api.user("organizer")
+    show = await api.show(org, ga=0)
+    record = await sales_report(api.services.engine, uuid.UUID(show["id"]), "EUR")
+    assert (record.capacity, record.sold, record.available, record.gross_cents) == (10, 0, 10, 0)
+    assert await sales_timeline(api.services.engine, uuid.UUID(show["id"]), 3600) == []

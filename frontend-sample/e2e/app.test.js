@@ -54,8 +54,17 @@ const seat = (page, section, row, number) =>
 
 /** The map opens on the whole venue; seats become tappable elements once zoomed in (its section button does). */
 async function zoomTo(page, section) {
-  await page.getByRole('button', { name: new RegExp(`^${section}`) }).click();
-  await page.locator('.seatmap .seat').first().waitFor({ timeout: 20_000 });
+  // The section list is re-rendered as live availability arrives: a click can land on the list
+  // being replaced, as a fan's can, so the fan's remedy: press it again.
+  for (let attempt = 1; ; attempt += 1) {
+    await page.getByRole('button', { name: new RegExp(`^${section}`) }).click();
+    try {
+      await page.locator('.seatmap .seat').first().waitFor({ timeout: attempt < 3 ? 5_000 : 20_000 });
+      return;
+    } catch (err) {
+      if (attempt >= 3) throw err;
+    }
+  }
 }
 
 async function mapReady(page) {

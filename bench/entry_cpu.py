@@ -26,11 +26,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "booking"))
 
-import asyncpg  # noqa: E402
 import uvicorn  # noqa: E402
 from fixtures_db import bulk_users, make_show  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
+from _db import BenchDatabase  # noqa: E402
 from _http import HttpConn  # noqa: E402
 from boxoffice.app import create_app  # noqa: E402
 from boxoffice.booking.accounts.sessions import Sessions  # noqa: E402
@@ -41,18 +41,11 @@ from boxoffice.db import create_engine  # noqa: E402
 from boxoffice.migrate import upgrade_to_head  # noqa: E402
 from boxoffice.subscriptions.bus import EventBus  # noqa: E402
 
-ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 ENTER = ("mutation($s: ID!) { enterWaitingRoom(showId: $s) { __typename "
          "... on WaitingRoomTicket { id status position } ... on Rejected { code } } }")
 CONNECTIONS = 20
 
 
-async def _admin(sql: str) -> None:
-    conn = await asyncpg.connect(ADMIN)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 def _free_port() -> int:
@@ -121,9 +114,9 @@ async def _entries(url: str, engine, n: int) -> None:  # type: ignore[no-untyped
 
 
 async def run(session_fans: int, entry_fans: int) -> None:
-    name = f"bench_entry_{uuid.uuid4().hex[:8]}"
-    await _admin(f'CREATE DATABASE "{name}"')
-    url = ADMIN.rsplit("/", 1)[0] + "/" + name
+    database = BenchDatabase("bench_entry")
+    await database.create()
+    url = database.url
     try:
         await asyncio.to_thread(upgrade_to_head, url)  # alembic runs its own event loop
         engine = create_engine(url, pool_size=4, max_overflow=0)
@@ -135,7 +128,7 @@ async def run(session_fans: int, entry_fans: int) -> None:
         finally:
             await engine.dispose()
     finally:
-        await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await database.drop()
 
 
 def main() -> None:

@@ -25,6 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "booking"))
 
+from _db import BenchDatabase  # noqa: E402
 from fixtures_db import bulk_users, make_show  # noqa: E402
 from round_trips import counting  # noqa: E402
 from sqlalchemy import text  # noqa: E402
@@ -38,7 +39,6 @@ from boxoffice.db import create_engine  # noqa: E402
 from boxoffice.migrate import upgrade_to_head  # noqa: E402
 from boxoffice.payments.gateway import IntentView, StripeGateway  # noqa: E402
 
-ADMIN = os.environ.get("BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 SECRET = "journey-steps-secret"
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -48,13 +48,6 @@ def _cpu_of(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
-async def _admin(sql: str) -> None:
-    import asyncpg
-    conn = await asyncpg.connect(ADMIN)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 async def _setup(engine: Any, seats: int) -> tuple[Any, list[str], str, list[Viewer]]:
@@ -91,9 +84,9 @@ async def _order_read(engine: Any, order_id: uuid.UUID) -> None:
 
 
 async def run(rounds: int) -> None:
-    name = f"bench_steps_{uuid.uuid4().hex[:8]}"
-    await _admin(f'CREATE DATABASE "{name}"')
-    url = ADMIN.rsplit("/", 1)[0] + "/" + name
+    database = BenchDatabase("bench_steps")
+    await database.create()
+    url = database.url
     await asyncio.to_thread(upgrade_to_head, url)  # alembic runs its own event loop
     engine = create_engine(url, pool_size=1, max_overflow=0)
     gateway = StripeGateway("sk_test_unused", "http://127.0.0.1:9", "whsec_unused", max_attempts=1)
@@ -143,7 +136,7 @@ async def run(rounds: int) -> None:
     finally:
         await gateway.aclose()
         await engine.dispose()
-        await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await database.drop()
 
 
 def main() -> None:

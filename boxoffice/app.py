@@ -51,6 +51,7 @@ from .metrics import Metrics, MetricsExtension
 from .query_cache import QueryCache, QueryCacheMiddleware, SharedAnswers
 from .security_headers import SecurityHeaders
 from .services import Services
+from .request_lanes import LaneReader
 from .shed_load import ShedLoad
 from .notifications import NotificationPipeline
 from .payments.gateway import StripeGateway
@@ -62,7 +63,7 @@ from .fast_path import GraphQLFastPath
 from .schema.prepared_documents import PreparedDocuments
 from .resolvers.waiting import waiting_room_channel
 from .graphql_view import BoxofficeGraphQL
-from .schema.build import build_schema, parse_document
+from .schema.build import build_schema
 from .schema.viewer_marks import DocumentKinds
 from .subscriptions.bus import EventBus
 from .subscriptions.seat_feed import SeatFeed, SeatStateReader
@@ -140,7 +141,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                                connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout_s))
     graphql.max_response_bytes = settings.max_response_bytes
     # Which documents' answers signed-in callers share (query_cache.py), from the schema's marks.
-    document_kinds = DocumentKinds(schema._schema, parse_document)
+    # The middleware's looks at a request's document use the schema's parse: one per distinct text.
+    document_kinds = DocumentKinds(schema._schema, schema.parsed_documents.parse)
 
     simulator: SimulatorService | None = None
     sim_engine = None
@@ -179,10 +181,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # The hub's reads get their own small pool: they never queue behind holds for a connection.
         hub_engine = create_engine(settings.database_url or "", pool_size=2, max_overflow=3,
                                    pooled=settings.database_pooled)
-        reader = SeatStateReader(hub_engine)
+        reader = SeatStateReader(hub_engine, reads)
         hub = SeatHub(bus, load_since=reader.load_since, load_sections=reader.load_sections,
                       load_version=reader.load_version, window_ms=settings.seat_delta_window_ms)
-        availability = AvailabilityCache(engine)
+        availability = AvailabilityCache(engine, replicas=reads)
         tokens = TokenIssuer(settings.secret, settings.token_ttl_s)
         sessions = Sessions(engine, tokens, bus, cache_s=settings.session_cache_s)
         sessions.start()
@@ -280,7 +282,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # upload holds a socket, never a load-shedding slot.
         Middleware(BodyLimit, max_bytes=MAX_BODY_BYTES, timeout_s=settings.body_timeout_s),
         Middleware(SharedAnswers, cache=query_cache, kinds=document_kinds),  # a hit needs nothing further in
-        Middleware(ShedLoad, max_in_flight=settings.max_in_flight, max_wait_ms=settings.shed_wait_ms,
+        Middleware(ShedLoad, lanes=LaneReader(schema.parsed_documents.parse),
+                   max_in_flight=settings.max_in_flight, max_wait_ms=settings.shed_wait_ms,
                    max_queued=settings.shed_queue, waiting_room_in_flight=settings.waiting_room_in_flight,
                    waiting_room_wait_ms=settings.waiting_room_wait_ms,
                    max_body_bytes=MAX_BODY_BYTES, metrics=metrics),

@@ -15,7 +15,7 @@ from strawberry.asgi import GraphQL
 from .client_address import client_address
 from .graphiql_page import graphiql_page
 from .resolvers.context import Context
-from .schema.build import DOCUMENT_TOO_LONG, MAX_DOCUMENT_CHARS, is_subscription
+from .schema.build import DOCUMENT_TOO_LONG, MAX_DOCUMENT_CHARS, BoxofficeSchema
 from .schema.outage_errors import unavailable_answer
 from .schema.response_budget import within_budget
 from .schema.shared_events import encode_message
@@ -25,6 +25,7 @@ from .schema.transport_ws import LiveTransportWSHandler
 
 class BoxofficeGraphQL(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = LiveTransportWSHandler  # seat deltas written from the hub's flush
+    schema: BoxofficeSchema  # build.py's (app.py): parse_http_body and the WebSocket transport read its parses
 
     async def get_context(self, request: Any, response: Any = None) -> Context:
         services = request.state.services
@@ -84,6 +85,6 @@ class BoxofficeGraphQL(GraphQL[Context, None]):
                 raise HTTPException(400, UNSTORABLE_TEXT)
             if item.query and len(item.query) > MAX_DOCUMENT_CHARS:  # before anything parses it
                 raise HTTPException(400, DOCUMENT_TOO_LONG)
-            if item.query and is_subscription(item.query, item.operation_name):
+            if item.query and self.schema.parsed_documents.is_subscription(item.query, item.operation_name):
                 raise HTTPException(400, "Subscriptions are served over WebSocket at /graphql (graphql-transport-ws).")
         return data

@@ -1,10 +1,18 @@
 """Browse reads from a streaming read replica, while it keeps up (DATABASE_REPLICA_URL).
 
-What may be read there: events, venues, shows, price tiers, seat geometry and availability
-snapshots, reports: answers a fan or an organizer can see a second late. Never there: claims,
-payments, a fan's own holds, orders and tickets (read-your-writes), sessions, and the seat map's
-version (its barrier is an advisory lock on the primary; a standby's sequences run ahead of its
-commits). Those take `services.engine`; browse paths take `ReplicaReads.engine`.
+What may be read there: events, venues, shows, price tiers, seat geometry, reports: answers a fan
+or an organizer can see a second late. Never there: claims, payments, a fan's own holds, orders and
+tickets (read-your-writes), sessions. Those take `services.engine`; browse paths take
+`ReplicaReads.engine`.
+
+Seat statuses (seat boards, live-map replays, section counts) go there too, behind a WAL position
+(`read_replayed`): the version barrier runs on the primary (booking/inventory/seatmap.py), and the
+same statement returns the primary's WAL insert position, below which every change up to the
+version is already written. The reads that follow run on the replica only if it has replayed that
+far, checked in their own first statement; otherwise on the primary. So an answer is exactly as
+complete as a primary read after the barrier, never older; a fallback is counted in
+`boxoffice_replica_snapshot_fallbacks_total`. Without a replica (or while it is not fresh) the
+primary is the "replica": always caught up, the same statements.
 
 The lag is measured every `replica_check_s`: the bytes of WAL the replica has still to replay
 (the primary's current LSN against the replica's replay LSN) and, when that is not zero, the age
@@ -19,15 +27,31 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
-from prometheus_client import CollectorRegistry, Gauge
-from sqlalchemy import text
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from sqlalchemy import Row, text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .db import reading
 
 log = logging.getLogger("boxoffice.replica")
+T = TypeVar("T")
+
+# The primary's WAL position, as text, for a statement's select list. Insert, not write or flush:
+# with synchronous_commit off a commit record may be inserted and not yet written, and a replica
+# that has replayed this position has replayed every commit inserted before it.
+WAL_INSERT_POSITION = "CAST(pg_current_wal_insert_lsn() AS text)"
+
+# A statement that returns rows only where `:replayed_lsn` has been replayed, and says whether it
+# had (the last column). Evaluated once (the OFFSET 0 subquery, a parameter of the lateral one);
+# false skips the read itself (a one-time filter). A primary (not in recovery) has everything.
+_AFTER_POSITION = (
+    "SELECT q.*, b.replayed AS position_replayed FROM (SELECT CASE WHEN pg_is_in_recovery() "
+    "THEN pg_last_wal_replay_lsn() >= CAST(CAST(:replayed_lsn AS text) AS pg_lsn) ELSE true END AS replayed "
+    "OFFSET 0) AS b LEFT JOIN LATERAL (SELECT * FROM ({sql}) AS q WHERE b.replayed OFFSET 0) AS q ON true")
 
 _REPLICA_STATE = text(
     "SELECT pg_is_in_recovery(), pg_wal_lsn_diff(CAST(CAST(:primary AS text) AS pg_lsn), pg_last_wal_replay_lsn()), "
@@ -51,6 +75,7 @@ class ReplicaReads:
         self._replica = (replica.execution_options(boxoffice_fallback=primary, boxoffice_on_failure=self._failed)
                          if replica is not None else None)
         self._lag_gauge = self._bytes_gauge = self._use_gauge = None
+        self._fallbacks: Counter | None = None
         if registry is not None and replica is not None:
             self._lag_gauge = Gauge("boxoffice_replica_lag_seconds", "Replay lag of the read replica (-1: unreachable)",
                                     registry=registry)
@@ -58,12 +83,29 @@ class ReplicaReads:
                                       registry=registry)
             self._use_gauge = Gauge("boxoffice_replica_in_use", "1 while browse reads go to the replica",
                                     registry=registry)
+            self._fallbacks = Counter("boxoffice_replica_snapshot_fallbacks",
+                                      "Seat-status reads sent to the primary: the replica had not replayed "
+                                      "their WAL position yet", registry=registry)
             self._publish()
 
     @property
     def engine(self) -> AsyncEngine:
         """The engine for browse reads: the replica while fresh, else the primary."""
-        return self._replica if self._replica is not None and self.fresh else self.primary
+        return self.engine_or(self.primary)
+
+    @property
+    def has_replica(self) -> bool:
+        """Whether a replica is configured at all (fresh or not)."""
+        return self._replica is not None
+
+    def engine_or(self, primary: AsyncEngine) -> AsyncEngine:
+        """The replica while fresh, else `primary` (a caller's own pool of the primary)."""
+        return self._replica if self._replica is not None and self.fresh else primary
+
+    def fell_back(self) -> None:
+        """A read found the replica short of its WAL position and went to the primary."""
+        if self._fallbacks is not None:
+            self._fallbacks.inc()
 
     async def check(self) -> None:
         """One measurement of the replica's lag; decides where browse reads go until the next."""
@@ -132,3 +174,28 @@ class ReplicaReads:
             self._lag_gauge.set(-1 if self.lag_s is None else self.lag_s)
             self._bytes_gauge.set(-1 if self.lag_bytes is None else self.lag_bytes)
             self._use_gauge.set(1 if self.fresh else 0)
+
+
+async def wal_position(primary: AsyncEngine) -> str:
+    """The primary's WAL insert position now: every commit announced so far lies below it."""
+    async with reading(primary) as conn:
+        return str((await conn.execute(text(f"SELECT {WAL_INSERT_POSITION}"))).scalar_one())
+
+
+async def read_replayed(primary: AsyncEngine, replicas: ReplicaReads | None, position: str, sql: str,
+                        params: Mapping[str, object],
+                        then: Callable[[AsyncConnection, Sequence[Row[Any]]], Awaitable[T]]) -> T:
+    """Runs `sql` and then `then(connection, its rows)` where every commit below the primary's WAL
+    `position` is visible: on the replica while it is fresh and has replayed that far, else on
+    `primary`. The check is part of `sql`'s own statement (no round trip more); statements `then`
+    runs on the same connection see at least as much (replay only moves forward). The rows carry
+    one column more at the end (read them by name); `sql`'s first column must never be NULL."""
+    engine = primary if replicas is None else replicas.engine_or(primary)
+    async with reading(engine) as conn:
+        rows = (await conn.execute(text(_AFTER_POSITION.format(sql=sql)), {**params, "replayed_lsn": position})).all()
+        if rows[0].position_replayed:
+            return await then(conn, [r for r in rows if r[0] is not None])  # not LEFT JOIN's empty row
+    if replicas is not None and engine is not primary:
+        replicas.fell_back()
+    async with reading(primary) as conn:
+        return await then(conn, (await conn.execute(text(sql), params)).all())

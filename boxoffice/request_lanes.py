@@ -10,7 +10,8 @@ Two kinds of request must not be turned away with the crowd:
 A request is in such a lane only if every operation of its document selects nothing but that lane's
 fields at the top level (so naming the field in a comment or beside an expensive query gets the
 general lane). The check is a byte search first (a body that names none of the fields costs one
-scan), then the parse of the document, remembered by its text: clients send the same few documents
+scan), then the document from the schema's parse (schema/build.py ParsedDocuments, which its
+execution then finds parsed), the lane remembered by its text: clients send the same few documents
 again and again. Documents too long to be one of these are never parsed here.
 """
 
@@ -18,10 +19,11 @@ from __future__ import annotations
 
 import enum
 from collections import OrderedDict
+from collections.abc import Callable
 from urllib.parse import parse_qs
 
 import orjson
-from graphql import FieldNode, GraphQLError, OperationDefinitionNode, parse
+from graphql import DocumentNode, FieldNode, GraphQLError, OperationDefinitionNode
 
 
 class Lane(enum.Enum):
@@ -36,13 +38,13 @@ LANE_FIELDS: dict[Lane, frozenset[str]] = {
 }
 _NAMES = tuple(name.encode() for fields in LANE_FIELDS.values() for name in fields)
 MAX_LANE_DOCUMENT_CHARS = 2000  # a checkout or waiting-room document is a few hundred characters
+MAX_LANE_TOKENS = 1000  # counted as graphql-core's parse(max_tokens=...) counts them, comments too
 MAX_BATCH = 10
 
 
-def _document_lane(query: str) -> Lane:
-    try:
-        document = parse(query, no_location=True, max_tokens=1000)
-    except GraphQLError:
+def _document_lane(document: DocumentNode) -> Lane:
+    # graphql-core records the count on the documents it parses; one without it counts as too long.
+    if getattr(document, "token_count", MAX_LANE_TOKENS + 1) > MAX_LANE_TOKENS:
         return Lane.GENERAL
     names: set[str] = set()
     for definition in document.definitions:
@@ -60,9 +62,12 @@ def _document_lane(query: str) -> Lane:
 
 
 class LaneReader:
-    """Classifies request bodies, remembering the last `max_documents` documents' lanes."""
+    """Classifies request bodies, remembering the last `max_documents` documents' lanes. `parse` is
+    the schema's (app.py: `schema.parsed_documents.parse`): raises GraphQLError for a document that
+    does not parse."""
 
-    def __init__(self, max_documents: int = 512) -> None:
+    def __init__(self, parse: Callable[[str], DocumentNode], max_documents: int = 512) -> None:
+        self._parse = parse
         self._max = max_documents
         self._lanes: OrderedDict[str, Lane] = OrderedDict()
 
@@ -93,7 +98,10 @@ class LaneReader:
         if lane is not None:
             self._lanes.move_to_end(query)
             return lane
-        lane = _document_lane(query)
+        try:
+            lane = _document_lane(self._parse(query))
+        except GraphQLError:
+            lane = Lane.GENERAL
         self._lanes[query] = lane
         if len(self._lanes) > self._max:
             self._lanes.popitem(last=False)

@@ -140,7 +140,7 @@ async def outside_slot() -> AsyncIterator[None]:
 
 
 class ShedLoad:
-    def __init__(self, app: ASGIApp, max_in_flight: int = 64, checkout_reserve: int | None = None,
+    def __init__(self, app: ASGIApp, lanes: LaneReader, max_in_flight: int = 64, checkout_reserve: int | None = None,
                  waiting_room_in_flight: int | None = None, max_wait_ms: float = 0, max_queued: int = 256,
                  waiting_room_wait_ms: float | None = None, max_body_bytes: int = MAX_BODY_BYTES,
                  metrics: Metrics | None = None) -> None:
@@ -152,7 +152,7 @@ class ShedLoad:
         self.waiting_room = Slots(max_queued, (max_wait_ms if waiting_room_wait_ms is None else waiting_room_wait_ms)
                                   / 1000)
         self.waiting_room_limit = max_in_flight if waiting_room_in_flight is None else waiting_room_in_flight
-        self.lanes = LaneReader()
+        self.lanes = lanes
         self.metrics = metrics
 
     @property

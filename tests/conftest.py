@@ -57,7 +57,9 @@ def private_database_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    eng = create_engine(database_url, pool_size=30, max_overflow=20)
+    # Ten kept, up to thirty at once: idle connections kept here are PostgreSQL slots the suite's
+    # servers and simulators (which share its 100) cannot have.
+    eng = create_engine(database_url, pool_size=10, max_overflow=20)
     yield eng
     await eng.dispose()
 
@@ -103,7 +105,8 @@ async def api(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> As
                         data_dir=tmp_path_factory.mktemp("data"), hold_sweep_interval_s=0.2,
                         seat_delta_window_ms=50, stripe_webhook_secret="whsec_test_" + uuid.uuid4().hex,
                         public_url=f"http://127.0.0.1:{port}", stripe_timeout_s=2.0,
-                        stripe_sim_faults=True)  # tests switch the simulator's faults on and off
+                        stripe_sim_faults=True,  # tests switch the simulator's faults on and off
+                        db_pool_size=10)  # PostgreSQL's 100 connections are the whole suite's
     app = create_app(settings)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                            lifespan="on", ws="websockets",

@@ -89,6 +89,9 @@ class ServerProcess:
         env = {**os.environ, "DATABASE_URL": self.database_url, "BOXOFFICE_SECRET": self.secret,
                "BOXOFFICE_DATA_DIR": str(self.data_dir), "STRIPE_WEBHOOK_SECRET": "whsec_cluster_" + self.secret[:8],
                "BOXOFFICE_SEAT_DELTA_WINDOW_MS": "100", "BOXOFFICE_HOLD_SWEEP_INTERVAL_S": "0.2",
+               # The suite's servers, simulators and pools share PostgreSQL's 100 connections, and a
+               # test sends a handful of requests at a time: 30 a server (the default) ran out.
+               "BOXOFFICE_DB_POOL_SIZE": "8",
                **self.extra_env}
         env.pop("REDIS_URL", None)
         if self.redis_url:

@@ -40,3 +40,17 @@ def test_the_active_holds_index_migration_goes_down_and_up_again(private_databas
     for name in ("hold_reserved_seats", "hold_reserved_seats_batch"):
         assert "sum(CASE WHEN expires_at > now() THEN ticket_count END)" in _function_source(private_database_url, name)
     command.check(cfg)
+
+
+def test_the_one_settlement_migration_goes_down_and_up_again(private_database_url) -> None:
+    """0015 folds the primary and the resale settlement into settle_intent(); going back restores
+    the two functions 0008 and 0013 wrote (and settle_intent choosing between them), and coming
+    forward again drops them."""
+    cfg = alembic_config(private_database_url)
+    command.downgrade(cfg, "0014_waitlist")
+    assert "settle_resale_intent(" in _function_source(private_database_url, "settle_intent")
+    assert "INSERT INTO tickets" in _function_source(private_database_url, "settle_paid_intent")
+    command.upgrade(cfg, "head")
+    assert "bind_paid_order(" in _function_source(private_database_url, "settle_intent")
+    assert _function_source(private_database_url, "settle_paid_intent") == "None"  # gone
+    command.check(cfg)

@@ -9,11 +9,12 @@ import httpx
 import orjson
 
 from boxoffice.query_cache import QueryCache, QueryCacheMiddleware, SharedAnswers
-from boxoffice.schema.build import build_schema, parse_document
+from boxoffice.schema.build import build_schema
 from boxoffice.schema.viewer_marks import DocumentKinds
 from support import HOLD
 
-KINDS = DocumentKinds(build_schema()._schema, parse_document)
+SCHEMA = build_schema()
+KINDS = DocumentKinds(SCHEMA._schema, SCHEMA.parsed_documents.parse)
 
 QUERY = {"query": "query($id: ID!) { show(id: $id) { availability { version codes } } }", "variables": {"id": "s"}}
 HOLD_BODY = {"query": "mutation($i: HoldSeatsInput!) { holdSeats(input: $i) { __typename } }", "variables": {}}

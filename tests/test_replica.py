@@ -8,7 +8,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from sqlalchemy import text
 
 from boxoffice.db import create_engine, database_unavailable, reading
-from boxoffice.replica import ReplicaReads
+from boxoffice.replica import ReplicaReads, read_replayed, wal_position
 
 
 class _Coded(Exception):
@@ -67,3 +67,28 @@ async def test_an_unreachable_replica_falls_back_to_the_primary(database_url: st
 def test_without_a_replica_browse_reads_use_the_primary() -> None:
     primary = create_engine("postgresql://postgres@127.0.0.1:5432/postgres", pool_size=1)
     assert ReplicaReads(primary, None, max_lag_s=1, check_s=1).engine is primary
+
+
+async def test_reads_behind_a_wal_position_on_the_primary(database_url: str) -> None:
+    """Without a replica the primary answers (it has every commit): rows in the statement's order,
+    an empty answer empty, follow-up statements on the same connection."""
+    primary = create_engine(database_url, pool_size=1, max_overflow=0)
+    reads = ReplicaReads(primary, None, max_lag_s=1, check_s=1)
+    position = await wal_position(primary)
+
+    async def then(conn, rows):  # type: ignore[no-untyped-def]
+        assert (await conn.execute(text("SELECT 1"))).scalar() == 1  # the connection is still ours
+        return [r.n for r in rows]
+
+    try:
+        numbers = await read_replayed(primary, reads, position, "SELECT n FROM generate_series(3, 1, -1) AS n",
+                                      {}, then)
+        assert numbers == [3, 2, 1]
+        nothing = await read_replayed(primary, reads, position, "SELECT n FROM generate_series(1, 0) AS n "
+                                      "WHERE n > :m", {"m": 0}, then)
+        assert nothing == []
+        counted = await read_replayed(primary, None, position, "SELECT count(*) AS n FROM pg_class WHERE false",
+                                      {}, then)
+        assert counted == [0]
+    finally:
+        await primary.dispose()

@@ -9,6 +9,8 @@ import httpx
 from boxoffice.metrics import Metrics
 import pytest
 
+from boxoffice.request_lanes import LaneReader
+from boxoffice.schema.build import PARSED_CHARS_KEPT, ParsedDocuments
 from boxoffice.shed_load import ShedLoad, Slots, outside_slot
 
 HOLD = {"query": "mutation($i: HoldSeatsInput!) { holdSeats(input: $i) { __typename } }"}
@@ -42,13 +44,17 @@ async def until(condition: Callable[[], bool]) -> None:
         await asyncio.sleep(0)
 
 
+def lane_reader() -> LaneReader:
+    return LaneReader(ParsedDocuments(max_chars=PARSED_CHARS_KEPT).parse)  # app.py: the schema's
+
+
 def client(app: ShedLoad) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
 
 
 async def test_without_a_wait_requests_past_the_limit_are_refused_with_a_retry_hint() -> None:
     api = GatedApp()
-    app = ShedLoad(api, max_in_flight=2, max_wait_ms=0)
+    app = ShedLoad(api, lane_reader(), max_in_flight=2, max_wait_ms=0)
     async with client(app) as c:
         first = [asyncio.create_task(c.post("/graphql", json=HOLD)) for _ in range(2)]
         await until(lambda: len(api.started) == 2)
@@ -66,7 +72,7 @@ async def test_without_a_wait_requests_past_the_limit_are_refused_with_a_retry_h
 async def test_a_burst_past_the_limit_waits_in_order_and_is_answered_when_slots_free() -> None:
     api = GatedApp()
     metrics = Metrics()
-    app = ShedLoad(api, max_in_flight=2, max_wait_ms=60_000, metrics=metrics)
+    app = ShedLoad(api, lane_reader(), max_in_flight=2, max_wait_ms=60_000, metrics=metrics)
     bodies = [{"query": f"query Q{i} {{ serverTime }}"} for i in range(8)]
     async with client(app) as c:
         burst = []
@@ -89,7 +95,7 @@ async def test_a_burst_past_the_limit_waits_in_order_and_is_answered_when_slots_
 async def test_a_request_is_shed_only_once_its_wait_is_over() -> None:
     api = GatedApp()
     metrics = Metrics()
-    app = ShedLoad(api, max_in_flight=1, max_wait_ms=50, metrics=metrics)
+    app = ShedLoad(api, lane_reader(), max_in_flight=1, max_wait_ms=50, metrics=metrics)
     async with client(app) as c:
         busy = asyncio.create_task(c.post("/graphql", json=HOLD))
         await until(lambda: len(api.started) == 1)
@@ -106,7 +112,7 @@ async def test_a_request_is_shed_only_once_its_wait_is_over() -> None:
 
 async def test_the_queue_is_bounded() -> None:
     api = GatedApp()
-    app = ShedLoad(api, max_in_flight=1, max_wait_ms=60_000, max_queued=2)
+    app = ShedLoad(api, lane_reader(), max_in_flight=1, max_wait_ms=60_000, max_queued=2)
     async with client(app) as c:
         served = [asyncio.create_task(c.post("/graphql", json=HOLD)) for _ in range(3)]
         await until(lambda: app.general.queued == 2)
@@ -137,7 +143,7 @@ async def test_a_client_leaving_the_line_takes_no_slot_with_it() -> None:
 async def test_checkout_steps_have_a_reserve_past_the_limit() -> None:
     """A fan paying for seats they hold is not turned away to make room for more hold attempts."""
     api = GatedApp()
-    app = ShedLoad(api, max_in_flight=2, checkout_reserve=1, max_wait_ms=0)
+    app = ShedLoad(api, lane_reader(), max_in_flight=2, checkout_reserve=1, max_wait_ms=0)
     async with client(app) as c:
         holding = [asyncio.create_task(c.post("/graphql", json=HOLD)) for _ in range(2)]
         await until(lambda: len(api.started) == 2)
@@ -159,7 +165,7 @@ async def test_checkout_steps_have_a_reserve_past_the_limit() -> None:
 
 async def test_checkout_waiting_for_the_reserve_goes_before_earlier_general_waiters() -> None:
     api = GatedApp()
-    app = ShedLoad(api, max_in_flight=1, checkout_reserve=1, max_wait_ms=60_000)
+    app = ShedLoad(api, lane_reader(), max_in_flight=1, checkout_reserve=1, max_wait_ms=60_000)
     async with client(app) as c:
         tasks = [asyncio.create_task(c.post("/graphql", json=HOLD))]
         await until(lambda: len(api.started) == 1)
@@ -183,7 +189,8 @@ async def test_checkout_waiting_for_the_reserve_goes_before_earlier_general_wait
 async def test_the_waiting_room_has_slots_of_its_own() -> None:
     """A crowd entering the waiting room neither takes the general slots nor is turned away by them."""
     api = GatedApp()
-    app = ShedLoad(api, max_in_flight=1, waiting_room_in_flight=2, max_wait_ms=0, waiting_room_wait_ms=60_000)
+    app = ShedLoad(api, lane_reader(), max_in_flight=1, waiting_room_in_flight=2, max_wait_ms=0,
+                   waiting_room_wait_ms=60_000)
     async with client(app) as c:
         hold = asyncio.create_task(c.post("/graphql", json=HOLD))
         await until(lambda: len(api.started) == 1)
@@ -216,7 +223,7 @@ async def test_only_requests_whose_body_has_arrived_take_a_slot() -> None:
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"{}"})
 
-    shed = ShedLoad(api, max_in_flight=2, checkout_reserve=0)
+    shed = ShedLoad(api, lane_reader(), max_in_flight=2, checkout_reserve=0)
     app = BodyLimit(shed, max_bytes=1000, timeout_s=0.5)
     started: list[int] = []
 
@@ -258,7 +265,7 @@ async def test_a_request_waiting_on_the_payment_provider_lends_its_slot() -> Non
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"{}"})
 
-    app = ShedLoad(api, max_in_flight=1, checkout_reserve=0, max_wait_ms=0)
+    app = ShedLoad(api, lane_reader(), max_in_flight=1, checkout_reserve=0, max_wait_ms=0)
     async with client(app) as c:
         paying = asyncio.create_task(c.post("/graphql", json=PAY))
         await until(lambda: seen == ["paying waits on the PSP"])

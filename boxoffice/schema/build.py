@@ -6,9 +6,9 @@ from collections.abc import Callable, Iterator, Sequence
 from collections import OrderedDict
 from functools import partial
 from pathlib import Path
+from typing import Any
 
-import strawberry
-from graphql import DocumentNode, GraphQLError, OperationDefinitionNode, OperationType, parse
+from graphql import DocumentNode, GraphQLError, OperationType, parse
 from strawberry.extensions import MaxTokensLimiter
 from strawberry.extensions.base_extension import SchemaExtension
 
@@ -19,6 +19,7 @@ from .outage_errors import MaskFaults
 from .text_rules import RejectUnstorableText
 from .root import Mutation, Query, Subscription
 from .leaf_rows import with_leaf_rows
+from .operations import selected_operation
 from .response_budget import with_response_budget
 from .shared_events import SharedEventExecutor
 from .validation_cache import TokenValidationCache, ValidationResults
@@ -43,7 +44,7 @@ class ParsedDocuments:
     """Parsed documents by text, least recently used first out, bounded by their total length: a
     parsed 10 KB document holds about 2.7 MB of nodes and tokens, so a bound by count (strawberry's
     ParserCache of 1,024) let distinct large documents fill gigabytes, and made every full garbage
-    collection slower. The frontend's documents together are a few KB."""
+    collection slower. The frontend's documents together are a few KB. One per schema (build_schema)."""
 
     def __init__(self, max_chars: int) -> None:
         self._max_chars = max_chars
@@ -72,42 +73,46 @@ class ParsedDocuments:
             oldest, _ = self._documents.popitem(last=False)
             self._chars -= len(oldest)
 
+    def operation_type(self, query: str, operation_name: str | None) -> str | None:
+        """"query", "mutation" or "subscription" for the operation a request selects; None when the
+        document does not parse or selects nothing (the executor reports that)."""
+        try:
+            document = self.parse(query)
+        except GraphQLError:
+            return None
+        operation = selected_operation(document, operation_name)
+        return None if operation is None else operation.operation.value
 
-# One per process: the HTTP layer's look at a request's operation (`operation_type`) and its
-# execution share the parse, the costliest step of a new document.
-parse_document = ParsedDocuments(max_chars=PARSED_CHARS_KEPT).parse
+    def is_subscription(self, query: str, operation_name: str | None) -> bool:
+        return self.operation_type(query, operation_name) == OperationType.SUBSCRIPTION.value
 
 
 class ForgivingParserCache(SchemaExtension):
-    """Documents from `parse_document`. A document that does not parse is left to strawberry's own
-    parser, which reports the syntax error on every transport (the cache raising instead ends a
-    WebSocket operation with a bare `complete`)."""
+    """Documents from the schema's ParsedDocuments. A document that does not parse is left to
+    strawberry's own parser, which reports the syntax error on every transport (the cache raising
+    instead ends a WebSocket operation with a bare `complete`)."""
+
+    def __init__(self, documents: ParsedDocuments) -> None:
+        self.documents = documents
 
     def on_parse(self) -> Iterator[None]:
         query = self.execution_context.query
         if query is not None:
             try:
-                self.execution_context.graphql_document = parse_document(query)
+                self.execution_context.graphql_document = self.documents.parse(query)
             except GraphQLError:
                 pass
         yield
 
 
-def operation_type(query: str, operation_name: str | None) -> str | None:
-    """"query", "mutation" or "subscription" for the operation a request selects; None when the
-    document does not parse or selects nothing (the executor reports that)."""
-    try:
-        document = parse_document(query)
-    except GraphQLError:
-        return None
-    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-    if operation_name is not None:
-        operations = [o for o in operations if o.name is not None and o.name.value == operation_name]
-    return operations[0].operation.value if len(operations) == 1 else None
+class BoxofficeSchema(LoggedSchema):
+    """The schema with its parsed documents: its execution and the HTTP and WebSocket layers'
+    looks at a request's operation (graphql_view.py, fast_path.py, request_lanes.py, ...) share
+    one parse, the costliest step of a new document."""
 
-
-def is_subscription(query: str, operation_name: str | None) -> bool:
-    return operation_type(query, operation_name) == OperationType.SUBSCRIPTION.value
+    def __init__(self, *, parsed_documents: ParsedDocuments, **options: Any) -> None:
+        super().__init__(**options)
+        self.parsed_documents = parsed_documents
 
 
 def _should_mask(error: GraphQLError) -> bool:
@@ -117,25 +122,26 @@ def _should_mask(error: GraphQLError) -> bool:
 
 def build_schema(extra_extensions: Sequence[Callable[[], SchemaExtension]] | None = None, *,
                  validation_budget_ms: float = Settings.validation_budget_ms,
-                 max_response_bytes: int = Settings.max_response_bytes) -> strawberry.Schema:
+                 max_response_bytes: int = Settings.max_response_bytes) -> BoxofficeSchema:
     # Rules are built once here: a new rule class per request would defeat the validation cache.
     limits = Limits(max_depth=MAX_DEPTH, max_aliases=MAX_ALIASES, max_spreads=MAX_FRAGMENT_SPREADS,
                     budget_ms=validation_budget_ms, clock=ValidationClock())
     rules = [document_limits_rule(limits), RejectUnstorableText]
+    parsed_documents = ParsedDocuments(max_chars=PARSED_CHARS_KEPT)
     extensions: list[object] = [
         partial(MaxTokensLimiter, max_token_count=MAX_TOKENS),
         partial(LimitedValidation, rules),
-        ForgivingParserCache,
+        partial(ForgivingParserCache, parsed_documents),
         partial(TokenValidationCache, ValidationResults(maxsize=1024)),
         partial(MaskFaults, should_mask_error=_should_mask, error_message="Unexpected error."),
         *(extra_extensions or []),
     ]
-    return LoggedSchema(query=Query, mutation=Mutation, subscription=Subscription,
-                        extensions=extensions,  # type: ignore[arg-type]
-                        # Shared subscription events; Show.seats completed as whole rows; answers
-                        # certainly over the size budget refused before they are completed.
-                        execution_context_class=with_response_budget(with_leaf_rows(SharedEventExecutor),
-                                                                     max_response_bytes))
+    return BoxofficeSchema(query=Query, mutation=Mutation, subscription=Subscription,
+                           extensions=extensions, parsed_documents=parsed_documents,
+                           # Shared subscription events; Show.seats completed as whole rows; answers
+                           # certainly over the size budget refused before they are completed.
+                           execution_context_class=with_response_budget(with_leaf_rows(SharedEventExecutor),
+                                                                        max_response_bytes))
 
 
 def export_sdl() -> str:

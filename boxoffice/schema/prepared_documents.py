@@ -26,7 +26,7 @@ from strawberry.types import ExecutionContext
 from strawberry.types.graphql import OperationType as StrawberryOperationType
 from strawberry.utils.operation import get_first_operation, get_operation_type
 
-from .build import MAX_DOCUMENT_CHARS, parse_document
+from .build import MAX_DOCUMENT_CHARS, BoxofficeSchema
 from .validation_cache import TokenValidationCache, ValidationResults, document_key
 
 
@@ -47,8 +47,9 @@ class PreparedDocuments:
     """Prepared documents by (text, operation name), least recently used out first, bounded by
     their total length like the parse cache (schema/build.py ParsedDocuments)."""
 
-    def __init__(self, schema: strawberry.Schema, max_chars: int = MAX_DOCUMENT_CHARS) -> None:
+    def __init__(self, schema: BoxofficeSchema, max_chars: int = MAX_DOCUMENT_CHARS) -> None:
         self.schema: GraphQLSchema = schema._schema
+        self.parse = schema.parsed_documents.parse  # the parse strawberry's execution uses too
         extensions = schema.get_extensions()
         self.rules = _validation_rules(schema, extensions)
         self.results: ValidationResults | None = next(
@@ -75,7 +76,7 @@ class PreparedDocuments:
 
     def _prepare(self, query: str, operation_name: str | None) -> PreparedDocument:
         try:
-            document = parse_document(query)
+            document = self.parse(query)
         except GraphQLError as error:
             return PreparedDocument(None, "invalid", None, [error])
         try:

@@ -28,7 +28,7 @@ from strawberry.utils.aio import aclosing
 
 from ..resolvers.context import Context
 from ..subscriptions.session_watch import Watched
-from .build import is_subscription
+from .build import BoxofficeSchema
 from .shared_events import DirectFrames
 
 
@@ -71,6 +71,7 @@ SESSION_CLOSE_CODE = 4403  # graphql-ws's Forbidden: a client may reconnect afte
 
 
 class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    schema: BoxofficeSchema  # the view's (graphql_view.py BoxofficeGraphQL takes only ours)
     _session: Watched | None = None
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
@@ -93,7 +94,7 @@ class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 self._session.cancel()
 
     def _frames(self, operation: Operation[Context, None]) -> DirectFrames | None:
-        if not is_subscription(operation.query, operation.operation_name):
+        if not self.schema.parsed_documents.is_subscription(operation.query, operation.operation_name):
             return None  # queries and mutations keep the connection's root value
         ws = getattr(self.websocket, "ws", None)  # the Starlette WebSocket under strawberry's adapter
         if ws is None:

@@ -20,11 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import orjson
-from graphql import (DocumentNode, FieldNode, GraphQLError, GraphQLSchema, OperationDefinitionNode, TypeInfo,
+from graphql import (DocumentNode, FieldNode, GraphQLError, GraphQLSchema, TypeInfo,
                      TypeInfoVisitor, Visitor, visit)
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 
 from ..booking.records import Viewer
+from .operations import selected_operation
 
 VIEWER = "boxoffice.viewer"  # the metadata key
 
@@ -93,7 +94,7 @@ def audience_of(schema: GraphQLSchema, document: DocumentNode) -> Audience | Non
 
 class DocumentKinds:
     """Kinds of request bodies' documents, by (document, operation name), least recently used
-    first out, bounded by their total length (the parse is the shared, bounded `parse`)."""
+    first out, bounded by their total length (`parse` is the schema's: schema/build.py ParsedDocuments)."""
 
     def __init__(self, schema: GraphQLSchema, parse: Callable[[str], DocumentNode], max_chars: int = 64_000) -> None:
         self._schema = schema
@@ -133,10 +134,8 @@ class DocumentKinds:
             document = self._parse(query)
         except GraphQLError:
             return NOT_SHARED
-        operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-        if operation_name is not None:
-            operations = [o for o in operations if o.name is not None and o.name.value == operation_name]
-        if len(operations) != 1:
+        selected = selected_operation(document, operation_name)
+        if selected is None:
             return NOT_SHARED
-        operation = operations[0].operation.value
+        operation = selected.operation.value
         return DocumentKind(operation, audience_of(self._schema, document) if operation == "query" else None)

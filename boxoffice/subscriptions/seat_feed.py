@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
+from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import Row, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..booking.records import ChangeSet
 from ..booking.records import SeatChange as CommittedChange
 from ..db import reading
-from ..booking.inventory.seatmap import committed_version, section_counts
+from ..booking.inventory.seatmap import (Barrier, committed_version, section_counts, section_counts_of,
+                                         section_counts_query)
+from ..replica import ReplicaReads, read_replayed, wal_position
 from .bus import EventBus
 from .seat_events import PublishedSeatChange, encode_seat_event, seat_channel
 from .seat_stream import SeatChange, SeatDelta, SectionCount
@@ -41,14 +44,20 @@ class SeatFeed:
 class SeatStateReader:
     """The hub's view of the database: replays for sinceVersion and section counts.
 
-    Give it its own small engine: its reads then never queue behind holds for a connection.
+    Give it its own small engine of the primary: its reads then never queue behind holds for a
+    connection. With `replicas`, replays and counts come from the read replica while it is fresh and
+    has replayed what they must include (replica.read_replayed), else from that engine.
     """
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, replicas: ReplicaReads | None = None) -> None:
         self._engine = engine
+        self._replicas = replicas
         self._sequences: dict[str, str] = {}  # a show's version sequence never changes
 
     async def load_version(self, show_id: str) -> int:
+        return (await self._barrier(show_id)).version
+
+    async def _barrier(self, show_id: str) -> Barrier:
         sid = uuid.UUID(show_id)
         sequence = self._sequences.get(show_id)
         if sequence is None:
@@ -60,22 +69,31 @@ class SeatStateReader:
 
     async def load_since(self, show_id: str, since_version: int) -> SeatDelta:
         sid = uuid.UUID(show_id)
-        version = await self.load_version(show_id)
-        async with reading(self._engine) as conn:
-            rows = (await conn.execute(text(
-                "SELECT id, status, version FROM show_seats WHERE show_id = :s AND version > :v "
-                "AND position IS NOT NULL ORDER BY version"), {"s": sid, "v": since_version})).all()
+        barrier = await self._barrier(show_id)
+
+        async def then(conn: AsyncConnection, rows: Sequence[Row[Any]]) -> SeatDelta:
             sections = await section_counts(conn, sid)
-        # `version` (not the newest row's) is what a client may resume from: every change up to
-        # it is committed and in this read.
-        return SeatDelta(show_id=show_id, version=version,
-                         seats=tuple(SeatChange(str(r.id), r.status, r.version) for r in rows),
-                         sections=tuple(_section(c) for c in sections))
+            # The barrier's version (not the newest row's) is what a client may resume from: every
+            # change up to it is committed and in this read.
+            return SeatDelta(show_id=show_id, version=barrier.version,
+                             seats=tuple(SeatChange(str(r.id), r.status, r.version) for r in rows),
+                             sections=tuple(_section(c) for c in sections))
+
+        return await read_replayed(self._engine, self._replicas, barrier.position, (
+            "SELECT id, status, version FROM show_seats WHERE show_id = :s AND version > :v "
+            "AND position IS NOT NULL ORDER BY version"), {"s": sid, "v": since_version}, then)
 
     async def load_sections(self, show_id: str, section_ids: list[str]) -> list[SectionCount]:
-        async with reading(self._engine) as conn:
-            counts = await section_counts(conn, uuid.UUID(show_id), [uuid.UUID(s) for s in section_ids])
-        return [_section(c) for c in counts]
+        # Counts after changes already announced: their commits lie below the WAL position now
+        # (without a replica no need to ask: the primary has every commit).
+        replica = self._replicas is not None and self._replicas.has_replica
+        position = await wal_position(self._engine) if replica else "0/0"
+        sql, params = section_counts_query(uuid.UUID(show_id), [uuid.UUID(s) for s in section_ids])
+
+        async def then(conn: AsyncConnection, rows: Sequence[Row[Any]]) -> list[SectionCount]:
+            return [_section(c) for c in section_counts_of(rows)]
+
+        return await read_replayed(self._engine, self._replicas, position, sql, params, then)
 
 
 def _section(c: object) -> SectionCount:

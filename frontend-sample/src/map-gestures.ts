@@ -10,6 +10,12 @@ export interface GestureTarget {
 /** Movement (CSS px) under which a press is still a tap, not a drag. */
 const TAP_SLOP_PX = 6;
 
+/** A point in client px (as events give it), in CSS px from the top-left corner of `el`. */
+export function pointIn(el: HTMLElement, clientX: number, clientY: number): [number, number] {
+  const rect = el.getBoundingClientRect();
+  return [clientX - rect.left, clientY - rect.top];
+}
+
 /**
  * Binds the gestures until `signal` aborts. Returns `wasDrag()`: true when the pointer sequence that
  * just ended moved the view, so the click that follows it is not taken as a tap on a seat.
@@ -17,13 +23,9 @@ const TAP_SLOP_PX = 6;
 export function bindGestures(el: HTMLElement, target: GestureTarget, signal: AbortSignal): { wasDrag(): boolean } {
   const pointers = new Map<number, { x: number; y: number }>();
   let dragged = false;
-  const local = (x: number, y: number): [number, number] => {
-    const rect = el.getBoundingClientRect();
-    return [x - rect.left, y - rect.top];
-  };
   el.addEventListener('wheel', (event) => {
     event.preventDefault();
-    target.zoomBy(Math.exp(-event.deltaY * 0.0025), ...local(event.clientX, event.clientY));
+    target.zoomBy(Math.exp(-event.deltaY * 0.0025), ...pointIn(el, event.clientX, event.clientY));
   }, { passive: false, signal });
   el.addEventListener('pointerdown', (event) => {
     pointers.set(event.pointerId, { x: event.clientX, y: event.clientY });
@@ -39,7 +41,7 @@ export function bindGestures(el: HTMLElement, target: GestureTarget, signal: Abo
       const d0 = Math.hypot(before.x - other.x, before.y - other.y);
       const d1 = Math.hypot(now.x - other.x, now.y - other.y);
       dragged = true;
-      if (d0 > 0) target.zoomBy(d1 / d0, ...local((now.x + other.x) / 2, (now.y + other.y) / 2));
+      if (d0 > 0) target.zoomBy(d1 / d0, ...pointIn(el, (now.x + other.x) / 2, (now.y + other.y) / 2));
       target.panBy((now.x - before.x) / 2, (now.y - before.y) / 2);
     } else if (pointers.size === 1) {
       if (!dragged && Math.hypot(now.x - before.x, now.y - before.y) < TAP_SLOP_PX) return;

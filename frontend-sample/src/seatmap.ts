@@ -1,11 +1,9 @@
-// Live seat state with a version barrier, the tier colours, and the key to the map with its price filter.
+// Live seat state with a version barrier, the tier colours, and a seat and its status in words.
 //
 // SeatState keeps, per seat, the newest (status, version) seen from any source — the initial
 // `Show.seats` load, a later per-section load, or a `seatChanges` message — and ignores anything
 // older, so replays and races between a fetch and a live message can never roll a seat back.
-// The map itself is venuemap.ts.
-import { h } from './dom';
-import { money } from './format';
+// The map itself is venuemap.ts; its key, with the price filter, is price-filter.ts.
 import type { PriceTier, Seat, SeatChange, SeatStatus } from './types';
 
 export class SeatState {
@@ -67,38 +65,4 @@ export function statusWords(status: SeatStatus, selected: boolean, mine: boolean
 
 export function seatName(seat: Pick<Seat, 'section' | 'row' | 'number'>): string {
   return `${seat.section}, row ${seat.row}, seat ${seat.number}`;
-}
-
-/**
- * The key to the map (tiers with their prices, seat marks, section heat) and the price filter:
- * one checkbox per tier; unticked tiers are faded on the map and cannot be picked.
- */
-export function tierLegend(tiers: PriceTier[], currency: string, shown: Set<string>, onChange: () => void): HTMLElement {
-  const swatch = (colour: string, mark = ''): HTMLElement =>
-    h('span', { class: 'legend-swatch', style: `background:${colour}`, 'aria-hidden': 'true' }, mark);
-  const filter = h('fieldset', { class: 'price-filter' },
-    h('legend', {}, 'Prices shown'),
-    ...tiers.map((tier, i) => {
-      const id = `tier-filter-${tier.id}`;
-      const box = h('input', { type: 'checkbox', id, checked: shown.has(tier.id), 'data-tier-id': tier.id });
-      box.addEventListener('change', () => {
-        if (box.checked) shown.add(tier.id);
-        else shown.delete(tier.id);
-        onChange();
-      });
-      return h('div', { class: 'tier-option' }, box,
-        h('label', { for: id }, swatch(TIER_COLOURS[i % TIER_COUNT]), `${tier.name} · ${money(tier.priceCents, currency)}`));
-    }));
-  return h('div', { class: 'legend' },
-    filter,
-    h('h3', { class: 'legend-title' }, 'Key'),
-    h('ul', { class: 'legend-list' },
-      h('li', {}, swatch('#111827', '✓'), 'Selected / held for you'),
-      h('li', {}, swatch('#d1d5db', '╱'), 'Held by someone else'),
-      h('li', {}, swatch('#374151', '✕'), 'Sold'),
-      h('li', {}, swatch('#e5e7eb', '–'), 'Not for sale'),
-      h('li', {}, swatch(TIER_COLOURS[0], '♿'), 'Wheelchair accessible'),
-      h('li', {}, swatch(TIER_COLOURS[0], '◤'), 'Obstructed view'),
-      h('li', {}, swatch('#15803d'), swatch('#b45309'), swatch('#b91c1c'), swatch('#6b7280'),
-        'Sections zoomed out: plenty left, selling fast, almost gone, sold out')));
 }

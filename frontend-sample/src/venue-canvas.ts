@@ -1,18 +1,17 @@
 // Paints the venue on a canvas: the stage, each section as a heat block (far out) or its seats
-// (closer: dots by status; at tap size with marks). Pure drawing from a view of the map's state,
-// so VenueMap (venuemap.ts) keeps the interaction and the accessible seat elements.
+// (closer: dots by status; at tap size with marks). Pure drawing from a view of the map's state
+// (venuemap.ts); the accessible seat elements over it are seat-layer.ts.
 import type { Seat, SeatStatus, SectionAvailability } from './types';
+import { inView, stageOf, type Bounds, type SectionBox } from './venue-geometry';
 
 /** The smallest on-screen seat pitch, in CSS px, at which seats become tappable DOM elements. */
 export const TAP_TARGET_PX = 24;
 const DOT_PX = 5; // below this pitch seats are not drawn one by one: the section heat says enough
 
-export interface SectionBox { id: string; name: string; minX: number; minY: number; maxX: number; maxY: number; seats: Seat[] }
-
 /** What the painter needs to know of the map: geometry, the view, and the state of each seat. */
 export interface VenueView {
   sections: SectionBox[];
-  bounds: { minX: number; minY: number; maxX: number; maxY: number };
+  bounds: Bounds;
   pitch: number;
   scale: number;
   offsetX: number;
@@ -98,13 +97,6 @@ export function paintVenue(v: VenueView, ctx: CanvasRenderingContext2D): void {
   if (performance.getEntriesByName('venuemap-draw').length > 600) performance.clearMeasures('venuemap-draw');
 }
 
-/** Stage size in venue units, in proportion to the venue. */
-export function stageOf(v: Pick<VenueView, 'bounds' | 'pitch'>): { width: number; height: number; gap: number } {
-  const b = v.bounds;
-  const height = Math.max(3 * v.pitch, 0.08 * (b.maxY - b.minY));
-  return { width: (b.maxX - b.minX) * 0.5, height, gap: Math.max(2.5 * v.pitch, height * 0.5) };
-}
-
 function sectionText(ctx: CanvasRenderingContext2D, box: SectionBox, x: number, y: number, w: number, hh: number,
   avail: SectionAvailability | undefined, colour: string): void {
   const size = clamp(Math.min(w / 8, hh / 3.2), 0, 20);
@@ -138,7 +130,7 @@ function drawSeats(v: VenueView, ctx: CanvasRenderingContext2D, box: SectionBox,
   const { width, height } = v.size();
   for (const seat of box.seats) {
     const x = toX(seat.x), y = toY(seat.y);
-    if (x < -pitchPx || y < -pitchPx || x > width + pitchPx || y > height + pitchPx) continue;
+    if (!inView(x, y, pitchPx, width, height)) continue;
     drawn++;
     const status = v.statusOf(seat);
     const mine = status === 'HELD' && v.isMine(seat.id);
@@ -176,7 +168,7 @@ function drawSeats(v: VenueView, ctx: CanvasRenderingContext2D, box: SectionBox,
   for (const seat of box.seats) {
     if (!seat.accessible && !seat.obstructedView) continue;
     const x = toX(seat.x), y = toY(seat.y);
-    if (x < -pitchPx || y < -pitchPx || x > width + pitchPx || y > height + pitchPx) continue;
+    if (!inView(x, y, pitchPx, width, height)) continue;
     if (seat.accessible && v.statusOf(seat) === 'AVAILABLE' && !v.isSelected(seat.id)) ctx.fillText('♿', x, y + 1);
     if (seat.obstructedView) {
       ctx.fillStyle = '#fde047';
@@ -190,9 +182,6 @@ function drawSeats(v: VenueView, ctx: CanvasRenderingContext2D, box: SectionBox,
   }
   return drawn;
 }
-
-// ---------------------------------------------------------------- accessible seats (DOM)
-
 
 function clamp(v: number, lo: number, hi: number): number {
   return Math.min(hi, Math.max(lo, v));

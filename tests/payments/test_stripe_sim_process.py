@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
@@ -100,36 +101,29 @@ async def sim_engine(sim_db_url: str) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
-def _deployment(db_url: str, root: Path, latency_ms: int) -> Deployment:
+@contextlib.contextmanager
+def _deployment(db_url: str, root: Path, latency_ms: int = 0) -> Iterator[Deployment]:
+    """A simulator process and a server using it, stopped on the way out. One at a time: each
+    takes about 30 of PostgreSQL's 100 connections, which the whole suite shares."""
     server = ServerProcess(db_url, None, SECRET, root / "server")
     simulator = StripeSim(db_url, f"{server.url}/webhooks/stripe", root / "sim", latency_ms)
     simulator.start()
-    server.extra_env.update(simulator.server_env())
-    # Two deployments live side by side in this module, beside the suite's own pools: small pools keep
-    # them inside PostgreSQL's 100 connections.
-    server.extra_env["BOXOFFICE_DB_POOL_SIZE"] = "10"
     try:
+        server.extra_env.update(simulator.server_env())
+        server.extra_env["BOXOFFICE_DB_POOL_SIZE"] = "10"
         server.start()
-    except BaseException:
+        try:
+            yield Deployment(simulator, server)
+        finally:
+            server.stop()
+    finally:
         simulator.stop()
-        raise
-    return Deployment(simulator, server)
 
 
-@pytest.fixture(scope="module")
-def deployment(sim_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    d = _deployment(sim_db_url, tmp_path_factory.mktemp("plain"), 0)
-    yield d
-    d.server.stop()
-    d.simulator.stop()
-
-
-@pytest.fixture(scope="module")
-def slow_deployment(sim_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    d = _deployment(sim_db_url, tmp_path_factory.mktemp("slow"), LATENCY_MS)
-    yield d
-    d.server.stop()
-    d.simulator.stop()
+@pytest.fixture
+def deployment(sim_db_url: str, tmp_path: Path) -> Iterator[Deployment]:
+    with _deployment(sim_db_url, tmp_path / "plain") as d:
+        yield d
 
 
 async def _call(client: httpx.AsyncClient, url: str, token: str, query: str, variables: dict) -> dict:
@@ -253,11 +247,13 @@ async def _concurrent_payments(deployment: Deployment, engine: AsyncEngine, fans
     return wall, list(each)
 
 
-async def test_a_slow_psp_costs_fans_latency_not_throughput(deployment: Deployment, slow_deployment: Deployment,
-                                                            sim_engine: AsyncEngine) -> None:
+async def test_a_slow_psp_costs_fans_latency_not_throughput(sim_db_url: str, sim_engine: AsyncEngine,
+                                                            tmp_path: Path) -> None:
     fans_n = 10
-    quick_wall, _ = await _concurrent_payments(deployment, sim_engine, fans_n)
-    slow_wall, each = await _concurrent_payments(slow_deployment, sim_engine, fans_n)
+    with _deployment(sim_db_url, tmp_path / "quick") as quick:
+        quick_wall, _ = await _concurrent_payments(quick, sim_engine, fans_n)
+    with _deployment(sim_db_url, tmp_path / "slow", LATENCY_MS) as slow:
+        slow_wall, each = await _concurrent_payments(slow, sim_engine, fans_n)
     # Each payment is two calls to the PSP (create and confirm the intent): each fan waits for both...
     per_payment = 2 * LATENCY_MS / 1000
     assert min(each) >= per_payment, each

@@ -2,7 +2,7 @@
 
 holdResaleListing makes a hold of the buyer on the listed place (its seat stays sold: the hold
 claims the listing, not the seat row), for the show's hold TTL; createOrder and confirmPayment then
-work as for a primary sale. The payment settles through settle_resale_intent() (migration 0013):
+work as for a primary sale. The payment settles through settle_intent() (migration 0015) as a resale:
 in one transaction the seller's ticket is void, the buyer's issued, the listing SOLD and the
 seller's refund recorded as pending, with both notifications in the outbox. Then, outside any
 transaction, Stripe refunds the seller's payment by the listing price, with an idempotency key of

@@ -214,15 +214,16 @@ async def _apply(engine: AsyncEngine, ctx: PaymentContext, intent: IntentView,
     return changes, None
 
 
-# settle_intent() (migration 0013) picks the order's settlement by its kind: settle_paid_intent() for a
-# primary sale, settle_resale_intent() for a resale (outcome 'resold': the seller is refunded next).
+# settle_intent() (migration 0015) binds the intent and locks the order, then sells by the order's kind:
+# the held seats of a primary sale, or the listed ticket of a resale (outcome 'resold': the seller is
+# refunded next).
 _SETTLE = "SELECT * FROM settle_intent($1, $2, $3, $4, $5, $6, $7)"
 
 
 async def _settle_success(engine: AsyncEngine, ctx: PaymentContext, intent: IntentView, changes: ChangeSet,
                           expected: tuple[uuid.UUID, int] | None) -> tuple[uuid.UUID | None, OrderRecord | None]:
     """Confirms the order if it can still have its places (seats sold, tickets issued, the fan told
-    through the outbox), else cancels it: one call of settle_paid_intent() (migration 0008), which
+    through the outbox), else cancels it: one call of settle_intent() (migration 0015), which
     locks the order row first, then the show, the seat rows in key order, then the hold. Returns the
     order to refund, if any, and the order as it is now.
 

@@ -184,7 +184,7 @@ async def revoked_barcodes(engine: AsyncEngine, show_id: uuid.UUID) -> list[str]
 
 def signed_tickets(secret: str, show_id: uuid.UUID | None, count: int) -> tuple[list[uuid.UUID], list[str]]:
     """Fresh ticket ids and their signed barcodes, made before the settlement's one database call
-    (settle_paid_intent(), migration 0008) so that the key never reaches SQL."""
+    (settle_intent(), migration 0015) so that the key never reaches SQL."""
     if show_id is None:
         return [], []
     ids = [uuid.uuid4() for _ in range(count)]

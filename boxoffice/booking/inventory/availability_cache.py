@@ -15,6 +15,11 @@ Versions
 Patches and update rows may carry newer changes too; a client that resumes
 seatChanges(sinceVersion: version) receives those seats again, so it still converges. A seat's
 status and version are always set together, and never replaced by an older version.
+
+Where: the barrier on the primary (`engine`); the statuses and changes on the read replica while it
+is fresh and has replayed the barrier's WAL position, else on the primary (replica.read_replayed).
+A show's layout (fixed, read once per process) comes from the primary: a replica may not have the
+show yet.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ...replica import ReplicaReads
 from ..records import AvailabilitySnapshot, SeatChange, SectionCount
 from .seatmap import Changes, Seating, Statuses, load_seating, read_changes, read_statuses
 from .single_flight import SingleFlight
@@ -161,8 +167,9 @@ class AvailabilityCache:
     """Seat boards of the shows this process serves (at most `max_shows`, oldest dropped)."""
 
     def __init__(self, engine: AsyncEngine, max_age_s: float = 0.1, wait_after_s: float = 1.0,
-                 full_every_s: float = 5.0, max_shows: int = 64) -> None:
-        self._engine = engine
+                 full_every_s: float = 5.0, max_shows: int = 64, replicas: ReplicaReads | None = None) -> None:
+        self._engine = engine  # the primary
+        self._replicas = replicas
         self._max_age_s = max_age_s
         self._wait_after_s = wait_after_s  # older than this (e.g. updates failing), readers wait
         self._full_every_s = full_every_s
@@ -215,7 +222,8 @@ class AvailabilityCache:
     async def _load(self, show: ShowLike) -> _Board:
         started = time.monotonic()
         layout = SeatLayout.of(show.id, await load_seating(self._engine, show.id))
-        statuses = await read_statuses(self._engine, show.id, show.version_sequence, _ga_sections(layout))
+        statuses = await read_statuses(self._engine, show.id, show.version_sequence, _ga_sections(layout),
+                                       self._replicas)
         board = _Board(layout, statuses, started)
         if len(self._boards) >= self._max_shows:
             self._boards.pop(next(iter(self._boards)))
@@ -229,10 +237,11 @@ class AvailabilityCache:
             if started - board.full_at >= self._full_every_s:
                 board.patches = []
                 board.replace(await read_statuses(self._engine, board.layout.show_id, sequence,
-                                                  _ga_sections(board.layout)))
+                                                  _ga_sections(board.layout), self._replicas))
                 board.full_at = started
             else:
-                board.merge(await read_changes(self._engine, board.layout.show_id, sequence, board.version))
+                board.merge(await read_changes(self._engine, board.layout.show_id, sequence, board.version,
+                                               self._replicas))
         except Exception:
             log.warning("seat board of show %s: update failed", board.layout.show_id, exc_info=True)
             raise

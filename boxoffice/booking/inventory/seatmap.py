@@ -9,18 +9,25 @@ sinceVersion=101 would miss 100. Writers therefore take a *shared* advisory lock
 show for their (millisecond) transaction; the snapshot briefly takes the *exclusive* one to
 read the sequence's last value, which waits only for the transactions already in flight.
 Every version up to that value is then committed and visible to the status read that follows.
+
+The same statement returns the primary's WAL insert position (`Barrier.position`): every commit
+up to the version lies below it. So the status reads that follow may run on a read replica that
+has replayed that far, checked in their own statement (replica.read_replayed), else on the primary:
+a standby's own sequences run ahead of its commits, so the barrier itself never runs there.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import text
+from sqlalchemy import Row, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ...db import reading
+from ...replica import WAL_INSERT_POSITION, ReplicaReads, read_replayed
 from ..records import SeatChange, SeatView, SectionCount
 from .single_flight import SingleFlight
 
@@ -61,20 +68,28 @@ async def move_seats(conn: AsyncConnection, show_id: uuid.UUID, *, where: str, t
     return [SeatChange(r.id, r.section_id, "H" if r.status == "W" else to, r.version, r.ga) for r in rows]
 
 
-async def committed_version(engine: AsyncEngine, show_id: uuid.UUID, sequence: str) -> int:
-    """The show's change counter such that every change up to it is committed.
+@dataclass(frozen=True, slots=True)
+class Barrier:
+    """Every change of a show up to `version` is committed, its commit below WAL `position`."""
+
+    version: int
+    position: str  # the primary's WAL insert position, as text ('0/16B3748')
+
+
+async def committed_version(engine: AsyncEngine, show_id: uuid.UUID, sequence: str) -> Barrier:
+    """The show's change counter such that every change up to it is committed (on the primary).
 
     One statement, its own transaction: the lock (taken in a subquery, which runs before the outer
-    select list reads the sequence) waits for the writers in flight, and it is released when the
-    statement ends, so new writers wait for microseconds, not for this process's next turn of its
-    event loop.
+    select list reads the sequence and the WAL position) waits for the writers in flight, whose
+    commit records are then in the WAL; it is released when the statement ends, so new writers
+    wait for microseconds, not for this process's next turn of its event loop.
     """
     async with reading(engine) as conn:
-        value = (await conn.execute(text(
-            "SELECT pg_sequence_last_value(CAST(:seq AS regclass)) "
+        value, position = (await conn.execute(text(
+            f"SELECT pg_sequence_last_value(CAST(:seq AS regclass)), {WAL_INSERT_POSITION} "
             f"FROM (SELECT pg_advisory_xact_lock({SHOW_LOCK_KEY}) OFFSET 0) AS barrier"),
-            {"show_id": show_id, "seq": sequence})).scalar()
-    return int(value or 0)
+            {"show_id": show_id, "seq": sequence})).one()
+    return Barrier(int(value or 0), str(position))
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,8 +147,9 @@ def _view(geo: dict[int, SeatGeometry], row: Any) -> SeatView:
                     g.accessible, g.obstructed, g.x, g.y)
 
 
-async def section_counts(conn: AsyncConnection, show_id: uuid.UUID,
-                         section_ids: list[uuid.UUID] | None = None) -> list[SectionCount]:
+def section_counts_query(show_id: uuid.UUID,
+                         section_ids: list[uuid.UUID] | None = None) -> tuple[str, dict[str, object]]:
+    """The statement (and its parameters) counting available places by section, in venue order."""
     # One pass over the show's rows for all sections: there is no index by section, so a count per
     # section would read every row of the show once per section (10 sections: ~10x the work).
     some = section_ids is not None
@@ -142,10 +158,19 @@ async def section_counts(conn: AsyncConnection, show_id: uuid.UUID,
            "LEFT JOIN (SELECT section_id, count(*) AS available FROM show_seats WHERE show_id = :s"
            + (" AND section_id = ANY(:ids)" if some else "")
            + " AND (status = 'A' OR (status = 'H' AND hold_expires_at <= now())) GROUP BY section_id) c "
-           "ON c.section_id = sec.id WHERE sh.id = :s" + (" AND sec.id = ANY(:ids)" if some else ""))
-    params: dict[str, object] = {"s": show_id, "ids": section_ids} if some else {"s": show_id}
-    rows = (await conn.execute(text(sql + " ORDER BY sec.position"), params)).all()
+           "ON c.section_id = sec.id WHERE sh.id = :s" + (" AND sec.id = ANY(:ids)" if some else "")
+           + " ORDER BY sec.position")
+    return sql, ({"s": show_id, "ids": section_ids} if some else {"s": show_id})
+
+
+def section_counts_of(rows: Sequence[Row[Any]]) -> list[SectionCount]:
     return [SectionCount(r.id, r.name, r.general_admission, r.capacity, r.available) for r in rows]
+
+
+async def section_counts(conn: AsyncConnection, show_id: uuid.UUID,
+                         section_ids: list[uuid.UUID] | None = None) -> list[SectionCount]:
+    sql, params = section_counts_query(show_id, section_ids)
+    return section_counts_of((await conn.execute(text(sql), params)).all())
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,17 +204,22 @@ class Statuses:
     ga: tuple[SectionCount, ...]  # the counts of the general-admission sections asked for
 
 
+_STATUSES = (f"SELECT COALESCE(string_agg({_STATUS_NOW}, '' ORDER BY position), '') AS codes, "
+             "COALESCE(array_agg(version ORDER BY position), '{}') AS versions FROM show_seats "
+             "WHERE show_id = :s AND position IS NOT NULL")
+
+
 async def read_statuses(engine: AsyncEngine, show_id: uuid.UUID, sequence: str,
-                        ga_sections: list[uuid.UUID]) -> Statuses:
-    """Codes in map order (an expired hold reads as available: it is claimable now)."""
-    version = await committed_version(engine, show_id, sequence)
-    async with reading(engine) as conn:
-        codes, versions = (await conn.execute(text(
-            f"SELECT COALESCE(string_agg({_STATUS_NOW}, '' ORDER BY position), ''), "
-            "COALESCE(array_agg(version ORDER BY position), '{}') FROM show_seats "
-            "WHERE show_id = :s AND position IS NOT NULL"), {"s": show_id})).one()
+                        ga_sections: list[uuid.UUID], replicas: ReplicaReads | None = None) -> Statuses:
+    """Codes in map order (an expired hold reads as available: it is claimable now). The barrier
+    on `engine` (the primary); the statuses on the replica of `replicas` if it has replayed it."""
+    barrier = await committed_version(engine, show_id, sequence)
+
+    async def then(conn: AsyncConnection, rows: Sequence[Row[Any]]) -> Statuses:
         ga = await section_counts(conn, show_id, ga_sections) if ga_sections else []
-    return Statuses(version, codes, list(versions), tuple(ga))
+        return Statuses(barrier.version, rows[0].codes, list(rows[0].versions), tuple(ga))
+
+    return await read_replayed(engine, replicas, barrier.position, _STATUSES, {"s": show_id}, then)
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,16 +231,20 @@ class Changes:
     ga: tuple[SectionCount, ...]  # recounted general-admission sections that changed
 
 
-async def read_changes(engine: AsyncEngine, show_id: uuid.UUID, sequence: str, since: int) -> Changes:
-    """Only the rows changed after `since` (the (show_id, version) index), not the whole map."""
-    version = await committed_version(engine, show_id, sequence)
-    async with reading(engine) as conn:
-        rows = (await conn.execute(text(
-            f"SELECT id, {_STATUS_NOW} AS status, version, position IS NULL AS ga, section_id FROM show_seats "
-            "WHERE show_id = :s AND version > :v"), {"s": show_id, "v": since})).all()
+async def read_changes(engine: AsyncEngine, show_id: uuid.UUID, sequence: str, since: int,
+                       replicas: ReplicaReads | None = None) -> Changes:
+    """Only the rows changed after `since` (the (show_id, version) index), not the whole map.
+    The barrier on `engine`, the rows where read_statuses reads them."""
+    barrier = await committed_version(engine, show_id, sequence)
+
+    async def then(conn: AsyncConnection, rows: Sequence[Row[Any]]) -> Changes:
         ga_sections = sorted({r.section_id for r in rows if r.ga})
         ga = await section_counts(conn, show_id, ga_sections) if ga_sections else []
-    return Changes(version, [(r.id, r.status, r.version) for r in rows if not r.ga], tuple(ga))
+        return Changes(barrier.version, [(r.id, r.status, r.version) for r in rows if not r.ga], tuple(ga))
+
+    return await read_replayed(engine, replicas, barrier.position, (
+        f"SELECT id, {_STATUS_NOW} AS status, version, position IS NULL AS ga, section_id FROM show_seats "
+        "WHERE show_id = :s AND version > :v"), {"s": show_id, "v": since}, then)
 
 
 async def seats_by_id(engine: AsyncEngine, geometry: GeometryCache, show: ShowRecordLike,

@@ -50,4 +50,4 @@ async def test_the_committed_version_waits_for_a_change_still_in_flight(engine) 
                 await asyncio.sleep(0.01)  # until the barrier is queued behind the writer
         assert not reading.done()
         await transaction.commit()
-    assert await reading >= drawn
+    assert (await reading).version >= drawn

@@ -31,7 +31,7 @@ KILL_AFTER = ORDERS // 16  # refunds made at Stripe before the SIGKILL
 CANCEL = ("mutation($s: ID!, $r: String!) { cancelShow(showId: $s, reason: $r) { __typename "
           "... on Show { status } ... on Rejected { code message } } }")
 
-# One statement per table, every order a paid, ticketed seat as settle_paid_intent() leaves it, and
+# One statement per table, every order a paid, ticketed seat as settle_intent() leaves it, and
 # its PaymentIntent as the simulator would hold it (succeeded, captured).
 _BULK = [
     """CREATE TEMP TABLE bulk AS

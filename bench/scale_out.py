@@ -1,7 +1,8 @@
 """Scale-out: 1, 2 and 4 API processes behind HAProxy and PgBouncer (transaction mode) with a streaming
 read replica, beside one process straight on PostgreSQL — the journey (hold, order, pay) and browsing
-(availability, events) at once. Reports throughput, p50/p99 per step, PostgreSQL connections used
-(primary and replica, sampled) and the replica's lag as the servers measure it (/metrics).
+(availability, events) at once, then the flash sale's crowd (hold two seats, release). Reports
+throughput, p50/p99 per step, sheds, every answer's outcome, PostgreSQL connections used (primary and
+replica, sampled) and the replica's lag as the servers measure it (/metrics).
 
 Everything runs on this machine, started and stopped here (the programs of tests/scale/infra.py): a
 private primary and replica (initdb as the postgres user), PgBouncer, HAProxy and a Redis of its own.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import os
 import random
 import re
@@ -31,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from _common import (AVAILABILITY_QUERY, CONFIRM_PAYMENT_MUTATION, CREATE_ORDER_MUTATION, HOLD_MUTATION,  # noqa: E402
-                     latency_summary, log, table)
+                     RELEASE_MUTATION, latency_summary, log, table)
 from _http import HttpConn  # noqa: E402
 from _meter import machine_busy  # noqa: E402
 from _server import Server, free_port  # noqa: E402
@@ -68,15 +70,21 @@ async def call(conn: HttpConn, stats: Stats, kind: str, query: str, variables: d
     data = (body.get("data") or {}).get(result_key) if isinstance(body, dict) else None
     outcome = (str(status) if status != 200 else "errors" if body.get("errors") else
                str((data or {}).get("__typename", "ok")) if isinstance(data, dict) else "ok")
+    if isinstance(data, dict) and data.get("code"):  # a Problem: which one
+        outcome += f"({data['code']})"
     stats.record(kind, elapsed, outcome)
     return data if isinstance(data, dict) else None
 
 
-async def journey_fan(host: str, port: int, token: str, show_id: str, seats: list[list[int]], stats: Stats,
-                      end: float) -> None:
-    conn = HttpConn(host, port, token)
+async def journey_fan(host: str, port: int, fans: collections.deque[str], show_id: str, seats: list[list[int]],
+                      stats: Stats, end: float) -> None:
+    """One shopper: journeys back to back, each as the fan whose turn it is. Fans take turns across
+    the run's configurations, so none passes its own rate limits (20 payments a minute)."""
+    conn = HttpConn(host, port, fans[0])
     try:
         while time.monotonic() < end and seats:
+            token = fans.popleft()
+            fans.append(token)
             pair = seats.pop()
             hold = await call(conn, stats, "hold", HOLD_MUTATION, {"input": {
                 "showId": show_id, "seatIds": [str(s) for s in pair], "idempotencyKey": uuid.uuid4().hex}},
@@ -94,6 +102,35 @@ async def journey_fan(host: str, port: int, token: str, show_id: str, seats: lis
                 stats.journeys += 1
     finally:
         conn.close()
+
+
+async def flash_fan(host: str, port: int, fans: collections.deque[str], show_id: str, pairs: list[list[int]],
+                    stats: Stats, end: float, rng: random.Random) -> None:
+    """The flash sale's crowd: hold two seats side by side picked at random (taken ones included, so
+    holds contend), release when held; fans take turns as in journey_fan."""
+    conn = HttpConn(host, port, fans[0])
+    try:
+        while time.monotonic() < end:
+            token = fans.popleft()
+            fans.append(token)
+            hold = await call(conn, stats, "hold", HOLD_MUTATION, {"input": {
+                "showId": show_id, "seatIds": [str(s) for s in rng.choice(pairs)],
+                "idempotencyKey": uuid.uuid4().hex}}, token, "holdSeats")
+            if hold and hold.get("__typename") == "Hold":
+                await call(conn, stats, "release", RELEASE_MUTATION, {"id": hold["id"]}, token, "releaseHold")
+    finally:
+        conn.close()
+
+
+async def run_flash(port: int, show_id: str, pairs: list[list[int]], tokens: collections.deque[str],
+                    args: argparse.Namespace) -> dict[str, Any]:
+    stats = Stats()
+    rng = random.Random(11)
+    started = time.monotonic()
+    end = started + args.flash_duration
+    await asyncio.gather(*(flash_fan("127.0.0.1", port, tokens, show_id, pairs, stats, end, rng)
+                           for _ in range(args.fans)))
+    return {"stats": stats, "elapsed": time.monotonic() - started}
 
 
 async def browser(host: str, port: int, show_id: str, stats: Stats, end: float) -> None:
@@ -138,7 +175,7 @@ async def sample(primary: Postgres, replica: Postgres | None, servers: list[Serv
         await asyncio.sleep(1.0)
 
 
-async def run_load(port: int, show_id: str, seats: list[list[int]], tokens: list[str], args: argparse.Namespace,
+async def run_load(port: int, show_id: str, seats: list[list[int]], tokens: collections.deque[str], args: argparse.Namespace,
                    primary: Postgres, replica: Postgres | None, servers: list[Server]) -> dict[str, Any]:
     stats = Stats()
     sampled: dict[str, float] = {}
@@ -146,7 +183,7 @@ async def run_load(port: int, show_id: str, seats: list[list[int]], tokens: list
     shoppers = max(1, int(args.fans * 0.75))
     started = time.monotonic()
     await asyncio.gather(
-        *(journey_fan("127.0.0.1", port, tokens[i % len(tokens)], show_id, seats, stats, end) for i in range(shoppers)),
+        *(journey_fan("127.0.0.1", port, tokens, show_id, seats, stats, end) for _ in range(shoppers)),
         *(browser("127.0.0.1", port, show_id, stats, end) for _ in range(args.fans - shoppers)),
         sample(primary, replica, servers, end, sampled))
     elapsed = time.monotonic() - started
@@ -177,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fans", type=int, default=48, help="concurrent clients (3/4 shopping, 1/4 browsing)")
     parser.add_argument("--hosts", default="direct,1,2,4",
                         help="configurations: direct, direct+lb, pooled and/or API process counts")
+    parser.add_argument("--flash-duration", type=float, default=10.0,
+                        help="then seconds of the flash-sale crowd (every client holds 2 seats, releases; 0: none)")
     parser.add_argument("--pool", type=int, default=20, help="PgBouncer default_pool_size")
     parser.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
                         help="an environment variable for every server process (repeatable)")
@@ -208,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         secret = "scale-bench-" + secrets.token_hex(8)
         configs = [c.strip() for c in args.hosts.split(",") if c.strip()]
         venue = asyncio.run(build_stadium(primary.url, sections=4, rows=25, seats_per_row=50, shows=len(configs)))
-        tokens = [t for _, t in asyncio.run(create_fans(primary.url, 400, secret))]
+        tokens = collections.deque(t for _, t in asyncio.run(create_fans(primary.url, 400, secret)))
         rng = random.Random(7)
         for config, layout in zip(configs, venue.shows):
             servers: list[Server] = []
@@ -233,8 +272,12 @@ def main(argv: list[str] | None = None) -> int:
                     balancer.start()
                     port = balancer.port
                 log(f"{config}: {len(servers)} API process(es) up; {args.duration:.0f} s of load")
-                out = asyncio.run(run_load(port, str(layout.show_id), fresh_pairs(layout.rows, rng), tokens, args,
+                pairs = fresh_pairs(layout.rows, rng)
+                out = asyncio.run(run_load(port, str(layout.show_id), list(pairs), tokens, args,
                                            primary, replica if config.isdigit() else None, servers))
+                if args.flash_duration > 0:
+                    log(f"{config}: {args.flash_duration:.0f} s of flash-sale holds and releases")
+                    out["flash"] = asyncio.run(run_flash(port, str(layout.show_id), pairs, tokens, args))
                 results.append((config, out))
             finally:
                 if balancer is not None:
@@ -272,6 +315,32 @@ def report(results: list[tuple[str, dict[str, Any]]], args: argparse.Namespace, 
     print(table(["configuration", "req/s", "journeys/s", "hold p50 ms", "hold p99 ms", "pay p99 ms",
                  "browse p99 ms", "errors", "primary conns", "replica conns", "replica lag max s"], rows,
                 title=f"scale_out: {args.fans} clients, {args.duration:.0f} s each; machine {busy:.0f}% busy before"))
+    # What the answers were (a hold refused by a fan's limits ends that try, not the loop): the
+    # journeys/s column means little without it.
+    for config, out in results:
+        outcomes = sorted(out["stats"].outcomes.items())
+        print(f"- {config}: " + ", ".join(f"{k}={n:,}" for k, n in outcomes))
+    flash_rows = []
+    for config, out in results:
+        if "flash" not in out:
+            continue
+        stats, elapsed = out["flash"]["stats"], out["flash"]["elapsed"]
+        hold = latency_summary(stats.latencies.get("hold", []))
+        release = latency_summary(stats.latencies.get("release", []))
+        answered = sum(n for k, n in stats.outcomes.items() if k.startswith("hold:") and
+                       k.split(":")[1].split("(")[0] in ("Hold", "SeatsUnavailable"))
+        sheds = sum(n for k, n in stats.outcomes.items() if k.split(":")[1] == "503")
+        errors = sum(n for k, n in stats.outcomes.items() if k.split(":")[1] in ("errors", "transport", "500", "502",
+                                                                               "504"))
+        flash_rows.append([config, answered / elapsed, sheds / elapsed, hold["p50"], hold["p99"], release["p99"],
+                           errors])
+    if flash_rows:
+        print(table(["configuration", "answered holds/s", "sheds/s", "hold p50 ms", "hold p99 ms", "release p99 ms",
+                     "errors"], flash_rows,
+                    title=f"flash sale: {args.fans} clients hold 2 seats and release, {args.flash_duration:.0f} s each"))
+        for config, out in results:
+            if "flash" in out:
+                print(f"- {config} flash: " + ", ".join(f"{k}={n:,}" for k, n in sorted(out["flash"]["stats"].outcomes.items())))
 
 
 if __name__ == "__main__":

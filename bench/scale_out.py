@@ -304,8 +304,7 @@ def report(results: list[tuple[str, dict[str, Any]]], args: argparse.Namespace, 
         pay = latency_summary(stats.latencies.get("confirmPayment", []))
         browse = latency_summary(stats.latencies.get("availability", []) + stats.latencies.get("events", []))
         requests = sum(len(v) for v in stats.latencies.values())
-        errors = sum(n for k, n in stats.outcomes.items() if k.split(":")[1] in ("errors", "transport", "500", "502",
-                                                                               "503", "504"))
+        errors = _count(stats, *FAILURES, "503")
         label = {"direct": "1 process, direct", "direct+lb": "1 process, direct, behind HAProxy",
                  "pooled": "1 process through PgBouncer, no balancer"}.get(
             config, f"{config} behind HAProxy+PgBouncer+replica")
@@ -318,8 +317,7 @@ def report(results: list[tuple[str, dict[str, Any]]], args: argparse.Namespace, 
     # What the answers were (a hold refused by a fan's limits ends that try, not the loop): the
     # journeys/s column means little without it.
     for config, out in results:
-        outcomes = sorted(out["stats"].outcomes.items())
-        print(f"- {config}: " + ", ".join(f"{k}={n:,}" for k, n in outcomes))
+        print(_outcomes(config, out["stats"]))
     flash_rows = []
     for config, out in results:
         if "flash" not in out:
@@ -329,18 +327,27 @@ def report(results: list[tuple[str, dict[str, Any]]], args: argparse.Namespace, 
         release = latency_summary(stats.latencies.get("release", []))
         answered = sum(n for k, n in stats.outcomes.items() if k.startswith("hold:") and
                        k.split(":")[1].split("(")[0] in ("Hold", "SeatsUnavailable"))
-        sheds = sum(n for k, n in stats.outcomes.items() if k.split(":")[1] == "503")
-        errors = sum(n for k, n in stats.outcomes.items() if k.split(":")[1] in ("errors", "transport", "500", "502",
-                                                                               "504"))
-        flash_rows.append([config, answered / elapsed, sheds / elapsed, hold["p50"], hold["p99"], release["p99"],
-                           errors])
+        flash_rows.append([config, answered / elapsed, _count(stats, "503") / elapsed, hold["p50"], hold["p99"],
+                           release["p99"], _count(stats, *FAILURES)])
     if flash_rows:
         print(table(["configuration", "answered holds/s", "sheds/s", "hold p50 ms", "hold p99 ms", "release p99 ms",
                      "errors"], flash_rows,
                     title=f"flash sale: {args.fans} clients hold 2 seats and release, {args.flash_duration:.0f} s each"))
         for config, out in results:
             if "flash" in out:
-                print(f"- {config} flash: " + ", ".join(f"{k}={n:,}" for k, n in sorted(out["flash"]["stats"].outcomes.items())))
+                print(_outcomes(f"{config} flash", out["flash"]["stats"]))
+
+
+FAILURES = ("errors", "transport", "500", "502", "504")  # answers that are not a product's answer (503: shed)
+
+
+def _count(stats: Stats, *outcomes: str) -> int:
+    """How many answers of any kind had one of these outcomes."""
+    return sum(n for k, n in stats.outcomes.items() if k.split(":")[1] in outcomes)
+
+
+def _outcomes(label: str, stats: Stats) -> str:
+    return f"- {label}: " + ", ".join(f"{k}={n:,}" for k, n in sorted(stats.outcomes.items()))
 
 
 if __name__ == "__main__":

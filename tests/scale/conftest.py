@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -12,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -132,3 +134,10 @@ async def wait_until(condition, what: str, timeout: float = 20, every: float = 0
         if loop.time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(every)
+
+
+async def replica_metrics(url: str) -> dict[str, float]:
+    """A server's boxoffice_replica_* figures from its /metrics."""
+    async with httpx.AsyncClient(timeout=10) as client:
+        body = (await client.get(f"{url}/metrics")).text
+    return {m.group(1): float(m.group(2)) for m in re.finditer(r"^(boxoffice_replica_\w+) (\S+)$", body, re.M)}

@@ -4,16 +4,14 @@ PgBouncer restarted under load, the replica stopped, the replica lagging, Redis 
 from __future__ import annotations
 
 import asyncio
-import re
 import subprocess
 import sys
 import uuid
 
-import httpx
 
 from booking.fixtures_db import make_show
 from live_support import fan_tokens, gql, subscribe
-from scale.conftest import Deployment, wait_until
+from scale.conftest import Deployment, replica_metrics, wait_until
 from scale.load import Load
 
 EVENTS = "{ events(first: 50) { edges { node { id } } } }"
@@ -23,10 +21,7 @@ HOLD = """mutation($i: HoldSeatsInput!) { holdSeats(input: $i) { __typename ... 
 
 
 async def metrics_of(deployment: Deployment) -> list[dict[str, float]]:
-    async with httpx.AsyncClient(timeout=10) as client:
-        bodies = [(await client.get(f"{s.url}/metrics")).text for s in deployment.servers]
-    return [{m.group(1): float(m.group(2)) for m in re.finditer(r"^(boxoffice_replica_\w+) (\S+)$", b, re.M)}
-            for b in bodies]
+    return [await replica_metrics(s.url) for s in deployment.servers]
 
 
 async def replica_in_use_everywhere(deployment: Deployment, expected: float) -> bool:

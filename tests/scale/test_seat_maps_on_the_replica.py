@@ -9,16 +9,14 @@ and a stale map."""
 from __future__ import annotations
 
 import asyncio
-import re
 import uuid
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
 from booking.fixtures_db import make_show
 from live_support import fan_tokens, free_port, gql, subscribe
-from scale.conftest import Deployment, ScaleServer, server_env, wait_until
+from scale.conftest import Deployment, ScaleServer, replica_metrics, server_env, wait_until
 
 AVAILABILITY = "query($id: ID!) { show(id: $id) { availability { version codes } seats { id status } } }"
 HOLD = """mutation($i: HoldSeatsInput!) { holdSeats(input: $i) { __typename ... on Hold { id }
@@ -40,12 +38,6 @@ def patient_server(deployment: Deployment, tmp_path_factory: pytest.TempPathFact
         yield server
     finally:
         server.stop()
-
-
-async def replica_metrics(server: ScaleServer) -> dict[str, float]:
-    async with httpx.AsyncClient(timeout=10) as client:
-        body = (await client.get(f"{server.url}/metrics")).text
-    return {m.group(1): float(m.group(2)) for m in re.finditer(r"^(boxoffice_replica_\w+) (\S+)$", body, re.M)}
 
 
 async def replica_caught_up(deployment: Deployment) -> None:
@@ -85,7 +77,7 @@ async def test_seat_maps_come_from_the_replica_and_never_miss_a_change_it_has_no
         # Nothing of the show in flight: the sequence's last value is its committed version.
         since = int(await asyncio.to_thread(deployment.primary.sql, "SELECT COALESCE(pg_sequence_last_value("
                                             f"'{watched.version_sequence}'::regclass), 0)"))
-        fallbacks = (await replica_metrics(patient_server))["boxoffice_replica_snapshot_fallbacks_total"]
+        fallbacks = (await replica_metrics(patient_server.url))["boxoffice_replica_snapshot_fallbacks_total"]
         held = (await gql(deployment.servers[0].url, HOLD, {"i": {"showId": str(watched.id), "seatIds": [seats[2]],
                                                                    "idempotencyKey": uuid.uuid4().hex}}, token))
         assert held["holdSeats"]["__typename"] == "Hold", held
@@ -102,7 +94,7 @@ async def test_seat_maps_come_from_the_replica_and_never_miss_a_change_it_has_no
             delta = (await sub.next(timeout=10))["data"]["seatChanges"]
         assert delta["seats"] == [{"seatId": seats[2], "status": "HELD"}], delta
         assert delta["version"] >= show["availability"]["version"] > since
-        after = await replica_metrics(patient_server)
+        after = await replica_metrics(patient_server.url)
         assert after["boxoffice_replica_in_use"] == 1  # the replica stayed in use: the WAL position decided
         assert after["boxoffice_replica_snapshot_fallbacks_total"] > fallbacks
     finally:
@@ -111,7 +103,7 @@ async def test_seat_maps_come_from_the_replica_and_never_miss_a_change_it_has_no
 
 
 async def _in_use(server: ScaleServer) -> bool:
-    return (await replica_metrics(server)).get("boxoffice_replica_in_use") == 1
+    return (await replica_metrics(server.url)).get("boxoffice_replica_in_use") == 1
 
 
 async def _replica_says(deployment: Deployment, query: str, expected: str) -> bool:

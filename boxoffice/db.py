@@ -78,7 +78,12 @@ async def connected(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     fallback: AsyncEngine | None = options.get("boxoffice_fallback")
     if fallback is None:
         async with engine.connect() as conn:
-            yield conn
+            try:
+                yield conn
+            except Exception as err:
+                if database_unavailable(err):
+                    await _invalidate_quietly(conn)
+                raise
         return
     conn = engine.connect()
     failure: BaseException | None = None
@@ -102,10 +107,20 @@ async def connected(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
         yield conn
     except Exception as err:  # died under this read: the next ones go to the primary until it is back
         if database_unavailable(err):
+            await _invalidate_quietly(conn)
             options["boxoffice_on_failure"](err)
         raise
     finally:
         await _close_quietly(conn)
+
+
+async def _invalidate_quietly(conn: AsyncConnection) -> None:
+    """Keeps a connection the server ended out of the pool. SQLAlchemy does this itself for errors
+    of its own statements; not for those made on the asyncpg connection beneath (pg_calls.driver)."""
+    try:
+        await conn.invalidate()
+    except (DBAPIError, OSError):
+        pass
 
 
 async def _close_quietly(conn: AsyncConnection) -> None:
@@ -147,6 +162,11 @@ def database_unavailable(err: BaseException) -> bool:
                 "ConnectionDoesNotExistError", "TargetServerAttributeNotMatched"):
             return True
         if type(seen).__name__ == "InterfaceError" and "connection is closed" in str(seen):
+            return True
+        # asyncpg's protocol left in its error-consume (2) or failed state by a server that ended the
+        # connection (a shutdown's FATAL) while it was pooled: the next statement on it says so.
+        if type(seen).__name__ == "InternalClientError" and (
+                "another operation (2)" in str(seen) or '"failed" state' in str(seen)):
             return True
         if isinstance(seen, DBAPIError) and seen.connection_invalidated:
             return True

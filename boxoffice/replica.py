@@ -3,7 +3,8 @@
 What may be read there: events, venues, shows, price tiers, seat geometry, reports: answers a fan
 or an organizer can see a second late. Never there: claims, payments, a fan's own holds, orders and
 tickets (read-your-writes), sessions. Those take `services.engine`; browse paths take
-`ReplicaReads.engine`.
+`ReplicaReads.engine`. Late is allowed there, missing is not: what a browse loader does not find
+on the replica (a show created milliseconds ago) it asks the primary for (resolvers/context.py).
 
 Seat statuses (seat boards, live-map replays, section counts) go there too, behind a WAL position
 (`read_replayed`): the version barrier runs on the primary (booking/inventory/seatmap.py), and the

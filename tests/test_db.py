@@ -1,8 +1,11 @@
 """Start-up checks of the database a server runs on (real PostgreSQL)."""
 
+import pytest
+from asyncpg.exceptions import InternalClientError
 from sqlalchemy import text
 
-from boxoffice.db import database_warnings, reading
+from boxoffice.booking.pg_calls import driver
+from boxoffice.db import create_engine, database_unavailable, database_warnings, reading
 
 
 async def test_serve_warns_when_the_database_has_autovacuum_off(engine) -> None:
@@ -13,3 +16,32 @@ async def test_serve_warns_when_the_database_has_autovacuum_off(engine) -> None:
     warnings = await database_warnings(engine)
     assert bool(warnings) == (autovacuum == "off")
     assert all("autovacuum off" in w and "docs/OPERATIONS.md" in w for w in warnings)
+
+
+async def test_a_pooled_connection_the_server_ended_fails_once_as_unavailable(database_url: str) -> None:
+    """A backend ended while its connection sat in the pool (a failover, a restart): the statement
+    made on asyncpg beneath it fails as 'the database is away' (answered RATE_LIMITED, retryable),
+    and the connection leaves the pool, so the next statement works."""
+    engine = create_engine(database_url, pool_size=1, max_overflow=0)
+    try:
+        async with driver(engine) as db:
+            pid = await db.fetchval("SELECT pg_backend_pid()")
+        admin = create_engine(database_url, pool_size=1, max_overflow=0)
+        async with admin.connect() as conn:
+            await conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+        await admin.dispose()
+        with pytest.raises(Exception) as failed:
+            async with driver(engine) as db:
+                await db.fetchval("SELECT 1")
+        assert database_unavailable(failed.value), repr(failed.value)
+        async with driver(engine) as db:
+            assert await db.fetchval("SELECT pg_backend_pid()") != pid
+    finally:
+        await engine.dispose()
+
+
+def test_an_asyncpg_protocol_left_by_an_ended_connection_counts_as_unavailable() -> None:
+    ended = InternalClientError("cannot switch to state 12; another operation (2) is in progress")
+    assert database_unavailable(ended)
+    assert database_unavailable(InternalClientError('cannot switch to state 11; protocol is in the "failed" state'))
+    assert not database_unavailable(InternalClientError("cannot switch to state 12; another operation (11) is in progress"))

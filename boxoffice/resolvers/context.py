@@ -35,6 +35,20 @@ def _by_id(fetch: Callable[[list[K]], Awaitable[Mapping[K, V]]]) -> Callable[[li
     return load
 
 
+def _browsed(fetch: Callable[[Any, list[K]], Awaitable[Mapping[K, Any]]], browse: Any,
+             primary: Any) -> Callable[[list[K]], Awaitable[Mapping[K, Any]]]:
+    """`fetch` on the browse engine; keys it finds nothing for are asked of the primary when that
+    engine is a replica. A row committed milliseconds ago (an organizer's new show, the page a fan
+    opens from its link) may not have been replayed yet: late is allowed there, missing is not."""
+    async def load(keys: list[K]) -> Mapping[K, Any]:
+        found = dict(await fetch(browse, keys))
+        missing = [k for k in keys if not found.get(k)]
+        if missing and browse is not primary:
+            found.update({k: v for k, v in (await fetch(primary, missing)).items() if v})
+        return found
+    return load
+
+
 def _grouped(fetch: Callable[[list[K]], Awaitable[Mapping[K, list[V]]]]) -> Callable[[list[K]], Awaitable[list[list[V]]]]:
     async def load(keys: list[K]) -> list[list[V]]:
         found = await fetch(list(keys))
@@ -64,12 +78,12 @@ def build_loaders(services: Services) -> Loaders:
     browse = browse_engine(services)  # the catalog may come from a read replica (boxoffice/replica.py)
     return Loaders(
         users=DataLoader(_by_id(lambda ids: accounts.get_users(e, ids))),
-        venues=DataLoader(_by_id(lambda ids: catalog.get_venues(browse, ids))),
-        sections=DataLoader(_grouped(lambda ids: catalog.sections_of_venues(browse, ids))),
-        events=DataLoader(_by_id(lambda ids: catalog.get_events(browse, ids))),
-        shows=DataLoader(_by_id(lambda ids: catalog.get_shows(browse, ids))),
-        shows_of_event=DataLoader(_grouped(lambda ids: catalog.shows_of_events(browse, ids))),
-        price_tiers=DataLoader(_grouped(lambda ids: catalog.price_tiers_of_shows(browse, ids))),
+        venues=DataLoader(_by_id(_browsed(catalog.get_venues, browse, e))),
+        sections=DataLoader(_grouped(_browsed(catalog.sections_of_venues, browse, e))),
+        events=DataLoader(_by_id(_browsed(catalog.get_events, browse, e))),
+        shows=DataLoader(_by_id(_browsed(catalog.get_shows, browse, e))),
+        shows_of_event=DataLoader(_grouped(_browsed(catalog.shows_of_events, browse, e))),
+        price_tiers=DataLoader(_grouped(_browsed(catalog.price_tiers_of_shows, browse, e))),
         holds=DataLoader(_by_id(lambda ids: holds.get_holds(e, ids))),
     )
 

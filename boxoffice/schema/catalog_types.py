@@ -305,7 +305,10 @@ class Show:
             info.context.list_seats(len(states.positions))
         except BookingError as err:
             raise query_error(err) from None
-        return SeatRows(states, await services.geometry.for_venue(info.context.browse_engine, self.record.venue_id))
+        geometry = await services.geometry.for_venue(info.context.browse_engine, self.record.venue_id)
+        if not geometry and states.positions:  # a replica that has not replayed a new venue yet
+            geometry = await services.geometry.for_venue(info.context.engine, self.record.venue_id)
+        return SeatRows(states, geometry)
 
     @strawberry.field
     async def availability(self, info: Info) -> Availability:

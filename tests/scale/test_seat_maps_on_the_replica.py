@@ -102,6 +102,39 @@ async def test_seat_maps_come_from_the_replica_and_never_miss_a_change_it_has_no
     await replica_caught_up(deployment)
 
 
+NEW_SHOW = """query($id: ID!) { show(id: $id) { id event { name venue { name } } priceTiers { name }
+  seats { id status } availability { codes } } }"""
+
+
+async def test_a_show_created_after_the_replica_stopped_replaying_is_found(
+        deployment: Deployment, patient_server: ScaleServer, primary_engine) -> None:
+    """A row the replica has not replayed yet (an organizer's new show, opened at once from its link)
+    is looked up on the primary: late is allowed on the replica, missing is not."""
+    await wait_until(lambda: _in_use(patient_server), "the server to read from the replica")
+    await asyncio.to_thread(deployment.replica.sql, "SELECT pg_wal_replay_pause()")
+    try:
+        await wait_until(lambda: _replica_says(deployment, "SELECT pg_get_wal_replay_pause_state()", "paused"),
+                         "replay to pause")
+        show, seats, _ = await make_show(primary_engine, seats=4, ga=1)
+        assert await asyncio.to_thread(deployment.replica.sql,
+                                       f"SELECT count(*) FROM shows WHERE id = '{show.id}'") == "0"
+        token, = await fan_tokens(primary_engine, deployment.secret, 1)
+        found = (await gql(patient_server.url, NEW_SHOW, {"id": str(show.id)}))["show"]
+        assert found is not None and found["event"]["venue"]["name"] == "Arena", found
+        assert [t["name"] for t in found["priceTiers"]] == ["All"]
+        assert [s["id"] for s in found["seats"]] == seats and found["availability"]["codes"] == "AAAA"
+        async with subscribe(patient_server.ws_url, SEAT_CHANGES, {"show": str(show.id)}, token) as sub:
+            held = await gql(deployment.servers[0].url, HOLD, {"i": {"showId": str(show.id), "seatIds": [seats[1]],
+                                                                      "idempotencyKey": uuid.uuid4().hex}}, token)
+            assert held["holdSeats"]["__typename"] == "Hold", held
+            delta = await sub.next(timeout=10)
+        assert delta["data"]["seatChanges"]["seats"] == [{"seatId": seats[1], "status": "HELD"}], delta
+        assert (await replica_metrics(patient_server.url))["boxoffice_replica_in_use"] == 1
+    finally:
+        await asyncio.to_thread(deployment.replica.sql, "SELECT pg_wal_replay_resume()")
+    await replica_caught_up(deployment)
+
+
 async def _in_use(server: ScaleServer) -> bool:
     return (await replica_metrics(server.url)).get("boxoffice_replica_in_use") == 1
 

@@ -75,8 +75,13 @@ class WebhookOutbox:
     async def claim_due(self, *, limit: int, lease_s: float) -> list[ClaimedDelivery]:
         """Lease due deliveries to this worker. SKIP LOCKED keeps concurrent workers
         off each other's rows; the lease (next_attempt_at pushed forward) makes a
-        row due again if this process dies mid-delivery."""
+        row due again if this process dies mid-delivery.
+
+        Claims take turns (a transaction-scoped advisory lock, held for milliseconds) so that
+        the due events of one object land in one worker's batch, which sends them in order;
+        racing claims could split a group between workers and deliver it in parallel."""
         async with self._engine.begin() as conn:
+            await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('stripe_sim.claim'))"))
             rows = (await conn.execute(text(
                 f"""WITH due AS (
                       SELECT id, next_attempt_at AS due_at, seq

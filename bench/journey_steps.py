@@ -31,6 +31,10 @@ from round_trips import counting  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
 from boxoffice.booking.checkout import payments  # noqa: E402
+try:
+    from boxoffice.booking.checkout.intent_creation import intent_metadata
+except ImportError:  # an older tree (before migration 0016)
+    intent_metadata = payments.intent_metadata  # type: ignore[attr-defined]
 from boxoffice.booking.inventory.hold_release import release_hold  # noqa: E402
 from boxoffice.booking.inventory.holds import HoldRequest, hold_seats  # noqa: E402
 from boxoffice.booking.checkout.orders import create_order  # noqa: E402
@@ -121,7 +125,7 @@ async def run(rounds: int) -> None:
             hold, _ = await hold_seats(engine, fan, HoldRequest(show.id, pick[2:], [(floor, 1)], uuid.uuid4().hex))
             order = await step("createOrder", warm, create_order(engine, fan, hold.id, uuid.uuid4().hex))
             intent = IntentView(id=f"pi_{order.id.hex}", status="succeeded", amount=order.total_cents,
-                                currency=order.currency.lower(), metadata=payments.intent_metadata(SECRET, order.id),
+                                currency=order.currency.lower(), metadata=intent_metadata(SECRET, order.id),
                                 amount_received=order.total_cents)
             try:
                 settle = payments.apply_intent(engine, ctx, intent, expected=(show.id, order.ticket_count))

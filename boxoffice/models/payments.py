@@ -26,6 +26,11 @@ class Payment(Base):
     order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id"), nullable=False)
     provider: Mapped[str] = mapped_column(Text, nullable=False, server_default="stripe")
     intent_id: Mapped[str | None] = mapped_column(Text)
+    # The card the intent was first created and confirmed with, written before that call so its
+    # creation can be repeated exactly, and the fan's key of that attempt (migration 0016,
+    # booking/checkout/intent_creation.py).
+    first_payment_method: Mapped[str | None] = mapped_column(Text)
+    first_payment_key: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(Text, nullable=False, server_default="requires_payment_method")
     amount_cents: Mapped[int] = mapped_column(Integer, nullable=False)
     currency: Mapped[str] = mapped_column(Text, nullable=False)

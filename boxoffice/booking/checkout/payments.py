@@ -7,8 +7,6 @@ goes through `apply_intent`, which is idempotent: the order ends the same way.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import re
 import uuid
@@ -24,6 +22,7 @@ from ...payments.gateway import (IntentView, PaymentDeclined, PaymentProviderUna
 from ..errors import HoldNotActive, IdempotencyConflict, InvalidInput, NotFound, PaymentDeclined as Declined
 from ..errors import ShowCancelled, Unauthenticated
 from .history import ORDER_COLS, order_record
+from .intent_creation import IntentRequest, open_order_intent, signed_order
 from ..inventory.holds import MAX_KEY_LENGTH
 from ..pg_calls import Attrs, decoded, driver
 from ..records import ChangeSet, OrderRecord, SeatChange, Viewer
@@ -43,32 +42,6 @@ class PaymentContext:
     return_url: str  # where 3-D Secure sends the buyer back
 
 
-def intent_key(order_id: uuid.UUID) -> str:
-    """One PaymentIntent per order, however many times creation is retried."""
-    return f"boxoffice-intent-{order_id}"
-
-
-def _binding(secret: str, order_id: str) -> str:
-    key = hmac.new(secret.encode(), b"payment-intent-binding-v1", hashlib.sha256).digest()
-    return hmac.new(key, order_id.encode(), hashlib.sha256).hexdigest()[:40]
-
-
-def intent_metadata(secret: str, order_id: uuid.UUID) -> dict[str, str]:
-    """The metadata of the intent boxoffice creates for an order, signed: should the intent's id
-    never reach us (its creation answer lost), only a signature we made binds it to the order."""
-    return {"order_id": str(order_id), "order_binding": _binding(secret, str(order_id))}
-
-
-def _signed_order(secret: str, intent: IntentView) -> uuid.UUID | None:
-    claimed, binding = intent.metadata.get("order_id", ""), intent.metadata.get("order_binding", "")
-    if not binding or not hmac.compare_digest(binding.encode(), _binding(secret, claimed).encode()):
-        return None
-    try:
-        return uuid.UUID(claimed)
-    except ValueError:
-        return None
-
-
 async def order_row(conn: AsyncConnection, order_id: uuid.UUID, *, lock: bool = False) -> Any:
     return (await conn.execute(text(f"SELECT {ORDER_COLS}, expires_at > now() AS live FROM orders "
                                     f"WHERE id = :o{' FOR UPDATE' if lock else ''}"), {"o": order_id})).first()
@@ -83,7 +56,7 @@ async def confirm_payment(engine: AsyncEngine, ctx: PaymentContext, viewer: View
     if not _PAYMENT_METHOD.match(payment_method):
         raise InvalidInput("That is not a payment method id (pm_…).", field="paymentMethod")
     async with driver(engine) as db:
-        found = await db.fetchrow(_ORDER_AND_PAYMENT, order_id)
+        found = await db.fetchrow(_ORDER_AND_PAYMENT, order_id, viewer.user_id, payment_method, key)
     order = None if found is None else Attrs(found)
     if order is None or order.user_id != viewer.user_id or order.payment_order is None:
         raise NotFound("No such order.", field="orderId")
@@ -96,15 +69,27 @@ async def confirm_payment(engine: AsyncEngine, ctx: PaymentContext, viewer: View
     changes = ChangeSet()
     intent_id = order.intent_id
     expected = (order.show_id, order.ticket_count)  # so the settlement's tickets are signed before its call
+    confirm_key = f"boxoffice-confirm-{order_id}-{key}"
+    # The first attempt's key reached Stripe only inside the creation: the same key again is that
+    # attempt again, and another card under it a conflict, as Stripe would say of a confirmation.
+    first_attempt = order.first_payment_key == key
+    if first_attempt and order.first_payment_method != payment_method:
+        raise IdempotencyConflict("That idempotency key was used with another payment method.", field="idempotencyKey")
     try:
-        if intent_id is None:
-            intent = await ctx.gateway.create_intent(order.total_cents, order.currency.lower(),
-                                                     intent_metadata(ctx.secret, order_id), intent_key(order_id))
-            intent_id = intent.id
-            async with driver(engine) as db:
-                await db.execute(_STORE_INTENT, intent_id, order_id)
-        intent = await ctx.gateway.confirm_intent(intent_id, payment_method, ctx.return_url,
-                                                  f"boxoffice-confirm-{order_id}-{key}")
+        if intent_id is None or first_attempt:
+            # The first card is charged in the creation itself; another card (the first one's answer
+            # was lost, or it was declined before its intent reached us) finds the intent first.
+            first_card = order.first_payment_method == payment_method
+            opened = await open_order_intent(
+                ctx.gateway, IntentRequest(order_id, order.total_cents, order.currency, ctx.secret, ctx.return_url),
+                card=payment_method if first_card else None, stored_card=order.first_payment_method)
+            intent, intent_id = opened.intent, opened.intent.id
+            if not opened.charged_card and intent.status in _CONFIRMABLE:
+                async with driver(engine) as db:
+                    await db.execute(_STORE_INTENT, intent_id, order_id)
+                intent = await ctx.gateway.confirm_intent(intent_id, payment_method, ctx.return_url, confirm_key)
+        else:
+            intent = await ctx.gateway.confirm_intent(intent_id, payment_method, ctx.return_url, confirm_key)
     except PaymentDeclined as err:
         changes.merge(await apply_intent(engine, ctx, err.intent))
         raise Declined(f"{err.message} Try another card.", field="paymentMethod") from None
@@ -128,10 +113,19 @@ async def confirm_payment(engine: AsyncEngine, ctx: PaymentContext, viewer: View
     return after if after is not None else await _reload(engine, order_id), changes
 
 
-_ORDER_AND_PAYMENT = (f"SELECT {', '.join('o.' + c.strip() for c in ORDER_COLS.split(','))}, "
-                      "o.expires_at > now() AS live, p.order_id AS payment_order, p.intent_id, "
-                      "(SELECT sh.status FROM shows sh WHERE sh.id = o.show_id) AS show_status "
-                      "FROM orders o LEFT JOIN payments p ON p.order_id = o.id WHERE o.id = $1")
+# The order and its payment, storing the card of its first payment attempt (if none is stored and no
+# intent is known yet) in the same statement: intent_creation.py repeats that attempt exactly.
+_ORDER_AND_PAYMENT = (
+    "WITH card AS (UPDATE payments p SET first_payment_method = $3, first_payment_key = $4 FROM orders o "
+    "  WHERE p.order_id = $1 AND o.id = p.order_id AND o.user_id = $2 AND o.status = 'pending_payment' "
+    "  AND p.intent_id IS NULL AND p.first_payment_method IS NULL RETURNING p.first_payment_method) "
+    f"SELECT {', '.join('o.' + c.strip() for c in ORDER_COLS.split(','))}, "
+    "o.expires_at > now() AS live, p.order_id AS payment_order, p.intent_id, "
+    "coalesce((SELECT first_payment_method FROM card), p.first_payment_method) AS first_payment_method, "
+    "CASE WHEN EXISTS (SELECT FROM card) THEN $4 ELSE p.first_payment_key END AS first_payment_key, "
+    "(SELECT sh.status FROM shows sh WHERE sh.id = o.show_id) AS show_status "
+    "FROM orders o LEFT JOIN payments p ON p.order_id = o.id WHERE o.id = $1")
+_CONFIRMABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
 _STORE_INTENT = "UPDATE payments SET intent_id = $1, updated_at = now() WHERE order_id = $2 AND intent_id IS NULL"
 _ORDER = f"SELECT {ORDER_COLS} FROM orders WHERE id = $1"
 
@@ -154,7 +148,7 @@ async def _order_of_intent(conn: AsyncConnection, secret: str, intent: IntentVie
     order_id = await order_of_intent(conn, intent.id)
     if order_id is not None:
         return order_id
-    claimed = _signed_order(secret, intent)
+    claimed = signed_order(secret, intent)
     if claimed is None:
         if intent.metadata.get("order_id"):
             log.warning("payment intent %s names order %r without boxoffice's signature: not bound",
@@ -230,7 +224,7 @@ async def _settle_success(engine: AsyncEngine, ctx: PaymentContext, intent: Inte
     The tickets' barcodes are signed here, for `expected` (the order's show and ticket count, when
     the caller knows them); the call answers 'tickets' without changing anything if they do not fit,
     and this signs again for what it says (a webhook that arrives first: two calls)."""
-    claimed = _signed_order(ctx.secret, intent)
+    claimed = signed_order(ctx.secret, intent)
     show_id, count = expected if expected is not None else (None, 0)
     async with driver(engine) as db:
         for _ in range(3):

@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ...payments.gateway import PaymentProviderUnavailable, PaymentRequestRejected
 from .disputes import apply_dispute
 from ..after_sale.resale_checkout import refund_pending_sellers
-from .payments import (PaymentContext, apply_intent, intent_key, intent_metadata, mark_refunded, order_of_intent,
-                       refund_order)
+from .intent_creation import IntentRequest, open_order_intent
+from .payments import PaymentContext, apply_intent, mark_refunded, order_of_intent, refund_order
 from ..pg_calls import driver
 from ..records import ChangeSet
 from ..refunds.pay_back import pay_back_due
@@ -115,7 +115,8 @@ async def reconcile(engine: AsyncEngine, ctx: PaymentContext, *, older_than_s: f
     report, changes = ReconcileReport(), ChangeSet()
     async with engine.connect() as conn:
         rows = (await conn.execute(text(
-            "SELECT p.order_id, p.intent_id, p.status, p.amount_cents, p.currency, o.status AS order_status "
+            "SELECT p.order_id, p.intent_id, p.status, p.amount_cents, p.currency, p.first_payment_method, "
+            "o.status AS order_status "
             "FROM payments p JOIN orders o ON o.id = p.order_id "
             "WHERE p.updated_at <= now() - make_interval(secs => :age) AND ("
             "  (p.status NOT IN ('succeeded', 'canceled', 'refunded') AND (o.status <> 'pending_payment' "
@@ -129,11 +130,12 @@ async def reconcile(engine: AsyncEngine, ctx: PaymentContext, *, older_than_s: f
             if intent_id is None:
                 if row.status == "requires_payment_method" and row.order_status == "pending_payment":
                     continue  # never tried to pay yet: nothing to settle
-                # The intent may exist with its id never stored (its answer was lost): the same key finds it.
-                intent = await ctx.gateway.create_intent(row.amount_cents, row.currency.lower(),
-                                                         intent_metadata(ctx.secret, row.order_id),
-                                                         intent_key(row.order_id))
-                intent_id = intent.id
+                # The intent may exist with its id never stored (its answer was lost): the same key
+                # finds it, and charges nothing (intent_creation.py).
+                request = IntentRequest(row.order_id, row.amount_cents, row.currency, ctx.secret, ctx.return_url)
+                opened = await open_order_intent(ctx.gateway, request, card=None,
+                                                 stored_card=row.first_payment_method)
+                intent_id = opened.intent.id
             intent = await ctx.gateway.retrieve_intent(intent_id)
             if intent.status == "succeeded":
                 changes.merge(await apply_intent(engine, ctx, intent))

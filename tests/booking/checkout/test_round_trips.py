@@ -16,7 +16,8 @@ from boxoffice.booking.inventory.hold_release import release_expired_holds, rele
 from boxoffice.booking.inventory.holds import HoldRequest, hold_seats
 from boxoffice.booking.checkout.order_view import order_view
 from boxoffice.booking.checkout.orders import create_order
-from boxoffice.booking.checkout.payments import PaymentContext, apply_intent, intent_metadata
+from boxoffice.booking.checkout.intent_creation import intent_metadata
+from boxoffice.booking.checkout.payments import PaymentContext, apply_intent
 from boxoffice.booking.records import OrderRecord, Viewer
 from boxoffice.db import create_engine
 from boxoffice.payments.gateway import IntentView, StripeGateway

@@ -1,6 +1,6 @@
 """Browse reads from a streaming read replica, while it keeps up (DATABASE_REPLICA_URL).
 
-What may be read there: events, venues, shows, price tiers, seat geometry, reports: answers a fan
+What may be read there: events, venues, shows, price tiers, reports: answers a fan
 or an organizer can see a second late. Never there: claims, payments, a fan's own holds, orders and
 tickets (read-your-writes), sessions. Those take `services.engine`; browse paths take
 `ReplicaReads.engine`. Late is allowed there, missing is not: what a browse loader does not find

@@ -119,7 +119,7 @@ class Context:
 
     @property
     def browse_engine(self) -> Any:
-        """Events, venues, seat geometry: what may be read a second late (boxoffice/replica.py)."""
+        """Events, venues, shows: what may be read a second late (boxoffice/replica.py)."""
         return browse_engine(self.services)
 
     @property

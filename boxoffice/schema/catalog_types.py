@@ -305,10 +305,9 @@ class Show:
             info.context.list_seats(len(states.positions))
         except BookingError as err:
             raise query_error(err) from None
-        geometry = await services.geometry.for_venue(info.context.browse_engine, self.record.venue_id)
-        if not geometry and states.positions:  # a replica that has not replayed a new venue yet
-            geometry = await services.geometry.for_venue(info.context.engine, self.record.venue_id)
-        return SeatRows(states, geometry)
+        # Geometry from the primary, as the board's layout: read once per venue per process, and a
+        # replica may not have a new venue yet.
+        return SeatRows(states, await services.geometry.for_venue(info.context.engine, self.record.venue_id))
 
     @strawberry.field
     async def availability(self, info: Info) -> Availability:

@@ -125,8 +125,6 @@ class GeometryCache:
 
     async def _load(self, engine: AsyncEngine, venue_id: uuid.UUID) -> dict[int, SeatGeometry]:
         geometry = await _load_geometry(engine, venue_id)
-        if not geometry:  # general admission only, or a replica that has not replayed the venue yet
-            return geometry
         if len(self._by_venue) >= self._max:
             self._by_venue.pop(next(iter(self._by_venue)))
         self._by_venue[venue_id] = geometry

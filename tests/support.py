@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -14,6 +15,19 @@ from boxoffice.payments.simulator import simulator_api_key
 
 ORG_PASSWORD = "organizer-password"
 FAN_PASSWORD = "fan-password-1"
+
+
+async def wait_until(condition, what: str, timeout: float = 20, every: float = 0.05):  # type: ignore[no-untyped-def]
+    """Awaits condition() until it returns something true; its value."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        value = await condition()
+        if value:
+            return value
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(every)
 
 
 class GraphQLFailed(AssertionError):

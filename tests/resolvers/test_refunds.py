@@ -3,14 +3,13 @@ Stripe simulator (the api fixture's server, whose refund round runs every second
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
 
 import pytest
 from sqlalchemy import text
 
 from boxoffice.booking.audit import audit
+from support import wait_until
 
 ORDER_FIELDS = """__typename ... on Order { id status totalCents payment { status } tickets { id status } }
   ... on Rejected { code message field }"""
@@ -60,15 +59,6 @@ async def _paid(api, fan: str, show: dict, seats: list[str], ga: int = 0) -> dic
 async def _refund(api, token: str, order_id: str, key: str | None = None) -> dict:
     return (await api.gql(REFUND, {"o": order_id, "k": uuid.uuid4().hex if key is None else key},
                           token))["refundOrder"]
-
-
-async def _wait_until(check, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await check()
-        if value or time.monotonic() > deadline:
-            return value
-        await asyncio.sleep(0.1)
 
 
 async def _stripe_refunds(api, order_id: str) -> int:
@@ -147,7 +137,7 @@ async def test_fan_refunds_within_the_window_once(api) -> None:
     assert (await _refund(api, fan, order["id"], key))["status"] == "REFUNDED"
     assert (await _refund(api, fan, order["id"]))["status"] == "REFUNDED"
     assert await _stripe_refunds(api, order["id"]) == 1
-    assert await _wait_until(lambda: _notified(api, fan_id, "ORDER_REFUNDED", 1))
+    assert await wait_until(lambda: _notified(api, fan_id, "ORDER_REFUNDED", 1), "ORDER_REFUNDED")
     await _clean(api, show["id"])
 
 
@@ -183,9 +173,9 @@ async def test_a_refund_the_provider_fails_is_retried_never_doubled(api) -> None
         order_now = (await api.gql(ORDER_Q, {"id": order["id"]}, fan))["order"]
         return order_now["payment"]["status"] == "REFUNDED"
 
-    assert await _wait_until(refunded_at_stripe, timeout=60)
+    assert await wait_until(refunded_at_stripe, "the refund at Stripe", timeout=60)
     assert (await _refund(api, org, lost["id"]))["status"] == "REFUNDED"
-    assert await _wait_until(lambda: _paid_back(api, lost["id"]), timeout=60)
+    assert await wait_until(lambda: _paid_back(api, lost["id"]), "the owed refund", timeout=60)
     assert await _stripe_refunds(api, order["id"]) == 1 and await _stripe_refunds(api, lost["id"]) == 1
     await _clean(api, show["id"])
 
@@ -227,9 +217,9 @@ async def test_cancel_show_stops_sales_and_refunds_everyone(api) -> None:
         return all(o["status"] == "REFUNDED" and o["payment"]["status"] == "REFUNDED" and o["tickets"]
                    and all(t["status"] == "VOID" for t in o["tickets"]) for o in orders)
 
-    assert await _wait_until(all_refunded, timeout=60)
+    assert await wait_until(all_refunded, "every order refunded", timeout=60)
     assert [await _stripe_refunds(api, o["id"]) for o in confirmed] == [1, 1]
-    assert await _wait_until(lambda: _notified(api, fan_id, "SHOW_CANCELLED", 2))  # one per order
+    assert await wait_until(lambda: _notified(api, fan_id, "SHOW_CANCELLED", 2), "SHOW_CANCELLED")  # one per order
     assert await _seat_statuses(api, show["id"], show["seats"]) == {"AVAILABLE"}
     # Idempotent: cancelling again answers the show as it is.
     assert (await api.gql(CANCEL, {"s": show["id"], "r": "again"}, org))["cancelShow"]["status"] == "CANCELLED"
@@ -239,5 +229,5 @@ async def test_cancel_show_stops_sales_and_refunds_everyone(api) -> None:
             return (await conn.execute(text("SELECT status FROM show_cancellations WHERE show_id = :s"),
                                        {"s": show["id"]})).scalar() == "done"
 
-    assert await _wait_until(job_done)
+    assert await wait_until(job_done, "the cancellation job")
     await _clean(api, show["id"])

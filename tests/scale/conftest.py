@@ -3,7 +3,6 @@ transaction mode, a Redis, three `boxoffice serve` processes and HAProxy in fron
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import shutil
@@ -121,19 +120,6 @@ async def primary_engine(deployment: Deployment) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(deployment.primary.url, pool_size=2, max_overflow=2)
     yield engine
     await engine.dispose()
-
-
-async def wait_until(condition, what: str, timeout: float = 20, every: float = 0.05):  # type: ignore[no-untyped-def]
-    """Awaits condition() until it returns something true; its value."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        value = await condition()
-        if value:
-            return value
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(every)
 
 
 async def replica_metrics(url: str) -> dict[str, float]:

@@ -13,7 +13,8 @@ from sqlalchemy import text
 
 from booking.fixtures_db import make_show
 from live_support import fan_tokens, gql, subscribe
-from scale.conftest import Deployment, wait_until
+from scale.conftest import Deployment
+from support import wait_until
 
 HOLD = """mutation($i: HoldSeatsInput!) { holdSeats(input: $i) { __typename ... on Hold { id }
   ... on Rejected { code message } } }"""

@@ -11,8 +11,9 @@ import uuid
 
 from booking.fixtures_db import make_show
 from live_support import fan_tokens, gql, subscribe
-from scale.conftest import Deployment, replica_metrics, wait_until
+from scale.conftest import Deployment, replica_metrics
 from scale.load import Load
+from support import wait_until
 
 EVENTS = "{ events(first: 50) { edges { node { id } } } }"
 SEAT_CHANGES = """subscription($show: ID!) { seatChanges(showId: $show) { version seats { seatId status } } }"""

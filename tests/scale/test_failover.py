@@ -18,9 +18,10 @@ import uuid
 from booking.fixtures_db import make_show
 from boxoffice.db import create_engine
 from live_support import ServerProcess, fan_tokens, free_port, gql
-from scale.conftest import ScaleServer, prepare_primary, start_all, wait_streaming, wait_until
+from scale.conftest import ScaleServer, prepare_primary, start_all, wait_streaming
 from scale.infra import Postgres, Redis, scratch_root
 from scale.load import HOLD, ORDER, PAY, Load
+from support import wait_until
 
 
 async def test_primary_promoted_away_under_load(tmp_path) -> None:

@@ -16,7 +16,8 @@ import pytest
 
 from booking.fixtures_db import make_show
 from live_support import fan_tokens, free_port, gql, subscribe
-from scale.conftest import Deployment, ScaleServer, replica_metrics, server_env, wait_until
+from scale.conftest import Deployment, ScaleServer, replica_metrics, server_env
+from support import wait_until
 
 AVAILABILITY = "query($id: ID!) { show(id: $id) { availability { version codes } seats { id status } } }"
 HOLD = """mutation($i: HoldSeatsInput!) { holdSeats(input: $i) { __typename ... on Hold { id }

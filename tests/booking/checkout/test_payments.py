@@ -16,6 +16,7 @@ from sqlalchemy import text
 from boxoffice.booking.audit import audit
 from boxoffice.booking.inventory.hold_release import release_expired_holds
 from boxoffice.booking.checkout.reconcile import reconcile
+from support import wait_until
 
 ORDER_FIELDS = """__typename ... on Order { id status totalCents currency createdAt
   items { seat { id } sectionId priceCents } payment { id provider status amountCents currency nextActionUrl failureReason }
@@ -210,8 +211,8 @@ async def test_duplicated_and_reordered_webhooks(api) -> None:
     intent_events = ("SELECT e.id FROM stripe_sim.events e JOIN stripe_sim.payment_intents i ON i.id = e.object_id "
                      "WHERE i.metadata @> CAST(:m AS jsonb)")
     order_meta = json.dumps({"order_id": order["id"]})
-    deadline = time.monotonic() + 15
-    while True:
+
+    async def all_delivered_and_recorded() -> bool:
         async with api.services.engine.connect() as conn:
             undelivered = (await conn.execute(text(
                 f"SELECT count(*) FROM stripe_sim.webhook_deliveries WHERE event_id IN ({intent_events}) "
@@ -219,10 +220,9 @@ async def test_duplicated_and_reordered_webhooks(api) -> None:
             unrecorded = (await conn.execute(text(
                 f"SELECT count(*) FROM ({intent_events}) e WHERE e.id NOT IN (SELECT id FROM webhook_events)"),
                 {"m": order_meta})).scalar()
-        if undelivered == 0 and unrecorded == 0:
-            break
-        assert time.monotonic() < deadline, (undelivered, unrecorded)
-        await asyncio.sleep(0.05)
+        return undelivered == 0 and unrecorded == 0
+
+    await wait_until(all_delivered_and_recorded, "the order's webhooks to be delivered and recorded", timeout=15)
     final = (await api.gql(ORDER_Q, {"id": order["id"]}, fan))["order"]
     assert final["status"] == "CONFIRMED" and final["payment"]["status"] == "SUCCEEDED"
     async with api.services.engine.connect() as conn:

@@ -74,9 +74,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--peer-seconds", type=float, default=None, help="default: --seconds")
     p.add_argument("--wait-quiet", type=float, default=60.0, metavar="SECONDS",
                    help="wait up to this long for outside load under 40%% of a core before ceilings and runs")
+    p.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
+                   help="a setting of the server's, e.g. BOXOFFICE_MAX_IN_FLIGHT=64 (repeatable)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--keep", action="store_true")
     args = p.parse_args(argv)
+    if any("=" not in item for item in args.server_env):
+        p.error("--server-env takes NAME=VALUE")
     args.only = sorted({w.strip() for w in args.only.split(",") if w.strip()})
     args.latency_list = [int(x) for x in args.latencies.split(",") if x.strip()]
     args.buyers = args.buyers or min(200, args.clients)
@@ -229,11 +233,13 @@ def main(argv: list[str] | None = None) -> int:
     install_uvloop()
     print_environment({"server workers": args.workers, "server REDIS_URL": not args.no_redis,
                        "workloads": ",".join(args.only), "clients (a)": args.clients, "buyers (c)": args.buyers,
-                       "fans": args.fans, "simulator": args.sim, "PSP latencies ms": args.latencies})
+                       "fans": args.fans, "simulator": args.sim, "PSP latencies ms": args.latencies,
+                       "server settings": " ".join(args.server_env) or "defaults"})
     db = BenchDatabase()
     workdir = tempfile.mkdtemp(prefix="bo_journey_")
     secret = secrets.token_urlsafe(32)
     env = server_env(db.url, secret, workdir, redis=not args.no_redis)
+    env.update(item.split("=", 1) for item in args.server_env)
     if args.sim == "inprocess":
         env["BOXOFFICE_STRIPE_SIM_FAULTS"] = "1"
     runs: dict[str, dict[str, Any]] = {}

@@ -31,6 +31,7 @@ from .booking.catalog.browse import ShowCache
 from .booking.accounts.guards import Guards
 from .booking.inventory.hold_batch import HoldBatcher
 from .booking.inventory.hold_release import release_expired_holds
+from .booking.inventory.release_batch import ReleaseBatcher
 from .booking.waitlist.offers import offer_round
 from .booking.checkout.payments import PaymentContext
 from .booking.waiting_room.promoter import InProcessPromoterLease, Promoter, RedisPromoterLease
@@ -148,7 +149,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     sim_engine = None
     if settings.simulated_stripe:
         # Like Stripe, one service for the deployment: its state lives in PostgreSQL (schema stripe_sim).
-        sim_engine = create_engine(settings.database_url, pool_size=5, max_overflow=5,
+        sim_engine = create_engine(settings.database_url, pool_size=10, max_overflow=0,  # no churn: simulator/process.py
                                    pooled=settings.database_pooled)
         simulator = SimulatorService(sim_engine, webhook_url=f"{settings.public_url}/webhooks/stripe",
                                      webhook_secret=settings.stripe_webhook_secret or "",
@@ -197,6 +198,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
                             waiting_room=room, payments=payments, metrics=metrics, reads=reads,
                             holds=HoldBatcher(engine, max_batch=settings.hold_batch, concurrency=settings.hold_batches,
                                               on_batch=metrics.hold_batch_size.observe)
+                            if settings.hold_batch > 1 else None,
+                            releases=ReleaseBatcher(engine, max_batch=settings.hold_batch,
+                                                    concurrency=settings.hold_batches,
+                                                    on_batch=metrics.release_batch_size.observe)
                             if settings.hold_batch > 1 else None)
         app.state.services = services  # for operators' tools and tests; requests use the lifespan state
 
@@ -245,6 +250,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await asyncio.gather(*tasks, return_exceptions=True)
             if services.holds is not None:
                 await services.holds.aclose()
+            if services.releases is not None:
+                await services.releases.aclose()
             await notifications.stop()
             if notify_redis is not None:
                 await notify_redis.aclose()

@@ -9,6 +9,7 @@ is the only place that reads the header.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -32,6 +33,7 @@ def parse_trusted_proxies(text: str) -> tuple[Network, ...]:
     return tuple(networks)
 
 
+@functools.lru_cache(maxsize=4096)  # a pure function, on every request: a client's address is parsed once
 def _ip(text: str) -> Address | None:
     """An address as proxies write it: bare, "[v6]", "[v6]:port" or "v4:port"."""
     text = text.strip()

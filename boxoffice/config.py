@@ -41,6 +41,8 @@ class Settings:
     query_cache_ms: int = 200
     # Concurrent GraphQL requests per process before shedding load (0: never shed). With holds on
     # the fast path, 32 kept p99 near 250 ms at a flash sale's load; 64 only doubled the queue.
+    # Where fans also release and buy, 64 answers a quarter more with fewer sheds, for a longer
+    # p99 (group commits grow with what is in flight): docs/PERFORMANCE.md, "In-flight limit".
     max_in_flight: int = 32
     # Connections each server process keeps to PostgreSQL for requests (no overflow: under a flash
     # sale an overflow pool opens and closes connections all the time). Workers x this must fit
@@ -69,8 +71,9 @@ class Settings:
     # Every query and mutation POSTed as JSON is answered from prepared documents by graphql-core,
     # not through strawberry's per-request machinery (boxoffice/fast_path.py).
     fast_path: bool = True
-    # Reserved-seat holds per group-commit statement (booking/inventory/hold_batch.py; 0 or 1: one statement
-    # per hold), and how many such statements a process has in PostgreSQL at once.
+    # Reserved-seat holds, and releases, per group-commit statement (booking/inventory/hold_batch.py,
+    # release_batch.py; 0 or 1: one statement each), and how many such statements of each a process
+    # has in PostgreSQL at once.
     hold_batch: int = 64
     hold_batches: int = 2
     stripe_timeout_s: float = 10.0

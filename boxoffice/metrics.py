@@ -26,6 +26,9 @@ class Metrics:
         self.hold_batch_size = Histogram(
             "boxoffice_hold_batch_size", "Reserved-seat holds per group-commit statement (booking/inventory/hold_batch.py)",
             buckets=(1, 2, 4, 8, 16, 32, 64), registry=self.registry)
+        self.release_batch_size = Histogram(
+            "boxoffice_release_batch_size", "Releases per group-commit statement (booking/inventory/release_batch.py)",
+            buckets=(1, 2, 4, 8, 16, 32, 64), registry=self.registry)
         # Load shedding (shed_load.py), by lane: sheds/s is the rate of the first; the second counts
         # (and times) the requests that found every slot taken and waited, shed or not.
         self.shed_requests = Counter("boxoffice_shed_requests", "GraphQL requests answered 503 RATE_LIMITED",

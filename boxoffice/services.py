@@ -16,6 +16,7 @@ from .booking.checkout.payments import PaymentContext
 from .booking.inventory.availability_cache import AvailabilityCache
 from .booking.inventory.hold_batch import HoldBatcher
 from .booking.inventory.holds import AdmissionCheck
+from .booking.inventory.release_batch import ReleaseBatcher
 from .booking.inventory.seatmap import GeometryCache
 from .booking.waiting_room.room import WaitingRoom
 from .config import Settings
@@ -46,3 +47,4 @@ class Services:
     # Where browse reads go (boxoffice/replica.py): the read replica while it keeps up, else `engine`.
     reads: ReplicaReads | None = None
     holds: HoldBatcher | None = None  # group commit of reserved-seat holds (booking/inventory/hold_batch.py)
+    releases: ReleaseBatcher | None = None  # and of releases (booking/inventory/release_batch.py)

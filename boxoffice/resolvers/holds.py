@@ -51,7 +51,8 @@ async def release_hold(info: Info, hold_id: strawberry.ID) -> HoldResult:
     ctx = info.context
 
     async def call() -> HoldRecord:
-        hold, changes = await hold_release.release_hold(ctx.engine, ctx.viewer, uuid.UUID(id_or_reject(hold_id, "holdId")))
+        hold, changes = await hold_release.release_hold(ctx.engine, ctx.viewer, uuid.UUID(id_or_reject(hold_id, "holdId")),
+                                                   ctx.services.releases)
         await ctx.services.live.publish(changes)
         return hold
 

@@ -1,6 +1,6 @@
 // A hash router: `#/shows/123?x=1` → the screen registered for `/shows/:id`.
 // Hash routes need no server support, so dist/ can be served as plain static files.
-import { clear } from './dom';
+import { clear, h } from './dom';
 
 export interface ScreenContext {
   root: HTMLElement;
@@ -109,4 +109,12 @@ export function titled(root: HTMLElement, heading: HTMLElement, title: string): 
   if (document.activeElement === document.body || !document.activeElement || root.contains(document.activeElement) === false) {
     heading.focus({ preventScroll: false });
   }
+}
+
+/** A screen whose subject does not exist (or is not the viewer's): its heading, focused and titled, then
+ *  what the person can do next. */
+export function missing(root: HTMLElement, what: string, title: string, ...next: Node[]): void {
+  const heading = h('h1', {}, what);
+  root.replaceChildren(heading, ...next);
+  titled(root, heading, title);
 }

@@ -56,14 +56,31 @@ def _key(secret: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {simulator_api_key(secret)}"}
 
 
-async def _until(check: Callable[[], Awaitable[Any]], what: str, timeout: float = 20.0) -> Any:
+async def _until(check: Callable[[], Awaitable[Any]], what: str, timeout: float = 60.0,
+                 why: Callable[[], Awaitable[str]] | None = None) -> Any:
+    """What a webhook does, awaited as long as Stripe keeps retrying a failed delivery five times
+    (after 1, 2, 4, 8 and 16 s). `why`: what the failure message adds (where those webhooks are)."""
     deadline = time.monotonic() + timeout
     while True:
         value = await check()
         if value:
             return value
-        assert time.monotonic() < deadline, f"never happened: {what}"
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"never happened: {what}" + (f"\n{await why()}" if why else ""))
         await asyncio.sleep(0.05)
+
+
+async def _webhooks_and_logs(engine: Any, servers: dict[str, ServerProcess]) -> str:
+    """The simulator's deliveries not delivered at the first try, and the tail of each server's log."""
+    async with engine.connect() as conn:
+        rows = (await conn.execute(text(
+            "SELECT e.type, d.url, d.status, d.attempts, d.last_status, d.last_error, "
+            "round(extract(epoch FROM d.next_attempt_at - now())) AS due_in_s "
+            "FROM stripe_sim.webhook_deliveries d JOIN stripe_sim.events e ON e.id = d.event_id "
+            "WHERE d.status <> 'delivered' OR d.attempts > 1 ORDER BY d.seq DESC LIMIT 20"))).all()
+    logs = [f"{name}'s log:\n" + "\n".join(server.log_path.read_text(errors="replace").splitlines()[-20:])
+            for name, server in servers.items()]
+    return "\n".join(["webhooks delivered late or not yet:", *map(str, rows), *logs])
 
 
 async def _pending_order(server: ServerProcess, engine: Any, secret: str,
@@ -204,7 +221,8 @@ async def test_a_forged_intent_naming_someone_elses_order_binds_nothing(
         assert forged.status_code == 200 and forged.json()["status"] == "succeeded"
     forged_id = forged.json()["id"]
     # Its payment_intent.succeeded webhook reaches the server, signed, and is handled...
-    await _until(lambda: _event_handled(engine, forged_id, "payment_intent.succeeded"), "the webhook handled")
+    await _until(lambda: _event_handled(engine, forged_id, "payment_intent.succeeded"), "the webhook handled",
+                 why=lambda: _webhooks_and_logs(engine, servers))
     # ...and binds nothing: the victim's order waits for its own payment, which still works.
     payment = await _payment(engine, order_id)
     assert (payment.intent_id, payment.status, payment.order_status) == (None, "requires_payment_method",
@@ -253,7 +271,8 @@ async def test_charge_refunded_is_taken_from_stripe_not_from_the_event_body(
     async with httpx.AsyncClient(base_url=server.url) as client:
         refund = await client.post("/stripe-sim/v1/refunds", data={"payment_intent": intent_id}, headers=_key(secret))
         assert refund.status_code == 200, refund.text
-    await _until(lambda: _is(server, token, order_id, "REFUNDED"), "the order refunded")
+    await _until(lambda: _is(server, token, order_id, "REFUNDED"), "the order refunded",
+                 why=lambda: _webhooks_and_logs(engine, servers))
     assert await _seat_states(engine, seats) == {"A"}
     for barcode in barcodes:
         assert verify_barcode(secret, barcode) is not None  # the signature alone still verifies...
@@ -290,7 +309,8 @@ async def test_a_dispute_voids_the_tickets_and_puts_the_seats_back_on_sale(
     intent_id = (await _payment(engine, order_id)).intent_id
     dispute_id = await _dispute(server, secret, intent_id)
 
-    await _until(lambda: _is(server, token, order_id, "DISPUTED"), "the order marked disputed")
+    await _until(lambda: _is(server, token, order_id, "DISPUTED"), "the order marked disputed",
+                 why=lambda: _webhooks_and_logs(engine, servers))
     order = await _order(server, token, order_id)
     assert [t["barcode"] for t in order["tickets"] if t["status"] == "VOID"] == barcodes  # still shown, void
     assert order["payment"]["status"] == "SUCCEEDED"
@@ -307,7 +327,8 @@ async def test_a_dispute_voids_the_tickets_and_puts_the_seats_back_on_sale(
         closed = await client.post(f"/stripe-sim/_disputes/{dispute_id}/close", data={"status": "won"},
                                    headers=_key(secret))
         assert closed.status_code == 200
-    await _until(lambda: _dispute_status(engine, order_id, "won"), "the won dispute recorded")
+    await _until(lambda: _dispute_status(engine, order_id, "won"), "the won dispute recorded",
+                 why=lambda: _webhooks_and_logs(engine, servers))
     assert (await _order(server, token, order_id))["status"] == "DISPUTED"
     # Stripe refuses to refund a disputed charge, and nothing tries to.
     async with httpx.AsyncClient(base_url=server.url) as client:
@@ -327,7 +348,8 @@ async def test_a_dispute_after_the_show_voids_the_tickets_and_leaves_the_seats(
         await conn.execute(text("UPDATE shows SET starts_at = now() - interval '2 hours' WHERE id = :s"),
                            {"s": show.id})
     await _dispute(server, secret, (await _payment(engine, order_id)).intent_id)
-    await _until(lambda: _is(server, token, order_id, "DISPUTED"), "the order marked disputed")
+    await _until(lambda: _is(server, token, order_id, "DISPUTED"), "the order marked disputed",
+                 why=lambda: _webhooks_and_logs(engine, servers))
     assert {t["status"] for t in (await _order(server, token, order_id))["tickets"]} == {"VOID"}
     assert await _seat_states(engine, seats) == {"S"}  # the show happened: nothing to sell again
     audit = _audit_show(server, show.id)

@@ -271,3 +271,13 @@ async def test_unexpected_errors_answer_as_stripe_api_errors(
                               headers={"Authorization": f"Bearer {API_KEY}"})
     assert response.status_code == 500
     assert response.json()["error"]["type"] == "api_error"
+
+
+async def test_an_id_is_one_path_segment_whatever_it_holds(gateway: StripeGateway) -> None:
+    """Ids also come from webhooks: one naming another endpoint reaches no other endpoint."""
+    intent = await gateway.create_intent(1500, "eur", order(), key())
+    for odd in (f"{intent.id}/cancel", f"{intent.id}?expand[]=latest_charge", "../refunds", "pi_ünïcode"):
+        with pytest.raises(PaymentRequestRejected) as missing:
+            await gateway.retrieve_intent(odd)
+        assert missing.value.http_status == 404, odd
+    assert (await gateway.retrieve_intent(intent.id)).status == "requires_payment_method"  # not cancelled

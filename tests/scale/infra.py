@@ -107,6 +107,8 @@ class PgBouncer:
         (self.dir / "users.txt").write_text('"postgres" ""\n')
         (self.dir / "pgbouncer.ini").write_text(f"""[databases]
 postgres = host={primary.dir} port=5432 dbname=postgres
+; The same database through a pool of one server connection: every client's transaction shares it.
+one_server = host={primary.dir} port=5432 dbname=postgres pool_size=1
 [pgbouncer]
 listen_addr = 127.0.0.1
 listen_port = {self.port}
@@ -159,6 +161,11 @@ pidfile = {self.dir}/pgbouncer.pid
     @property
     def url(self) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    @property
+    def one_server_url(self) -> str:
+        """The database through a pool of a single server connection (`one_server` above)."""
+        return f"postgresql://postgres@127.0.0.1:{self.port}/one_server"
 
 
 class HAProxy:

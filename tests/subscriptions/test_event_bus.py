@@ -26,6 +26,17 @@ async def test_redis_publish_then_receive_with_redis_py_8(redis_bus: EventBus) -
         assert await next_within(sub) == '{"n": 2}'
 
 
+async def test_publishes_of_one_turn_reach_subscribers_in_order(redis_bus: EventBus) -> None:
+    # A sale's holds and releases publish together (one pipeline per turn of the loop): in
+    # order, and each caller still learns that Redis took its message.
+    channel, other = unique("turn"), unique("turn-other")
+    async with redis_bus.subscribe(channel) as sub, redis_bus.subscribe(other) as sub_other:
+        sent = await asyncio.gather(*(redis_bus.publish(channel if i % 3 else other, str(i)) for i in range(30)))
+        assert sent == [True] * 30
+        assert [await next_within(sub) for _ in range(20)] == [str(i) for i in range(30) if i % 3]
+        assert [await next_within(sub_other) for _ in range(10)] == [str(i) for i in range(0, 30, 3)]
+
+
 async def test_subscribe_returns_only_once_redis_has_the_subscription(
     redis_url: str, redis_client: aioredis.Redis
 ) -> None:

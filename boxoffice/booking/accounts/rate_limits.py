@@ -29,12 +29,13 @@ import logging
 import math
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import NamedTuple
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from ..turn_batches import TurnBatches
 from .limit_policy import BACKOFF_FIRST_WAIT_S, Backoff, RateLimit
 
 log = logging.getLogger(__name__)
@@ -201,52 +202,6 @@ _Check = tuple[str, int, int, int]
 _Answer = tuple[bool, int]
 
 
-class _Batches:
-    """Checks asked for in one event-loop turn go to Redis as one script call.
-
-    redis-py spends a fraction of a millisecond of CPU on every command (pool checkout, retry
-    and timeout wrappers); at thousands of holds a second that was as much as the holds'
-    own work. One call per loop turn pays it once for everyone waiting.
-    """
-
-    def __init__(self, run: Callable[[list[_Check]], Awaitable[list[_Answer]]], max_batch: int = 256) -> None:
-        self._run = run
-        self._max_batch = max_batch
-        self._pending: list[tuple[_Check, asyncio.Future[_Answer]]] = []
-        self._sending: set[asyncio.Task[None]] = set()
-
-    def submit(self, check: _Check) -> asyncio.Future[_Answer]:
-        loop = asyncio.get_running_loop()
-        answer: asyncio.Future[_Answer] = loop.create_future()
-        self._pending.append((check, answer))
-        if len(self._pending) == 1:
-            loop.call_soon(self._flush)
-        return answer
-
-    def _flush(self) -> None:
-        pending, self._pending = self._pending, []
-        for start in range(0, len(pending), self._max_batch):
-            task = asyncio.ensure_future(self._send(pending[start:start + self._max_batch]))
-            self._sending.add(task)
-            task.add_done_callback(self._sending.discard)
-
-    async def _send(self, batch: list[tuple[_Check, asyncio.Future[_Answer]]]) -> None:
-        try:
-            answers = await self._run([check for check, _ in batch])
-        except Exception as err:  # each caller decides (the limiter fails open)
-            for _, waiter in batch:
-                if not waiter.done():
-                    waiter.set_exception(err)
-            return
-        except BaseException:
-            for _, waiter in batch:
-                waiter.cancel()
-            raise
-        for (_, waiter), answer in zip(batch, answers, strict=True):
-            if not waiter.done():
-                waiter.set_result(answer)
-
-
 class RedisRateLimiter(RateLimiter):
     """Shared across processes. `clock` is wall time (all servers NTP-synced). Every command
     goes through `redis` (redis-py: TLS and AUTH as its URL says); rate checks are batched."""
@@ -265,7 +220,7 @@ class RedisRateLimiter(RateLimiter):
         self._timeout_s = timeout_s
         self._script = redis.register_script(_GCRA)
         self._failed_script = redis.register_script(_FAILED)
-        self._batches = _Batches(self._run_checks)
+        self._batches: TurnBatches[_Check, _Answer] = TurnBatches(self._run_checks)
         self._last_outage_log = -math.inf
 
     def _key(self, scope: str, key: str) -> str:
@@ -288,8 +243,8 @@ class RedisRateLimiter(RateLimiter):
         try:
             async with asyncio.timeout(self._timeout_s):
                 allowed, retry_us = await self._batches.submit(check)
-        except (RedisError, OSError, TimeoutError):
-            self._log_outage()
+        except (RedisError, OSError, TimeoutError) as err:
+            self._log_outage(err)
             return RateDecision(True, 0.0)  # fail open: see the module docstring
         return RateDecision(allowed, max(0.0, retry_us / 1e6))
 
@@ -297,8 +252,8 @@ class RedisRateLimiter(RateLimiter):
         try:
             async with asyncio.timeout(self._timeout_s):
                 value = await self._redis.get(self._key(scope, key))
-        except (RedisError, OSError, TimeoutError):
-            self._log_outage()
+        except (RedisError, OSError, TimeoutError) as err:
+            self._log_outage(err)
             return 0.0
         if value is None:
             return 0.0
@@ -310,8 +265,8 @@ class RedisRateLimiter(RateLimiter):
         try:
             async with asyncio.timeout(self._timeout_s):
                 wait = await self._failed_script(keys=[self._key(scope, key)], args=args)
-        except (RedisError, OSError, TimeoutError):
-            self._log_outage()
+        except (RedisError, OSError, TimeoutError) as err:
+            self._log_outage(err)
             return 0.0
         return int(wait.decode() if isinstance(wait, bytes) else wait) / 1e6
 
@@ -319,11 +274,15 @@ class RedisRateLimiter(RateLimiter):
         try:
             async with asyncio.timeout(self._timeout_s):
                 await self._redis.delete(self._key(scope, key))
-        except (RedisError, OSError, TimeoutError):
-            self._log_outage()
+        except (RedisError, OSError, TimeoutError) as err:
+            self._log_outage(err)
 
-    def _log_outage(self) -> None:
+    def _log_outage(self, err: BaseException) -> None:
         now = time.monotonic()
         if now - self._last_outage_log >= 60:
             self._last_outage_log = now
-            log.warning("rate limiter: Redis unreachable, allowing requests (fail open)", exc_info=True)
+            if isinstance(err, TimeoutError):  # Redis away, or this process too busy to read its answer
+                log.warning("rate limiter: no answer from Redis within %.2f s, allowing requests (fail open)",
+                            self._timeout_s)
+            else:
+                log.warning("rate limiter: Redis unreachable, allowing requests (fail open)", exc_info=err)

@@ -155,7 +155,8 @@ async def _order_of_intent(conn: AsyncConnection, secret: str, intent: IntentVie
                         intent.id, intent.metadata.get("order_id"))
         return None
     bound = (await conn.execute(text(
-        "UPDATE payments SET intent_id = :i, updated_at = now() WHERE order_id = :o AND intent_id IS NULL "
+        "UPDATE payments SET intent_id = :i, updated_at = now() WHERE order_id = :o "
+        "AND (intent_id IS NULL OR intent_id = :i) "  # or bound to it meanwhile, by a settlement beside this one
         "AND amount_cents = :a AND lower(currency) = lower(:c) RETURNING order_id"),
         {"i": intent.id, "o": claimed, "a": intent.amount, "c": intent.currency})).first()
     return None if bound is None else bound.order_id  # type: ignore[no-any-return]

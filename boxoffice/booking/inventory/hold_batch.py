@@ -2,9 +2,8 @@
 
 A hold's PostgreSQL cost is mostly per statement (executor start-up, commit), not per seat, so under
 a flash sale this process gathers the reserved-seat holds that arrive while its earlier batches are
-in PostgreSQL and sends them as one call of hold_reserved_seats_batch() (migration 0004). With a free
-slot a hold goes at once (on the next loop turn, with whatever arrived in the same turn), so a quiet
-server adds no wait; under load batches grow by themselves.
+in PostgreSQL and sends them as one call of hold_reserved_seats_batch() (migration 0004), scheduled
+as group_commit.py says: a quiet server adds no wait; under load batches grow by themselves.
 
 A batch holds at most one hold per user and no seat twice: a hold that would share a user or a seat
 with the forming batch waits for the next one, so it sees its batch-mate's outcome (its limit, its
@@ -17,13 +16,14 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..records import ShowRecord
+from .group_commit import GroupCommit
 
 _BIGINT = range(-2**63, 2**63)
 
@@ -59,20 +59,18 @@ class _ShowQueue:
     waiting: deque[_Waiting] = field(default_factory=deque)
 
 
-class HoldBatcher:
+class HoldBatcher(GroupCommit):
     """Per process; `concurrency` batches in PostgreSQL at once, each of at most `max_batch` holds."""
 
     def __init__(self, engine: AsyncEngine, *, max_batch: int = 64, concurrency: int = 2,
                  on_batch: Callable[[int], object] | None = None) -> None:
-        self.engine = engine
-        self.on_batch = on_batch  # told each batch's size (a metric)
-        self.max_batch = max(1, max_batch)
-        self.concurrency = max(1, concurrency)
+        super().__init__(engine, max_batch=max_batch, concurrency=concurrency, on_batch=on_batch)
         self._queues: dict[uuid.UUID, _ShowQueue] = {}
-        self._running: set[asyncio.Task[None]] = set()
-        self._scheduled = False
-        self.batches = 0  # batches sent and holds in them, for tests and benchmarks
-        self.holds = 0
+
+    @property
+    def holds(self) -> int:
+        """Holds sent in batches so far."""
+        return self.calls
 
     async def hold(self, show: ShowRecord, hold: BatchedHold) -> Mapping[str, Any]:
         """The row hold_reserved_seats() would return for this hold alone (outcome, taken, hold, claimed)."""
@@ -85,34 +83,16 @@ class HoldBatcher:
         self._kick()
         return await future  # cancelling a caller cancels its own future only, not its batch
 
-    async def aclose(self) -> None:
-        """Waits for the batches in PostgreSQL (nothing new starts once callers stop coming)."""
-        while self._running:
-            await asyncio.gather(*self._running, return_exceptions=True)
+    def _waiting(self) -> bool:
+        return bool(self._queues)
 
-    def _kick(self) -> None:
-        if self._scheduled or len(self._running) >= self.concurrency or not self._queues:
-            return
-        self._scheduled = True
-        asyncio.get_running_loop().call_soon(self._start)  # gather what arrives in this loop turn
-
-    def _start(self) -> None:
-        self._scheduled = False
-        while len(self._running) < self.concurrency and self._queues:
-            show_id = next(iter(self._queues))
-            queue = self._queues.pop(show_id)
-            batch = _take(queue.waiting, self.max_batch)
-            if queue.waiting:  # what did not fit goes after the other shows' holds
-                self._queues[show_id] = queue
-            if not batch:
-                continue
-            task = asyncio.get_running_loop().create_task(self._run(queue.show, batch))
-            self._running.add(task)
-            task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._running.discard(task)
-        self._kick()
+    def _next_batch(self) -> Coroutine[Any, Any, None] | None:
+        show_id = next(iter(self._queues))
+        queue = self._queues.pop(show_id)
+        batch = _take(queue.waiting, self.max_batch)
+        if queue.waiting:  # what did not fit goes after the other shows' holds
+            self._queues[show_id] = queue
+        return self._run(queue.show, batch) if batch else None
 
     async def _run(self, show: ShowRecord, batch: list[_Waiting]) -> None:
         owners: list[int] = []
@@ -121,26 +101,10 @@ class HoldBatcher:
             owners.extend([i] * len(w.hold.seat_ids))
             seats.extend(w.hold.seat_ids)
         holds = [w.hold for w in batch]
-        try:
-            async with self.engine.connect() as conn:
-                db = (await conn.get_raw_connection()).driver_connection
-                assert db is not None
-                rows = await db.fetch(_BATCH, show.id, show.version_sequence, show.hold_ttl_seconds,
-                                      show.max_tickets_per_user, show.currency, [h.hold_id for h in holds],
-                                      [h.user_id for h in holds], [h.idempotency_key for h in holds],
-                                      [h.request_hash for h in holds], [h.refused for h in holds], owners, seats)
-        except Exception as err:  # the statement failed as a whole: every hold in it learns why
-            for w in batch:
-                if not w.future.done():
-                    w.future.set_exception(err)
-            return
-        self.batches += 1
-        self.holds += len(batch)
-        if self.on_batch is not None:
-            self.on_batch(len(batch))
-        for w, row in zip(batch, rows, strict=True):
-            if not w.future.done():
-                w.future.set_result(row)
+        await self._send([w.future for w in batch], _BATCH, show.id, show.version_sequence, show.hold_ttl_seconds,
+                         show.max_tickets_per_user, show.currency, [h.hold_id for h in holds],
+                         [h.user_id for h in holds], [h.idempotency_key for h in holds],
+                         [h.request_hash for h in holds], [h.refused for h in holds], owners, seats)
 
 
 def _take(waiting: deque[_Waiting], limit: int) -> list[_Waiting]:

@@ -10,6 +10,7 @@ skips (SKIP LOCKED) any hold whose order row a payment holds, and ends it on a l
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -18,17 +19,23 @@ from ..errors import HoldNotActive, NotFound, Unauthenticated
 from .holds import _hold as hold_record  # the row to a record, with the clock's view of expiry
 from ..pg_calls import Attrs, decoded, driver
 from ..records import ChangeSet, HoldRecord, SeatChange, Viewer
+from .release_batch import ReleaseBatcher
 from .seatmap import lock_show_for_change, move_seats
 
 _RELEASE = "SELECT * FROM release_fan_hold($1, $2)"
 
 
-async def release_hold(engine: AsyncEngine, viewer: Viewer | None, hold_id: uuid.UUID) -> tuple[HoldRecord, ChangeSet]:
-    """One call of release_fan_hold() (migration 0008), which takes the locks in the order above."""
+async def release_hold(engine: AsyncEngine, viewer: Viewer | None, hold_id: uuid.UUID,
+                       batcher: ReleaseBatcher | None = None) -> tuple[HoldRecord, ChangeSet]:
+    """One call of release_fan_hold() (migration 0008), which takes the locks in the order above;
+    with a batcher, that call made with other releases in one statement (release_batch.py)."""
     if viewer is None:
         raise Unauthenticated("Sign in to release a hold.")
-    async with driver(engine) as db:
-        row = await db.fetchrow(_RELEASE, hold_id, viewer.user_id)
+    if batcher is not None:
+        row: Any = await batcher.release(hold_id, viewer.user_id)
+    else:
+        async with driver(engine) as db:
+            row = await db.fetchrow(_RELEASE, hold_id, viewer.user_id)
     if row is None or row["outcome"] == "not_found":
         raise NotFound("No such hold.", field="holdId")
     if row["outcome"] == "converted":  # paid, or its payment settled while this waited for the order row

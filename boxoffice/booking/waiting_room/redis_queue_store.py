@@ -1,4 +1,5 @@
-"""The waiting-room queue store on Redis: one Lua script per operation.
+"""The waiting-room queue store on Redis: one Lua script per operation; the entries and the ticket
+reads of one event-loop turn share one call.
 
 Keys (`ns` defaults to "wr"; braces are Redis hash tags, one slot per show):
   {ns}:{<show>}:users    hash    user id -> ticket id (one ticket per user)
@@ -26,6 +27,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from boxoffice.booking.turn_batches import TurnBatches
 from boxoffice.booking.waiting_room.queue_store import (
     ADMISSION_UNIT,
     AdmitResult,
@@ -37,6 +39,8 @@ from boxoffice.booking.waiting_room.queue_store import (
 )
 
 T = TypeVar("T")
+# An entry's keys (users, queue, seq, the new ticket's key) and arguments, as _ENTER takes them.
+_Entry = tuple[tuple[str, str, str, str], tuple[str | int, ...]]
 
 DEFAULT_RETENTION_MS = 7 * 24 * 3600 * 1000
 
@@ -57,36 +61,48 @@ local function view(ns, tid)
 end
 """
 
-# KEYS: users, queue, seq, ticket key for a new ticket
-# ARGV: ns, show, user, new tid, now ms, on-sale ms or '', pre-queue score, retention ms
+# Many entries in one call, in order (the entries of one event-loop turn: see turn_batches.py); the
+# same user twice gets the same ticket.
+# KEYS, per entry: users, queue, seq, ticket key for a new ticket
+# ARGV: ns; then per entry: show, user, new tid, now ms, on-sale ms or '', pre-queue score, retention ms
 _ENTER = (
     _VIEW
     + """
-local tid = redis.call('HGET', KEYS[1], ARGV[3])
-if tid and redis.call('EXISTS', ARGV[1] .. ':ticket:' .. tid) == 0 then
-  redis.call('ZREM', KEYS[2], tid)  -- the ticket outlived its retention: start afresh
-  tid = false
-end
-if not tid then
-  tid = ARGV[4]
-  local opens, score = '', nil
-  if ARGV[6] ~= '' and tonumber(ARGV[5]) < tonumber(ARGV[6])
-     and redis.call('EXISTS', KEYS[3]) == 0 then
-    opens, score = ARGV[6], ARGV[7]
-  else
-    score = redis.call('INCR', KEYS[3])
+local ns, out = ARGV[1], {}
+for i = 0, #KEYS / 4 - 1 do
+  local users, queue, seq, fresh = KEYS[4 * i + 1], KEYS[4 * i + 2], KEYS[4 * i + 3], KEYS[4 * i + 4]
+  local a = 1 + 7 * i
+  local show, user, now, opens_at = ARGV[a + 1], ARGV[a + 2], ARGV[a + 4], ARGV[a + 5]
+  local tid = redis.call('HGET', users, user)
+  if tid and redis.call('EXISTS', ns .. ':ticket:' .. tid) == 0 then
+    redis.call('ZREM', queue, tid)  -- the ticket outlived its retention: start afresh
+    tid = false
   end
-  redis.call('HSET', KEYS[1], ARGV[3], tid)
-  redis.call('ZADD', KEYS[2], score, tid)
-  redis.call('HSET', KEYS[4], 'show', ARGV[2], 'user', ARGV[3], 'entered', ARGV[5], 'opens', opens)
-  for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ARGV[8]) end
+  if not tid then
+    tid = ARGV[a + 3]
+    local opens, score = '', nil
+    if opens_at ~= '' and tonumber(now) < tonumber(opens_at) and redis.call('EXISTS', seq) == 0 then
+      opens, score = opens_at, ARGV[a + 6]
+    else
+      score = redis.call('INCR', seq)
+    end
+    redis.call('HSET', users, user, tid)
+    redis.call('ZADD', queue, score, tid)
+    redis.call('HSET', fresh, 'show', show, 'user', user, 'entered', now, 'opens', opens)
+    for _, key in ipairs({users, queue, seq, fresh}) do redis.call('PEXPIRE', key, ARGV[a + 7]) end
+  end
+  out[#out + 1] = view(ns, tid) or {}
 end
-return view(ARGV[1], tid)
+return out
 """
 )
 
-# ARGV: ns, tid
-_TICKET = _VIEW + "return view(ARGV[1], ARGV[2])\n"
+# Many tickets in one call, in order ({} for an unknown one). ARGV: ns, then the ticket ids.
+_TICKET = _VIEW + """
+local out = {}
+for i = 2, #ARGV do out[#out + 1] = view(ARGV[1], ARGV[i]) or {} end
+return out
+"""
 
 # KEYS: users; ARGV: ns, user
 _TICKET_FOR_USER = (
@@ -194,6 +210,9 @@ class RedisQueueStore(QueueStore):
         self._ticket = redis.register_script(_TICKET)
         self._ticket_for_user = redis.register_script(_TICKET_FOR_USER)
         self._admit = redis.register_script(_ADMIT)
+        # The entries and ticket reads of one event-loop turn go as one script call each.
+        self._entries: TurnBatches[_Entry, Any] = TurnBatches(self._enter_many)
+        self._tickets: TurnBatches[str, Any] = TurnBatches(self._tickets_of)
 
     def _key(self, show_id: str, name: str) -> str:
         return f"{self._ns}:{{{show_id}}}:{name}"
@@ -207,28 +226,26 @@ class RedisQueueStore(QueueStore):
 
     async def enter(self, show_id: str, user_id: str, now_ms: int, on_sale_ms: int | None) -> StoredTicket:
         tid = new_ticket_id()
-        keys = [
-            self._key(show_id, "users"),
-            self._key(show_id, "queue"),
-            self._key(show_id, "seq"),
-            f"{self._ns}:ticket:{tid}",
-        ]
-        args: list[str | int] = [
-            self._ns,
-            show_id,
-            user_id,
-            tid,
-            now_ms,
-            "" if on_sale_ms is None else on_sale_ms,
-            prequeue_score(),
-            self._retention_ms,
-        ]
-        ticket = _stored_ticket(await self._run(lambda: self._enter(keys=keys, args=args)))
+        keys = (self._key(show_id, "users"), self._key(show_id, "queue"), self._key(show_id, "seq"),
+                f"{self._ns}:ticket:{tid}")
+        args = (show_id, user_id, tid, now_ms, "" if on_sale_ms is None else on_sale_ms, prequeue_score(),
+                self._retention_ms)
+        ticket = _stored_ticket(await self._run(lambda: self._entries.submit((keys, args))))
         assert ticket is not None  # the script always returns the user's ticket
         return ticket
 
     async def ticket(self, ticket_id: str) -> StoredTicket | None:
-        return _stored_ticket(await self._run(lambda: self._ticket(args=[self._ns, ticket_id])))
+        return _stored_ticket(await self._run(lambda: self._tickets.submit(ticket_id)))
+
+    async def _enter_many(self, entries: list[_Entry]) -> list[Any]:
+        keys = [key for entry_keys, _ in entries for key in entry_keys]
+        args: list[str | int] = [self._ns, *(arg for _, entry_args in entries for arg in entry_args)]
+        async with asyncio.timeout(self._timeout_s):  # the batch's own bound, besides each caller's
+            return list(await self._enter(keys=keys, args=args))
+
+    async def _tickets_of(self, ticket_ids: list[str]) -> list[Any]:
+        async with asyncio.timeout(self._timeout_s):
+            return list(await self._ticket(args=[self._ns, *ticket_ids]))
 
     async def ticket_for_user(self, show_id: str, user_id: str) -> StoredTicket | None:
         keys = [self._key(show_id, "users")]

@@ -10,7 +10,7 @@ import { ApiError, describeError, gql, REJECTED_FIELDS } from '../api';
 import { currentUser } from '../auth';
 import { fill, h, notice, announce } from '../dom';
 import { dateTime } from '../format';
-import { currentPath, navigate, titled, type ScreenContext } from '../router';
+import { currentPath, missing, navigate, titled, type ScreenContext } from '../router';
 
 const POLL_MS = 5_000;
 const SAME_CODE_QUIET_MS = 3_000; // a camera sees one QR code many times a second: scan it once
@@ -67,9 +67,7 @@ export async function doorScreen({ root, params, signal, onLeave }: ScreenContex
     return;
   }
   if (!show) {
-    const heading = h('h1', {}, 'Show not found');
-    root.replaceChildren(heading);
-    titled(root, heading, 'Show not found');
+    missing(root, 'Show not found', 'Show not found');
     return;
   }
 

@@ -2,7 +2,7 @@
 import { describeError, gql, serverNow } from '../api';
 import { fill, h, notice } from '../dom';
 import { dateTime, money } from '../format';
-import { titled, type ScreenContext } from '../router';
+import { missing, titled, type ScreenContext } from '../router';
 import type { EventSummary, PriceTier, SectionAvailability } from '../types';
 
 const EVENT = `
@@ -37,9 +37,7 @@ export async function eventScreen({ root, params, signal }: ScreenContext): Prom
     return;
   }
   if (!event) {
-    const heading = h('h1', {}, 'Event not found');
-    root.replaceChildren(heading, h('p', {}, h('a', { href: '#/' }, 'Back to all events')));
-    titled(root, heading, 'Not found');
+    missing(root, 'Event not found', 'Not found', h('p', {}, h('a', { href: '#/' }, 'Back to all events')));
     return;
   }
   const heading = h('h1', {}, event.name);

@@ -4,7 +4,7 @@ import { currentUser } from '../auth';
 import { fill, h, notice } from '../dom';
 import { dateTime, money } from '../format';
 import { fetchOrder, ORDER_FIELDS, settled, watchOrder } from '../orders';
-import { currentPath, navigate, titled, type ScreenContext } from '../router';
+import { currentPath, missing, navigate, titled, type ScreenContext } from '../router';
 import { orderForHold } from '../session';
 import type { Order, Rejected } from '../types';
 import { ticketList } from '../widgets';
@@ -24,9 +24,8 @@ export async function orderScreen({ root, params, signal }: ScreenContext): Prom
     return;
   }
   if (!order) {
-    const heading = h('h1', {}, 'Order not found');
-    root.replaceChildren(heading, h('p', {}, 'This order does not exist or belongs to another account. ', h('a', { href: '#/account' }, 'See your orders')));
-    titled(root, heading, 'Order not found');
+    missing(root, 'Order not found', 'Order not found',
+      h('p', {}, 'This order does not exist or belongs to another account. ', h('a', { href: '#/account' }, 'See your orders')));
     return;
   }
   render(root, order, true);

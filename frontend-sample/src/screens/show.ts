@@ -12,7 +12,7 @@ import { bestAvailablePanel } from '../best-available';
 import { fill, h, notice } from '../dom';
 import { dateTime } from '../format';
 import { PriceFilter } from '../price-filter';
-import { navigate, titled, type ScreenContext } from '../router';
+import { missing, navigate, titled, type ScreenContext } from '../router';
 import { SeatState } from '../seatmap';
 import { admission } from '../session';
 import type { Seat, SeatDelta } from '../types';
@@ -34,9 +34,7 @@ export async function showScreen(ctx: ScreenContext): Promise<void> {
     return;
   }
   if (!show) {
-    const heading = h('h1', {}, 'Show not found');
-    root.replaceChildren(heading, h('p', {}, h('a', { href: '#/' }, 'Back to all events')));
-    titled(root, heading, 'Not found');
+    missing(root, 'Show not found', 'Not found', h('p', {}, h('a', { href: '#/' }, 'Back to all events')));
     return;
   }
 

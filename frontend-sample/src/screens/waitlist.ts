@@ -8,7 +8,7 @@ import { describeError, describeProblem, gql, problemOf, syncServerClock, REJECT
 import { currentUser } from '../auth';
 import { announce, busy, h, notice } from '../dom';
 import { dateTime, money, plural } from '../format';
-import { currentPath, navigate, titled, type ScreenContext } from '../router';
+import { currentPath, missing, navigate, titled, type ScreenContext } from '../router';
 import type { PriceTier, Problem } from '../types';
 import { countdown } from '../widgets';
 
@@ -66,9 +66,7 @@ export async function waitlistScreen({ root, params, signal }: ScreenContext): P
     return;
   }
   if (!show) {
-    const heading = h('h1', {}, 'Show not found');
-    root.replaceChildren(heading);
-    titled(root, heading, 'Show not found');
+    missing(root, 'Show not found', 'Show not found');
     return;
   }
   const theShow = show;

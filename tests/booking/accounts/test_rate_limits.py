@@ -179,7 +179,7 @@ async def test_in_process_limiter_prunes_spent_keys() -> None:
     assert (await limiter.take("sign_up", "addr-49", RateLimit(1, 1))).allowed
 
 
-async def test_redis_down_fails_open_fast() -> None:
+async def test_redis_down_fails_open_fast(caplog: pytest.LogCaptureFixture) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -198,6 +198,24 @@ async def test_redis_down_fails_open_fast() -> None:
         assert time.monotonic() - started < 4.0
     finally:
         await client.aclose()
+    said = [r.message for r in caplog.records if "rate limiter" in r.message]
+    assert len(said) == 1 and said[0].endswith("allowing requests (fail open)")  # once a minute at most
+
+
+async def test_a_redis_that_does_not_answer_in_time_is_said_so(caplog: pytest.LogCaptureFixture) -> None:
+    """Connected, but no answer within the timeout (Redis stalled, or this process too busy to read
+    it): allowed, and the log says what happened rather than that Redis is unreachable."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()  # the kernel completes the connection; nobody ever reads or answers
+        client = aioredis.Redis.from_url(f"redis://127.0.0.1:{silent.getsockname()[1]}/0")
+        limiter = RedisRateLimiter(client, timeout_s=0.25)
+        try:
+            assert (await limiter.take("hold", "fan", RateLimit(1, 60))).allowed
+        finally:
+            await client.aclose()
+    assert [r.message for r in caplog.records if "rate limiter" in r.message] == [
+        "rate limiter: no answer from Redis within 0.25 s, allowing requests (fail open)"]
 
 
 async def test_a_redis_that_lost_the_script_gets_it_again(redis_client: aioredis.Redis, redis_ns: str) -> None:

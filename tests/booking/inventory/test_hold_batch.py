@@ -186,3 +186,27 @@ async def test_a_cancelled_caller_leaves_its_batch_mates_alone(engine) -> None:
     assert tasks[1].cancelled()
     assert not isinstance(first, Exception) and not isinstance(third, Exception)
     assert set(await _holders(engine, show.id)) == {seats[0], seats[2]}  # the cancelled one was never sent
+
+
+async def test_a_batch_on_a_connection_the_server_ended_fails_once(database_url) -> None:
+    """A backend ended under the pool (a failover, a restart): the batch sent on it fails as a whole,
+    its connection leaves the pool, and the next batch holds as usual."""
+    engine = create_engine(database_url, pool_size=1, max_overflow=0)
+    try:
+        show, seats, _ = await make_show(engine, seats=4, ga=1)
+        rec = await get_show(engine, show.id)
+        fans = await bulk_users(engine, 3)
+        batcher = HoldBatcher(engine, concurrency=1)
+        assert not isinstance(await _outcome(engine, batcher, fans[0], rec, seats[:1]), Exception)
+        async with engine.connect() as conn:
+            pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar()
+        admin = create_engine(database_url, pool_size=1, max_overflow=0)
+        async with admin.connect() as conn:
+            await conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+        await admin.dispose()
+        assert isinstance(await _outcome(engine, batcher, fans[1], rec, seats[1:2]), Exception)
+        held = await _outcome(engine, batcher, fans[2], rec, seats[2:3])
+        assert not isinstance(held, Exception), held
+        assert (await audit(engine, show.id)).clean
+    finally:
+        await engine.dispose()

@@ -44,8 +44,12 @@ async def test_hold_reserved_and_ga_then_release(api) -> None:
     assert [s["available"] for s in after["availability"]["sections"]] == [8, 7]
     changed = [s for s in after["seats"] if s["status"] == "HELD"]
     assert all(s["version"] > 0 for s in changed)
+    releases = api.services.releases
+    assert releases is not None  # the server group-commits releases (release_batch.py)
+    sent = releases.releases
     released = (await api.gql(RELEASE, {"id": hold["id"]}, fan))["releaseHold"]
     assert released["status"] == "RELEASED"
+    assert releases.releases == sent + 1
     again = (await api.gql(RELEASE, {"id": hold["id"]}, fan))["releaseHold"]
     assert again["status"] == "RELEASED"  # releasing twice is harmless
     final = (await api.gql(SEATS_Q, {"id": show["id"]}, fan))["show"]

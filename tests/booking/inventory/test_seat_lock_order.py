@@ -11,6 +11,7 @@ from boxoffice.booking.audit import audit
 from boxoffice.booking.catalog.browse import get_show
 from boxoffice.booking.inventory.hold_batch import HoldBatcher
 from boxoffice.booking.errors import HoldNotActive
+from boxoffice.booking.inventory.release_batch import ReleaseBatcher
 from boxoffice.booking.inventory.hold_release import release_expired_holds, release_hold
 from boxoffice.booking.inventory.holds import HoldRequest, hold_seats
 from boxoffice.booking.checkout.orders import create_order
@@ -104,20 +105,26 @@ async def private_engine(private_database_url):
     await engine.dispose()
 
 
-async def test_a_fan_releasing_a_hold_while_its_payment_settles_waits_for_the_payment(private_engine) -> None:
+@pytest.mark.parametrize("batched", [False, True], ids=["alone", "in-a-batch"])
+async def test_a_fan_releasing_a_hold_while_its_payment_settles_waits_for_the_payment(private_engine,
+                                                                                     batched) -> None:
     """The payment locks the order row, then the seats, then the hold. Releasing the same hold takes
     the order row first too, so it waits for the payment instead of deadlocking with it; the fan is
-    then told the hold was paid for, and the seats stay sold. (A database of its own: the settlement
-    is played by hand, without the payment and tickets that `boxoffice audit` expects of a sale.)"""
+    then told the hold was paid for, and the seats stay sold. In a batch (release_batch.py) the same,
+    and its batch-mate is released. (A database of its own: the settlement is played by hand, without
+    the payment and tickets that `boxoffice audit` expects of a sale.)"""
     engine = private_engine
     show, seats, _ = await make_show(engine, seats=4, ga=1)
-    fan, = await bulk_users(engine, 1)
+    fan, other_fan = await bulk_users(engine, 2)
     hold, _ = await hold_seats(engine, fan, HoldRequest(show.id, seats[:2], [], uuid.uuid4().hex))
+    other_hold, _ = await hold_seats(engine, other_fan, HoldRequest(show.id, seats[2:], [], uuid.uuid4().hex))
     order_id = (await create_order(engine, fan, hold.id, uuid.uuid4().hex)).id
     async with engine.connect() as settling:
         async with settling.begin():
             await settling.execute(text("SELECT id FROM orders WHERE id = :o FOR UPDATE"), {"o": order_id})
-            release = asyncio.create_task(release_hold(engine, fan, hold.id))
+            batcher = ReleaseBatcher(engine, concurrency=1) if batched else None
+            release = asyncio.create_task(release_hold(engine, fan, hold.id, batcher))
+            mate = asyncio.create_task(release_hold(engine, other_fan, other_hold.id, batcher))
             await asyncio.sleep(0.3)  # the release is under way, waiting for the order row
             assert not release.done()
             # The rest of the settlement, as payments._settle_success does it: seats, hold, order.
@@ -131,6 +138,7 @@ async def test_a_fan_releasing_a_hold_while_its_payment_settles_waits_for_the_pa
                                         "WHERE id = :o"), {"o": order_id})
     with pytest.raises(HoldNotActive):
         await asyncio.wait_for(release, 10)
+    assert (await asyncio.wait_for(mate, 10))[0].status == "released"
     async with engine.connect() as conn:
         status = (await conn.execute(text("SELECT status FROM orders WHERE id = :o"), {"o": order_id})).scalar()
         sold = (await conn.execute(text("SELECT count(*) FROM show_seats WHERE order_id = :o AND status = 'S'"),

@@ -18,6 +18,7 @@ from boxoffice.booking.pg_calls import driver
 from boxoffice.booking.records import HoldRecord, Viewer
 from boxoffice.booking.waitlist.offers import offer_round
 from booking.fixtures_db import make_show
+from support import wait_until
 
 OFFER_S = 600
 
@@ -66,9 +67,16 @@ async def settle(engine: AsyncEngine, show_id: uuid.UUID, *, timeout_s: float = 
             await asyncio.sleep(0.02)
 
 
-async def sweep(engine: AsyncEngine) -> None:
-    while (await release_expired_holds(engine))[0]:
-        pass
+async def sweep(engine: AsyncEngine, *lapsed: uuid.UUID) -> None:
+    """Ends lapsed holds now. A server of another test sweeping the same database may be ending one
+    of `lapsed` at this moment (SKIP LOCKED then skips it here): waits until each has ended."""
+    async def swept() -> bool:
+        while (await release_expired_holds(engine))[0]:
+            pass
+        async with engine.connect() as conn:
+            return not (await conn.execute(text("SELECT count(*) FROM holds WHERE id = ANY(:h) AND status = 'active'"),
+                                           {"h": list(lapsed)})).scalar()
+    await wait_until(swept, f"the lapsed holds {lapsed} ended")
 
 
 async def parked(engine: AsyncEngine, show_id: uuid.UUID) -> list[int]:

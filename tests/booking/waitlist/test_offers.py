@@ -98,7 +98,7 @@ async def test_returning_seats_go_to_the_longest_waiting_entry_that_fits(engine)
     await lapse(engine, got_b.offer_hold_id)
     with pytest.raises(SeatsUnavailable):
         await hold(engine, e, show.id, seats[:1])
-    await sweep(engine)
+    await sweep(engine, got_b.offer_hold_id)
     assert (await entry_state(engine, wb.id)).status == "expired"
     await settle(engine, show.id)
     got_d = await entry_state(engine, wd.id)
@@ -131,7 +131,7 @@ async def test_an_ordinary_hold_expiring_goes_to_the_waitlist(engine) -> None:
     await lapse(engine, first.id)
     with pytest.raises(SeatsUnavailable):  # lapsed, not yet swept: still not open sale's
         await hold(engine, grabber, show.id, seats[:1])
-    await sweep(engine)
+    await sweep(engine, first.id)
     await settle(engine, show.id)
     got = await entry_state(engine, wb.id)
     assert got.status == "offered" and sorted(got.seat_ids) == sorted(int(s) for s in seats)

@@ -144,6 +144,29 @@ async def test_delivery_leased_by_a_dead_process_is_retried(
     assert json.loads(delivery.body)["id"] == event_id
 
 
+async def test_a_worker_delivers_only_to_its_own_endpoint(
+        gateway: StripeGateway, sim_server: SimulatorServer, sim_store: SimulatorStore) -> None:
+    """Another deployment on the same database signs with another endpoint's secret: this
+    server's workers leave its deliveries to it (signed with the wrong secret, they were refused)."""
+    elsewhere = WebhookOutbox(sim_store.engine, webhook_url="http://127.0.0.1:9/another-deployment")
+    async with sim_store.engine.begin() as conn:
+        event_id = await elsewhere.record_event(
+            conn, "payment_intent.succeeded", {"id": "pi_elsewhere", "object": "payment_intent"},
+            group_key="pi_elsewhere")
+    # A later event of this server's, delivered: its workers have claimed past the other row.
+    await sim_server.receiver.wait_for(await paid_intent(gateway), lambda ds: len(ds) == 1)
+    async with sim_store.engine.connect() as conn:
+        attempts = (await conn.execute(text(
+            "SELECT attempts FROM stripe_sim.webhook_deliveries WHERE event_id = :e"), {"e": event_id})).scalar()
+    assert attempts == 0
+    try:
+        assert [d.event_id for d in await elsewhere.claim_due(limit=50, lease_s=60)] == [event_id]
+    finally:
+        async with sim_store.engine.begin() as conn:
+            await conn.execute(text("DELETE FROM stripe_sim.webhook_deliveries WHERE event_id = :e"),
+                               {"e": event_id})
+
+
 def test_form_decoding() -> None:
     assert decode_form("amount=100&metadata[order_id]=o1&metadata[note]=a%20b"
                        "&payment_method_types[0]=card&payment_method_types[1]=link"

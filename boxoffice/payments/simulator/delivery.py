@@ -1,6 +1,7 @@
 """Webhook delivery worker: signs events as Stripe does and retries until a 2xx.
 
-Any number of processes may run it against the same database; rows are leased
+Any number of processes may run it against the same database. Each delivers only
+to the endpoint it was configured with (whose secret it signs with); rows are leased
 with FOR UPDATE SKIP LOCKED, so delivery is at-least-once (as Stripe's is).
 """
 

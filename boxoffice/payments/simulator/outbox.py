@@ -77,16 +77,24 @@ class WebhookOutbox:
         off each other's rows; the lease (next_attempt_at pushed forward) makes a
         row due again if this process dies mid-delivery.
 
-        Claims take turns (a transaction-scoped advisory lock, held for milliseconds) so that
-        the due events of one object land in one worker's batch, which sends them in order;
-        racing claims could split a group between workers and deliver it in parallel."""
+        A worker claims only its own endpoint's deliveries: it signs with that endpoint's
+        secret, so a process configured for another endpoint (another deployment sharing the
+        database, with another secret) would sign them wrongly and have them refused.
+
+        Claims take turns (a transaction-scoped advisory lock per endpoint, held for
+        milliseconds) so that the due events of one object land in one worker's batch, which
+        sends them in order; racing claims could split a group between workers and deliver it
+        in parallel."""
+        if self.webhook_url is None:
+            return []
         async with self._engine.begin() as conn:
-            await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('stripe_sim.claim'))"))
+            await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('stripe_sim.claim ' || :url))"),
+                               {"url": self.webhook_url})
             rows = (await conn.execute(text(
                 f"""WITH due AS (
                       SELECT id, next_attempt_at AS due_at, seq
                       FROM {SCHEMA}.webhook_deliveries
-                      WHERE status = 'pending' AND next_attempt_at <= now()
+                      WHERE status = 'pending' AND url = :url AND next_attempt_at <= now()
                       ORDER BY next_attempt_at, seq
                       LIMIT :limit
                       FOR UPDATE SKIP LOCKED)
@@ -97,7 +105,7 @@ class WebhookOutbox:
                     WHERE d.id = due.id AND e.id = d.event_id
                     RETURNING d.id, d.event_id, d.url, d.group_key, d.attempts, e.payload,
                               due.due_at, due.seq"""),
-                {"limit": limit, "lease": float(lease_s)})).all()
+                {"limit": limit, "lease": float(lease_s), "url": self.webhook_url})).all()
         claimed = [ClaimedDelivery(**dict(r._mapping)) for r in rows]
         claimed.sort(key=lambda d: (d.due_at, d.seq))
         return claimed

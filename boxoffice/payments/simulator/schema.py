@@ -86,8 +86,10 @@ _DDL = [
         last_status integer,
         last_error text,
         created_at timestamptz NOT NULL DEFAULT clock_timestamp())""",
-    f"""CREATE INDEX IF NOT EXISTS webhook_deliveries_due
-        ON {SCHEMA}.webhook_deliveries (next_attempt_at, seq) WHERE status = 'pending'""",
+    # Each endpoint's worker claims its own due rows (outbox.claim_due).
+    f"DROP INDEX IF EXISTS {SCHEMA}.webhook_deliveries_due",
+    f"""CREATE INDEX IF NOT EXISTS webhook_deliveries_due_per_endpoint
+        ON {SCHEMA}.webhook_deliveries (url, next_attempt_at, seq) WHERE status = 'pending'""",
     f"""CREATE INDEX IF NOT EXISTS webhook_deliveries_held
         ON {SCHEMA}.webhook_deliveries (created_at) WHERE status = 'held'""",
     f"CREATE INDEX IF NOT EXISTS webhook_deliveries_event ON {SCHEMA}.webhook_deliveries (event_id)",

@@ -14,7 +14,8 @@ class SimulatorService:
     """Mount `.app` at `mount_path`; call `start()` / `stop()` from the lifespan.
 
     Every server process builds its own service against the shared database: all
-    state is in PostgreSQL, and every process's worker delivers pending webhooks.
+    state is in PostgreSQL, and every process's worker delivers the pending webhooks
+    of its own endpoint (webhook_url).
     """
 
     def __init__(self, engine: AsyncEngine, *, webhook_url: str | None, webhook_secret: str,

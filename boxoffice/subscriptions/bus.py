@@ -36,8 +36,9 @@ class BusResumed:
     """Synthetic marker: messages on ``channel`` may have been lost; resynchronise.
 
     ``reason`` is ``"reconnect"`` (the upstream subscription was re-established
-    after an outage) or ``"overflow"`` (this subscriber's queue overflowed and
-    was emptied).
+    after an outage), ``"dropped"`` (some process's publish to the channel was
+    dropped: Redis slow or away) or ``"overflow"`` (this subscriber's queue
+    overflowed and was emptied).
     """
 
     channel: str
@@ -286,6 +287,7 @@ class EventBus:
             entry = self._channels.get(event.channel)
             if entry is None:
                 continue
-            item: BusItem = BusResumed(event.channel) if isinstance(event, ResumedEvent) else event.message
+            item: BusItem = (BusResumed(event.channel, event.reason) if isinstance(event, ResumedEvent)
+                             else event.message)
             for sub in list(entry.subscribers):
                 sub._deliver(item)

@@ -18,7 +18,12 @@ Resilience, which broadcaster does not have at all:
   would otherwise reconnect and resubscribe silently inside a read and we
   would never know to resynchronise;
 * ``publish`` has a short deadline and never raises: PostgreSQL is the
-  authority, a lost notification is repaired by the resync.
+  authority, a lost notification is repaired by the resync;
+* a publish dropped while the subscriptions stay up (Redis slow, this
+  process's event loop too busy to hear the answer in time, the publishing
+  connection broken) would be lost without anybody knowing: its channel gets
+  a resync marker once publishing works again, which every process's reader
+  turns into a :class:`ResumedEvent`, so their consumers re-read as well.
 """
 
 from __future__ import annotations
@@ -43,6 +48,10 @@ log = logging.getLogger(__name__)
 # What "Redis is unavailable" looks like from redis-py and asyncio.
 REDIS_DOWN_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError, asyncio.TimeoutError)
 _DROP_LOG_EVERY = 10.0  # seconds between "dropped publishes" warnings
+# Published on a channel after publishes to it were dropped; no real message is this (seat events are
+# JSON, session announcements "<user id> <version>").
+RESYNC_MARKER = "\x00resync"
+_REPAIR_AFTER_S = 1.0  # the markers go out this long after a drop, and again after each failed try
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,10 +70,12 @@ class RedisBusSettings:
 
 
 class ResumedEvent(Event):
-    """Queued after a channel's subscription was (re)established following an outage."""
+    """Queued after a channel's subscription was (re)established following an outage
+    (reason "reconnect"), or when a publish to it was dropped somewhere (reason "dropped")."""
 
-    def __init__(self, channel: str) -> None:
+    def __init__(self, channel: str, reason: str = "reconnect") -> None:
         super().__init__(channel=channel, message="")
+        self.reason = reason
 
     def __repr__(self) -> str:
         return f"ResumedEvent(channel={self.channel!r})"
@@ -105,6 +116,8 @@ class ConfirmedRedisBackend(RedisBackend):
         self._last_drop_log = float("-inf")
         self._publishing: tuple[list[tuple[str, str]], asyncio.Future[bool]] | None = None
         self._publishers: set[asyncio.Task[None]] = set()
+        self._lost: set[str] = set()  # channels whose publishes were dropped, awaiting their marker
+        self._repair: asyncio.TimerHandle | None = None
 
     # -- BroadcastBackend interface ------------------------------------------------
 
@@ -124,6 +137,9 @@ class ConfirmedRedisBackend(RedisBackend):
             self._listener.cancel()
             await asyncio.gather(self._listener, return_exceptions=True)
             self._listener = None
+        if self._repair is not None:
+            self._repair.cancel()
+            self._repair = None
         self._send_batch()  # what was published this turn still goes
         await asyncio.gather(*self._publishers, return_exceptions=True)
         await self._drop_pubsub()
@@ -175,13 +191,25 @@ class ConfirmedRedisBackend(RedisBackend):
         What is published in one turn of the event loop goes to Redis as one pipeline (one write,
         one read, one task), in order: under a sale every hold and release publishes, and one round
         trip each cost more than the hold's own statement."""
+        # Shielded: a caller giving up must not cancel the others' publish.
+        return await asyncio.shield(self._enqueue(channel, message))
+
+    def _enqueue(self, channel: str, message: str) -> asyncio.Future[bool]:
         batch = self._publishing
         if batch is None:
             loop = asyncio.get_running_loop()
             batch = self._publishing = ([], loop.create_future())
             loop.call_soon(self._send_batch)
         batch[0].append((channel, message))
-        return await asyncio.shield(batch[1])  # a caller giving up must not cancel the others' publish
+        return batch[1]
+
+    def _send_repairs(self) -> None:
+        """The resync markers of the channels whose publishes were dropped (if this fails too, the
+        channels stay lost and are tried again)."""
+        self._repair = None
+        lost, self._lost = self._lost, set()
+        for channel in sorted(lost):
+            self._enqueue(channel, RESYNC_MARKER)
 
     def _send_batch(self) -> None:
         batch, self._publishing = self._publishing, None
@@ -201,6 +229,9 @@ class ConfirmedRedisBackend(RedisBackend):
                 await asyncio.wait_for(pipe.execute(), self._settings.publish_timeout)
         except REDIS_DOWN_ERRORS as exc:
             self.dropped_publishes += len(messages)
+            self._lost.update(channel for channel, _ in messages)
+            if self._repair is None and self._listener is not None:  # not while shutting down
+                self._repair = asyncio.get_running_loop().call_later(_REPAIR_AFTER_S, self._send_repairs)
             # An outage under load drops thousands per second: summarise, don't flood.
             now = asyncio.get_running_loop().time()
             if now - self._last_drop_log >= _DROP_LOG_EVERY:
@@ -317,7 +348,9 @@ class ConfirmedRedisBackend(RedisBackend):
     def _handle(self, message: dict[str, Any]) -> None:
         kind = message["type"]
         if kind == "message":
-            self._queue.put_nowait(Event(channel=_text(message["channel"]), message=_text(message["data"])))
+            channel, data = _text(message["channel"]), _text(message["data"])
+            self._queue.put_nowait(ResumedEvent(channel, "dropped") if data == RESYNC_MARKER
+                                   else Event(channel=channel, message=data))
         elif kind == "subscribe":
             waiters = self._confirm.get(_text(message["channel"]))
             if waiters:

@@ -219,6 +219,29 @@ async def test_dropped_connection_is_noticed_and_marked(redis_process: RedisProc
         await admin.aclose()
 
 
+async def test_a_dropped_publish_tells_every_subscriber_to_resync(redis_process: RedisProcess) -> None:
+    # Redis answers too late for one process's publish (here: CLIENT PAUSE holds every PUBLISH) while
+    # every subscription stays up. Nobody else knows the message is lost: the publisher's channel gets
+    # a marker once publishing works, so the other processes' subscribers re-read what they missed.
+    channel = unique("lost-publish")
+    admin = aioredis.Redis.from_url(redis_process.url)
+    try:
+        async with EventBus(redis_process.url, settings=FAST) as publisher, \
+                EventBus(redis_process.url, settings=FAST) as other:
+            async with other.subscribe(channel) as sub:
+                await admin.execute_command("CLIENT", "PAUSE", "600", "WRITE")
+                assert await publisher.publish(channel, "held back") is False  # past publish_timeout
+                assert other.connected_upstream
+                seen = [await next_within(sub, 5)]
+                while seen[-1] == "held back":  # Redis may still deliver what it held
+                    seen.append(await next_within(sub, 5))
+                assert seen[-1] == BusResumed(channel, "dropped")
+                assert await publisher.publish(channel, "after")
+                assert await next_within(sub) == "after"
+    finally:
+        await admin.aclose()
+
+
 async def test_unresponsive_redis_neither_hangs_publishers_nor_the_subscriber(redis_process: RedisProcess) -> None:
     # SIGSTOP: TCP stays open but nothing answers (like a vanished host).
     settings = RedisBusSettings(
@@ -237,7 +260,9 @@ async def test_unresponsive_redis_neither_hangs_publishers_nor_the_subscriber(re
                 await eventually(lambda: not bus.connected_upstream, what="half-open connection noticed")
             finally:
                 redis_process.resume()
-            assert await next_within(sub, 5) == BusResumed(channel)
+            # Told twice: this process's subscription came back, and its dropped publish is marked for all.
+            markers = {await next_within(sub, 5), await next_within(sub, 5)}
+            assert markers == {BusResumed(channel), BusResumed(channel, "dropped")}
             assert await bus.publish(channel, "back")
             assert await next_within(sub) == "back"
 

@@ -167,6 +167,26 @@ async def test_a_worker_delivers_only_to_its_own_endpoint(
                                {"e": event_id})
 
 
+async def test_deliveries_stripe_would_have_given_up_on_are_pruned(sim_store: SimulatorStore) -> None:
+    """Stripe retries an undelivered event for 3 days; an endpoint nobody serves any more (its worker
+    gone) would otherwise keep its pending rows for ever."""
+    gone = WebhookOutbox(sim_store.engine, webhook_url="http://127.0.0.1:9/endpoint-no-longer-served")
+    events = []
+    async with sim_store.engine.begin() as conn:
+        for age in ("4 days", "1 day"):
+            event_id = await gone.record_event(conn, "payment_intent.succeeded",
+                                               {"id": "pi_gone", "object": "payment_intent"}, group_key=None)
+            await conn.execute(text(f"UPDATE stripe_sim.webhook_deliveries SET created_at = now() - interval '{age}' "
+                                    "WHERE event_id = :e"), {"e": event_id})
+            events.append(event_id)
+    await gone.prune()
+    async with sim_store.engine.begin() as conn:
+        left = (await conn.execute(text("SELECT event_id FROM stripe_sim.webhook_deliveries "
+                                        "WHERE event_id = ANY(:e)"), {"e": events})).scalars().all()
+        assert left == [events[1]]
+        await conn.execute(text("DELETE FROM stripe_sim.webhook_deliveries WHERE event_id = ANY(:e)"), {"e": events})
+
+
 def test_form_decoding() -> None:
     assert decode_form("amount=100&metadata[order_id]=o1&metadata[note]=a%20b"
                        "&payment_method_types[0]=card&payment_method_types[1]=link"

@@ -135,7 +135,8 @@ class WebhookOutbox:
                 f"WHERE status IN ('pending', 'held')"))).scalar_one())
 
     async def prune(self, *, keep_delivered_s: float = 7 * 24 * 3600) -> None:
-        """Forget idempotency keys past Stripe's 24 h and long-delivered rows."""
+        """Forget idempotency keys past Stripe's 24 h, long-delivered rows, and deliveries Stripe
+        would have given up on (it retries for 3 days), such as those of an endpoint no longer served."""
         async with self._engine.begin() as conn:
             await conn.execute(text(
                 f"DELETE FROM {SCHEMA}.idempotency_keys "
@@ -144,3 +145,6 @@ class WebhookOutbox:
                 f"DELETE FROM {SCHEMA}.webhook_deliveries WHERE status = 'delivered' "
                 f"AND delivered_at < now() - make_interval(secs => :keep)"),
                 {"keep": float(keep_delivered_s)})
+            await conn.execute(text(
+                f"DELETE FROM {SCHEMA}.webhook_deliveries WHERE status <> 'delivered' "
+                f"AND created_at < now() - interval '3 days'"))

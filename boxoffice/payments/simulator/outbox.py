@@ -30,6 +30,10 @@ class ClaimedDelivery:
     seq: int
 
 
+_INSERT_EVENT = (f"INSERT INTO {SCHEMA}.events (id, type, created, object_id, payload) "
+                 f"VALUES (:id, :type, :created, :object_id, :payload)")
+
+
 class WebhookOutbox:
     def __init__(self, engine: AsyncEngine, *, webhook_url: str | None) -> None:
         self._engine = engine
@@ -37,24 +41,23 @@ class WebhookOutbox:
 
     async def record_event(self, conn: AsyncConnection, event_type: str, obj: Json,
                            *, group_key: str | None) -> str:
-        """Store the event and queue its delivery, inside the caller's transaction."""
+        """Store the event and queue its delivery (held back or doubled as the fault switches say),
+        inside the caller's transaction, in one statement."""
         event_id, created = new_id("evt"), now_unix()
         payload = json.dumps(event_json(event_id, event_type, obj, created), indent=2)
-        await conn.execute(
-            text(f"INSERT INTO {SCHEMA}.events (id, type, created, object_id, payload) "
-                 f"VALUES (:id, :type, :created, :object_id, :payload)"),
-            {"id": event_id, "type": event_type, "created": created,
-             "object_id": obj.get("id"), "payload": payload})
+        event = {"id": event_id, "type": event_type, "created": created, "object_id": obj.get("id"),
+                 "payload": payload}
         if self.webhook_url is None:
+            await conn.execute(text(_INSERT_EVENT), event)
             return event_id
-        row = (await conn.execute(text(
-            f"SELECT duplicate_webhooks, reorder_webhooks FROM {SCHEMA}.faults WHERE id = 1"))).one()
-        await conn.execute(
-            text(f"INSERT INTO {SCHEMA}.webhook_deliveries (event_id, url, group_key, status) "
-                 f"SELECT :event_id, :url, :group_key, :status FROM generate_series(1, :copies)"),
-            {"event_id": event_id, "url": self.webhook_url, "group_key": group_key,
-             "status": "held" if row.reorder_webhooks else "pending",
-             "copies": 2 if row.duplicate_webhooks else 1})
+        await conn.execute(text(
+            f"""WITH event AS ({_INSERT_EVENT} RETURNING id)
+                INSERT INTO {SCHEMA}.webhook_deliveries (event_id, url, group_key, status)
+                SELECT event.id, :url, :group_key, CASE WHEN f.reorder_webhooks THEN 'held' ELSE 'pending' END
+                FROM event, {SCHEMA}.faults f,
+                     generate_series(1, CASE WHEN f.duplicate_webhooks THEN 2 ELSE 1 END)
+                WHERE f.id = 1"""),
+            {**event, "url": self.webhook_url, "group_key": group_key})
         return event_id
 
     async def release_held(self) -> int:
@@ -111,22 +114,26 @@ class WebhookOutbox:
         return claimed
 
     async def mark_delivered(self, delivery_id: int, http_status: int) -> None:
-        async with self._engine.begin() as conn:
-            await conn.execute(text(
-                f"UPDATE {SCHEMA}.webhook_deliveries SET status = 'delivered', "
-                f"delivered_at = now(), last_status = :status, last_error = NULL WHERE id = :id"),
-                {"id": delivery_id, "status": http_status})
+        await self._by_itself(
+            f"UPDATE {SCHEMA}.webhook_deliveries SET status = 'delivered', "
+            f"delivered_at = now(), last_status = :status, last_error = NULL WHERE id = :id",
+            {"id": delivery_id, "status": http_status})
 
     async def mark_failed(self, delivery_id: int, *, retry_in_s: float,
                           http_status: int | None, error: str) -> None:
-        async with self._engine.begin() as conn:
-            await conn.execute(text(
-                f"UPDATE {SCHEMA}.webhook_deliveries SET "
-                f"next_attempt_at = now() + make_interval(secs => :delay), "
-                f"last_status = :status, last_error = :error "
-                f"WHERE id = :id AND status = 'pending'"),
-                {"id": delivery_id, "delay": float(retry_in_s), "status": http_status,
-                 "error": error[:500]})
+        await self._by_itself(
+            f"UPDATE {SCHEMA}.webhook_deliveries SET "
+            f"next_attempt_at = now() + make_interval(secs => :delay), "
+            f"last_status = :status, last_error = :error "
+            f"WHERE id = :id AND status = 'pending'",
+            {"id": delivery_id, "delay": float(retry_in_s), "status": http_status,
+             "error": error[:500]})
+
+    async def _by_itself(self, sql: str, params: dict[str, object]) -> None:
+        """One statement in autocommit, its own transaction: no BEGIN and COMMIT round trips."""
+        async with self._engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(text(sql), params)
 
     async def pending_count(self) -> int:
         async with self._engine.connect() as conn:

@@ -52,6 +52,10 @@ _DROP_LOG_EVERY = 10.0  # seconds between "dropped publishes" warnings
 # JSON, session announcements "<user id> <version>").
 RESYNC_MARKER = "\x00resync"
 _REPAIR_AFTER_S = 1.0  # the markers go out this long after a drop, and again after each failed try
+# Channels awaiting a marker, at most (an order has one: a long outage could otherwise grow the set without
+# bound). Past it, the subscribers' own reconnection markers are what remains: an outage that long broke
+# their subscriptions too.
+_MAX_LOST_CHANNELS = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +82,7 @@ class ResumedEvent(Event):
         self.reason = reason
 
     def __repr__(self) -> str:
-        return f"ResumedEvent(channel={self.channel!r})"
+        return f"ResumedEvent(channel={self.channel!r}, reason={self.reason!r})"
 
 
 class ConfirmedRedisBackend(RedisBackend):
@@ -229,7 +233,8 @@ class ConfirmedRedisBackend(RedisBackend):
                 await asyncio.wait_for(pipe.execute(), self._settings.publish_timeout)
         except REDIS_DOWN_ERRORS as exc:
             self.dropped_publishes += len(messages)
-            self._lost.update(channel for channel, _ in messages)
+            if len(self._lost) < _MAX_LOST_CHANNELS:
+                self._lost.update(channel for channel, _ in messages)
             if self._repair is None and self._listener is not None:  # not while shutting down
                 self._repair = asyncio.get_running_loop().call_later(_REPAIR_AFTER_S, self._send_repairs)
             # An outage under load drops thousands per second: summarise, don't flood.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import uuid
 from urllib.parse import parse_qs, urlsplit
 
@@ -260,17 +262,29 @@ async def test_nested_form_params_reach_the_intent(http: httpx.AsyncClient,
 
 
 async def test_unexpected_errors_answer_as_stripe_api_errors(
-        http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
+        sim_server: SimulatorServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """And the client's connection stays open: its next request on it is answered (uvicorn closed
+    it after an error that reached the server, failing a request already reusing it)."""
     from boxoffice.payments.simulator.operations import PaymentOperations
 
     async def broken(self: object, conn: object, refund_id: str) -> None:
         raise RuntimeError("database went away")
 
     monkeypatch.setattr(PaymentOperations, "retrieve_refund", broken)
-    response = await http.get("/stripe-sim/v1/refunds/re_123",
-                              headers={"Authorization": f"Bearer {API_KEY}"})
-    assert response.status_code == 500
-    assert response.json()["error"]["type"] == "api_error"
+    port = int(sim_server.base_url.rsplit(":", 1)[1])
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        for _ in range(2):
+            writer.write(b"GET /stripe-sim/v1/refunds/re_123 HTTP/1.1\r\nHost: sim\r\n"
+                         b"Authorization: Bearer " + API_KEY.encode() + b"\r\n\r\n")
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            assert head.startswith(b"HTTP/1.1 500 "), head
+            length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                              if line.lower().startswith(b"content-length:")))
+            body = json.loads(await asyncio.wait_for(reader.readexactly(length), 10))
+            assert body["error"]["type"] == "api_error"
+    finally:
+        writer.close()
 
 
 async def test_an_id_is_one_path_segment_whatever_it_holds(gateway: StripeGateway) -> None:

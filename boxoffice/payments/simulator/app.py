@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .faults import Faults, RequestFault
 from .forms import decode_form
@@ -21,6 +24,8 @@ from .operations import PaymentOperations
 from .store import SimulatorStore, StoredResponse, encode_body
 from .testing import TestControls, bearer, unauthorized_body
 from .threeds import AuthenticationPages
+
+logger = logging.getLogger(__name__)
 
 # An endpoint body: (transaction, path params, form params) -> result.
 Endpoint = Callable[[AsyncConnection, dict[str, Any], Json], Any]
@@ -160,9 +165,33 @@ def create_simulator_app(store: SimulatorStore, *, public_url: str, api_keys: fr
     routes = [*api.routes(), *pages.routes()]
     if test_mode:
         routes += TestControls(store, operations, api_keys).routes()
-    return Starlette(routes=routes, exception_handlers={Exception: _internal_error})
+    return Starlette(routes=routes, middleware=[Middleware(AnswerErrorsLikeStripe)])
 
 
-async def _internal_error(request: Request, exc: Exception) -> Response:
-    """A bug or a database failure still answers like Stripe: a JSON api_error."""
-    return _stripe_json(500, encode_body(api_error_body(type(exc).__name__)))
+class AnswerErrorsLikeStripe:
+    """A bug or a database failure still answers like Stripe: a JSON api_error, logged here.
+    Starlette's exception handlers would re-raise it to the server, which then closes the
+    client's kept-alive connection while the client may already be reusing it (its next
+    request failing with a read error)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception as exc:
+            if started:  # half an answer is out: only closing the connection tells the client
+                raise
+            logger.exception("stripe simulator: %s %s failed", scope.get("method"), scope.get("path"))
+            await _stripe_json(500, encode_body(api_error_body(type(exc).__name__)))(scope, receive, send)

@@ -39,7 +39,7 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import REDIS_URL, install_uvloop, log, raise_nofile  # noqa: E402
 from _db import BenchDatabase, dispose_scratch, run_audit, wait_pg_slots  # noqa: E402
-from _journey_ceilings import cleanup, cycle_ceiling, purchase_ceiling, redis_ceiling  # noqa: E402
+from _journey_ceilings import cleanup, cycle_ceiling, purchase_ceiling, redis_ceiling, vacuum  # noqa: E402
 from _journey_peer import run_peer  # noqa: E402
 from _journey_report import report  # noqa: E402
 from _meter import CpuMeter, busy_before, postgres_pids  # noqa: E402
@@ -309,6 +309,7 @@ def main(argv: list[str] | None = None) -> int:
             if "c" in work and args.sim == "inprocess":  # the mounted simulator's schema exists once it runs
                 asyncio.run(set_inprocess_latency(db.url, latency or 0))
             for w in work:
+                asyncio.run(vacuum(db.url))  # as each ceiling starts: the same state of the tables
                 if w == "a":
                     log(f"a: hold + release, {args.clients} clients, {args.seconds:g} s")
                     runs["a"] = run_load(args, server, None, db, workdir, "cycle",

@@ -32,7 +32,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.execution import optimized_is_awaitable
 
-from .http_body import read_body
+from .http_body import body_of
 from .metrics import Metrics
 from .schema.build import MAX_DOCUMENT_CHARS
 from .schema.outage_errors import unavailable_answer
@@ -72,8 +72,7 @@ class GraphQLFastPath:
                 or (accept is not None and (b"multipart" in accept or b"event-stream" in accept))):
             await self.app(scope, receive, send)  # forms and streaming transports are strawberry's
             return
-        body, replay = await read_body(receive)
-        assert body is not None  # no limit asked (BodyLimit has applied the real one)
+        body, replay = await body_of(scope, receive)  # bounded by BodyLimit in front
         request = self.request(body)
         if request is None:
             await self.app(scope, replay, send)

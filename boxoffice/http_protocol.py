@@ -5,8 +5,10 @@ connection that never sends a byte, nor a request whose headers start and never 
 socket stays open for good, and enough of them use up the process's file descriptors. Here the
 same timeout also runs from the moment a connection opens, and from the first byte of a request
 until its headers are complete; past it the client gets 408 and the connection is closed. The
-body has its own deadline in the application (http_body.BodyLimit). `boxoffice serve` passes
-BOXOFFICE_BODY_TIMEOUT_S as `timeout_keep_alive`: one number for every wait on a client.
+body has its own deadline in the application (http_body.BodyLimit), which it does not need when
+the body has arrived whole with its headers: the protocol marks the request's scope then
+(BODY_COMPLETE). `boxoffice serve` passes BOXOFFICE_BODY_TIMEOUT_S as `timeout_keep_alive`: one
+number for every wait on a client.
 
 Nor does httptools bound the size of a request line and its headers (h11's
 `h11_max_incomplete_event_size` does not apply to it): once MAX_HEADER_BYTES have arrived without
@@ -24,6 +26,8 @@ import asyncio
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from .http_body import BODY_COMPLETE
 
 MAX_HEADER_BYTES = 64 * 1024
 _TOO_LARGE_RESPONSE = (b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain; charset=utf-8\r\n"
@@ -101,6 +105,11 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
             self._header_bytes += len(data)
             if self._header_bytes > MAX_HEADER_BYTES:
                 self._refuse(_TOO_LARGE_RESPONSE)
+
+    def on_message_complete(self) -> None:
+        # Read by http_body.BodyLimit: with the whole body here, its reading needs no deadline.
+        self.scope[BODY_COMPLETE] = True  # type: ignore[literal-required]
+        super().on_message_complete()
 
     def on_headers_complete(self) -> None:
         self._disarm_header_deadline()

@@ -43,7 +43,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .booking.accounts.sessions import Session
-from .http_body import read_body
+from .http_body import body_of
 from .schema.viewer_marks import Audience, DocumentKinds
 
 MAX_REQUEST_BYTES = 64_000
@@ -203,10 +203,7 @@ class SharedAnswers(_CacheMiddleware):
         if length is None or not length.isdigit() or int(length) > MAX_REQUEST_BYTES:
             await self._go_on(scope, receive, send, authorization)
             return
-        body, replay = await read_body(receive)  # already read whole, in time, by BodyLimit in front
-        if body is None:
-            await self._go_on(scope, replay, send, authorization)
-            return
+        body, replay = await body_of(scope, receive)  # already read whole, in time, by BodyLimit in front
         key = hashlib.sha256(body).digest()
         if authorization is None:
             answer = self.cache.answer_or_refresh(key)
@@ -257,8 +254,7 @@ class QueryCacheMiddleware(_CacheMiddleware):
             await self.app(scope, receive, send)
             return
         authorization, cookie = _credentials(scope)
-        body, replay = await read_body(receive)
-        assert body is not None  # no limit asked: always the body
+        body, replay = await body_of(scope, receive)
         key = hashlib.sha256(body).digest()
         since, query = None, False
         if cookie:

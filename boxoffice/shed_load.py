@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .http_body import MAX_BODY_BYTES, read_body
+from .http_body import ARRIVED, MAX_BODY_BYTES, read_body
 from .metrics import Metrics
 from .request_lanes import Lane, LaneReader
 
@@ -194,8 +194,10 @@ class ShedLoad:
             return self.lanes.of_query_string(scope.get("query_string", b"")), receive
         if scope["method"] != "POST":
             return Lane.GENERAL, receive
-        body, replay = await read_body(receive, self.max_body_bytes)
-        return (Lane.GENERAL if body is None else self.lanes.of_body(body)), replay
+        body: bytes | None = scope.get(ARRIVED)  # BodyLimit's reading, in front
+        if body is None:
+            body, receive = await read_body(receive, self.max_body_bytes)
+        return (Lane.GENERAL if body is None else self.lanes.of_body(body)), receive
 
 
 async def _busy(scope: Scope, receive: Receive, send: Send) -> None:

@@ -26,7 +26,7 @@ from ..booking.errors import BookingError, DatabaseUnavailable
 from ..db import database_unavailable
 from ..booking.records import GALine, HoldRecord
 from ..client_address import client_address
-from ..http_body import read_body
+from ..http_body import body_of
 from ..metrics import Metrics
 from ..schema.enums import HoldStatus
 from ..schema.results import Rejected, SeatsUnavailable, problem
@@ -71,8 +71,7 @@ class HoldFastPath:
                 or (accept is not None and (b"multipart" in accept or b"event-stream" in accept))):
             await self.app(scope, receive, send)  # streaming transports and forms are strawberry's
             return
-        body, replay = await read_body(receive)
-        assert body is not None  # no limit asked (BodyLimit has applied the real one)
+        body, replay = await body_of(scope, receive)  # bounded by BodyLimit in front
         found = self._compiled(body) if b"holdSeats" in body else None
         if found is None:
             await self.app(scope, replay, send)

@@ -123,7 +123,12 @@ class GraphQLFastPath:
                 or not (operation_name is None or type(operation_name) is str)
                 or not (extensions is None or type(extensions) is dict)):
             return None
-        if (variables and has_unstorable_text(variables)) or (operation_name and has_unstorable_text(operation_name)):
+        # Walked only where it can find something: orjson refuses unpaired surrogates and raw control
+        # characters, so an escaped NUL is the only unstorable text, and nesting past the walk's 64
+        # levels needs more than 64 brackets.
+        if ((b"\\u0000" in body or body.count(b"{") + body.count(b"[") > 64)
+                and ((variables and has_unstorable_text(variables))
+                     or (operation_name and has_unstorable_text(operation_name)))):
             return None  # refused at the door with a 400 (app.py parse_http_body)
         try:
             prepared = self.documents.get(query, operation_name)

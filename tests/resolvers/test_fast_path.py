@@ -298,6 +298,13 @@ async def test_errors_and_limits(server: Api, paths: Paths, body: Any) -> None:
     assert status == 200
 
 
+def nested_lists(depth: int) -> Any:
+    value: Any = "x"
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
 @pytest.mark.parametrize("body", [
     [request("{ serverTime }")],  # a batch
     {"query": None},
@@ -310,6 +317,7 @@ async def test_errors_and_limits(server: Api, paths: Paths, body: Any) -> None:
     request("subscription { seatChanges(showId: \"x\") { version } }"),
     request("query Q($s: String) { serverTime }", {"s": "nul\x00"}),
     request("query A { serverTime }", name="A\x00"),
+    request("query Q($s: String) { serverTime }", {"s": nested_lists(70)}),  # past the text walk's depth
     request("{ serverTime }" + " " * 256_001),
     "just a string",
 ])

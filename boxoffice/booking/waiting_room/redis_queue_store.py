@@ -224,23 +224,32 @@ class RedisQueueStore(QueueStore):
         except (RedisError, OSError, TimeoutError) as exc:
             raise WaitingRoomUnavailable(f"waiting room store unreachable: {exc!r}") from exc
 
+    @staticmethod
+    async def _batched(answer: Awaitable[T]) -> T:
+        """A batched call's answer: its batch is bounded by the store's timeout (_enter_many, _tickets_of),
+        so its callers, who all asked in the same loop turn, need no timer of their own each."""
+        try:
+            return await answer
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise WaitingRoomUnavailable(f"waiting room store unreachable: {exc!r}") from exc
+
     async def enter(self, show_id: str, user_id: str, now_ms: int, on_sale_ms: int | None) -> StoredTicket:
         tid = new_ticket_id()
         keys = (self._key(show_id, "users"), self._key(show_id, "queue"), self._key(show_id, "seq"),
                 f"{self._ns}:ticket:{tid}")
         args = (show_id, user_id, tid, now_ms, "" if on_sale_ms is None else on_sale_ms, prequeue_score(),
                 self._retention_ms)
-        ticket = _stored_ticket(await self._run(lambda: self._entries.submit((keys, args))))
+        ticket = _stored_ticket(await self._batched(self._entries.submit((keys, args))))
         assert ticket is not None  # the script always returns the user's ticket
         return ticket
 
     async def ticket(self, ticket_id: str) -> StoredTicket | None:
-        return _stored_ticket(await self._run(lambda: self._tickets.submit(ticket_id)))
+        return _stored_ticket(await self._batched(self._tickets.submit(ticket_id)))
 
     async def _enter_many(self, entries: list[_Entry]) -> list[Any]:
         keys = [key for entry_keys, _ in entries for key in entry_keys]
         args: list[str | int] = [self._ns, *(arg for _, entry_args in entries for arg in entry_args)]
-        async with asyncio.timeout(self._timeout_s):  # the batch's own bound, besides each caller's
+        async with asyncio.timeout(self._timeout_s):  # every caller's bound (_batched)
             return list(await self._enter(keys=keys, args=args))
 
     async def _tickets_of(self, ticket_ids: list[str]) -> list[Any]:

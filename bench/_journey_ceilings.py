@@ -14,7 +14,7 @@
             is confirmed purchases/s, as the app's is.
   zadd/zrank  redis-py asyncio (the app's client) loops on one sorted set: the waiting room's floor.
 
-Each ceiling starts on a vacuumed and analysed database, as each of the server's runs does (`vacuum`).
+Each ceiling starts on vacuumed and analysed seats, as each of the server's runs does (`vacuum`).
 
 bare asyncpg + uvloop, 64 tasks on a pool of 16 connections (reset-on-release off), time-bounded.
 The ceiling's rows are deleted afterwards (cleanup), so that `boxoffice audit` sees only the app's.

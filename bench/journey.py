@@ -309,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
             if "c" in work and args.sim == "inprocess":  # the mounted simulator's schema exists once it runs
                 asyncio.run(set_inprocess_latency(db.url, latency or 0))
             for w in work:
-                asyncio.run(vacuum(db.url))  # as each ceiling starts: the same state of the tables
+                asyncio.run(vacuum(db.url))  # seat rows in the state each ceiling starts from
                 if w == "a":
                     log(f"a: hold + release, {args.clients} clients, {args.seconds:g} s")
                     runs["a"] = run_load(args, server, None, db, workdir, "cycle",

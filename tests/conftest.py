@@ -84,13 +84,12 @@ async def api(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> As
     A real HTTP server because the Stripe SDK reaches the built-in simulator over HTTP, and
     subscriptions need WebSockets; one loop so tests can use the app's engine directly.
     """
-    import asyncio
-
     import httpx
     import uvicorn
 
     from boxoffice.app import create_app
     from boxoffice.config import Settings
+    from live_support import serving
     from support import Api
 
     import redis as sync_redis
@@ -108,20 +107,12 @@ async def api(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> As
                         stripe_sim_faults=True,  # tests switch the simulator's faults on and off
                         db_pool_size=10)  # PostgreSQL's 100 connections are the whole suite's
     app = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="on", ws="websockets",
-                                           # Longer than any pause between tests: the client reuses
-                                           # connections, and a server-side close mid-reuse is a ReadError.
-                                           timeout_keep_alive=600))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
-    async with httpx.AsyncClient(base_url=settings.public_url, timeout=30) as client:
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", ws="websockets",
+                            # Longer than any pause between tests: the client reuses connections, and a
+                            # server-side close mid-reuse is a ReadError.
+                            timeout_keep_alive=600)
+    async with serving(config), httpx.AsyncClient(base_url=settings.public_url, timeout=30) as client:
         yield Api(client, app.state.services, port)
-    server.should_exit = True
-    await task
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ from starlette.types import Receive, Scope, Send
 
 from boxoffice.http_body import ARRIVED, BODY_COMPLETE, BodyLimit, body_of, read_body
 from boxoffice.http_protocol import HeaderDeadlineProtocol
-from live_support import free_port
+from live_support import free_port, serving
 
 BODY = b'{"query":"{ __typename }"}'
 
@@ -66,16 +66,9 @@ class Marked:
 async def served() -> AsyncIterator[tuple[int, Recorded]]:
     port, recorded = free_port(), Recorded()
     app = Marked(BodyLimit(Behind(recorded), timeout_s=0.5), recorded)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="off", http=HeaderDeadlineProtocol))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
-    yield port, recorded
-    server.should_exit = True
-    await task
+    async with serving(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off",
+                                      http=HeaderDeadlineProtocol)):
+        yield port, recorded
 
 
 def head(length: int) -> bytes:

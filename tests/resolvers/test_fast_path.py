@@ -14,7 +14,6 @@ throughout, so holdSeats reaches this path too.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import uuid
@@ -32,6 +31,7 @@ from boxoffice.config import Settings, load_settings
 from boxoffice.fast_path import GraphQLFastPath
 from boxoffice.resolvers.hold_fast_path import HoldFastPath
 from conftest import free_port
+from live_support import serving
 from support import CREATE_EVENT, CREATE_VENUE, HOLD, RELEASE, Api
 
 FRONTEND = Path(__file__).resolve().parents[2] / "frontend-sample" / "src"
@@ -75,17 +75,10 @@ async def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) ->
                         max_response_bytes=MAX_RESPONSE_BYTES, public_url=f"http://127.0.0.1:{port}",
                         stripe_webhook_secret="whsec_" + uuid.uuid4().hex, stripe_timeout_s=5.0)
     app = create_app(settings)
-    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
-                                       timeout_keep_alive=600))
-    task = asyncio.create_task(uv.serve())
-    while not uv.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
-    async with httpx.AsyncClient(base_url=settings.public_url, timeout=30) as client:
+    async with (serving(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
+                                       timeout_keep_alive=600)),
+                httpx.AsyncClient(base_url=settings.public_url, timeout=30) as client):
         yield Api(client, app.state.services, port)
-    uv.should_exit = True
-    await task
 
 
 class Paths:

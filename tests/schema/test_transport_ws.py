@@ -20,7 +20,7 @@ from booking.fixtures_db import make_show
 from boxoffice.app import create_app
 from boxoffice.config import Settings
 from boxoffice.schema.transport_ws import send_now
-from live_support import fan_tokens, free_port, gql
+from live_support import fan_tokens, free_port, gql, serving
 
 SEAT_CHANGES = """subscription($show: ID!, $since: Int) { seatChanges(showId: $show, sinceVersion: $since) {
   showId version seats { seatId status version } sections { sectionId name available } } }"""
@@ -43,16 +43,9 @@ async def live(database_url: str, tmp_path: Path) -> AsyncIterator[Live]:
     settings = Settings(database_url=database_url, secret=secret, data_dir=tmp_path, seat_delta_window_ms=50,
                         stripe_webhook_secret="whsec_ws_" + uuid.uuid4().hex, public_url=f"http://127.0.0.1:{port}")
     app = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
-                                           ws="websockets-sansio", ws_per_message_deflate=False))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
-    yield Live(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/graphql", app.state.services, server, secret)
-    server.should_exit = True
-    await task
+    async with serving(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
+                                      ws="websockets-sansio", ws_per_message_deflate=False)) as server:
+        yield Live(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/graphql", app.state.services, server, secret)
 
 
 class Client:

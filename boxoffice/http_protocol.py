@@ -6,8 +6,8 @@ socket stays open for good, and enough of them use up the process's file descrip
 same timeout also runs from the moment a connection opens, and from the first byte of a request
 until its headers are complete; past it the client gets 408 and the connection is closed. The
 body has its own deadline in the application (http_body.BodyLimit), which it does not need when
-the body has arrived whole with its headers: the protocol marks the request's scope then
-(BODY_COMPLETE). `boxoffice serve` passes BOXOFFICE_BODY_TIMEOUT_S as `timeout_keep_alive`: one
+the body has arrived whole before the application reads it: the protocol marks the request's scope
+then (BODY_COMPLETE). `boxoffice serve` passes BOXOFFICE_BODY_TIMEOUT_S as `timeout_keep_alive`: one
 number for every wait on a client.
 
 Nor does httptools bound the size of a request line and its headers (h11's

@@ -218,16 +218,17 @@ class RedisQueueStore(QueueStore):
         return f"{self._ns}:{{{show_id}}}:{name}"
 
     async def _run(self, call: Callable[[], Awaitable[T]]) -> T:
-        try:
-            async with asyncio.timeout(self._timeout_s):
-                return await call()
-        except (RedisError, OSError, TimeoutError) as exc:
-            raise WaitingRoomUnavailable(f"waiting room store unreachable: {exc!r}") from exc
+        return await self._batched(self._bounded(call))
+
+    async def _bounded(self, call: Callable[[], Awaitable[T]]) -> T:
+        async with asyncio.timeout(self._timeout_s):
+            return await call()
 
     @staticmethod
     async def _batched(answer: Awaitable[T]) -> T:
-        """A batched call's answer: its batch is bounded by the store's timeout (_enter_many, _tickets_of),
-        so its callers, who all asked in the same loop turn, need no timer of their own each."""
+        """A call's answer, a failure to reach Redis typed. A batched call needs no timer of its own: its
+        batch is bounded by the store's timeout (_enter_many, _tickets_of), and all its callers asked in
+        the same loop turn."""
         try:
             return await answer
         except (RedisError, OSError, TimeoutError) as exc:

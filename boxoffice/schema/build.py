@@ -13,6 +13,7 @@ from strawberry.extensions import MaxTokensLimiter
 from strawberry.extensions.base_extension import SchemaExtension
 
 from ..config import Settings
+from .direct_resolvers import install_direct_resolvers
 from .document_limits import Limits, LimitedValidation, ValidationClock, document_limits_rule
 from .error_log import LoggedSchema, is_client_error
 from .outage_errors import MaskFaults
@@ -122,7 +123,10 @@ def _should_mask(error: GraphQLError) -> bool:
 
 def build_schema(extra_extensions: Sequence[Callable[[], SchemaExtension]] | None = None, *,
                  validation_budget_ms: float = Settings.validation_budget_ms,
-                 max_response_bytes: int = Settings.max_response_bytes) -> BoxofficeSchema:
+                 max_response_bytes: int = Settings.max_response_bytes,
+                 direct_resolvers: bool = True) -> BoxofficeSchema:
+    """`direct_resolvers`: fields resolved without strawberry's per-call wrapper where it adds nothing
+    (direct_resolvers.py); off only to prove the answers are the same either way."""
     # Rules are built once here: a new rule class per request would defeat the validation cache.
     limits = Limits(max_depth=MAX_DEPTH, max_aliases=MAX_ALIASES, max_spreads=MAX_FRAGMENT_SPREADS,
                     budget_ms=validation_budget_ms, clock=ValidationClock())
@@ -136,12 +140,15 @@ def build_schema(extra_extensions: Sequence[Callable[[], SchemaExtension]] | Non
         partial(MaskFaults, should_mask_error=_should_mask, error_message="Unexpected error."),
         *(extra_extensions or []),
     ]
-    return BoxofficeSchema(query=Query, mutation=Mutation, subscription=Subscription,
-                           extensions=extensions, parsed_documents=parsed_documents,
-                           # Shared subscription events; Show.seats completed as whole rows; answers
-                           # certainly over the size budget refused before they are completed.
-                           execution_context_class=with_response_budget(with_leaf_rows(SharedEventExecutor),
-                                                                        max_response_bytes))
+    schema = BoxofficeSchema(query=Query, mutation=Mutation, subscription=Subscription,
+                             extensions=extensions, parsed_documents=parsed_documents,
+                             # Shared subscription events; Show.seats completed as whole rows; answers
+                             # certainly over the size budget refused before they are completed.
+                             execution_context_class=with_response_budget(with_leaf_rows(SharedEventExecutor),
+                                                                          max_response_bytes))
+    if direct_resolvers:
+        install_direct_resolvers(schema)
+    return schema
 
 
 def export_sdl() -> str:

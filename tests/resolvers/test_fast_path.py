@@ -19,7 +19,6 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -31,39 +30,11 @@ from boxoffice.config import Settings, load_settings
 from boxoffice.fast_path import GraphQLFastPath
 from boxoffice.resolvers.hold_fast_path import HoldFastPath
 from conftest import free_port
+from frontend_documents import FRONTEND_DOCUMENTS
 from live_support import serving
 from support import CREATE_EVENT, CREATE_VENUE, HOLD, RELEASE, Api
 
-FRONTEND = Path(__file__).resolve().parents[2] / "frontend-sample" / "src"
 MAX_RESPONSE_BYTES = 60_000  # small enough for the introspection answer to pass it
-
-
-def frontend_documents() -> dict[str, str]:
-    """Every query and mutation the frontend sample sends, by operation name, its template
-    constants (`${HOLD_FIELDS}`) filled in as the browser's code fills them."""
-    sources = {p: p.read_text() for p in sorted(FRONTEND.rglob("*.ts"))}
-    constant = re.compile(r"(?:export )?const (\w+) = (`[^`]*`|'[^']*')", re.S)
-    exported: dict[str, str] = {}
-    local: dict[Path, dict[str, str]] = {}
-    for path, text in sources.items():
-        local[path] = {}
-        for match in constant.finditer(text):
-            local[path][match.group(1)] = match.group(2)[1:-1]
-            if match.group(0).startswith("export"):
-                exported[match.group(1)] = match.group(2)[1:-1]
-    documents: dict[str, str] = {}
-    for path, text in sources.items():
-        def fill(value: str) -> str:
-            return re.sub(r"\$\{(\w+)\}", lambda m: fill(local[path].get(m.group(1)) or exported[m.group(1)]), value)
-        literals = [*local[path].values(), *re.findall(r"gql<[^(]*\('([^']*)'", text)]
-        for value in literals:
-            found = re.match(r"\s*(query|mutation) (\w+)", value)
-            if found:
-                documents[found.group(2)] = fill(value).strip()
-    return documents
-
-
-FRONTEND_DOCUMENTS = frontend_documents()
 
 
 @pytest.fixture(scope="module")

@@ -127,17 +127,16 @@ async def test_delivery_leased_by_a_dead_process_is_retried(
         sim_server: SimulatorServer, sim_store: SimulatorStore) -> None:
     """An event claimed by a worker that then died is delivered once the lease ends."""
     intent_id = "pi_orphan" + uuid.uuid4().hex[:10]
-    outbox = WebhookOutbox(sim_store.engine, webhook_url=f"{sim_server.base_url}/webhooks/stripe")
-    async with sim_store.engine.begin() as conn:
+    outbox = WebhookOutbox(sim_store, webhook_url=f"{sim_server.base_url}/webhooks/stripe")
+    async with sim_store.transaction() as db:
         event_id = await outbox.record_event(
-            conn, "payment_intent.succeeded",
+            db, "payment_intent.succeeded",
             {"id": intent_id, "object": "payment_intent", "status": "succeeded"},
             group_key=intent_id)
         # What claim_due leaves behind for a worker that never reported back.
-        await conn.execute(text(
+        await db.execute(
             "UPDATE stripe_sim.webhook_deliveries SET attempts = 1, "
-            "next_attempt_at = now() + interval '500 milliseconds' WHERE event_id = :e"),
-            {"e": event_id})
+            "next_attempt_at = now() + interval '500 milliseconds' WHERE event_id = $1", event_id)
     await asyncio.sleep(0.3)
     assert sim_server.receiver.deliveries(intent_id) == []  # still leased
     [delivery] = await sim_server.receiver.wait_for(intent_id, lambda ds: len(ds) == 1)
@@ -148,10 +147,10 @@ async def test_a_worker_delivers_only_to_its_own_endpoint(
         gateway: StripeGateway, sim_server: SimulatorServer, sim_store: SimulatorStore) -> None:
     """Another deployment on the same database signs with another endpoint's secret: this
     server's workers leave its deliveries to it (signed with the wrong secret, they were refused)."""
-    elsewhere = WebhookOutbox(sim_store.engine, webhook_url="http://127.0.0.1:9/another-deployment")
-    async with sim_store.engine.begin() as conn:
+    elsewhere = WebhookOutbox(sim_store, webhook_url="http://127.0.0.1:9/another-deployment")
+    async with sim_store.transaction() as db:
         event_id = await elsewhere.record_event(
-            conn, "payment_intent.succeeded", {"id": "pi_elsewhere", "object": "payment_intent"},
+            db, "payment_intent.succeeded", {"id": "pi_elsewhere", "object": "payment_intent"},
             group_key="pi_elsewhere")
     # A later event of this server's, delivered: its workers have claimed past the other row.
     await sim_server.receiver.wait_for(await paid_intent(gateway), lambda ds: len(ds) == 1)
@@ -170,14 +169,14 @@ async def test_a_worker_delivers_only_to_its_own_endpoint(
 async def test_deliveries_stripe_would_have_given_up_on_are_pruned(sim_store: SimulatorStore) -> None:
     """Stripe retries an undelivered event for 3 days; an endpoint nobody serves any more (its worker
     gone) would otherwise keep its pending rows for ever."""
-    gone = WebhookOutbox(sim_store.engine, webhook_url="http://127.0.0.1:9/endpoint-no-longer-served")
+    gone = WebhookOutbox(sim_store, webhook_url="http://127.0.0.1:9/endpoint-no-longer-served")
     events = []
-    async with sim_store.engine.begin() as conn:
+    async with sim_store.transaction() as db:
         for age in ("4 days", "1 day"):
-            event_id = await gone.record_event(conn, "payment_intent.succeeded",
+            event_id = await gone.record_event(db, "payment_intent.succeeded",
                                                {"id": "pi_gone", "object": "payment_intent"}, group_key=None)
-            await conn.execute(text(f"UPDATE stripe_sim.webhook_deliveries SET created_at = now() - interval '{age}' "
-                                    "WHERE event_id = :e"), {"e": event_id})
+            await db.execute(f"UPDATE stripe_sim.webhook_deliveries SET created_at = now() - interval '{age}' "
+                             "WHERE event_id = $1", event_id)
             events.append(event_id)
     await gone.prune()
     async with sim_store.engine.begin() as conn:

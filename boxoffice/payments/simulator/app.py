@@ -8,7 +8,6 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -21,14 +20,14 @@ from .forms import decode_form
 from .keys import key_matches
 from .objects import ApiResult, Json, api_error_body, new_id
 from .operations import PaymentOperations
-from .store import SimulatorStore, StoredResponse, encode_body
+from .store import Db, SimulatorStore, StoredResponse, encode_body
 from .testing import TestControls, bearer, unauthorized_body
 from .threeds import AuthenticationPages
 
 logger = logging.getLogger(__name__)
 
 # An endpoint body: (transaction, path params, form params) -> result.
-Endpoint = Callable[[AsyncConnection, dict[str, Any], Json], Any]
+Endpoint = Callable[[Db, dict[str, Any], Json], Any]
 
 
 def _stripe_json(status: int, body: str, headers: dict[str, str] | None = None) -> Response:
@@ -106,7 +105,7 @@ class StripeApi:
             params = decode_form(request.url.query)
         path_params = dict(request.path_params)
 
-        async def work(conn: AsyncConnection) -> ApiResult:
+        async def work(conn: Db) -> ApiResult:
             result: ApiResult = await endpoint(conn, path_params, params)
             return result
 

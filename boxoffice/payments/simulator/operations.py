@@ -7,11 +7,9 @@ even a 402 decline, means the state change and its events are committed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .objects import (
     CANCELABLE,
@@ -32,7 +30,7 @@ from .objects import (
     resource_missing,
     unexpected_state,
 )
-from .store import SimulatorStore
+from .store import Db, SimulatorStore
 
 
 @dataclass(frozen=True)
@@ -121,13 +119,16 @@ def _confirm_flag(params: Json) -> bool:
     return str(params.get("confirm", "false")).lower() == "true"
 
 
+Persist = Callable[[Db, IntentRecord], Awaitable[None]]
+
+
 class PaymentOperations:
     def __init__(self, store: SimulatorStore, *,
                  authentication_url: Callable[[IntentRecord], str]) -> None:
         self._store = store
         self._authentication_url = authentication_url  # intent -> its 3-D Secure page
 
-    async def _intent(self, conn: AsyncConnection, intent_id: str, *, lock: bool) -> IntentRecord:
+    async def _intent(self, conn: Db, intent_id: str, *, lock: bool) -> IntentRecord:
         intent = await self._store.load_intent(conn, intent_id, for_update=lock)
         if intent is None:
             raise resource_missing("payment_intent", intent_id, param="intent")
@@ -135,7 +136,7 @@ class PaymentOperations:
 
     # -- PaymentIntents ---------------------------------------------------------
 
-    async def create_intent(self, conn: AsyncConnection, params: Json) -> ApiResult:
+    async def create_intent(self, conn: Db, params: Json) -> ApiResult:
         amount = _int_param(params, "amount", required=True)
         currency = _str_param(params, "currency")
         if currency is None:
@@ -155,19 +156,20 @@ class PaymentOperations:
             client_secret=f"{intent_id}_secret_{new_id('s')[2:]}", created=now_unix(),
             metadata=_metadata(params, {}), description=_str_param(params, "description"),
             payment_method=payment_method)
-        if _confirm_flag(params) and payment_method is None:
+        confirm = _confirm_flag(params)
+        if confirm and payment_method is None:
             raise invalid_request("You must provide a payment_method when confirm is true.",
                                   code="parameter_missing", param="payment_method")
+        if confirm:  # charged in its creation: stored once, as the charge leaves it
+            return await self._charge(conn, intent, payment_method or "", _str_param(params, "return_url"),
+                                      persist=self._store.insert_intent)
         await self._store.insert_intent(conn, intent)
-        if _confirm_flag(params):
-            return await self._charge(conn, intent, payment_method or "",
-                                      _str_param(params, "return_url"))
         return ApiResult(200, intent_json(intent))
 
-    async def retrieve_intent(self, conn: AsyncConnection, intent_id: str) -> ApiResult:
+    async def retrieve_intent(self, conn: Db, intent_id: str) -> ApiResult:
         return ApiResult(200, intent_json(await self._intent(conn, intent_id, lock=False)))
 
-    async def update_intent(self, conn: AsyncConnection, intent_id: str, params: Json) -> ApiResult:
+    async def update_intent(self, conn: Db, intent_id: str, params: Json) -> ApiResult:
         intent = await self._intent(conn, intent_id, lock=True)
         amount = _int_param(params, "amount", required=False)
         if amount is not None and amount != intent.amount:
@@ -182,7 +184,7 @@ class PaymentOperations:
         await self._store.save_intent(conn, intent)
         return ApiResult(200, intent_json(intent))
 
-    async def confirm_intent(self, conn: AsyncConnection, intent_id: str, params: Json) -> ApiResult:
+    async def confirm_intent(self, conn: Db, intent_id: str, params: Json) -> ApiResult:
         intent = await self._intent(conn, intent_id, lock=True)
         if intent.status not in CONFIRMABLE:
             if intent.status == "succeeded":
@@ -200,7 +202,7 @@ class PaymentOperations:
         return await self._charge(conn, intent, payment_method,
                                   _str_param(params, "return_url") or intent.return_url)
 
-    async def cancel_intent(self, conn: AsyncConnection, intent_id: str, params: Json) -> ApiResult:
+    async def cancel_intent(self, conn: Db, intent_id: str, params: Json) -> ApiResult:
         intent = await self._intent(conn, intent_id, lock=True)
         if intent.status not in CANCELABLE:
             raise unexpected_state(intent, "You cannot cancel this PaymentIntent because it has "
@@ -213,7 +215,7 @@ class PaymentOperations:
         await self._event(conn, "payment_intent.canceled", intent)
         return ApiResult(200, intent_json(intent))
 
-    async def finish_authentication(self, conn: AsyncConnection, intent_id: str, *,
+    async def finish_authentication(self, conn: Db, intent_id: str, *,
                                     approved: bool) -> IntentRecord:
         """The customer's answer on the 3-D Secure page."""
         intent = await self._intent(conn, intent_id, lock=True)
@@ -243,7 +245,7 @@ class PaymentOperations:
 
     # -- Refunds ---------------------------------------------------------------
 
-    async def create_refund(self, conn: AsyncConnection, params: Json) -> ApiResult:
+    async def create_refund(self, conn: Db, params: Json) -> ApiResult:
         intent_id = _str_param(params, "payment_intent")
         if intent_id is None:
             raise invalid_request("One of the following params should be provided for this "
@@ -279,7 +281,7 @@ class PaymentOperations:
                                               group_key=intent.id)
         return ApiResult(200, refund_json(refund))
 
-    async def retrieve_refund(self, conn: AsyncConnection, refund_id: str) -> ApiResult:
+    async def retrieve_refund(self, conn: Db, refund_id: str) -> ApiResult:
         refund = await self._store.load_refund(conn, refund_id)
         if refund is None:
             raise resource_missing("refund", refund_id, param="id")
@@ -287,20 +289,20 @@ class PaymentOperations:
 
     # -- Charges and disputes -------------------------------------------------
 
-    async def retrieve_charge(self, conn: AsyncConnection, charge_id: str) -> ApiResult:
+    async def retrieve_charge(self, conn: Db, charge_id: str) -> ApiResult:
         intent = await self._store.load_intent_by_charge(conn, charge_id)
         if intent is None:
             raise resource_missing("charge", charge_id, param="id")
         disputed = await self._store.charge_disputed(conn, charge_id)
         return ApiResult(200, charge_json(intent, disputed=disputed))
 
-    async def retrieve_dispute(self, conn: AsyncConnection, dispute_id: str) -> ApiResult:
+    async def retrieve_dispute(self, conn: Db, dispute_id: str) -> ApiResult:
         dispute = await self._store.load_dispute(conn, dispute_id)
         if dispute is None:
             raise resource_missing("dispute", dispute_id, param="dispute")
         return ApiResult(200, dispute_json(dispute))
 
-    async def open_dispute(self, conn: AsyncConnection, intent_id: str, reason: str) -> DisputeRecord:
+    async def open_dispute(self, conn: Db, intent_id: str, reason: str) -> DisputeRecord:
         """The card holder charges back (test mode only: the bank's side of a dispute)."""
         intent = await self._intent(conn, intent_id, lock=True)
         if intent.status != "succeeded" or intent.latest_charge is None:
@@ -317,7 +319,7 @@ class PaymentOperations:
                                               group_key=intent.id)
         return dispute
 
-    async def close_dispute(self, conn: AsyncConnection, dispute_id: str, outcome: str) -> DisputeRecord:
+    async def close_dispute(self, conn: Db, dispute_id: str, outcome: str) -> DisputeRecord:
         dispute = await self._store.load_dispute(conn, dispute_id, for_update=True)
         if dispute is None:
             raise resource_missing("dispute", dispute_id, param="dispute")
@@ -341,35 +343,37 @@ class PaymentOperations:
                                    status=400)
         return card
 
-    async def _charge(self, conn: AsyncConnection, intent: IntentRecord, payment_method: str,
-                      return_url: str | None) -> ApiResult:
+    async def _charge(self, conn: Db, intent: IntentRecord, payment_method: str, return_url: str | None,
+                      *, persist: Persist | None = None) -> ApiResult:
+        """`persist`: how the charged intent is stored (an intent created by this call is inserted)."""
+        persist = persist or self._store.save_intent
         card = self._card(payment_method)
         intent.payment_method = payment_method
         intent.return_url = return_url
         intent.last_payment_error = None
         intent.next_action = None
         if card.outcome == "succeed":
-            await self._succeed(conn, intent)
+            await self._succeed(conn, intent, persist)
             return ApiResult(200, intent_json(intent))
         if card.outcome == "authenticate":
             intent.status = "requires_action"
             intent.next_action = {"type": "redirect_to_url", "redirect_to_url": {
                 "url": self._authentication_url(intent), "return_url": return_url}}
-            await self._store.save_intent(conn, intent)
+            await persist(conn, intent)
             return ApiResult(200, intent_json(intent))
-        return await self._decline(conn, intent, card, payment_method)
+        return await self._decline(conn, intent, card, payment_method, persist)
 
-    async def _succeed(self, conn: AsyncConnection, intent: IntentRecord) -> None:
+    async def _succeed(self, conn: Db, intent: IntentRecord, persist: Persist | None = None) -> None:
         intent.status = "succeeded"
         intent.amount_received = intent.amount
         intent.latest_charge = new_id("ch")
         intent.last_payment_error = None
         intent.succeeded_at = now_unix()
-        await self._store.save_intent(conn, intent)
+        await (persist or self._store.save_intent)(conn, intent)
         await self._event(conn, "payment_intent.succeeded", intent)
 
-    async def _decline(self, conn: AsyncConnection, intent: IntentRecord, card: TestCard,
-                       payment_method: str) -> ApiResult:
+    async def _decline(self, conn: Db, intent: IntentRecord, card: TestCard, payment_method: str,
+                       persist: Persist) -> ApiResult:
         charge_id = new_id("ch")
         error: dict[str, Any] = {
             "charge": charge_id,
@@ -384,10 +388,10 @@ class PaymentOperations:
         intent.payment_method = None
         intent.latest_charge = charge_id
         intent.last_payment_error = error
-        await self._store.save_intent(conn, intent)
+        await persist(conn, intent)
         await self._event(conn, "payment_intent.payment_failed", intent)
         return ApiResult(402, {"error": {**error, "payment_intent": intent_json(intent)}})
 
-    async def _event(self, conn: AsyncConnection, event_type: str, intent: IntentRecord) -> None:
+    async def _event(self, conn: Db, event_type: str, intent: IntentRecord) -> None:
         await self._store.outbox.record_event(conn, event_type, intent_json(intent),
                                               group_key=intent.id)

@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
-
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from typing import TYPE_CHECKING, Any
 
 from .objects import Json, event_json, new_id, now_unix
 from .schema import SCHEMA
+
+if TYPE_CHECKING:
+    from .store import SimulatorStore
 
 
 @dataclass(frozen=True)
@@ -31,40 +32,40 @@ class ClaimedDelivery:
 
 
 _INSERT_EVENT = (f"INSERT INTO {SCHEMA}.events (id, type, created, object_id, payload) "
-                 f"VALUES (:id, :type, :created, :object_id, :payload)")
+                 f"VALUES ($1, $2, $3, $4, $5)")
+_INSERT_EVENT_AND_DELIVERIES = f"""WITH event AS ({_INSERT_EVENT} RETURNING id)
+    INSERT INTO {SCHEMA}.webhook_deliveries (event_id, url, group_key, status)
+    SELECT event.id, $6, $7, CASE WHEN f.reorder_webhooks THEN 'held' ELSE 'pending' END
+    FROM event, {SCHEMA}.faults f, generate_series(1, CASE WHEN f.duplicate_webhooks THEN 2 ELSE 1 END)
+    WHERE f.id = 1"""
+_MARK_DELIVERED = (f"UPDATE {SCHEMA}.webhook_deliveries SET status = 'delivered', delivered_at = now(), "
+                   f"last_status = $2, last_error = NULL WHERE id = $1")
+_MARK_FAILED = (f"UPDATE {SCHEMA}.webhook_deliveries SET next_attempt_at = now() + make_interval(secs => $2), "
+                f"last_status = $3, last_error = $4 WHERE id = $1 AND status = 'pending'")
 
 
 class WebhookOutbox:
-    def __init__(self, engine: AsyncEngine, *, webhook_url: str | None) -> None:
-        self._engine = engine
+    def __init__(self, store: SimulatorStore, *, webhook_url: str | None) -> None:
+        self._store = store
         self.webhook_url = webhook_url
 
-    async def record_event(self, conn: AsyncConnection, event_type: str, obj: Json,
-                           *, group_key: str | None) -> str:
+    async def record_event(self, db: Any, event_type: str, obj: Json, *, group_key: str | None) -> str:
         """Store the event and queue its delivery (held back or doubled as the fault switches say),
         inside the caller's transaction, in one statement."""
         event_id, created = new_id("evt"), now_unix()
         payload = json.dumps(event_json(event_id, event_type, obj, created), indent=2)
-        event = {"id": event_id, "type": event_type, "created": created, "object_id": obj.get("id"),
-                 "payload": payload}
+        event = (event_id, event_type, created, obj.get("id"), payload)
         if self.webhook_url is None:
-            await conn.execute(text(_INSERT_EVENT), event)
-            return event_id
-        await conn.execute(text(
-            f"""WITH event AS ({_INSERT_EVENT} RETURNING id)
-                INSERT INTO {SCHEMA}.webhook_deliveries (event_id, url, group_key, status)
-                SELECT event.id, :url, :group_key, CASE WHEN f.reorder_webhooks THEN 'held' ELSE 'pending' END
-                FROM event, {SCHEMA}.faults f,
-                     generate_series(1, CASE WHEN f.duplicate_webhooks THEN 2 ELSE 1 END)
-                WHERE f.id = 1"""),
-            {**event, "url": self.webhook_url, "group_key": group_key})
+            await db.execute(_INSERT_EVENT, *event)
+        else:
+            await db.execute(_INSERT_EVENT_AND_DELIVERIES, *event, self.webhook_url, group_key)
         return event_id
 
     async def release_held(self) -> int:
         """Release reorder-held deliveries newest first, once the switch is off or
         the batch has been quiet for reorder_window_ms."""
-        async with self._engine.begin() as conn:
-            result = await conn.execute(text(
+        async with self._store.connection() as db:
+            status = await db.execute(
                 f"""UPDATE {SCHEMA}.webhook_deliveries
                     SET status = 'pending', seq = -seq, next_attempt_at = now()
                     WHERE status = 'held' AND (
@@ -72,8 +73,8 @@ class WebhookOutbox:
                              OR (SELECT max(h.created_at) FROM {SCHEMA}.webhook_deliveries h
                                  WHERE h.status = 'held')
                                 < clock_timestamp() - make_interval(secs => f.reorder_window_ms / 1000.0)
-                      FROM {SCHEMA}.faults f WHERE f.id = 1)"""))
-            return result.rowcount
+                      FROM {SCHEMA}.faults f WHERE f.id = 1)""")
+            return int(status.split()[-1])  # "UPDATE n"
 
     async def claim_due(self, *, limit: int, lease_s: float) -> list[ClaimedDelivery]:
         """Lease due deliveries to this worker. SKIP LOCKED keeps concurrent workers
@@ -90,68 +91,48 @@ class WebhookOutbox:
         in parallel."""
         if self.webhook_url is None:
             return []
-        async with self._engine.begin() as conn:
-            await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('stripe_sim.claim ' || :url))"),
-                               {"url": self.webhook_url})
-            rows = (await conn.execute(text(
+        async with self._store.transaction() as db:
+            await db.execute("SELECT pg_advisory_xact_lock(hashtext('stripe_sim.claim ' || $1))", self.webhook_url)
+            rows = await db.fetch(
                 f"""WITH due AS (
                       SELECT id, next_attempt_at AS due_at, seq
                       FROM {SCHEMA}.webhook_deliveries
-                      WHERE status = 'pending' AND url = :url AND next_attempt_at <= now()
+                      WHERE status = 'pending' AND url = $1 AND next_attempt_at <= now()
                       ORDER BY next_attempt_at, seq
-                      LIMIT :limit
+                      LIMIT $2
                       FOR UPDATE SKIP LOCKED)
                     UPDATE {SCHEMA}.webhook_deliveries d
                     SET attempts = d.attempts + 1,
-                        next_attempt_at = now() + make_interval(secs => :lease)
+                        next_attempt_at = now() + make_interval(secs => $3)
                     FROM due, {SCHEMA}.events e
                     WHERE d.id = due.id AND e.id = d.event_id
                     RETURNING d.id, d.event_id, d.url, d.group_key, d.attempts, e.payload,
-                              due.due_at, due.seq"""),
-                {"limit": limit, "lease": float(lease_s), "url": self.webhook_url})).all()
-        claimed = [ClaimedDelivery(**dict(r._mapping)) for r in rows]
+                              due.due_at, due.seq""",
+                self.webhook_url, limit, float(lease_s))
+        claimed = [ClaimedDelivery(**dict(r)) for r in rows]
         claimed.sort(key=lambda d: (d.due_at, d.seq))
         return claimed
 
     async def mark_delivered(self, delivery_id: int, http_status: int) -> None:
-        await self._by_itself(
-            f"UPDATE {SCHEMA}.webhook_deliveries SET status = 'delivered', "
-            f"delivered_at = now(), last_status = :status, last_error = NULL WHERE id = :id",
-            {"id": delivery_id, "status": http_status})
+        async with self._store.connection() as db:  # one statement, its own transaction
+            await db.execute(_MARK_DELIVERED, delivery_id, http_status)
 
     async def mark_failed(self, delivery_id: int, *, retry_in_s: float,
                           http_status: int | None, error: str) -> None:
-        await self._by_itself(
-            f"UPDATE {SCHEMA}.webhook_deliveries SET "
-            f"next_attempt_at = now() + make_interval(secs => :delay), "
-            f"last_status = :status, last_error = :error "
-            f"WHERE id = :id AND status = 'pending'",
-            {"id": delivery_id, "delay": float(retry_in_s), "status": http_status,
-             "error": error[:500]})
-
-    async def _by_itself(self, sql: str, params: dict[str, object]) -> None:
-        """One statement in autocommit, its own transaction: no BEGIN and COMMIT round trips."""
-        async with self._engine.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(text(sql), params)
+        async with self._store.connection() as db:
+            await db.execute(_MARK_FAILED, delivery_id, float(retry_in_s), http_status, error[:500])
 
     async def pending_count(self) -> int:
-        async with self._engine.connect() as conn:
-            return int((await conn.execute(text(
-                f"SELECT count(*) FROM {SCHEMA}.webhook_deliveries "
-                f"WHERE status IN ('pending', 'held')"))).scalar_one())
+        async with self._store.connection() as db:
+            return int(await db.fetchval(f"SELECT count(*) FROM {SCHEMA}.webhook_deliveries "
+                                         f"WHERE status IN ('pending', 'held')"))
 
     async def prune(self, *, keep_delivered_s: float = 7 * 24 * 3600) -> None:
         """Forget idempotency keys past Stripe's 24 h, long-delivered rows, and deliveries Stripe
         would have given up on (it retries for 3 days), such as those of an endpoint no longer served."""
-        async with self._engine.begin() as conn:
-            await conn.execute(text(
-                f"DELETE FROM {SCHEMA}.idempotency_keys "
-                f"WHERE created_at < now() - interval '24 hours'"))
-            await conn.execute(text(
-                f"DELETE FROM {SCHEMA}.webhook_deliveries WHERE status = 'delivered' "
-                f"AND delivered_at < now() - make_interval(secs => :keep)"),
-                {"keep": float(keep_delivered_s)})
-            await conn.execute(text(
-                f"DELETE FROM {SCHEMA}.webhook_deliveries WHERE status <> 'delivered' "
-                f"AND created_at < now() - interval '3 days'"))
+        async with self._store.transaction() as db:
+            await db.execute(f"DELETE FROM {SCHEMA}.idempotency_keys WHERE created_at < now() - interval '24 hours'")
+            await db.execute(f"DELETE FROM {SCHEMA}.webhook_deliveries WHERE status = 'delivered' "
+                             f"AND delivered_at < now() - make_interval(secs => $1)", float(keep_delivered_s))
+            await db.execute(f"DELETE FROM {SCHEMA}.webhook_deliveries WHERE status <> 'delivered' "
+                             f"AND created_at < now() - interval '3 days'")

@@ -83,7 +83,7 @@ class TestControls:
             return JSONResponse({"error": {"type": "invalid_request_error",
                                            "message": "payment_intent is required."}}, status_code=400)
         try:
-            async with self._store.engine.begin() as conn:
+            async with self._store.transaction() as conn:
                 dispute = await self._ops.open_dispute(conn, intent_id, reason)
         except ApiError as error:
             return JSONResponse(error.body, status_code=error.status)
@@ -93,7 +93,7 @@ class TestControls:
         """The bank decides: form `status` = won | lost."""
         params = decode_form((await request.body()).decode("utf-8", "replace"))
         try:
-            async with self._store.engine.begin() as conn:
+            async with self._store.transaction() as conn:
                 dispute = await self._ops.close_dispute(conn, request.path_params["id"],
                                                         str(params.get("status", "")))
         except ApiError as error:

@@ -53,7 +53,7 @@ class AuthenticationPages:
     async def _intent(self, request: Request) -> IntentRecord | None:
         """The intent whose client secret is in the path; None for a wrong or unknown one."""
         secret = request.path_params["secret"]
-        async with self._store.engine.connect() as conn:
+        async with self._store.connection() as conn:
             intent = await self._store.load_intent(conn, secret.split("_secret_", 1)[0])
         if intent is None or not hmac.compare_digest(intent.client_secret.encode(), secret.encode()):
             return None
@@ -90,7 +90,7 @@ class AuthenticationPages:
         if found is None:
             return _page("Unknown payment", "<p>No such payment.</p>", 404)
         try:
-            async with self._store.engine.begin() as conn:
+            async with self._store.transaction() as conn:
                 intent: IntentRecord = await self._ops.finish_authentication(
                     conn, found.id, approved=approved)
         except ApiError as error:

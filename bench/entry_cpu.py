@@ -6,7 +6,8 @@ the cheapest request the service answers).
 1. The session read alone (booking/accounts/sessions.py): `Sessions.current` for fans it has not seen,
    one fan per event-loop turn (the worst case: a read each) and 20 per turn (one read for 20).
 2. `enterWaitingRoom` through the real app (uvicorn in this process, Redis, a bare keep-alive client,
-   20 connections): each fan's first entry (their session is read) and their second (cached).
+   20 connections): each fan's first entry (their session is read), their second (cached), and then
+   a poll of their ticket (`waitingRoomTicket`), the request entering is measured against.
    The figure includes the client's share (bench/_http.py, small).
 
 CPU time of this process (time.process_time), not wall time: the box is shared. To measure an older
@@ -43,6 +44,7 @@ from boxoffice.subscriptions.bus import EventBus  # noqa: E402
 
 ENTER = ("mutation($s: ID!) { enterWaitingRoom(showId: $s) { __typename "
          "... on WaitingRoomTicket { id status position } ... on Rejected { code } } }")
+TICKET = "query($id: ID!) { waitingRoomTicket(id: $id) { id status position estimatedWaitSeconds } }"
 CONNECTIONS = 20
 
 
@@ -92,19 +94,28 @@ async def _entries(url: str, engine, n: int) -> None:  # type: ignore[no-untyped
         tokens = [issuer.issue(UserRecord(f.user_id, "x@bulk.test", "Bulk", "fan")) for f in fans]
         conns = [HttpConn("127.0.0.1", port) for _ in range(CONNECTIONS)]
 
+        tickets: dict[str, str] = {}
+
         async def enter(conn: HttpConn, token: str) -> None:
             status, body = await conn.post_graphql(ENTER, {"s": str(show.id)}, token, 30)
             assert status == 200 and body["data"]["enterWaitingRoom"]["__typename"] == "WaitingRoomTicket", body
+            tickets[token] = body["data"]["enterWaitingRoom"]["id"]
+
+        async def poll(conn: HttpConn, token: str) -> None:
+            status, body = await conn.post_graphql(TICKET, {"id": tickets[token]}, token, 30)
+            assert status == 200 and body["data"]["waitingRoomTicket"]["id"] == tickets[token], body
 
         warm, rest = tokens[:2 * CONNECTIONS], tokens[2 * CONNECTIONS:]
         for i, token in enumerate(warm):  # pool, show cache, statement caches
             await enter(conns[i % CONNECTIONS], token)
-        for label in ("first entry (session read)", "entering again (session cached)"):
+        for label, call in (("enterWaitingRoom, first entry (session read)", enter),
+                            ("enterWaitingRoom, entering again (session cached)", enter),
+                            ("waitingRoomTicket, a poll (session cached)", poll)):
             cpu, wall = time.process_time(), time.perf_counter()
             for i in range(0, len(rest), CONNECTIONS):
-                await asyncio.gather(*(enter(conns[j], t) for j, t in enumerate(rest[i:i + CONNECTIONS])))
+                await asyncio.gather(*(call(conns[j], t) for j, t in enumerate(rest[i:i + CONNECTIONS])))
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-            print(f"enterWaitingRoom, {label}: {1e6 * cpu / len(rest):.0f} µs CPU per entry "
+            print(f"{label}: {1e6 * cpu / len(rest):.0f} µs CPU per request "
                   f"(server + client), {len(rest) / wall:.0f}/s wall ({len(rest)} fans)")
         for conn in conns:
             conn.close()

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.util import greenlet_spawn
 
 
 def async_url(url: str) -> str:
@@ -66,6 +69,37 @@ async def reading(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     async with connected(engine) as conn:
         await conn.execution_options(isolation_level="AUTOCOMMIT")
         yield conn
+
+
+@asynccontextmanager
+async def pool_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
+    """The asyncpg connection of a pooled connection, taken from the pool and given back to it
+    directly: half the CPU of `engine.connect()` (measured: ~38 against ~78 µs a checkout), which
+    builds a Connection with its events and gives it back through a task of its own. For
+    statements made on asyncpg only, which never begin a transaction SQLAlchemy knows of, so
+    giving the connection back sends nothing and cannot be cut short by a cancellation. One the
+    server ended (`database_unavailable`), or left inside a transaction of asyncpg's, is closed
+    instead of going back to the pool."""
+    pooled = await engine.raw_connection()
+    db = pooled.driver_connection
+    broken = False
+    try:
+        yield db
+    except Exception as err:
+        broken = database_unavailable(err)
+        raise
+    finally:
+        if broken or db is None or db.is_in_transaction():
+            await asyncio.shield(_discard(pooled))
+        else:
+            await greenlet_spawn(pooled.close)
+
+
+async def _discard(pooled: Any) -> None:
+    try:
+        await greenlet_spawn(pooled.invalidate)
+    except (DBAPIError, OSError):
+        pass
 
 
 @asynccontextmanager

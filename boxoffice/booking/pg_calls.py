@@ -13,13 +13,17 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ..db import connected
+from ..db import connected, pool_connection
 
 
 @asynccontextmanager
 async def driver(engine: AsyncEngine) -> AsyncIterator[Any]:
     """The asyncpg connection of a pooled connection, outside any transaction. Nothing on it goes
     through SQLAlchemy until it is returned (as booking/inventory/holds.py does for a hold)."""
+    if engine.get_execution_options().get("boxoffice_fallback") is None:
+        async with pool_connection(engine) as db:
+            yield db
+        return
     async with connected(engine) as conn:  # a read replica's engine falls back to the primary (db.py)
         db = (await conn.get_raw_connection()).driver_connection
         assert db is not None

@@ -1,4 +1,6 @@
-"""Start-up checks of the database a server runs on (real PostgreSQL)."""
+"""Start-up checks of the database a server runs on, and its pooled connections (real PostgreSQL)."""
+
+import asyncio
 
 import pytest
 from asyncpg.exceptions import InternalClientError
@@ -36,6 +38,39 @@ async def test_a_pooled_connection_the_server_ended_fails_once_as_unavailable(da
         assert database_unavailable(failed.value), repr(failed.value)
         async with driver(engine) as db:
             assert await db.fetchval("SELECT pg_backend_pid()") != pid
+    finally:
+        await engine.dispose()
+
+
+async def test_the_pool_gets_back_every_connection_but_one_left_inside_a_transaction(database_url: str) -> None:
+    """driver() hands out and takes back pooled connections directly: after statements that worked,
+    one that failed and a task cancelled mid-statement, nothing stays checked out; a connection left
+    inside a transaction of asyncpg's own is closed rather than handed to the next caller."""
+    engine = create_engine(database_url, pool_size=1, max_overflow=0)
+    try:
+        with pytest.raises(Exception):
+            async with driver(engine) as db:
+                await db.fetchval("SELECT 1/0")
+
+        started = asyncio.Event()
+
+        async def slow() -> None:
+            async with driver(engine) as db:
+                started.set()
+                await db.fetchval("SELECT pg_sleep(5)")
+        task = asyncio.create_task(slow())
+        await started.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        async with driver(engine) as db:
+            assert not db.is_in_transaction()
+            pid = await db.fetchval("SELECT pg_backend_pid()")
+            await db.execute("BEGIN")  # left open
+        async with driver(engine) as db:
+            assert not db.is_in_transaction()
+            assert await db.fetchval("SELECT pg_backend_pid()") != pid
+        assert engine.sync_engine.pool.checkedout() == 0
     finally:
         await engine.dispose()
 

@@ -39,6 +39,16 @@ def _cpu_ms(run: dict[str, Any], per: float) -> dict[str, float]:
     return out
 
 
+def _in_loadgen_units(cpu: dict[str, float]) -> str:
+    """CPU per journey as multiples of the load generator's: its work per journey is fixed, so these
+    follow the code and not the box's speed, which on a shared VM moves every absolute figure by a
+    tenth or more between runs, and by half within an hour."""
+    unit = cpu.get("load generator") or 0.0
+    if not unit:
+        return "n/a"
+    return " / ".join(f"{g} {cpu[g] / unit:.1f}" for g in ("server", "postgres", "simulator") if g in cpu)
+
+
 def _cpu_text(cpu: dict[str, float]) -> str:
     return " / ".join(f"{cpu[g]:.2f}" if g in cpu else "-" for g in ("server", "postgres", "simulator", "load generator"))
 
@@ -66,6 +76,7 @@ def report(args: argparse.Namespace, runs: dict[str, dict[str, Any]], ceilings: 
                          peer["ceiling_per_s"], f"{peer['ratio']:.3f}", "see the peer's cpu line"])
         notes.append(f"a: releaseHold p50 / p99 {rel['p50']:.1f} / {rel['p99']:.1f} ms over {rel['n']:,}; "
                      f"holds held {_count(o, 'hold', 'ok'):,}, SeatsUnavailable {_count(o, 'hold', 'unavailable'):,}")
+        notes.append(f"a: CPU per answered hold in load-generator units: {_in_loadgen_units(cpu)}")
         peer_ratio = peer["ratio"] if peer and peer.get("ok") else None
         targets += [
             ("a: >= 0.35 of the bare ceiling", ratio >= 0.35, f"{ratio:.3f}"),
@@ -137,6 +148,7 @@ def report(args: argparse.Namespace, runs: dict[str, dict[str, Any]], ceilings: 
             s = latency_summary(r["latency"].get(kind, []))
             steps.append(f"{kind} p50/p99 {s['p50']:.0f}/{s['p99']:.0f} ms x{s['n']:,}")
         notes.append(f"c (+{ms} ms): " + "; ".join(steps))
+        notes.append(f"c (+{ms} ms): CPU per purchase in load-generator units: {_in_loadgen_units(cpu)}")
         if ms == args.latency_list[0]:
             targets += [
                 (f"c (+{ms} ms): >= 0.2 of the bare-SQL ceiling", done / d >= 0.2 * ceiling,

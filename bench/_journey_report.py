@@ -168,10 +168,14 @@ def report(args: argparse.Namespace, runs: dict[str, dict[str, Any]], ceilings: 
                       f"{getattr(args, 'free_conns', '?')} free PostgreSQL slots at worst)"))
     crow = []
     for k, c in ceilings.items():
-        crow.append([k, c["rate"], c["latency"]["p50"], c["latency"]["p99"],
+        rates = c.get("rates")
+        crow.append([k, c["rate"], " / ".join(f"{r:,.0f}" for r in rates) if rates else "-",
+                     c["latency"]["p50"], c["latency"]["p99"],
                      ", ".join(f"{o}: {n:,}" for o, n in sorted(c["outcomes"].items()))])
-    print(table(["ceiling (bare asyncpg 64 tasks / 16 conns; redis-py)", "per s", "p50 ms", "p99 ms", "outcomes"],
-                crow, title=f"Same-run ceilings (machine busy {busy.get('ceilings', 0):.0f}% before)"))
+    print(table(["ceiling (bare asyncpg 64 tasks / 16 conns; redis-py)", "per s", "before / after the runs",
+                 "p50 ms", "p99 ms", "outcomes"], crow,
+                title=f"Same-run ceilings (machine busy {busy.get('ceilings', 0):.0f}% before; a's and c's are the "
+                      "mean of one measured before the server's runs and one after)"))
     cpu_pct = []
     for name, r in runs.items():
         if name.startswith("_"):

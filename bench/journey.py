@@ -15,6 +15,8 @@ Workloads (2 workers + Redis by default, as the issue's targets):
      tickets, --buyers closed loops, once per --latencies value (ms added by the Stripe simulator, which runs
      as its own process: `boxoffice stripe-sim`, bench/_stripe_sim.py; --sim inprocess uses the mounted one).
      Ceiling: the purchase's state changes in bare SQL, one statement per step (_journey_ceilings.py).
+a's and c's ceilings are measured before the server's runs and again after; the ratio is to their
+mean, so a box whose speed drifts during the sitting favours neither side.
 --peer also runs the PostGraphile 5 peer (../shared/peers/postgraphile/run) on workload a in this sitting.
 
 Fans: --fans users inserted with SQL, tokens minted by TokenIssuer; each client serves its share of them
@@ -227,6 +229,29 @@ def sittings(args: argparse.Namespace) -> list[tuple[int | None, list[str]]]:
     return [(args.latency_list[0], first + ["c"])] + [(ms, ["c"]) for ms in args.latency_list[1:]]
 
 
+def database_ceilings(args: argparse.Namespace, db: BenchDatabase, show: Any, fan_ids: list[Any]) -> dict[str, Any]:
+    """a's and c's bare-SQL ceilings on the ceiling's own show, its seats freed again afterwards."""
+    found: dict[str, Any] = {}
+    seats = [s for row in show.rows for s in row]
+    if "a" in args.only:
+        log("ceiling a: hold + release, bare asyncpg")
+        found["a"] = asyncio.run(cycle_ceiling(db.url, show.show_id, seats, show.version_sequence,
+                                               seconds=args.ceiling_seconds, conns=CEILING_CONNS))
+    if "c" in args.only:
+        log("ceiling c: the purchase's state changes in bare SQL")
+        found["c"] = asyncio.run(purchase_ceiling(db.url, show.show_id, seats, show.version_sequence, fan_ids,
+                                                  seconds=args.ceiling_seconds, conns=CEILING_CONNS))
+    asyncio.run(cleanup(db.url, show.show_id))
+    return found
+
+
+def averaged(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """One ceiling measured before and after the server's runs: the mean rate, both kept."""
+    outcomes = collections.Counter(before["outcomes"]) + collections.Counter(after["outcomes"])
+    return {**before, "rate": (before["rate"] + after["rate"]) / 2, "rates": (before["rate"], after["rate"]),
+            "outcomes": dict(outcomes)}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     raise_nofile()
@@ -255,7 +280,6 @@ def main(argv: list[str] | None = None) -> int:
         venue = asyncio.run(build_stadium(db.url, shows=2, max_tickets_per_user=100))
         show, ceiling_show = venue.shows
         seats = [s for row in show.rows for s in row]
-        ceiling_seats = [s for row in ceiling_show.rows for s in row]
         if "b" in args.only:
             small = asyncio.run(build_stadium(db.url, sections=1, rows=2, seats_per_row=10, shows=1))
             room_show = str(small.shows[0].show_id)
@@ -267,17 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         # ---- ceilings, before any server runs
         busy = {"ceilings": busy_before(args.wait_quiet)}
         wait_pg_slots(CEILING_CONNS + 4, max(60.0, args.wait_quiet))
-        if "a" in args.only:
-            log("ceiling a: hold + release, bare asyncpg")
-            ceilings["a"] = asyncio.run(cycle_ceiling(db.url, ceiling_show.show_id, ceiling_seats,
-                                                      ceiling_show.version_sequence, seconds=args.ceiling_seconds,
-                                                      conns=CEILING_CONNS))
-        if "c" in args.only:
-            log("ceiling c: the purchase's state changes in bare SQL")
-            ceilings["c"] = asyncio.run(purchase_ceiling(db.url, ceiling_show.show_id, ceiling_seats,
-                                                         ceiling_show.version_sequence, [u for u, _ in fans],
-                                                         seconds=args.ceiling_seconds, conns=CEILING_CONNS))
-        asyncio.run(cleanup(db.url, ceiling_show.show_id))
+        ceilings.update(database_ceilings(args, db, ceiling_show, [u for u, _ in fans]))
         if "b" in args.only:
             key = f"bench:journey:{secrets.token_hex(4)}:q"
             log("ceiling b: redis-py ZADD and ZRANK loops")
@@ -330,6 +344,12 @@ def main(argv: list[str] | None = None) -> int:
                 sim.stop()
                 runs["_server_errors"]["lines"] += [f"simulator (+{latency} ms): {ln}" for ln in error_lines(sim.log_path)]
                 sim = None
+        if {"a", "c"} & set(args.only):  # again after the runs: the ratio is to their mean, so a box
+            # whose speed drifts during the sitting favours neither side
+            wait_pg_slots(CEILING_CONNS + 4, max(60.0, args.wait_quiet))
+            asyncio.run(vacuum(db.url))
+            for name, after in database_ceilings(args, db, ceiling_show, [u for u, _ in fans]).items():
+                ceilings[name] = averaged(ceilings[name], after)
         audit_rc, audit_out = run_audit(env)
         peer = None
         if args.peer:

@@ -69,3 +69,5 @@ class OutboxMessage(Base):
     payload: Mapped[dict] = mapped_column(JSONB, nullable=False)
     created_at: Mapped[datetime] = created_at()
     relayed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Until when a relay has the row (notifications/relay.py): it XADDs outside any transaction.
+    relay_lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

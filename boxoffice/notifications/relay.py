@@ -1,23 +1,27 @@
 """The transactional outbox relay: committed outbox rows → the notification stream (or straight to delivery).
 
 Domain code INSERTs an outbox row in the transaction of the state change it reports, so a message
-exists iff its change committed. The relay then, in one short transaction per batch:
+exists iff its change committed. The relay then, per batch, in two statements with the Redis call
+between them and no transaction open across it:
 
-    SELECT … FROM outbox WHERE relayed_at IS NULL ORDER BY id LIMIT n FOR UPDATE SKIP LOCKED
-    XADD each row to the stream          (or, without Redis, call `deliver` directly)
-    UPDATE outbox SET relayed_at = now() (then COMMIT)
+    UPDATE outbox SET relay_lease_until = now() + lease   the unrelayed rows whose lease is not
+      … ORDER BY id LIMIT n FOR UPDATE SKIP LOCKED        running, taken by this relay
+    XADD each row to the stream
+    UPDATE outbox SET relayed_at = now()                  the batch, once Redis has it
 
-SKIP LOCKED lets every process run a relay: a locked row belongs to one relay until it commits,
-and a row committed as relayed is re-checked and skipped by the others, so no row is relayed twice
-by two relays. A crash or a Redis/DB failure between XADD and COMMIT leaves the row unrelayed and
-it is XADDed again later: delivery is at-least-once, and the deliverer is idempotent on the outbox
-id. Rows are never lost: the only way out of "unrelayed" is a committed hand-over. Order is by id
-within a batch; concurrent relays may interleave batches (no per-user ordering guarantee).
+A leased row belongs to one relay until its lease runs out, so every process can run a relay and
+no row is relayed twice by two live relays. A relay whose XADD fails gives its lease back at once;
+one that dies, or cannot mark the rows, leaves them to be XADDed again when the lease ends:
+delivery is at-least-once, and the deliverer is idempotent on the outbox id. Rows are never lost:
+the only way out of "unrelayed" is being marked after the stream took them. Order is by id within
+a batch; concurrent relays may interleave batches (no per-user ordering guarantee). Without Redis
+the relay delivers each row itself, in a transaction that keeps the row locked while it does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -29,6 +33,7 @@ import redis.asyncio as aioredis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from ..booking.pg_calls import driver
 from ..failure_log import FailureStreak
 from .deliver import Deliver, UndeliverableError
 
@@ -63,6 +68,16 @@ async def wait_or_stop(stop: asyncio.Event, seconds: float, wake: asyncio.Event 
         await asyncio.gather(*waiters, return_exceptions=True)
     if wake is not None:
         wake.clear()
+
+
+# The next batch of this topic's unrelayed rows that no live relay has, leased to this one.
+_LEASE = ("UPDATE outbox o SET relay_lease_until = now() + make_interval(secs => $3) FROM ("
+          "  SELECT id FROM outbox WHERE relayed_at IS NULL AND topic = $1"
+          "  AND (relay_lease_until IS NULL OR relay_lease_until < now())"
+          "  ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED) due "
+          "WHERE o.id = due.id RETURNING o.id, o.user_id, o.payload")
+_RELAYED = "UPDATE outbox SET relayed_at = now(), relay_lease_until = NULL WHERE id = ANY($1::bigint[])"
+_GIVE_BACK = "UPDATE outbox SET relay_lease_until = NULL WHERE id = ANY($1::bigint[]) AND relayed_at IS NULL"
 
 
 class OutboxRelay:
@@ -128,18 +143,28 @@ class OutboxRelay:
         await conn.execute(text("UPDATE outbox SET relayed_at = now() WHERE id = ANY(CAST(:ids AS bigint[]))"),
                            {"ids": ids})
 
+
     async def _relay_to_stream(self, redis: aioredis.Redis) -> int:
-        async with self.engine.begin() as conn:
-            rows = await self._claim(conn, self.batch, [])
-            if not rows:
-                return 0
-            # Bounded: a hung Redis must not keep these rows locked (nor trip the idle-transaction timeout).
+        # Longer than the XADD may take, so a live relay's rows are never taken from it.
+        lease_s = 2 * self.redis_timeout_s + 5
+        async with driver(self.engine) as db:
+            rows = sorted(await db.fetch(_LEASE, self.topic, self.batch, lease_s), key=lambda r: r["id"])
+        if not rows:
+            return 0
+        ids = [r["id"] for r in rows]
+        try:
             async with asyncio.timeout(self.redis_timeout_s):
                 async with redis.pipeline(transaction=False) as pipe:
                     for r in rows:
-                        pipe.xadd(self.stream, stream_fields(r.id, r.user_id, _payload(r.payload)))
+                        pipe.xadd(self.stream, stream_fields(r["id"], r["user_id"], _payload(r["payload"])))
                     await pipe.execute()
-            await self._mark(conn, [r.id for r in rows])
+        except BaseException:
+            with contextlib.suppress(Exception):  # else its lease runs out: the rows go again then
+                async with driver(self.engine) as db:
+                    await db.execute(_GIVE_BACK, ids)
+            raise
+        async with driver(self.engine) as db:
+            await db.execute(_RELAYED, ids)
         return len(rows)
 
     async def _deliver_directly(self) -> int:

@@ -318,6 +318,62 @@ async def test_relay_keeps_rows_while_redis_is_down_and_relays_them_after(
     assert sorted(int(f[b"outbox_id"]) for _, f in entries) == ids
 
 
+async def test_no_transaction_stays_open_while_redis_takes_a_batch(
+        engine: AsyncEngine, names: Names, fan: Fan) -> None:
+    """The relay leases its rows in one statement and XADDs outside any transaction: while a Redis
+    that accepts but never answers holds the XADD, no connection of this database sits idle in a
+    transaction; when the XADD times out, the rows are given back for the next relay."""
+    ids = await add_outbox(engine, names.topic, fan.user_id, {"kind": "HOLD_EXPIRED"}, n=3)
+    asked = asyncio.Event()
+
+    async def mute(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while await reader.read(65536):
+            asked.set()  # the relay's request arrived: Redis "thinks"
+        writer.close()
+
+    port = free_port()
+    server = await asyncio.start_server(mute, "127.0.0.1", port)
+    stalled = aioredis.Redis(host="127.0.0.1", port=port, retry=Retry(NoBackoff(), 0))
+    relay = OutboxRelay(engine, redis=stalled, deliver=NotificationDeliverer(engine, mailer=None),
+                        stream=names.stream, topic=names.topic, redis_timeout_s=2.0)
+    try:
+        task = asyncio.create_task(relay.run_once())
+        await asyncio.wait_for(asked.wait(), 5)
+        async with engine.connect() as conn:
+            open_ones = (await conn.execute(text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND state LIKE 'idle in transaction%'"))).scalar_one()
+            leased = (await conn.execute(text(
+                "SELECT count(*) FROM outbox WHERE id = ANY(:i) AND relay_lease_until > now()"), {"i": ids})).scalar_one()
+        assert (open_ones, leased) == (0, 3)
+        with pytest.raises(TimeoutError):
+            await task
+        async with engine.connect() as conn:
+            assert (await conn.execute(text(
+                "SELECT count(*) FROM outbox WHERE id = ANY(:i) AND relay_lease_until IS NULL "
+                "AND relayed_at IS NULL"), {"i": ids})).scalar_one() == 3
+    finally:
+        await stalled.aclose()
+        server.close()
+
+
+async def test_rows_of_a_relay_that_died_go_again_when_its_lease_ends(
+        engine: AsyncEngine, redis: aioredis.Redis, names: Names, fan: Fan) -> None:
+    ids = await add_outbox(engine, names.topic, fan.user_id, {"kind": "HOLD_EXPIRED"}, n=2)
+    async with engine.begin() as conn:  # what a relay that died between lease and mark leaves behind
+        await conn.execute(text("UPDATE outbox SET relay_lease_until = now() + interval '300 milliseconds' "
+                                "WHERE id = ANY(:i)"), {"i": ids})
+    relay = OutboxRelay(engine, redis=redis, deliver=NotificationDeliverer(engine, mailer=None),
+                        stream=names.stream, topic=names.topic)
+    assert await relay.run_once() == 0  # still the dead relay's
+    deadline = time.monotonic() + 5
+    while (relayed := await relay.run_once()) == 0:
+        assert time.monotonic() < deadline, "the rows never went again"
+        await asyncio.sleep(0.05)
+    assert relayed == 2 and await unrelayed(engine, names.topic) == 0
+    assert sorted(int(f[b"outbox_id"]) for _, f in await redis.xrange(names.stream)) == ids
+
+
 @pytest.mark.parametrize("mode", ["redis", "direct"])
 async def test_concurrent_relays_never_relay_a_row_twice(engine: AsyncEngine, redis: aioredis.Redis, names: Names,
                                                         fan: Fan, mode: str) -> None:

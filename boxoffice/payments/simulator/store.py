@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ...db import pool_connection
 from .faults import Faults, FaultSwitches, RequestFault
 from .objects import ApiError, ApiResult, DisputeRecord, IntentRecord, RefundRecord, invalid_request
 from .outbox import WebhookOutbox
@@ -89,15 +90,10 @@ class SimulatorStore:
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[Db]:
-        """A pooled connection's asyncpg connection; each statement on it is its own transaction."""
-        async with self.engine.connect() as conn:
-            db = (await conn.get_raw_connection()).driver_connection
-            assert db is not None
-            try:
-                yield db
-            finally:
-                if db.is_in_transaction():  # a transaction cut short (cancelled): never reuse it half done
-                    await conn.invalidate()
+        """A pooled connection's asyncpg connection; each statement on it is its own transaction
+        (one left inside a transaction, cut short, is closed rather than pooled: db.pool_connection)."""
+        async with pool_connection(self.engine) as db:
+            yield db
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Db]:

@@ -83,16 +83,14 @@ class BodyLimit:
         if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
             await _refuse(413, "Request body too large.", scope, receive, send)
             return
-        if scope.get(BODY_COMPLETE):  # all here: reading it cannot wait on the client
-            body, replay = await read_body(receive, self.max_bytes)
-        else:
-            try:
-                async with asyncio.timeout(self.timeout_s if self.timeout_s > 0 else None):
-                    body, replay = await read_body(receive, self.max_bytes)
-            except TimeoutError:
-                await _refuse(408, f"The request body did not arrive within {self.timeout_s:g} s.", scope, receive,
-                              send)
-                return
+        # A body the protocol has whole already cannot wait on the client: no timer is armed for it.
+        deadline = None if scope.get(BODY_COMPLETE) or self.timeout_s <= 0 else self.timeout_s
+        try:
+            async with asyncio.timeout(deadline):
+                body, replay = await read_body(receive, self.max_bytes)
+        except TimeoutError:
+            await _refuse(408, f"The request body did not arrive within {self.timeout_s:g} s.", scope, receive, send)
+            return
         if body is None:
             await _refuse(413, "Request body too large.", scope, receive, send)
             return

@@ -47,8 +47,8 @@ def encode_body(body: dict[str, Any]) -> str:
 
 
 def _values(names: tuple[str, ...], record: object) -> list[Any]:
-    return [json.dumps(v) if name in _JSON_COLUMNS and v is not None else v
-            for name, v in ((name, getattr(record, name)) for name in names)]
+    values = [getattr(record, name) for name in names]
+    return [json.dumps(v) if name in _JSON_COLUMNS and v is not None else v for name, v in zip(names, values)]
 
 
 def _placeholders(names: tuple[str, ...]) -> list[str]:

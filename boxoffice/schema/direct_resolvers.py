@@ -5,7 +5,8 @@ Info, converts the arguments through `get_arguments`, chains the field's extensi
 partials (a `reduce` even when there are none), and only then calls `field.get_result`. That
 is a few microseconds a field on every field of every answer: an order's answer resolves dozens.
 For a field with no field extensions and no exception handlers, the wrapper comes down to:
-convert the arguments (strawberry's own `convert_arguments`, as `get_arguments` does), pass the
+convert the arguments (by converters built once per argument type, which answer what strawberry's
+`convert_arguments` answers: schema/argument_conversion.py), pass the
 source as self, root or parent and the Info where the resolver asks for them, and call
 `field.get_result`. `install_direct_resolvers` installs that, once, when the schema is built, on
 every such field of every object type, for every document and transport alike. Schema
@@ -21,8 +22,9 @@ from typing import Any
 import strawberry
 from graphql import GraphQLObjectType, GraphQLResolveInfo
 from strawberry.schema.schema_converter import GraphQLCoreConverter
-from strawberry.types.arguments import convert_arguments
 from strawberry.types.field import StrawberryField
+
+from .argument_conversion import argument_converter
 
 Resolver = Callable[..., Any]
 
@@ -63,13 +65,13 @@ def _direct(field: StrawberryField, converter: Any) -> Resolver | None:
     # kwargs names the resolver gets the source under (root= / parent=), and the Info under.
     source_names = [p.name for p in (resolver.root_parameter, resolver.parent_parameter) if p is not None]
     info_name = resolver.info_parameter.name if resolver.info_parameter is not None else None
-    needs_info = info_name is not None or bool(arguments)  # input types may build themselves from it
+    convert_arguments, conversion_needs_info = argument_converter(arguments, scalars, config)
+    needs_info = info_name is not None or conversion_needs_info  # input types may build themselves from it
     get_result = field.get_result
 
     def resolve(source: Any, info: GraphQLResolveInfo, **raw: Any) -> Any:
         strawberry_info = info_class(_raw_info=info, _field=field) if needs_info else None
-        kwargs = convert_arguments(raw, arguments, scalar_registry=scalars, config=config,
-                                   info=strawberry_info) if arguments else {}
+        kwargs = convert_arguments(raw, strawberry_info) if arguments else {}
         for name in source_names:
             kwargs[name] = source
         if info_name is not None:

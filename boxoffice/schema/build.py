@@ -23,6 +23,7 @@ from .leaf_rows import with_leaf_rows
 from .operations import selected_operation
 from .response_budget import with_response_budget
 from .shared_events import SharedEventExecutor
+from .acyclic_execution import without_cycles
 from .validation_cache import TokenValidationCache, ValidationResults
 
 SCHEMA_FILE = Path(__file__).with_name("schema.graphql")
@@ -143,9 +144,10 @@ def build_schema(extra_extensions: Sequence[Callable[[], SchemaExtension]] | Non
     schema = BoxofficeSchema(query=Query, mutation=Mutation, subscription=Subscription,
                              extensions=extensions, parsed_documents=parsed_documents,
                              # Shared subscription events; Show.seats completed as whole rows; answers
-                             # certainly over the size budget refused before they are completed.
-                             execution_context_class=with_response_budget(with_leaf_rows(SharedEventExecutor),
-                                                                          max_response_bytes))
+                             # certainly over the size budget refused before they are completed; each
+                             # execution freed when it ends, not by the cyclic collector.
+                             execution_context_class=with_response_budget(
+                                 with_leaf_rows(without_cycles(SharedEventExecutor)), max_response_bytes))
     if direct_resolvers:
         install_direct_resolvers(schema)
     return schema

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta, timezone
@@ -23,6 +22,7 @@ from strawberry.extensions.base_extension import SchemaExtension
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from . import http_routes
+from .collection_policy import serving_collections
 from .http_body import MAX_BODY_BYTES, BodyLimit
 from .booking.accounts.sign_in import TokenIssuer
 from .booking.accounts.sessions import Sessions
@@ -72,10 +72,6 @@ from .subscriptions.seat_hub import SeatHub
 
 log = logging.getLogger("boxoffice")
 FRONTEND_DIST = Path(__file__).resolve().parent.parent / "frontend-sample" / "dist"
-# Container objects allocated, net, between young collections while serving (CPython's default is
-# 700). At 700 a worker under the hold/release bench ran ~1,200 young collections in 15 s, each
-# walking the ~2,000 objects of the requests in flight; docs/PERFORMANCE.md has the measurements.
-YOUNG_COLLECTION_EVERY = 20_000
 
 
 class State(TypedDict):
@@ -242,17 +238,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
                                      name="waitlist-offers"),
                  asyncio.create_task(promoter.run(lambda: rooms_to_promote(engine), stop), name="promoter"),
                  asyncio.create_task(reads.run(stop), name="replica-lag")]
-        # What start-up built (schema, caches, modules) lives as long as the process: out of the
-        # collector's sight, a full collection walks only what requests made (tens of ms less each).
-        gc.freeze()
-        # Requests free what they make by reference counting (schema/acyclic_execution.py), so a young
-        # collection finds little garbage but walks every request in flight: run it rarely.
-        thresholds = gc.get_threshold()
-        gc.set_threshold(YOUNG_COLLECTION_EVERY, *thresholds[1:])
         try:
-            yield {"services": services}
+            with serving_collections():
+                yield {"services": services}
         finally:
-            gc.set_threshold(*thresholds)
             stop.set()
             await sessions.aclose()
             await hub.close()

@@ -96,10 +96,11 @@ def _input_object(type_: Any, scalars: Mapping[object, Any], config: StrawberryC
     definition = type_.__strawberry_definition__
     if definition.from_input is not None:
         raise _Unsupported
-    cell = built.get(id(type_))
-    if cell is not None:  # an input type that contains itself: resolved once its plan is built
-        return lambda value: cell[0](value)
-    cell = built[id(type_)] = []
+    pending = built.get(id(type_))
+    if pending is not None:  # an input type that contains itself: resolved once its plan is built
+        return lambda value: pending[0](value)
+    cell: list[Convert] = []
+    built[id(type_)] = cell
     # None for fields without a default, as strawberry does: graphql-core has checked the required ones.
     defaults = {f.python_name: None for f in definition.fields
                 if f.default_value is MISSING and f.default_factory is MISSING} if definition.is_input else {}

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
+from ...collection_policy import serving_collections
 from ...db import create_engine
 from .keys import simulator_api_key
 from .service import SimulatorService
@@ -74,7 +75,8 @@ class StandaloneSimulator:
         async def lifespan(app: Starlette) -> AsyncIterator[None]:
             await service.start()
             try:
-                yield
+                with serving_collections():
+                    yield
             finally:
                 await service.stop()
                 await engine.dispose()

@@ -3,9 +3,9 @@
 graphql-core's executor gives every resolve info `async_helpers` built from two of its own bound
 methods: the executor refers to itself. Reference counting can never free such a cycle, so
 everything the execution touched (its context with the HTTP request, the collected fields, the
-variables: about 60 objects a mutation) waits for the cyclic garbage collector. Measured in a
-server worker under the hold/release bench: the collector ran about 1,100 times in 15 s and took
-a tenth of the worker's CPU. Here the helpers reach the executor through a weak reference; while
+variables: about 60 objects a mutation) waits for the cyclic garbage collector. In a server
+worker under the hold/release bench, the collector freed about 290,000 objects in 15 s; without
+the cycle, about 3,700. Here the helpers reach the executor through a weak reference; while
 the execution runs, its own frames keep the executor alive, and when it ends, the execution is
 freed by reference counting.
 """

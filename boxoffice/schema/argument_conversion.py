@@ -104,9 +104,13 @@ def _input_object(type_: Any, scalars: Mapping[object, Any], config: StrawberryC
     # None for fields without a default, as strawberry does: graphql-core has checked the required ones.
     defaults = {f.python_name: None for f in definition.fields
                 if f.default_value is MISSING and f.default_factory is MISSING} if definition.is_input else {}
-    fields = [(config.name_converter.from_field(f), f.python_name,
-               _converter(f.resolve_type(type_definition=definition), scalars, config, built))
-              for f in definition.fields]
+    try:
+        fields = [(config.name_converter.from_field(f), f.python_name,
+                   _converter(f.resolve_type(type_definition=definition), scalars, config, built))
+                  for f in definition.fields]
+    except _Unsupported:
+        del built[id(type_)]  # another argument of the field must not find it half built
+        raise
 
     def build(value: Any) -> Any:
         kwargs = dict(defaults)

@@ -126,8 +126,17 @@ class Basket:
     colours: list[Colour] | None = None
 
 
+@strawberry.input
+class Labelled:
+    label: strawberry.Maybe[str]  # strawberry's: so is every argument of this type
+
+
 @strawberry.type
 class _Query:
+    @strawberry.field
+    def pair(self, a: Labelled, b: Labelled | None = None) -> int:
+        return 0
+
     @strawberry.field
     def basket(self, basket: Basket, label: strawberry.Maybe[str | None] = None, first: int = 10,
                ids: list[strawberry.ID] | None = None) -> int:
@@ -154,3 +163,14 @@ def test_shapes_this_schema_lacks() -> None:
     converted = convert(raws[0], None)
     assert converted["basket"].lines[0].note is None and converted["basket"].inner.lines[0].quantity == 2
     assert converted["label"].value == "m"
+
+
+def test_a_type_left_to_strawberry_is_left_to_it_for_every_argument() -> None:
+    schema = strawberry.Schema(query=_Query)
+    field = next(f for f in _Query.__strawberry_definition__.fields if f.python_name == "pair")
+    converter = schema.schema_converter
+    convert, needs_info = argument_converter(list(field.arguments), converter.scalar_registry, converter.config)
+    raw = {"a": {"label": "x"}, "b": {"label": "y"}}
+    expected = convert_arguments(raw, list(field.arguments), scalar_registry=converter.scalar_registry,
+                                 config=converter.config)
+    assert needs_info and convert(raw, None) == expected and convert(raw, None)["b"].label.value == "y"

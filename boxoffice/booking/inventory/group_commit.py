@@ -13,9 +13,16 @@ import asyncio
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
+from asyncpg.exceptions import TransactionRollbackError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..pg_calls import driver
+
+# Each call in a batch locks its own rows in key order, but a batch takes its calls one after the
+# other, so two batches (of two processes, or the two a process runs at once) can wait on each
+# other, and PostgreSQL then ends one to break the deadlock. A batch is one statement outside any
+# transaction: ended, it changed nothing, and it is sent again, at most this many times in all.
+BATCH_ATTEMPTS = 3
 
 
 class GroupCommit:
@@ -33,15 +40,20 @@ class GroupCommit:
     async def _send(self, futures: list[asyncio.Future[Mapping[str, Any]]], statement: str, *args: Any) -> None:
         """A batch's one statement on raw asyncpg, one row per call, in order, each to its caller's
         future. On pg_calls.driver, so a connection that died mid-call leaves the pool. A statement
-        that fails as a whole fails every caller in it with the same error."""
-        try:
-            async with driver(self.engine) as db:
-                rows = await db.fetch(statement, *args)
-        except Exception as err:
-            for future in futures:
-                if not future.done():
-                    future.set_exception(err)
-            return
+        that fails as a whole fails every caller in it with the same error; one that PostgreSQL
+        rolled back to break a deadlock (or a serialization failure) is sent again first."""
+        for attempt in range(1, BATCH_ATTEMPTS + 1):
+            try:
+                async with driver(self.engine) as db:
+                    rows = await db.fetch(statement, *args)
+                break
+            except Exception as err:
+                if isinstance(err, TransactionRollbackError) and attempt < BATCH_ATTEMPTS:
+                    continue
+                for future in futures:
+                    if not future.done():
+                        future.set_exception(err)
+                return
         self.batches += 1
         self.calls += len(futures)
         if self.on_batch is not None:

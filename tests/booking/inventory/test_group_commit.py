@@ -45,10 +45,23 @@ class _Batches(GroupCommit):
         return self._send([f for _, f in batch], self.statement, [v for v, _ in batch])
 
 
-async def _deadlocking(engine: Any, times: int) -> str:
+@pytest.fixture
+async def made(engine):
+    """The names _deadlocking made, dropped after the test: the suite's database stays the schema's."""
+    names: list[str] = []
+    yield names
+    async with engine.begin() as conn:
+        for name in names:
+            for statement in (f"DROP FUNCTION {name}(int[])", f"DROP TABLE {name}_written",
+                              f"DROP SEQUENCE {name}_tries"):
+                await conn.execute(text(statement))
+
+
+async def _deadlocking(engine: Any, made: list[str], times: int) -> str:
     """A function whose first `times` calls end as a deadlock's victim does, having written a row that
     the rollback takes back; the calls after answer their values doubled."""
     name = f"batch_{uuid.uuid4().hex[:8]}"
+    made.append(name)
     async with engine.begin() as conn:
         await conn.execute(text(f"CREATE SEQUENCE {name}_tries"))
         await conn.execute(text(f"CREATE TABLE {name}_written (v int)"))
@@ -69,16 +82,16 @@ async def _written(engine: Any, name: str) -> int:
         return (await conn.execute(text(f"SELECT count(*) FROM {name}_written"))).scalar_one()
 
 
-async def test_a_batch_ended_by_a_deadlock_is_sent_again(engine) -> None:
-    name = await _deadlocking(engine, BATCH_ATTEMPTS - 1)
+async def test_a_batch_ended_by_a_deadlock_is_sent_again(engine, made) -> None:
+    name = await _deadlocking(engine, made, BATCH_ATTEMPTS - 1)
     batches = _Batches(engine, f"SELECT * FROM {name}($1)")
     rows = await asyncio.gather(*(batches.call(v) for v in (1, 2, 3)))
     assert [row["v"] for row in rows] == [2, 4, 6]
     assert batches.batches == 1 and await _written(engine, name) == 3  # the ended attempts wrote nothing
 
 
-async def test_a_lasting_deadlock_fails_each_caller_and_other_errors_fail_at_once(engine) -> None:
-    name = await _deadlocking(engine, BATCH_ATTEMPTS)
+async def test_a_lasting_deadlock_fails_each_caller_and_other_errors_fail_at_once(engine, made) -> None:
+    name = await _deadlocking(engine, made, BATCH_ATTEMPTS)
     batches = _Batches(engine, f"SELECT * FROM {name}($1)")
     outcomes = await asyncio.gather(batches.call(1), batches.call(2), return_exceptions=True)
     assert all(isinstance(o, DeadlockDetectedError) for o in outcomes)

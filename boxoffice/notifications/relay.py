@@ -143,7 +143,6 @@ class OutboxRelay:
         await conn.execute(text("UPDATE outbox SET relayed_at = now() WHERE id = ANY(CAST(:ids AS bigint[]))"),
                            {"ids": ids})
 
-
     async def _relay_to_stream(self, redis: aioredis.Redis) -> int:
         # Longer than the XADD may take, so a live relay's rows are never taken from it.
         lease_s = 2 * self.redis_timeout_s + 5

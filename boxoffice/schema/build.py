@@ -19,6 +19,7 @@ from .error_log import LoggedSchema, is_client_error
 from .outage_errors import MaskFaults
 from .text_rules import RejectUnstorableText
 from .root import Mutation, Query, Subscription
+from .leaf_reads import with_leaf_reads
 from .leaf_rows import with_leaf_rows
 from .operations import selected_operation
 from .response_budget import with_response_budget
@@ -125,9 +126,10 @@ def _should_mask(error: GraphQLError) -> bool:
 def build_schema(extra_extensions: Sequence[Callable[[], SchemaExtension]] | None = None, *,
                  validation_budget_ms: float = Settings.validation_budget_ms,
                  max_response_bytes: int = Settings.max_response_bytes,
-                 direct_resolvers: bool = True) -> BoxofficeSchema:
+                 direct_resolvers: bool = True, leaf_reads: bool = True) -> BoxofficeSchema:
     """`direct_resolvers`: fields resolved without strawberry's per-call wrapper where it adds nothing
-    (direct_resolvers.py); off only to prove the answers are the same either way."""
+    (direct_resolvers.py); `leaf_reads`: plain leaf fields read by the executor itself (leaf_reads.py).
+    Each is off only to prove the answers are the same either way."""
     # Rules are built once here: a new rule class per request would defeat the validation cache.
     limits = Limits(max_depth=MAX_DEPTH, max_aliases=MAX_ALIASES, max_spreads=MAX_FRAGMENT_SPREADS,
                     budget_ms=validation_budget_ms, clock=ValidationClock())
@@ -141,13 +143,16 @@ def build_schema(extra_extensions: Sequence[Callable[[], SchemaExtension]] | Non
         partial(MaskFaults, should_mask_error=_should_mask, error_message="Unexpected error."),
         *(extra_extensions or []),
     ]
+    executor = with_leaf_rows(without_cycles(SharedEventExecutor))
+    if leaf_reads:
+        executor = with_leaf_reads(executor)
     schema = BoxofficeSchema(query=Query, mutation=Mutation, subscription=Subscription,
                              extensions=extensions, parsed_documents=parsed_documents,
-                             # Shared subscription events; Show.seats completed as whole rows; answers
-                             # certainly over the size budget refused before they are completed; each
-                             # execution freed when it ends, not by the cyclic collector.
-                             execution_context_class=with_response_budget(
-                                 with_leaf_rows(without_cycles(SharedEventExecutor)), max_response_bytes))
+                             # Shared subscription events; Show.seats completed as whole rows; plain
+                             # leaf fields read without a resolver call; answers certainly over the
+                             # size budget refused before they are completed; each execution freed
+                             # when it ends, not by the cyclic collector.
+                             execution_context_class=with_response_budget(executor, max_response_bytes))
     if direct_resolvers:
         install_direct_resolvers(schema)
     return schema

@@ -78,4 +78,5 @@ def _direct(field: StrawberryField, converter: Any) -> Resolver | None:
             kwargs[info_name] = strawberry_info
         return get_result(source, strawberry_info, [source] if takes_self else [], kwargs)
 
+    resolve.direct = field  # type: ignore[attr-defined]  # nothing runs around the field's resolver
     return resolve

@@ -15,6 +15,7 @@ from enum import Enum
 from typing import Any
 
 import strawberry
+from strawberry.types.field import StrawberryField
 
 
 def record_field(graphql_type: Any, *, description: str | None = None) -> Any:
@@ -24,7 +25,19 @@ def record_field(graphql_type: Any, *, description: str | None = None) -> Any:
         return convert(getattr(root.record, info.python_name))
 
     resolve.__annotations__ = {"root": Any, "info": strawberry.Info, "return": graphql_type}
+    resolve.record_converter = convert  # type: ignore[attr-defined]  # read by record_reader
     return strawberry.field(resolver=resolve, description=description)
+
+
+def record_reader(field: StrawberryField) -> Callable[[Any], Any] | None:
+    """What a record_field's resolver answers for a source, without an Info (leaf_reads.py);
+    None for any other field."""
+    resolver = field.base_resolver
+    convert = getattr(resolver.wrapped_func, "record_converter", None) if resolver is not None else None
+    if convert is None:
+        return None
+    name = field.python_name  # the Info's python_name, which the resolver reads
+    return lambda source: convert(getattr(source.record, name))
 
 
 def _converter(graphql_type: Any) -> Callable[[Any], Any]:

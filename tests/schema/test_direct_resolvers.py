@@ -1,6 +1,7 @@
-"""Fields resolved without strawberry's per-call wrapper (schema/direct_resolvers.py) answer exactly
-what the wrapper answers: every document of the frontend sample, signed in and not, arguments,
-fragments, aliases, errors and Problems, on a schema with direct resolvers and one without."""
+"""Fields resolved without strawberry's per-call wrapper (schema/direct_resolvers.py), and plain leaf
+fields read by the executor itself (schema/leaf_reads.py), answer exactly what the wrapper answers:
+every document of the frontend sample, signed in and not, arguments, fragments, aliases, errors and
+Problems, on a schema with both and one with neither."""
 
 from __future__ import annotations
 
@@ -79,7 +80,7 @@ async def _both(plain: Any, direct: Any, api: Api, token: str | None, document: 
 
 
 async def test_the_same_answers_as_strawberrys_wrapper(api: Api) -> None:
-    plain, direct = build_schema(direct_resolvers=False), build_schema()
+    plain, direct = build_schema(direct_resolvers=False, leaf_reads=False), build_schema()
     organizer, _ = await api.user("organizer")
     fan, _ = await api.user()
     show = await api.show(organizer, max_tickets=8)

@@ -19,6 +19,7 @@ from .error_log import LoggedSchema, is_client_error
 from .outage_errors import MaskFaults
 from .text_rules import RejectUnstorableText
 from .root import Mutation, Query, Subscription
+from .collection_memo import with_collection_memo
 from .leaf_reads import with_leaf_reads
 from .leaf_rows import with_leaf_rows
 from .operations import selected_operation
@@ -126,9 +127,11 @@ def _should_mask(error: GraphQLError) -> bool:
 def build_schema(extra_extensions: Sequence[Callable[[], SchemaExtension]] | None = None, *,
                  validation_budget_ms: float = Settings.validation_budget_ms,
                  max_response_bytes: int = Settings.max_response_bytes,
-                 direct_resolvers: bool = True, leaf_reads: bool = True) -> BoxofficeSchema:
+                 direct_resolvers: bool = True, leaf_reads: bool = True,
+                 collection_memo: bool = True) -> BoxofficeSchema:
     """`direct_resolvers`: fields resolved without strawberry's per-call wrapper where it adds nothing
-    (direct_resolvers.py); `leaf_reads`: plain leaf fields read by the executor itself (leaf_reads.py).
+    (direct_resolvers.py); `leaf_reads`: plain leaf fields read by the executor itself (leaf_reads.py);
+    `collection_memo`: sub-field collections shared by a document's executions (collection_memo.py).
     Each is off only to prove the answers are the same either way."""
     # Rules are built once here: a new rule class per request would defeat the validation cache.
     limits = Limits(max_depth=MAX_DEPTH, max_aliases=MAX_ALIASES, max_spreads=MAX_FRAGMENT_SPREADS,
@@ -144,12 +147,15 @@ def build_schema(extra_extensions: Sequence[Callable[[], SchemaExtension]] | Non
         *(extra_extensions or []),
     ]
     executor = with_leaf_rows(without_cycles(SharedEventExecutor))
+    if collection_memo:
+        executor = with_collection_memo(executor, max_chars=PARSED_CHARS_KEPT)
     if leaf_reads:
         executor = with_leaf_reads(executor)
     schema = BoxofficeSchema(query=Query, mutation=Mutation, subscription=Subscription,
                              extensions=extensions, parsed_documents=parsed_documents,
-                             # Shared subscription events; Show.seats completed as whole rows; plain
-                             # leaf fields read without a resolver call; answers certainly over the
+                             # Shared subscription events; Show.seats completed as whole rows; sub-field
+                             # collections shared between executions of a document; plain leaf
+                             # fields read without a resolver call; answers certainly over the
                              # size budget refused before they are completed; each execution freed
                              # when it ends, not by the cyclic collector.
                              execution_context_class=with_response_budget(executor, max_response_bytes))

@@ -158,3 +158,47 @@ async def test_releasing_a_hold_with_a_pending_order_cancels_the_order_and_frees
         free = (await conn.execute(text("SELECT count(*) FROM show_seats WHERE id = ANY(:s) AND status = 'A'"),
                                    {"s": [int(s) for s in seats[:2]]})).scalar()
     assert (status, free) == ("cancelled", 2)
+
+
+async def test_a_release_batch_locks_all_its_seats_in_key_order_before_releasing(engine) -> None:
+    """A batch of releases (release_fan_holds(), migration 0020) locks every seat of the batch in key
+    order before it releases anything, as a hold batch does. So a batch releasing a hold of high seats
+    and then one of low seats never holds the high seats while it waits for a low one that a hold
+    batch has locked on its way up to the high ones: the two used to deadlock."""
+    show, seats, _ = await make_show(engine, seats=6, ga=1, max_tickets=6)
+    fans = await bulk_users(engine, 2)
+    ids = sorted(int(s) for s in seats)
+    while True:  # the batch releases in hold-id order: the first released must hold the high seats
+        high, _ = await hold_seats(engine, fans[0], HoldRequest(show.id, [str(i) for i in ids[4:]], [],
+                                                                uuid.uuid4().hex))
+        low, _ = await hold_seats(engine, fans[1], HoldRequest(show.id, [str(i) for i in ids[:2]], [],
+                                                               uuid.uuid4().hex))
+        if high.id < low.id:
+            break
+        for fan, hold in ((fans[0], high), (fans[1], low)):
+            await release_hold(engine, fan, hold.id)
+    async with engine.connect() as climbing, engine.connect() as releasing:
+        async with climbing.begin():
+            # A hold batch on its way up: it has locked a low seat and goes on to a high one.
+            await climbing.execute(text("SET LOCAL lock_timeout = '5s'"))
+            await climbing.execute(text("SELECT 1 FROM show_seats WHERE show_id = :s AND id = :i FOR UPDATE"),
+                                   {"s": show.id, "i": ids[0]})
+            pid = (await releasing.execute(text("SELECT pg_backend_pid()"))).scalar()
+            batch = asyncio.create_task(releasing.execute(
+                text("SELECT outcome FROM release_fan_holds(CAST(:h AS uuid[]), CAST(:u AS uuid[])) ORDER BY idx"),
+                {"h": [high.id, low.id], "u": [fans[0].user_id, fans[1].user_id]}))
+            while True:  # the batch waits for the low seat
+                waiting = (await climbing.execute(text(
+                    "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = :p"), {"p": pid})).scalar()
+                if waiting:
+                    break
+                await asyncio.sleep(0.01)
+            await climbing.execute(text("SELECT 1 FROM show_seats WHERE show_id = :s AND id = :i FOR UPDATE"),
+                                   {"s": show.id, "i": ids[5]})  # not held by the waiting batch
+        outcomes = (await asyncio.wait_for(batch, 10)).scalars().all()
+        await releasing.commit()
+    assert outcomes == ["ok", "ok"]
+    async with engine.connect() as conn:
+        free = (await conn.execute(text("SELECT count(*) FROM show_seats WHERE id = ANY(:i) AND status = 'A'"),
+                                   {"i": ids})).scalar()
+    assert free == 6

@@ -22,7 +22,7 @@ from typing import Any
 
 from graphql import GraphQLEnumType, GraphQLNonNull, GraphQLObjectType, GraphQLScalarType, GraphQLSchema
 from graphql.execution import Executor
-from graphql.pyutils import AwaitableOrValue, Path
+from graphql.pyutils import AwaitableOrValue, Path, Undefined
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
 
@@ -34,7 +34,7 @@ _DECIDED = frozenset({"include", "skip"})  # applied when the field was collecte
 @dataclass(frozen=True, slots=True)
 class LeafRead:
     read: Callable[[Any], Any]  # source -> the resolver's value
-    serialize: Callable[[Any], Any]  # the field's scalar or enum serialisation
+    serialize: Callable[[Any], Any]  # the field's scalar or enum output coercion, as graphql-core calls it
 
 
 class LeafReadsExecution(Executor):
@@ -59,7 +59,7 @@ class LeafReadsExecution(Executor):
                 value = leaf.read(source)
                 if value is not None:
                     serialized = leaf.serialize(value)
-                    if serialized is not None:
+                    if serialized is not None and serialized is not Undefined:
                         return serialized
             except Exception:  # noqa: BLE001, S110 - graphql-core reads it again and reports it
                 pass
@@ -87,11 +87,11 @@ def leaf_read(schema: GraphQLSchema, parent_type: GraphQLObjectType, name: str) 
         if not getattr(definition.resolve, "_is_default", False):
             return None
         default, python_name = field.default_resolver, field.python_name
-        return LeafRead(lambda source: default(source, python_name), leaf.serialize)
+        return LeafRead(lambda source: default(source, python_name), leaf.coerce_output_value)
     reader = record_reader(field)
     if reader is None or definition.resolve is None or getattr(definition.resolve, "direct", None) is not field:
         return None  # a resolver of its own, or strawberry's wrapper (exception handlers) around it
-    return LeafRead(reader, leaf.serialize)
+    return LeafRead(reader, leaf.coerce_output_value)
 
 
 def _same(value: Any) -> Any:

@@ -30,7 +30,7 @@ class LeafField:
     key: str  # the response key: the alias, else the field name
     name: str  # the GraphQL field name; "__typename" has no attribute
     attribute: str | None  # the Python attribute it reads
-    serialize: Callable[[Any], Any]
+    serialize: Callable[[Any], Any]  # the output coercion graphql-core completes the field with
     nullable: bool
 
 
@@ -80,7 +80,7 @@ class LeafRowsExecution(Executor):
             if (not isinstance(leaf, (GraphQLScalarType, GraphQLEnumType)) or plain is None
                     or plain.base_resolver is not None or plain.extensions or plain.permission_classes):
                 return None
-            fields.append(LeafField(key, name, plain.python_name, leaf.serialize, nullable))
+            fields.append(LeafField(key, name, plain.python_name, leaf.coerce_output_value, nullable))
         return tuple(fields)
 
 

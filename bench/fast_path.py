@@ -1,6 +1,7 @@
 """Server CPU per GraphQL request in-process: strawberry, the general fast path, the holdSeats one.
 
     .venv/bin/python bench/fast_path.py [--requests 1500] [--concurrency 16] [--rounds 2] [--keep]
+                                        [--paths strawberry,general,hold] [--no-database | --stubbed-hold]
 
 The app (create_app) is driven straight through ASGI in this process (no sockets, no uvicorn:
 their cost is the same for every path), and the process's CPU seconds are divided by the
@@ -10,7 +11,9 @@ Paths (settings of create_app):
   general     BOXOFFICE_FAST_PATH=1 BOXOFFICE_HOLD_FAST_PATH=0: boxoffice/fast_path.py
   hold        both on: holdSeats through resolvers/hold_fast_path.py, the rest through the general path
 Workloads: a signed-in query (the frontend's Show screen document, availability included),
-holdSeats of 1..4 fresh seats (fans in rotation), releaseHold of those holds.
+holdSeats of 1..4 fresh seats (fans in rotation), releaseHold of those holds. --stubbed-hold: only
+holdSeats, one fan, its domain call (`place_hold`) replaced by one that answers a fixed hold at once,
+so a row is the GraphQL path's own cost for that document (HTTP body to JSON answer).
 Paths alternate for --rounds rounds, so outside load falls on all of them alike. Indicative on a
 shared box: compare rows of one run.
 """
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime
 import os
 import random
 import secrets
@@ -119,6 +123,14 @@ async def run_path(name: str, db_url: str, secret: str, workdir: str, show_id: s
         def server_time(i: int) -> tuple[bytes, str]:
             return b'{"query":"query ServerTime { serverTime }"}', tokens[i % len(tokens)]
 
+        if args.stubbed_hold:
+            body = orjson.dumps({"query": HOLD_MUTATION, "variables": {"input": {
+                "showId": show_id, "seatIds": ["1", "2"], "idempotencyKey": "k"}}})
+            await loop(lambda i: (body, tokens[0]), 300)  # warm
+            cpu, wall, n, answers = await loop(lambda i: (body, tokens[0]), args.requests)
+            assert all(b'"Hold"' in a for _, a in answers), answers[0]
+            results["holdSeats (place_hold stubbed)"] = (cpu, wall, n)
+            return results
         await loop(server_time, 50)  # warm: documents prepared, sessions cached
         cpu, wall, n, _ = await loop(server_time, args.requests)
         results["serverTime (no database)"] = (cpu, wall, n)
@@ -145,6 +157,25 @@ async def run_path(name: str, db_url: str, secret: str, workdir: str, show_id: s
     return results
 
 
+def stub_place_hold() -> None:
+    """`place_hold` (rate limit, admission, the domain hold, the publish) answers a fixed hold at
+    once, on both paths that call it (the schema's resolver and the compiler)."""
+    import boxoffice.resolvers.hold_fast_path as compiled
+    import boxoffice.resolvers.holds as resolvers
+    from boxoffice.booking.records import HoldRecord
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    record = HoldRecord(id=uuid.uuid4(), user_id=uuid.uuid4(), show_id=uuid.uuid4(), status="active",
+                        expires_at=now, seat_ids=(1, 2), general_admission=(), ticket_count=2, total_cents=5000,
+                        currency="USD", created_at=now)
+
+    async def place_hold(*_: Any, **__: Any) -> HoldRecord:
+        return record
+
+    resolvers.place_hold = place_hold  # type: ignore[assignment]
+    compiled.place_hold = place_hold  # type: ignore[assignment]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--requests", type=int, default=1500, help="per workload, path and round")
@@ -152,12 +183,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--paths", default="strawberry,general,hold")
     p.add_argument("--no-database", action="store_true", help="only the request that reads no table")
+    p.add_argument("--stubbed-hold", action="store_true", help="only holdSeats, its domain call stubbed")
     p.add_argument("--keep", action="store_true")
     args = p.parse_args(argv)
     paths = args.paths.split(",")
     if not set(paths) <= set(PATHS) or not 1 <= args.requests <= 5000 or not 1 <= args.rounds <= 5:
         p.error(f"paths of {sorted(PATHS)}, requests 1..5000, rounds 1..5")
     install_uvloop()
+    if args.stubbed_hold:
+        stub_place_hold()
     db = BenchDatabase()
     workdir = tempfile.mkdtemp(prefix="bo_bench_")
     secret = secrets.token_urlsafe(32)
@@ -166,7 +200,8 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(db.create())
         db.migrate(server_env(db.url, secret, workdir, False))
         show = asyncio.run(build_stadium(db.url, shows=1)).shows[0]
-        fans = [t for _, t in asyncio.run(create_fans(db.url, 1 if args.no_database else args.requests, secret))]
+        one = args.no_database or args.stubbed_hold
+        fans = [t for _, t in asyncio.run(create_fans(db.url, 1 if one else args.requests, secret))]
         groups = fresh_groups(show, random.Random(1))
         for round_no in range(args.rounds):
             for name in paths:

@@ -18,10 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..pg_calls import driver
 
-# A batch locks all its rows first, each kind in key order (migrations 0004 and 0020), so batches do
-# not deadlock with each other or with single calls; should PostgreSQL still end one to break a
-# deadlock (or a serialization failure), the batch, one statement outside any transaction, changed
-# nothing, and it is sent again, at most this many times in all.
+# Each call in a batch locks its own rows in key order, but a batch takes its calls one after the
+# other, so two batches (of two processes, or the two a process runs at once) can wait on each
+# other, and PostgreSQL then ends one to break the deadlock. A batch is one statement outside any
+# transaction: ended, it changed nothing, and it is sent again, at most this many times in all.
 BATCH_ATTEMPTS = 3
 
 

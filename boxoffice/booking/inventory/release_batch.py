@@ -1,9 +1,7 @@
 """Group commit for releases: concurrent releaseHold calls share one call of release_fan_holds().
 
 Scheduled as hold_batch.py's holds are (group_commit.py): a quiet server adds no wait; under a sale
-one round trip and one commit serve many releases (migration 0017_release_batch). The function locks
-every row of the batch first, kind by kind, each kind in key order (migration 0020), so a batch does
-not deadlock with a hold batch, which locks its seats in key order too.
+one round trip and one commit serve many releases (migration 0017_release_batch).
 
 A batch never holds one hold twice: a second release of a hold already in the forming batch waits
 for the next one, so it sees the first one's outcome exactly as if the two had run one after the

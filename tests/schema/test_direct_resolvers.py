@@ -1,7 +1,8 @@
-"""Fields resolved without strawberry's per-call wrapper (schema/direct_resolvers.py), and plain leaf
-fields read by the executor itself (schema/leaf_reads.py), answer exactly what the wrapper answers:
+"""Fields resolved without strawberry's per-call wrapper (schema/direct_resolvers.py), plain leaf
+fields read by the executor itself (schema/leaf_reads.py) and sub-field collections shared between
+executions (schema/collection_memo.py) answer exactly what strawberry and graphql-core answer alone:
 every document of the frontend sample, signed in and not, arguments, fragments, aliases, errors and
-Problems, on a schema with both and one with neither."""
+Problems, on the product's schema and on one with all three off."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Plain leaf fields read by the executor itself (schema/leaf_reads.py) answer exactly what graphql-core
 answers through their resolvers: values, nulls, and every error a read or a serialisation can give.
-(tests/schema/test_direct_resolvers.py compares the product's schema with both speed-ups off, on
-every document of the frontend sample.)"""
+(tests/schema/test_direct_resolvers.py compares the product's schema with one without its executor's
+speed-ups, on every document of the frontend sample.)"""
 
 from __future__ import annotations
 

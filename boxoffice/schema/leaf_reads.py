@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from graphql import GraphQLEnumType, GraphQLNonNull, GraphQLObjectType, GraphQLScalarType, GraphQLSchema
+from graphql import GraphQLEnumType, GraphQLField, GraphQLNonNull, GraphQLObjectType, GraphQLScalarType
 from graphql.execution import Executor
 from graphql.pyutils import AwaitableOrValue, Path, Undefined
 from strawberry.schema.schema_converter import GraphQLCoreConverter
@@ -51,10 +51,10 @@ class LeafReadsExecution(Executor):
         try:
             leaf = self.leaf_reads[key]
         except KeyError:
-            leaf = self.leaf_reads[key] = leaf_read(self.schema, parent_type, node.name.value)
+            leaf = self.leaf_reads[key] = leaf_read(parent_type, node.name.value)
         middleware = self.middleware_manager
         if (leaf is not None and not node.arguments and (middleware is None or not middleware.middlewares)
-                and all(d.name.value in _DECIDED for d in node.directives or ())):
+                and (not node.directives or all(d.name.value in _DECIDED for d in node.directives))):
             try:
                 value = leaf.read(source)
                 if value is not None:
@@ -66,32 +66,43 @@ class LeafReadsExecution(Executor):
         return super().execute_field(parent_type, source, field_details_list, path, position_context)
 
 
-def leaf_read(schema: GraphQLSchema, parent_type: GraphQLObjectType, name: str) -> LeafRead | None:
+def leaf_read(parent_type: GraphQLObjectType, name: str) -> LeafRead | None:
     """How a field reads, when it is a scalar or enum field that only reads an attribute."""
     if name == "__typename":  # graphql-core's meta field: the parent type's name
         type_name = parent_type.name
         return LeafRead(lambda _: type_name, _same)
     definition = parent_type.fields.get(name)
-    if definition is None or definition.args:
+    found = leaf_field(definition) if definition is not None else None
+    if found is None:
         return None
-    field_type = definition.type
-    leaf = field_type.of_type if isinstance(field_type, GraphQLNonNull) else field_type
-    if not isinstance(leaf, (GraphQLScalarType, GraphQLEnumType)):
-        return None
-    field = (definition.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
-    if not isinstance(field, StrawberryField) or field.extensions or field.is_subscription:
-        return None
-    if field.base_resolver is None:
-        # strawberry's resolver for a field without one (it marks it `_is_default`) calls the
-        # config's default resolver with the attribute's name, and nothing else.
-        if not getattr(definition.resolve, "_is_default", False):
-            return None
+    field, leaf = found
+    if reads_attribute(field, definition):
         default, python_name = field.default_resolver, field.python_name
         return LeafRead(lambda source: default(source, python_name), leaf.coerce_output_value)
     reader = record_reader(field)
     if reader is None or definition.resolve is None or getattr(definition.resolve, "direct", None) is not field:
         return None  # a resolver of its own, or strawberry's wrapper (exception handlers) around it
     return LeafRead(reader, leaf.coerce_output_value)
+
+
+def leaf_field(definition: GraphQLField) -> tuple[StrawberryField, GraphQLScalarType | GraphQLEnumType] | None:
+    """A scalar or enum field without arguments: its strawberry field and its leaf type, when nothing
+    (field extensions, permissions) runs around its resolver. Also used by leaf_rows.py."""
+    field_type = definition.type
+    leaf = field_type.of_type if isinstance(field_type, GraphQLNonNull) else field_type
+    if not isinstance(leaf, (GraphQLScalarType, GraphQLEnumType)) or definition.args:
+        return None
+    field = (definition.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    if (not isinstance(field, StrawberryField) or field.extensions or field.permission_classes
+            or field.is_subscription):
+        return None
+    return field, leaf
+
+
+def reads_attribute(field: StrawberryField, definition: GraphQLField) -> bool:
+    """Whether the field resolves by strawberry's own resolver for a field without one (it marks it
+    `_is_default`): the config's default resolver with the attribute's name, and nothing else."""
+    return field.base_resolver is None and getattr(definition.resolve, "_is_default", False)
 
 
 def _same(value: Any) -> Any:

@@ -15,11 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from graphql import (GraphQLEnumType, GraphQLList, GraphQLNonNull, GraphQLObjectType, GraphQLResolveInfo,
-                     GraphQLScalarType)
+from graphql import GraphQLList, GraphQLNonNull, GraphQLObjectType, GraphQLResolveInfo
 from graphql.execution import Executor
 from graphql.pyutils import AwaitableOrValue, Path
-from strawberry.schema.schema_converter import GraphQLCoreConverter
+
+from .leaf_reads import leaf_field, reads_attribute
 
 
 _DECIDED = frozenset({"include", "skip"})  # already applied when the list field was collected
@@ -71,15 +71,11 @@ class LeafRowsExecution(Executor):
                 fields.append(LeafField(key, name, None, lambda _: type_name, False))
                 continue
             definition = item_type.fields.get(name)
-            if definition is None:
+            found = leaf_field(definition) if definition is not None else None
+            if found is None or not reads_attribute(found[0], definition):
                 return None
-            field_type = definition.type
-            nullable = not isinstance(field_type, GraphQLNonNull)
-            leaf = field_type if nullable else field_type.of_type
-            plain = definition.extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF)
-            if (not isinstance(leaf, (GraphQLScalarType, GraphQLEnumType)) or plain is None
-                    or plain.base_resolver is not None or plain.extensions or plain.permission_classes):
-                return None
+            plain, leaf = found
+            nullable = not isinstance(definition.type, GraphQLNonNull)
             fields.append(LeafField(key, name, plain.python_name, leaf.coerce_output_value, nullable))
         return tuple(fields)
 

@@ -151,7 +151,7 @@ def test_which_fields_are_read() -> None:
     def read(type_name: str, field: str) -> bool:
         parent = schema.type_map[type_name]
         assert isinstance(parent, GraphQLObjectType)
-        return leaf_read(schema, parent, field) is not None
+        return leaf_read(parent, field) is not None
 
     # record fields, strawberry fields without a resolver, __typename
     assert read("Hold", "id") and read("Hold", "status") and read("Hold", "expiresAt") and read("Hold", "__typename")
@@ -163,4 +163,4 @@ def test_which_fields_are_read() -> None:
     unwrapped = build_schema(direct_resolvers=False)._schema
     hold = unwrapped.type_map["Hold"]
     assert isinstance(hold, GraphQLObjectType)
-    assert leaf_read(unwrapped, hold, "id") is None and leaf_read(unwrapped, hold, "__typename") is not None
+    assert leaf_read(hold, "id") is None and leaf_read(hold, "__typename") is not None

@@ -19,11 +19,12 @@ import httpx
 import pytest
 import websockets
 
+from boxoffice.config import Settings
 from live_support import ServerProcess
 
 BODY_TIMEOUT_S = 2.0
 WS_INIT_TIMEOUT_S = 1.0
-STALLED = 64  # twice the default in-flight limit (BOXOFFICE_MAX_IN_FLIGHT=32)
+STALLED = 2 * Settings.max_in_flight  # twice the default in-flight limit (BOXOFFICE_MAX_IN_FLIGHT)
 
 
 @pytest.fixture(scope="module")

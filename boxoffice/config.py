@@ -42,7 +42,7 @@ class Settings:
     # Concurrent GraphQL requests per process before shedding load (0: never shed). Holds and
     # releases are group-committed, so what is in flight is what a batch is made of: 96 answered
     # a third more hold/release cycles than 32, with a shorter p99, and the flash sale met its
-    # targets where 32 shed (docs/PERFORMANCE.md, "4 Dec, 09:20–10:40 UTC").
+    # targets where 32 missed them (docs/PERFORMANCE.md, "4 Dec, 09:20–10:40 UTC").
     max_in_flight: int = 96
     # Connections each server process keeps to PostgreSQL for requests (no overflow: under a flash
     # sale an overflow pool opens and closes connections all the time). Workers x this must fit

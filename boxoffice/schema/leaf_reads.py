@@ -28,7 +28,8 @@ from strawberry.types.field import StrawberryField
 
 from .record_fields import record_reader
 
-_DECIDED = frozenset({"include", "skip"})  # applied when the field was collected
+# Directives already applied when a field was collected (also used by leaf_rows.py).
+DECIDED_DIRECTIVES = frozenset({"include", "skip"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +55,7 @@ class LeafReadsExecution(Executor):
             leaf = self.leaf_reads[key] = leaf_read(parent_type, node.name.value)
         middleware = self.middleware_manager
         if (leaf is not None and not node.arguments and (middleware is None or not middleware.middlewares)
-                and (not node.directives or all(d.name.value in _DECIDED for d in node.directives))):
+                and (not node.directives or all(d.name.value in DECIDED_DIRECTIVES for d in node.directives))):
             try:
                 value = leaf.read(source)
                 if value is not None:

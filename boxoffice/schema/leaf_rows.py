@@ -19,10 +19,7 @@ from graphql import GraphQLList, GraphQLNonNull, GraphQLObjectType, GraphQLResol
 from graphql.execution import Executor
 from graphql.pyutils import AwaitableOrValue, Path
 
-from .leaf_reads import leaf_field, reads_attribute
-
-
-_DECIDED = frozenset({"include", "skip"})  # already applied when the list field was collected
+from .leaf_reads import DECIDED_DIRECTIVES, leaf_field, reads_attribute
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +53,8 @@ class LeafRowsExecution(Executor):
             return None
         if self.middleware_manager and self.middleware_manager.middlewares:
             return None  # an extension wraps every resolver: let it see them
-        if any(d.name.value not in _DECIDED for details in field_details_list for d in details.node.directives or ()):
+        if any(d.name.value not in DECIDED_DIRECTIVES
+               for details in field_details_list for d in details.node.directives or ()):
             return None  # e.g. @stream on the list itself
         grouped, defer_usages, forbidden = self.collect_subfields(item_type, field_details_list)
         if defer_usages or forbidden:

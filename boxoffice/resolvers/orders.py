@@ -46,15 +46,15 @@ async def create_order(info: Info, input: CreateOrderInput) -> OrderResult:
 async def confirm_payment(info: Info, input: ConfirmPaymentInput) -> OrderResult:
     ctx = info.context
 
-    async def call() -> OrderRecord:
+    async def call() -> payments.PaidOrder:
         order_id = uuid.UUID(id_or_reject(input.order_id, "orderId"))
         await ctx.services.limits.check_payment(ctx.viewer)
-        record, changes = await payments.confirm_payment(ctx.engine, ctx.services.payments, ctx.viewer, order_id,
-                                                         input.payment_method, input.idempotency_key)
-        await ctx.services.live.publish(changes)
-        return record
+        paid = await payments.confirm_payment(ctx.engine, ctx.services.payments, ctx.viewer, order_id,
+                                              input.payment_method, input.idempotency_key)
+        await ctx.services.live.publish(paid.changes)
+        return paid
 
-    return await attempt(call, lambda o: Order(record=o))
+    return await attempt(call, lambda paid: Order(record=paid.order, known_payment=paid.payment))
 
 
 async def order_updates(info: Info, order_id: strawberry.ID) -> AsyncIterator[Order]:

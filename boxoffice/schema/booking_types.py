@@ -254,6 +254,8 @@ class Order:
     # Items, payment and tickets (with their seats) come from one read, made for the first of
     # them asked for (or already made by the `order` query).
     view: Private[OrderViewOnce] = dataclasses.field(default_factory=OrderViewOnce)
+    # The payment as the mutation that answers this order just wrote or read it: no read for it then.
+    known_payment: Private[PaymentRecord | None] = None
 
     id = record_field(strawberry.ID)
     status = record_field(OrderStatus)
@@ -283,6 +285,8 @@ class Order:
 
     @strawberry.field
     async def payment(self, info: Info) -> Payment | None:
+        if self.known_payment is not None:
+            return Payment.of(self.known_payment)
         view = await self._view(info)
         return Payment.of(view.payment) if view is not None and view.payment else None
 

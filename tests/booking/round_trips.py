@@ -33,10 +33,12 @@ class RoundTrips:
 
 
 @contextmanager
-def counting() -> Iterator[RoundTrips]:
+def counting(*, every_task: bool = False) -> Iterator[RoundTrips]:
+    """`every_task`: a server's request tasks too (and its background jobs: use it to look for a
+    statement, not to count)."""
     trips = RoundTrips()
     try:
-        owner: asyncio.Task[Any] | None = asyncio.current_task()
+        owner: asyncio.Task[Any] | None = None if every_task else asyncio.current_task()
     except RuntimeError:  # no running loop: count every statement
         owner = None
     conn_cls, stmt_cls = asyncpg.connection.Connection, asyncpg.prepared_stmt.PreparedStatement

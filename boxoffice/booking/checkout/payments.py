@@ -25,7 +25,7 @@ from .history import ORDER_COLS, order_record
 from .intent_creation import IntentRequest, open_order_intent, signed_order
 from ..inventory.holds import MAX_KEY_LENGTH
 from ..pg_calls import Attrs, decoded, driver
-from ..records import ChangeSet, OrderRecord, SeatChange, Viewer
+from ..records import ChangeSet, OrderRecord, PaymentRecord, SeatChange, Viewer
 from ..inventory.seatmap import lock_show_for_change, move_seats
 from .tickets import TicketConflict, revoke_order_tickets, signed_tickets
 from ..after_sale.resale_checkout import refund_seller
@@ -42,13 +42,24 @@ class PaymentContext:
     return_url: str  # where 3-D Secure sends the buyer back
 
 
+@dataclass(frozen=True, slots=True)
+class PaidOrder:
+    """confirmPayment's answer. `payment` is the order's payment as this call last wrote or read it
+    (None: not known here; the order's view reads it), so that an answer asking for the payment
+    costs no second read."""
+
+    order: OrderRecord
+    payment: PaymentRecord | None
+    changes: ChangeSet
+
+
 async def order_row(conn: AsyncConnection, order_id: uuid.UUID, *, lock: bool = False) -> Any:
     return (await conn.execute(text(f"SELECT {ORDER_COLS}, expires_at > now() AS live FROM orders "
                                     f"WHERE id = :o{' FOR UPDATE' if lock else ''}"), {"o": order_id})).first()
 
 
 async def confirm_payment(engine: AsyncEngine, ctx: PaymentContext, viewer: Viewer | None, order_id: uuid.UUID,
-                          payment_method: str, key: str) -> tuple[OrderRecord, ChangeSet]:
+                          payment_method: str, key: str) -> PaidOrder:
     if viewer is None:
         raise Unauthenticated("Sign in to pay.")
     if not 1 <= len(key) <= MAX_KEY_LENGTH:
@@ -60,8 +71,9 @@ async def confirm_payment(engine: AsyncEngine, ctx: PaymentContext, viewer: View
     order = None if found is None else Attrs(found)
     if order is None or order.user_id != viewer.user_id or order.payment_order is None:
         raise NotFound("No such order.", field="orderId")
-    if order.status == "confirmed":
-        return order_record(order), ChangeSet()  # a double submit: it is paid already
+    if order.status == "confirmed":  # a double submit: it is paid already
+        return PaidOrder(order_record(order), _payment(order, order.payment_status, order.next_action_url,
+                                                       order.failure_reason), ChangeSet())
     if order.show_status == "cancelled":  # its hold was ended with the show: nothing to pay for
         raise ShowCancelled("This show was cancelled.", field="orderId")
     if order.status != "pending_payment" or not order.live:
@@ -99,28 +111,42 @@ async def confirm_payment(engine: AsyncEngine, ctx: PaymentContext, viewer: View
             await conn.execute(text("UPDATE payments SET status = 'processing', updated_at = now() "
                                     "WHERE order_id = :o AND status NOT IN ('succeeded', 'canceled', 'refunded')"),
                                {"o": order_id})
-        return await _reload(engine, order_id), changes
+        return PaidOrder(await _reload(engine, order_id), None, changes)
     except PaymentRequestRejected as err:
         if err.code == "idempotency_error":
             raise IdempotencyConflict("That idempotency key was used with another payment method.",
                                       field="idempotencyKey") from None
         if err.code == "payment_intent_unexpected_state" and intent_id is not None:
             changes.merge(await apply_intent(engine, ctx, await ctx.gateway.retrieve_intent(intent_id)))
-            return await _reload(engine, order_id), changes
+            return PaidOrder(await _reload(engine, order_id), None, changes)
         raise InvalidInput(f"The payment provider refused: {err}", field="paymentMethod") from None
     settled, after = await _apply(engine, ctx, intent, expected)
     changes.merge(settled)
-    return after if after is not None else await _reload(engine, order_id), changes
+    if after is None:
+        return PaidOrder(await _reload(engine, order_id), None, changes)
+    # Sold by this very settlement, which set the payment succeeded (migration 0015's settle_intent).
+    sold = after.status == "confirmed" and after.id in settled.orders
+    return PaidOrder(after, _payment(order, "succeeded", None, None) if sold else None, changes)
 
 
-# The order and its payment, storing the card of its first payment attempt (if none is stored and no
-# intent is known yet) in the same statement: intent_creation.py repeats that attempt exactly.
+def _payment(found: Any, status: str, next_action_url: str | None, failure_reason: str | None) -> PaymentRecord:
+    """The payment _ORDER_AND_PAYMENT read (its id, provider and amount never change), in this state."""
+    return PaymentRecord(id=found.payment_id, order_id=found.id, provider=found.payment_provider, status=status,
+                         amount_cents=found.payment_amount, currency=found.payment_currency,
+                         next_action_url=next_action_url, failure_reason=failure_reason)
+
+
+# The order and its payment (all of it, for the answer), storing the card of its first payment attempt
+# (if none is stored and no intent is known yet) in the same statement: intent_creation.py repeats that
+# attempt exactly.
 _ORDER_AND_PAYMENT = (
     "WITH card AS (UPDATE payments p SET first_payment_method = $3, first_payment_key = $4 FROM orders o "
     "  WHERE p.order_id = $1 AND o.id = p.order_id AND o.user_id = $2 AND o.status = 'pending_payment' "
     "  AND p.intent_id IS NULL AND p.first_payment_method IS NULL RETURNING p.first_payment_method) "
     f"SELECT {', '.join('o.' + c.strip() for c in ORDER_COLS.split(','))}, "
-    "o.expires_at > now() AS live, p.order_id AS payment_order, p.intent_id, "
+    "o.expires_at > now() AS live, p.order_id AS payment_order, p.intent_id, p.id AS payment_id, "
+    "p.provider AS payment_provider, p.status AS payment_status, p.amount_cents AS payment_amount, "
+    "p.currency AS payment_currency, p.next_action_url, p.failure_reason, "
     "coalesce((SELECT first_payment_method FROM card), p.first_payment_method) AS first_payment_method, "
     "CASE WHEN EXISTS (SELECT FROM card) THEN $4 ELSE p.first_payment_key END AS first_payment_key, "
     "(SELECT sh.status FROM shows sh WHERE sh.id = o.show_id) AS show_status "

@@ -15,8 +15,13 @@ from sqlalchemy import text
 
 from boxoffice.booking.audit import audit
 from boxoffice.booking.inventory.hold_release import release_expired_holds
+from boxoffice.booking.checkout.order_view import order_view
+from boxoffice.booking.checkout.payments import confirm_payment
 from boxoffice.booking.checkout.reconcile import reconcile
+from boxoffice.booking.records import Viewer
 from support import wait_until
+
+from ..round_trips import counting
 
 ORDER_FIELDS = """__typename ... on Order { id status totalCents currency createdAt
   items { seat { id } sectionId priceCents } payment { id provider status amountCents currency nextActionUrl failureReason }
@@ -24,6 +29,8 @@ ORDER_FIELDS = """__typename ... on Order { id status totalCents currency create
   ... on Rejected { code message field }"""
 CREATE_ORDER = f"mutation($i: CreateOrderInput!) {{ createOrder(input: $i) {{ {ORDER_FIELDS} }} }}"
 CONFIRM = f"mutation($i: ConfirmPaymentInput!) {{ confirmPayment(input: $i) {{ {ORDER_FIELDS} }} }}"
+PAY_FOR_PAYMENT = ("mutation($i: ConfirmPaymentInput!) { confirmPayment(input: $i) { ... on Order { status "
+                   "payment { id provider status amountCents currency nextActionUrl failureReason } } } }")
 ORDER_Q = f"query($id: ID!) {{ order(id: $id) {{ {ORDER_FIELDS.split('... on Rejected')[0].replace('__typename', '')} }} }}"
 
 
@@ -91,6 +98,34 @@ async def test_pay_with_visa(api) -> None:
     # A paid order can be paid again harmlessly (double submit after success).
     again = await _confirm(api, fan, order["id"])
     assert again["status"] == "CONFIRMED" and await _intents(api, order["id"]) == 1
+    await _clean(api, show["id"])
+
+
+async def test_paying_answers_the_payment_without_reading_it_again(api) -> None:
+    """confirmPayment's answer carries the payment as the call made it (or, paid already, read it):
+    the order read after says the same, and asking for it costs no round trip of its own."""
+    await _faults(api, reorder_webhooks=True, reorder_window_ms=60_000)  # Stripe's webhook waits: no race
+    fan, fan_id, show, _, order = await _ordered(api)
+    engine, ctx, order_id = api.services.engine, api.services.payments, uuid.UUID(order["id"])
+    viewer = Viewer(user_id=uuid.UUID(fan_id), role="fan")
+    with counting() as trips:
+        paid = await confirm_payment(engine, ctx, viewer, order_id, "pm_card_visa", uuid.uuid4().hex)
+    assert trips.count == 2, trips.sent  # the order with its payment, then the settlement
+    view = await order_view(engine, order_id)
+    assert view is not None and paid.order.status == "confirmed" and paid.payment == view.payment
+    assert paid.payment is not None and paid.payment.status == "succeeded"
+    with counting() as trips:  # a double submit: paid already, as read
+        again = await confirm_payment(engine, ctx, viewer, order_id, "pm_card_visa", uuid.uuid4().hex)
+    assert trips.count == 1, trips.sent
+    assert again.payment == view.payment and not again.changes.orders
+    # Over GraphQL, an answer asking for the payment: the server reads no order view for it.
+    fan, _, show, _, order = await _ordered(api)
+    with counting(every_task=True) as trips:
+        answered = (await api.gql(PAY_FOR_PAYMENT, {"i": {"orderId": order["id"], "paymentMethod": "pm_card_visa",
+                                                          "idempotencyKey": uuid.uuid4().hex}}, fan))["confirmPayment"]
+    assert not [q for q in trips.sent if "hold_seat_ids" in q], trips.sent  # order_view.py's statement
+    read = await _wait_for(api, fan, order["id"], "CONFIRMED")
+    assert answered == {"status": "CONFIRMED", "payment": read["payment"]}
     await _clean(api, show["id"])
 
 

@@ -37,6 +37,7 @@ except ImportError:  # an older tree (before migration 0016)
     intent_metadata = payments.intent_metadata  # type: ignore[attr-defined]
 from boxoffice.booking.inventory.hold_release import release_hold  # noqa: E402
 from boxoffice.booking.inventory.holds import HoldRequest, hold_seats  # noqa: E402
+from boxoffice.booking.catalog.venue_layout import MAX_SEATS_PER_ROW  # noqa: E402
 from boxoffice.booking.checkout.orders import create_order  # noqa: E402
 from boxoffice.booking.records import Viewer  # noqa: E402
 from boxoffice.db import create_engine  # noqa: E402
@@ -45,6 +46,7 @@ from boxoffice.payments.gateway import IntentView, StripeGateway  # noqa: E402
 
 SECRET = "journey-steps-secret"
 TICK = os.sysconf("SC_CLK_TCK")
+MAX_ROUNDS = MAX_SEATS_PER_ROW // 4 - 1  # the tests' show is one row (fixtures_db.make_show)
 
 
 def _cpu_of(pid: int) -> float:
@@ -146,7 +148,10 @@ async def run(rounds: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=200)
-    asyncio.run(run(parser.parse_args().rounds))
+    rounds = parser.parse_args().rounds
+    if not 1 <= rounds <= MAX_ROUNDS:
+        parser.error(f"--rounds is 1 to {MAX_ROUNDS} (four seats a round, one more round to warm, in one row)")
+    asyncio.run(run(rounds))
 
 
 if __name__ == "__main__":

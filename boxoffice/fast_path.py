@@ -4,7 +4,8 @@ strawberry rebuilds, for each request, its extensions, an extension runner, an e
 context, and runs async hooks around parsing, validation and execution, then looks the document
 up in its parse and validation caches: several times the cost of executing a small operation.
 This ASGI middleware answers POST /graphql with a JSON body itself: the document comes from
-PreparedDocuments (parsed, validated and resolved to its operation once per text), it is executed
+PreparedDocuments (parsed, validated and resolved to its operation once per text, and what
+graphql-core's `build` derives from it prepared once: schema/prepared_execution.py), it is executed
 by graphql-core on the schema strawberry built, with the schema's execution context class and
 the view's own context (BoxofficeGraphQL.get_context: the caller authenticated), and the answer
 is written with orjson. What the schema's extensions do per request is done here in the same
@@ -27,7 +28,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from graphql import GraphQLError, execute
+from graphql import ExecutionResult, GraphQLError, execute
+from graphql.execution.executor import UNEXPECTED_MULTIPLE_PAYLOADS
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.execution import optimized_is_awaitable
@@ -145,13 +147,21 @@ class GraphQLFastPath:
         else:
             assert prepared.document is not None
             try:
-                result: Any = execute(self.documents.schema, prepared.document, context_value=context,
-                                      variable_values=variables, operation_name=prepared.operation_name,
-                                      is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]
-                                      executor_class=self.executor_class,
-                                      operation_extensions=extensions)
+                executor = (None if prepared.execution is None
+                            else prepared.execution.executor(self.executor_class, context, variables, extensions))
+                result: Any
+                if executor is not None:  # what execute() runs, built without its per-request walk
+                    result = executor.execute_operation()
+                else:
+                    result = execute(self.documents.schema, prepared.document, context_value=context,
+                                     variable_values=variables, operation_name=prepared.operation_name,
+                                     is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]
+                                     executor_class=self.executor_class,
+                                     operation_extensions=extensions)
                 if inspect.isawaitable(result):
                     result = await result
+                if not isinstance(result, ExecutionResult):  # as execute() refuses @defer / @stream
+                    raise GraphQLError(UNEXPECTED_MULTIPLE_PAYLOADS)
                 data, errors = result.data, result.errors or []
             except Exception as error:  # strawberry turns any failure around execution into an error
                 data, errors = None, [error if isinstance(error, GraphQLError)

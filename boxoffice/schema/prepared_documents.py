@@ -27,6 +27,7 @@ from strawberry.types.graphql import OperationType as StrawberryOperationType
 from strawberry.utils.operation import get_first_operation, get_operation_type
 
 from .build import MAX_DOCUMENT_CHARS, BoxofficeSchema
+from .prepared_execution import PreparedExecution, prepare_execution
 from .validation_cache import TokenValidationCache, ValidationResults, document_key
 
 
@@ -36,6 +37,8 @@ class PreparedDocument:
     operation_type: str  # "query" / "mutation" as strawberry names it; "invalid" when it does not parse
     operation_name: str | None  # what strawberry executes: the name asked for, else the first operation's
     errors: list[GraphQLError]  # parse or validation errors; empty for a document to execute
+    # build()'s work for a valid document, done once (None: graphql-core's execute builds it per request)
+    execution: PreparedExecution | None = None
 
 
 class Undecided(Exception):
@@ -89,7 +92,9 @@ class PreparedDocuments:
         if operation_name is None:
             first = get_first_operation(document)
             operation_name = first.name.value if first is not None and first.name is not None else None
-        return PreparedDocument(document, kind.value, operation_name, self._validate(query, document))
+        errors = self._validate(query, document)
+        execution = None if errors else prepare_execution(self.schema, document, operation_name)
+        return PreparedDocument(document, kind.value, operation_name, errors, execution)
 
     def _validate(self, query: str, document: DocumentNode) -> list[GraphQLError]:
         """As TokenValidationCache does it, on the same results."""

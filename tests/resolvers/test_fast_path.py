@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import graphql.execution.executor as executor_module
 import httpx
 import pytest
 import uvicorn
@@ -231,6 +232,7 @@ async def test_problems_of_mutations(server: Api, paths: Paths) -> None:
 
 
 SHOW_QUERY = "query($id: ID!) { show(id: $id) { id currency event { name } } }"
+EVENTS_QUERY = "query Q($f: EventFilter, $n: Int) { events(filter: $f, first: $n) { edges { node { id } } } }"
 
 
 @pytest.mark.parametrize("body", [
@@ -256,6 +258,14 @@ SHOW_QUERY = "query($id: ID!) { show(id: $id) { id currency event { name } } }"
     request("query { __type(name: \"Show\") { name fields { name } } }"),
     request(SHOW_QUERY, {"id": "not-an-id"}),
     {"query": "{ __typename }", "variables": None, "extensions": {"persistedQuery": {"version": 1}}},
+    # Variables: coerced by the prepared execution, or left to graphql-core (schema/variable_coercion.py)
+    request("query Q($n: Int = 3) { events(first: $n) { edges { node { id } } } }"),  # a default applied
+    request(EVENTS_QUERY, {"f": {"city": None, "search": "nothing like it"}, "n": None}),
+    request(EVENTS_QUERY, {"f": {"city": "x", "nope": 1}}),  # an unknown field
+    request(EVENTS_QUERY, {"f": {"startsAfter": "not a time"}}),
+    request(EVENTS_QUERY, {"f": "a string for an object"}),
+    request(SHOW_QUERY, {"id": ["a", "list"]}),
+    request(SHOW_QUERY, {"id": None}),
 ])
 async def test_errors_and_limits(server: Api, paths: Paths, body: Any) -> None:
     status, _, content = await both(server, paths, body)
@@ -339,3 +349,21 @@ async def test_the_response_budget_holds_on_both_paths(server: Api, paths: Paths
     body = request("query { " + " ".join(f"s{i}: {schema}" for i in range(6)) + " }")
     _, _, content = await both(server, paths, body)
     assert b"would be larger than 60,000 bytes" in content and b'"data":null' in content
+
+
+async def test_plain_variables_are_coerced_without_graphql_cores_walk(server: Api, paths: Paths,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A document's operation is found and its variables coerced by code prepared once; graphql-core
+    builds per request only what that code leaves to it (here, a default to apply)."""
+    builds: list[str] = []
+    real = executor_module.get_variable_values
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        builds.append("build")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(executor_module, "get_variable_values", counted)
+    answer = await send(server, request(EVENTS_QUERY, {"f": {"city": "Nowhere"}, "n": 2}))
+    assert answer[0] == 200 and b'"edges":[]' in answer[2] and builds == []
+    await send(server, request("query Q($n: Int = 3) { events(first: $n) { edges { node { id } } } }"))
+    assert builds == ["build"]

@@ -65,7 +65,7 @@ class VariableCoercer:
                 if deep and input_is_nested_too_deeply(value, type_):
                     return None
                 coerced[name] = coerce(value)
-        except _Decline:
+        except (_Decline, RecursionError):  # graphql-core answers a value too deep for the stack itself
             return None
         return VariableValues(sources, coerced)
 

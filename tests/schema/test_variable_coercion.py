@@ -4,6 +4,8 @@ And an executor from a prepared execution (schema/prepared_execution.py) is the 
 
 from __future__ import annotations
 
+import inspect
+import sys
 from typing import Any
 
 import pytest
@@ -128,6 +130,20 @@ def test_nesting_past_graphql_cores_limit_is_left_to_it() -> None:
         tree = {"children": [tree]}
     assert check(TOY, TOY_DEFINITIONS[4], {"t": tree}) is None
     assert isinstance(get_variable_values(TOY, definitions(TOY_DEFINITIONS[4]), {"t": tree}), list)
+
+
+def test_a_value_too_deep_for_the_stack_is_left_to_graphql_core() -> None:
+    tree: dict[str, Any] = {"value": 1}
+    for _ in range(90):  # 180 levels: within graphql-core's limit of 200
+        tree = {"children": [tree]}
+    coercer = variable_coercer(TOY, definitions(TOY_DEFINITIONS[4]))
+    assert coercer is not None and coercer({"t": tree}) is not None
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(len(inspect.stack()) + 100)
+    try:
+        assert coercer({"t": tree}) is None
+    finally:
+        sys.setrecursionlimit(limit)
 
 
 def test_a_definition_of_no_input_type_has_no_coercer() -> None:

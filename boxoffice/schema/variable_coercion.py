@@ -31,10 +31,8 @@ Coerce = Callable[[Any], Any]
 
 
 class _Decline(Exception):
-    """graphql-core's coercion decides this value."""
-
-
-_DECLINE = _Decline()  # raised often on refused input: one instance, no traceback kept
+    """graphql-core's coercion decides this value. Raised as the class, a new instance each time: an
+    instance raised again keeps every earlier raise's frames in its traceback."""
 
 
 class VariableCoercer:
@@ -103,7 +101,7 @@ def _coercer(type_: GraphQLInputType, built: dict[int, Coerce]) -> Coerce:
 
         def non_null(value: Any) -> Any:
             if value is None:
-                raise _DECLINE
+                raise _Decline
             return inner(value)
         return non_null
     if isinstance(type_, GraphQLList):
@@ -113,7 +111,7 @@ def _coercer(type_: GraphQLInputType, built: dict[int, Coerce]) -> Coerce:
             if value is None:
                 return None
             if type(value) is not list:
-                raise _DECLINE  # a single value as a list of one, or no list at all
+                raise _Decline  # a single value as a list of one, or no list at all
             return [item(v) for v in value]
         return list_of
     if isinstance(type_, GraphQLInputObjectType):
@@ -127,9 +125,9 @@ def _coercer(type_: GraphQLInputType, built: dict[int, Coerce]) -> Coerce:
         try:
             result = parse(value)
         except Exception:
-            raise _DECLINE from None
+            raise _Decline from None
         if result is Undefined:
-            raise _DECLINE
+            raise _Decline
         return result
     return leaf
 
@@ -138,27 +136,27 @@ def _input_object(type_: GraphQLInputObjectType, built: dict[int, Coerce]) -> Co
     known = built.get(id(type_))
     if known is not None:
         return known
-    fields: list[tuple[str, str, bool, Any, Coerce | None]] = []
+    fields: list[tuple[str, str, bool, Any, Coerce]] = []
 
     def input_object(value: Any) -> Any:
         if value is None:
             return None
         if type(value) is not dict or type_.is_one_of:
-            raise _DECLINE
+            raise _Decline
         for key in value:
             if key not in names:
-                raise _DECLINE
+                raise _Decline
         out: dict[str, Any] = {}
         for name, out_name, required, field, coerce in fields:
             given = value.get(name, Undefined)
             if given is Undefined:
                 if required:
-                    raise _DECLINE
+                    raise _Decline
                 default = coerce_default_value(field)
                 if default is not Undefined:
                     out[out_name] = default
             else:
-                out[out_name] = coerce(given)  # type: ignore[misc]
+                out[out_name] = coerce(given)
         return type_.out_type(out)
 
     built[id(type_)] = input_object  # before the fields: a recursive input type refers to itself

@@ -1,4 +1,4 @@
-"""Variables coerced once-built code (schema/variable_coercion.py) are graphql-core's: the same values,
+"""Variables coerced by code built once (schema/variable_coercion.py) are graphql-core's: the same values,
 the same sources, or a decline that leaves the request to graphql-core, never a value it refuses.
 And an executor from a prepared execution (schema/prepared_execution.py) is the one `build` makes."""
 

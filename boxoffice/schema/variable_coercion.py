@@ -136,16 +136,15 @@ def _input_object(type_: GraphQLInputObjectType, built: dict[int, Coerce]) -> Co
     known = built.get(id(type_))
     if known is not None:
         return known
+    if type_.is_one_of:
+        return _one_of  # a property of the type: decided here, not for every value
     fields: list[tuple[str, str, bool, Any, Coerce]] = []
 
     def input_object(value: Any) -> Any:
         if value is None:
             return None
-        if type(value) is not dict or type_.is_one_of:
+        if type(value) is not dict or not names.issuperset(value):  # not an object, or an unknown field
             raise _Decline
-        for key in value:
-            if key not in names:
-                raise _Decline
         out: dict[str, Any] = {}
         for name, out_name, required, field, coerce in fields:
             given = value.get(name, Undefined)
@@ -165,3 +164,10 @@ def _input_object(type_: GraphQLInputObjectType, built: dict[int, Coerce]) -> Co
                        _coercer(field.type, built)))
     names = frozenset(type_.fields)
     return input_object
+
+
+def _one_of(value: Any) -> Any:
+    """A one-of input object: its exactly-one-field rule is graphql-core's to apply."""
+    if value is None:
+        return None
+    raise _Decline

@@ -4,19 +4,23 @@ PgBouncer restarted under load, the replica stopped, the replica lagging, Redis 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import sys
 import uuid
 
 
 from booking.fixtures_db import make_show
-from live_support import fan_tokens, gql, subscribe
+from live_support import Subscription, fan_tokens, gql, subscribe
 from scale.conftest import Deployment, replica_metrics
 from scale.load import Load
 from support import wait_until
 
 EVENTS = "{ events(first: 50) { edges { node { id } } } }"
 SEAT_CHANGES = """subscription($show: ID!) { seatChanges(showId: $show) { version seats { seatId status } } }"""
+# Refusals a seat subscription ends with that a client answers by subscribing again: the database away
+# for a moment (resolvers/live.py through MaskFaults), the server's hub closing.
+RESUBSCRIBE = ("RATE_LIMITED", "SERVER_SHUTDOWN")
 HOLD = """mutation($i: HoldSeatsInput!) { holdSeats(input: $i) { __typename ... on Hold { id }
   ... on Rejected { code message } } }"""
 
@@ -117,17 +121,29 @@ async def test_redis_restarted_behind_the_balancer(deployment: Deployment, prima
     finally:
         await asyncio.to_thread(deployment.redis.start)
     # Live deltas come back across hosts: a change made through one host reaches a subscriber of another.
-    async with subscribe(deployment.servers[0].ws_url, SEAT_CHANGES, {"show": str(show.id)}, watcher) as sub:
+    async with contextlib.AsyncExitStack() as opened:
+        async def subscribed() -> Subscription:
+            return await opened.enter_async_context(
+                subscribe(deployment.servers[0].ws_url, SEAT_CHANGES, {"show": str(show.id)}, watcher))
+
+        sub = await subscribed()
+
         async def delivered() -> bool:
+            nonlocal sub
             seat = seats.pop()
             await gql(deployment.servers[1].url, HOLD, {"i": {"showId": str(show.id), "seatIds": [seat],
                                                               "idempotencyKey": uuid.uuid4().hex}}, token)
             try:
                 while True:
                     payload = await sub.next(timeout=2)
-                    # An error here ends the subscription: show what the server said (seen once, in a
-                    # full run of a fresh clone; not reproduced since).
-                    assert payload.get("data") is not None, payload
+                    if payload.get("errors"):
+                        # The subscription ended with a refusal that tells a client to subscribe again
+                        # (seen once in a full run, its cause not established; a pooled connection an earlier drill cut
+                        # is the likeliest).
+                        # Anything else fails here, with the server's answer.
+                        assert payload["errors"][0].get("extensions", {}).get("code") in RESUBSCRIBE, payload
+                        sub = await subscribed()
+                        return False
                     if any(c["seatId"] == seat and c["status"] == "HELD" for c in payload["data"]["seatChanges"]["seats"]):
                         return True
             except asyncio.TimeoutError:

@@ -19,7 +19,7 @@ from support import wait_until
 EVENTS = "{ events(first: 50) { edges { node { id } } } }"
 SEAT_CHANGES = """subscription($show: ID!) { seatChanges(showId: $show) { version seats { seatId status } } }"""
 # Refusals a seat subscription ends with that a client answers by subscribing again: the database away
-# for a moment (resolvers/live.py through MaskFaults), the server's hub closing.
+# for a moment (schema/outage_errors.py), the server's seat hub closing (resolvers/live.py).
 RESUBSCRIBE = ("RATE_LIMITED", "SERVER_SHUTDOWN")
 HOLD = """mutation($i: HoldSeatsInput!) { holdSeats(input: $i) { __typename ... on Hold { id }
   ... on Rejected { code message } } }"""
@@ -137,10 +137,9 @@ async def test_redis_restarted_behind_the_balancer(deployment: Deployment, prima
                 while True:
                     payload = await sub.next(timeout=2)
                     if payload.get("errors"):
-                        # The subscription ended with a refusal that tells a client to subscribe again
-                        # (seen once in a full run, its cause not established; a pooled connection an earlier drill cut
-                        # is the likeliest).
-                        # Anything else fails here, with the server's answer.
+                        # The subscription ended with a refusal: one that tells a client to subscribe again
+                        # is followed (seen once in a full run, cause not established; a pooled connection
+                        # an earlier drill cut is the likeliest), anything else fails with the server's answer.
                         assert payload["errors"][0].get("extensions", {}).get("code") in RESUBSCRIBE, payload
                         sub = await subscribed()
                         return False

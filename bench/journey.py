@@ -44,7 +44,7 @@ from _db import BenchDatabase, dispose_scratch, run_audit, wait_pg_slots  # noqa
 from _journey_ceilings import cleanup, cycle_ceiling, purchase_ceiling, redis_ceiling, vacuum  # noqa: E402
 from _journey_peer import run_peer  # noqa: E402
 from _journey_report import report  # noqa: E402
-from _meter import CpuMeter, busy_before, postgres_pids  # noqa: E402
+from _meter import CpuMeter, StealWindow, busy_before, postgres_pids  # noqa: E402
 from _procs import _Spawned, split  # noqa: E402
 from _server import Server, print_environment, server_env  # noqa: E402
 from _stadium import build_stadium, create_fans, enable_waiting_room  # noqa: E402
@@ -235,12 +235,16 @@ def database_ceilings(args: argparse.Namespace, db: BenchDatabase, show: Any, fa
     seats = [s for row in show.rows for s in row]
     if "a" in args.only:
         log("ceiling a: hold + release, bare asyncpg")
+        steal = StealWindow()
         found["a"] = asyncio.run(cycle_ceiling(db.url, show.show_id, seats, show.version_sequence,
                                                seconds=args.ceiling_seconds, conns=CEILING_CONNS))
+        found["a"]["steal"] = steal.pct()
     if "c" in args.only:
         log("ceiling c: the purchase's state changes in bare SQL")
+        steal = StealWindow()
         found["c"] = asyncio.run(purchase_ceiling(db.url, show.show_id, seats, show.version_sequence, fan_ids,
                                                   seconds=args.ceiling_seconds, conns=CEILING_CONNS))
+        found["c"]["steal"] = steal.pct()
     asyncio.run(cleanup(db.url, show.show_id))
     return found
 
@@ -249,7 +253,8 @@ def averaged(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     """One ceiling measured before and after the server's runs: the mean rate, both kept."""
     outcomes = collections.Counter(before["outcomes"]) + collections.Counter(after["outcomes"])
     return {**before, "rate": (before["rate"] + after["rate"]) / 2, "rates": (before["rate"], after["rate"]),
-            "outcomes": dict(outcomes)}
+            "outcomes": dict(outcomes), "steal": max(before.get("steal", 0.0), after.get("steal", 0.0)),
+            "steals": (before.get("steal", 0.0), after.get("steal", 0.0))}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -295,11 +300,15 @@ def main(argv: list[str] | None = None) -> int:
         if "b" in args.only:
             key = f"bench:journey:{secrets.token_hex(4)}:q"
             log("ceiling b: redis-py ZADD and ZRANK loops")
+            steal = StealWindow()
             ceilings["b_zadd"] = asyncio.run(redis_ceiling(REDIS_URL, "zadd", key, seconds=args.ceiling_seconds,
                                                            concurrency=args.room_clients, members=0))
+            ceilings["b_zadd"]["steal"] = steal.pct()
             members = sum(ceilings["b_zadd"]["outcomes"].values())
+            steal = StealWindow()
             ceilings["b_zrank"] = asyncio.run(redis_ceiling(REDIS_URL, "zrank", key, seconds=args.ceiling_seconds,
                                                             concurrency=args.room_clients, members=members))
+            ceilings["b_zrank"]["steal"] = steal.pct()
             delete_redis_keys([key])
 
         # ---- the server, per sitting

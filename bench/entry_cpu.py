@@ -60,7 +60,7 @@ async def _session_reads(engine, n: int) -> None:  # type: ignore[no-untyped-def
     users = await bulk_users(engine, n)
     async with EventBus(None) as bus:
         for label, group in (("1 fan per turn", 1), ("20 fans per turn", 20)):
-            sessions = Sessions(engine, TokenIssuer("s" * 32, 60), bus, cache_s=60)
+            sessions = Sessions(engine, TokenIssuer("s" * 32, 60), bus, cache_s=60, remembered=len(users))
             for user in users[:50]:  # warm the pool and the statement caches
                 await sessions.current(user.user_id)
             rest = users[50:]

@@ -186,8 +186,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         hub = SeatHub(bus, load_since=reader.load_since, load_sections=reader.load_sections,
                       load_version=reader.load_version, window_ms=settings.seat_delta_window_ms)
         availability = AvailabilityCache(engine, replicas=reads)
-        tokens = TokenIssuer(settings.secret, settings.token_ttl_s)
-        sessions = Sessions(engine, tokens, bus, cache_s=settings.session_cache_s)
+        tokens = TokenIssuer(settings.secret, settings.token_ttl_s, cache_size=settings.signed_in_cache)
+        sessions = Sessions(engine, tokens, bus, cache_s=settings.session_cache_s,
+                            remembered=settings.signed_in_cache)
         sessions.start()
         services = Services(settings=settings, engine=engine, tokens=tokens, sessions=sessions,
                             geometry=GeometryCache(), shows=ShowCache(engine, on_clear=query_cache.clear),

@@ -37,7 +37,6 @@ from ..records import Viewer
 log = logging.getLogger(__name__)
 
 SESSIONS_CHANNEL = "sessions:ended"
-MAX_ENTRIES = 100_000
 
 # (role, token version, good until: monotonic seconds)
 _Entry = tuple[str, int, float]
@@ -74,9 +73,12 @@ async def announce_ended(redis_url: str | None, user_id: uuid.UUID, version: int
 
 class Sessions:
     def __init__(self, engine: AsyncEngine, tokens: TokenIssuer, bus: EventBus, *, cache_s: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 remembered: int, clock: Callable[[], float] = time.monotonic) -> None:
+        """remembered: users whose session is kept (BOXOFFICE_SIGNED_IN_CACHE); past it, the oldest
+        read is forgotten first."""
         self._engine, self.tokens, self._bus = engine, tokens, bus
         self._cache_s, self._clock = cache_s, clock
+        self._remembered = remembered
         self._entries: dict[uuid.UUID, _Entry] = {}
         self._loading: dict[uuid.UUID, asyncio.Future[Current | None]] = {}
         # Bumped whenever entries are dropped: a read that started before must not store its answer.
@@ -145,15 +147,21 @@ class Sessions:
             return
         # Keyed by asyncpg's UUIDs, which hash and compare like the batch's uuid.UUIDs; stored under the latter.
         found: dict[uuid.UUID, Current] = {r[0]: (r[1], r[2]) for r in rows}
-        store = epoch == self._epoch
-        if store and len(self._entries) + len(found) > MAX_ENTRIES:
-            self._entries.clear()
+        store = epoch == self._epoch and self._remembered > 0
         for user_id, waiting in batch.items():
             current = found.get(user_id)
             if store and current is not None:
-                self._entries[user_id] = (current[0], current[1], good_until)
+                self._remember(user_id, (current[0], current[1], good_until))
             if not waiting.done():
                 waiting.set_result(current)
+
+    def _remember(self, user_id: uuid.UUID, entry: _Entry) -> None:
+        """Kept as the newest entry; when full, the oldest goes (one at a time: clearing the lot made
+        every signed-in fan's next request a read at once)."""
+        self._entries.pop(user_id, None)  # re-read: newest again, not where it was first put
+        if len(self._entries) >= self._remembered:
+            del self._entries[next(iter(self._entries))]
+        self._entries[user_id] = entry
 
     # -- ending sessions ---------------------------------------------------------------
 

@@ -143,10 +143,14 @@ class TokenIssuer:
 
     ALGORITHM = "HS256"
 
-    def __init__(self, secret: str, ttl_s: int, cache_size: int = 10_000) -> None:
+    def __init__(self, secret: str, ttl_s: int, cache_size: int = 0) -> None:
+        """cache_size: verified tokens remembered (the server's BOXOFFICE_SIGNED_IN_CACHE; 0, for tools
+        that only issue tokens: none)."""
         self._secret = secret
         self._ttl_s = ttl_s
-        # Verified tokens, so a fan's every request does not re-check the same signature.
+        # Verified tokens, so a fan's every request does not re-check the same signature (PyJWT's
+        # decode costs a few hundred times a lookup). Full, it forgets the oldest one at a time:
+        # clearing it whole made every signed-in fan's next request check its token again at once.
         self._verified: dict[str, TokenClaims] = {}
         self._cache_size = cache_size
 
@@ -162,9 +166,9 @@ class TokenIssuer:
         if hit is not None:
             return hit if hit.expires_at > time.time() else None
         claims = self._verify(token)
-        if claims is not None:
+        if claims is not None and self._cache_size > 0:
             if len(self._verified) >= self._cache_size:
-                self._verified.clear()
+                del self._verified[next(iter(self._verified))]  # the oldest: dicts keep insertion order
             self._verified[token] = claims
         return claims
 

@@ -56,7 +56,7 @@ async def test_a_crowd_of_misses_is_one_read_and_hits_are_none(engine) -> None:
     users = await bulk_users(engine, 200)
     clock = Clock()
     async with EventBus(None) as bus:
-        sessions = Sessions(engine, TokenIssuer("s" * 32, 60), bus, cache_s=5, clock=clock)
+        sessions = Sessions(engine, TokenIssuer("s" * 32, 60), bus, cache_s=5, remembered=1000, clock=clock)
         try:
             with _user_reads(engine) as reads:
                 found = await asyncio.gather(*(sessions.current(u.user_id) for u in users))
@@ -71,13 +71,62 @@ async def test_a_crowd_of_misses_is_one_read_and_hits_are_none(engine) -> None:
             await sessions.aclose()
 
 
+async def test_a_full_cache_forgets_its_oldest_fans_not_all_of_them(engine) -> None:
+    users = await bulk_users(engine, 4)
+    async with EventBus(None) as bus:
+        sessions = Sessions(engine, TokenIssuer("s" * 32, 60), bus, cache_s=60, remembered=3, clock=Clock())
+        try:
+            with _user_reads(engine) as reads:
+                for user in users:  # one read each: the fourth pushes the first out
+                    await sessions.current(user.user_id)
+                assert len(reads) == 4
+                for user in users[1:]:
+                    await sessions.current(user.user_id)
+                assert len(reads) == 4  # the three newest are still known
+                await sessions.current(users[0].user_id)
+                assert len(reads) == 5  # the oldest was forgotten, and is read again
+                await sessions.current(users[2].user_id)
+                assert len(reads) == 5  # which forgot users[1] only
+                await sessions.current(users[1].user_id)
+                assert len(reads) == 6
+        finally:
+            await sessions.aclose()
+
+
+class CountingIssuer(TokenIssuer):
+    """Counts the tokens whose signature it really checks (PyJWT's decode), not the remembered ones."""
+
+    decodes = 0
+
+    def _verify(self, token: str) -> Any:
+        self.decodes += 1
+        return super()._verify(token)
+
+
+def test_a_full_token_cache_forgets_its_oldest_token_not_all_of_them() -> None:
+    issuer = CountingIssuer("s" * 32, 60, cache_size=2)
+    first, second, third = (issuer.issue(UserRecord(uuid.uuid4(), "x@example.test", "X", "fan")) for _ in range(3))
+    for token in (first, second, third, second, third):
+        assert issuer.verify(token) is not None
+    assert issuer.decodes == 3  # the second and third were remembered
+    assert issuer.verify(first) is not None and issuer.decodes == 4  # the first was forgotten
+    assert issuer.verify(first[:-2] + "xx") is None  # a changed token is checked, and refused
+
+
+def test_an_issuer_without_a_cache_checks_every_time() -> None:
+    issuer = CountingIssuer("s" * 32, 60)
+    token = issuer.issue(UserRecord(uuid.uuid4(), "x@example.test", "X", "fan"))
+    assert issuer.verify(token) is not None and issuer.verify(token) is not None
+    assert issuer.decodes == 2
+
+
 async def test_a_token_of_an_older_version_is_refused_at_once(engine) -> None:
     (user,) = await bulk_users(engine, 1, "organizer")
     tokens = TokenIssuer("s" * 32, 60)
     record = UserRecord(user.user_id, "x@example.test", "X", "organizer")
     token = tokens.issue(record)
     async with EventBus(None) as bus:
-        sessions = Sessions(engine, tokens, bus, cache_s=3600)
+        sessions = Sessions(engine, tokens, bus, cache_s=3600, remembered=1000)
         try:
             session = await sessions.of_token(token)
             assert session is not None and session.viewer.role == "organizer"
@@ -102,7 +151,7 @@ async def test_a_busy_database_serves_the_last_known_state_or_asks_to_retry(data
     try:
         known, unknown = await bulk_users(engine, 2)
         async with EventBus(None) as bus:
-            sessions = Sessions(engine, TokenIssuer("s" * 32, 60), bus, cache_s=5, clock=clock)
+            sessions = Sessions(engine, TokenIssuer("s" * 32, 60), bus, cache_s=5, remembered=1000, clock=clock)
             try:
                 assert await sessions.current(known.user_id) == ("fan", 0)
                 clock.now = 5.0  # aged out: the next look is a read

@@ -99,7 +99,7 @@ class Settings:
     session_cache_s: float = 5.0
     # Signed-in fans each process remembers: their verified token and their session (a waiting room's
     # crowd polling counts). Past it the oldest is forgotten and, on its next request, checked again:
-    # PyJWT's decode and a share of a session read, against a dictionary lookup. About 0.5 KB a fan.
+    # PyJWT's decode and a share of a session read, against a dictionary lookup. Under 1 KB a fan.
     signed_in_cache: int = 100_000
     # A request body must arrive whole within this long, before it takes a load-shedding slot
     # (http_body.BodyLimit); a WebSocket must send connection_init within ws_init_timeout_s.

@@ -28,8 +28,8 @@ def _peer_steal(line: str | None) -> float | None:
 
 
 def _steal_flag(windows: dict[str, float | None]) -> str:
-    """"" if no window lost more than STEAL_FLAG_PCT to steal, else which did (the ratio is then no
-    measurement of the code: repeat the run)."""
+    """Nothing if no window lost more than STEAL_FLAG_PCT to steal, else which did (the ratio is then
+    no measurement of the code: repeat the run)."""
     stolen = {k: v for k, v in windows.items() if v is not None and v > STEAL_FLAG_PCT}
     if not stolen:
         return ""

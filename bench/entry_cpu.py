@@ -3,6 +3,8 @@ the cheapest request the service answers).
 
     .venv/bin/python bench/entry_cpu.py [--session-fans 5000] [--entry-fans 3000]
 
+0. A token's check alone (booking/accounts/sign_in.py `TokenIssuer.verify`): its first check (PyJWT's
+   decode) against a remembered one (BOXOFFICE_SIGNED_IN_CACHE), per token.
 1. The session read alone (booking/accounts/sessions.py): `Sessions.current` for fans it has not seen,
    one fan per event-loop turn (the worst case: a read each) and 20 per turn (one read for 20).
 2. `enterWaitingRoom` through the real app (uvicorn in this process, Redis, a bare keep-alive client,
@@ -54,6 +56,17 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _token_checks(n: int) -> None:
+    issuer = TokenIssuer("s" * 32, 3600, cache_size=n)
+    tokens = [issuer.issue(UserRecord(uuid.uuid4(), "x@bulk.test", "Bulk", "fan")) for _ in range(n)]
+    for label in ("first check (PyJWT's decode)", "remembered"):
+        cpu = time.process_time()
+        for token in tokens:
+            assert issuer.verify(token) is not None
+        cpu = time.process_time() - cpu
+        print(f"token check, {label}: {1e6 * cpu / n:.2f} µs CPU per token ({n} tokens)")
 
 
 async def _session_reads(engine, n: int) -> None:  # type: ignore[no-untyped-def]
@@ -133,6 +146,7 @@ async def run(session_fans: int, entry_fans: int) -> None:
         engine = create_engine(url, pool_size=4, max_overflow=0)
         try:
             if session_fans > 50:
+                _token_checks(session_fans)
                 await _session_reads(engine, session_fans)
             if entry_fans > 2 * CONNECTIONS:
                 await _entries(url, engine, entry_fans)

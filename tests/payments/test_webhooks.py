@@ -16,6 +16,7 @@ from boxoffice.payments.simulator import SimulatorStore, sign_payload
 from boxoffice.payments.simulator.forms import decode_form
 from boxoffice.payments.simulator.outbox import WebhookOutbox
 
+from support import wait_until
 from .sim_harness import WEBHOOK_SECRET, SimulatorServer
 
 
@@ -74,6 +75,32 @@ async def test_delivery_is_retried_until_the_receiver_accepts(
         intent.id, lambda ds: any(d.answered == 200 for d in ds), accepted_only=False)
     assert [d.answered for d in attempts] == [500, 500, 200]
     assert len({d.event["id"] for d in attempts}) == 1  # the same event each time
+
+
+async def test_a_batch_is_marked_delivered_and_a_refused_event_alone_is_retried(
+        gateway: StripeGateway, sim_server: SimulatorServer, sim_store: SimulatorStore) -> None:
+    """A batch's accepted events are stored as delivered together; one the receiver refused is not,
+    and goes again."""
+    intents = [await gateway.create_intent(2000, "eur", order(), key()) for _ in range(3)]
+    sim_server.receiver.fail_next_for(intents[0].id, 1)
+    await asyncio.gather(*(gateway.confirm_intent(i.id, "pm_card_visa", None, key()) for i in intents))
+    for intent in intents:
+        await sim_server.receiver.wait_for(intent.id, lambda ds: any(d.answered == 200 for d in ds),
+                                           accepted_only=False)
+
+    async def stored() -> dict[str, tuple[str, int, int, bool]] | None:
+        async with sim_store.engine.connect() as conn:
+            rows = (await conn.execute(text(
+                "SELECT e.object_id, d.status, d.last_status, d.attempts, d.delivered_at IS NOT NULL AS stamped "
+                "FROM stripe_sim.webhook_deliveries d JOIN stripe_sim.events e ON e.id = d.event_id "
+                "WHERE e.object_id = ANY(:ids)"), {"ids": [i.id for i in intents]})).all()
+        if any(r.status != "delivered" for r in rows):  # marked once its batch is out
+            return None
+        return {r.object_id: (r.status, r.last_status, r.attempts, r.stamped) for r in rows}
+
+    assert await wait_until(stored, "the deliveries marked") == {intents[0].id: ("delivered", 200, 2, True),
+                      intents[1].id: ("delivered", 200, 1, True),
+                      intents[2].id: ("delivered", 200, 1, True)}
 
 
 async def test_duplicate_switch_delivers_every_event_twice(

@@ -106,18 +106,25 @@ class WebhookDeliveryWorker:
         groups: dict[str, list[ClaimedDelivery]] = {}
         for delivery in batch:
             groups.setdefault(delivery.group_key or f"#{delivery.id}", []).append(delivery)
-        results = await asyncio.gather(*(self._deliver_group(g) for g in groups.values()),
+        delivered: list[tuple[int, int]] = []
+        results = await asyncio.gather(*(self._deliver_group(g, delivered) for g in groups.values()),
                                        return_exceptions=True)
         for result in results:
             if isinstance(result, Exception):  # its rows stay leased and are retried later
                 log.error("webhook delivery failed unexpectedly", exc_info=result)
+        # Marked once the batch is out: a crash before this only sends them again when their lease
+        # ends (delivery is at-least-once, as Stripe's is).
+        await self._outbox.mark_delivered(delivered)
 
-    async def _deliver_group(self, group: list[ClaimedDelivery]) -> None:
+    async def _deliver_group(self, group: list[ClaimedDelivery], delivered: list[tuple[int, int]]) -> None:
         async with self._concurrency:
             for delivery in group:
-                await self._deliver(delivery)
+                status = await self._deliver(delivery)
+                if status is not None:
+                    delivered.append((delivery.id, status))
 
-    async def _deliver(self, delivery: ClaimedDelivery) -> None:
+    async def _deliver(self, delivery: ClaimedDelivery) -> int | None:
+        """The HTTP status if the endpoint took the event (2xx); otherwise its retry is scheduled."""
         assert self._http is not None
         status: int | None = None
         try:
@@ -129,8 +136,7 @@ class WebhookDeliveryWorker:
                 status = response.status
                 await response.read()  # the answer whole, so the connection is reused
             if 200 <= status < 300:
-                await self._outbox.mark_delivered(delivery.id, status)
-                return
+                return status
             error = f"HTTP {status}"
         except (aiohttp.ClientError, TimeoutError) as exc:
             error = f"{type(exc).__name__}: {exc}"
@@ -139,3 +145,4 @@ class WebhookDeliveryWorker:
                  delivery.event_id, delivery.attempts, error, delay)
         await self._outbox.mark_failed(delivery.id, retry_in_s=delay, http_status=status,
                                        error=error)
+        return None

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from ...db import pool_connection
 from .schema import SCHEMA
 
 _COLUMNS = ("latency_ms", "fail_next", "fail_after_next", "timeout_next", "hang_ms",
@@ -55,18 +56,19 @@ class RequestFault(enum.Enum):
     TIMEOUT = "timeout"
 
 
+_READ = f"SELECT {', '.join(_COLUMNS)} FROM {SCHEMA}.faults WHERE id = 1"
+
+
 class FaultSwitches:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def get(self, conn: AsyncConnection | None = None) -> Faults:
-        sql = text(f"SELECT {', '.join(_COLUMNS)} FROM {SCHEMA}.faults WHERE id = 1")
-        if conn is not None:
-            row = (await conn.execute(sql)).one()
-        else:
-            async with self._engine.connect() as own:
-                row = (await own.execute(sql)).one()
-        return Faults(**dict(row._mapping))
+    async def get(self) -> Faults:
+        """The switches now. Read on the pool's asyncpg connection: every API call in test mode reads
+        them first, and SQLAlchemy's connection and statement objects cost that call more than the read."""
+        async with pool_connection(self._engine) as db:
+            row = await db.fetchrow(_READ)
+        return Faults(**dict(row))
 
     async def set(self, faults: Faults) -> Faults:
         assignments = ", ".join(f"{c} = :{c}" for c in _COLUMNS)

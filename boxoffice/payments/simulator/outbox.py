@@ -8,6 +8,7 @@ change that rolled back. Any process's worker may deliver any pending row.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -38,8 +39,9 @@ _INSERT_EVENT_AND_DELIVERIES = f"""WITH event AS ({_INSERT_EVENT} RETURNING id)
     SELECT event.id, $6, $7, CASE WHEN f.reorder_webhooks THEN 'held' ELSE 'pending' END
     FROM event, {SCHEMA}.faults f, generate_series(1, CASE WHEN f.duplicate_webhooks THEN 2 ELSE 1 END)
     WHERE f.id = 1"""
-_MARK_DELIVERED = (f"UPDATE {SCHEMA}.webhook_deliveries SET status = 'delivered', delivered_at = now(), "
-                   f"last_status = $2, last_error = NULL WHERE id = $1")
+_MARK_DELIVERED = (f"UPDATE {SCHEMA}.webhook_deliveries w SET status = 'delivered', delivered_at = now(), "
+                   f"last_status = d.http_status, last_error = NULL "
+                   f"FROM unnest($1::bigint[], $2::int[]) AS d(id, http_status) WHERE w.id = d.id")
 _MARK_FAILED = (f"UPDATE {SCHEMA}.webhook_deliveries SET next_attempt_at = now() + make_interval(secs => $2), "
                 f"last_status = $3, last_error = $4 WHERE id = $1 AND status = 'pending'")
 
@@ -113,9 +115,13 @@ class WebhookOutbox:
         claimed.sort(key=lambda d: (d.due_at, d.seq))
         return claimed
 
-    async def mark_delivered(self, delivery_id: int, http_status: int) -> None:
-        async with self._store.connection() as db:  # one statement, its own transaction
-            await db.execute(_MARK_DELIVERED, delivery_id, http_status)
+    async def mark_delivered(self, delivered: Sequence[tuple[int, int]]) -> None:
+        """Deliveries answered 2xx, as (id, HTTP status): a batch's in one statement, its own transaction
+        (one commit for the batch rather than one per event)."""
+        if not delivered:
+            return
+        async with self._store.connection() as db:
+            await db.execute(_MARK_DELIVERED, [d for d, _ in delivered], [s for _, s in delivered])
 
     async def mark_failed(self, delivery_id: int, *, retry_in_s: float,
                           http_status: int | None, error: str) -> None:

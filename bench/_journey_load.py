@@ -124,7 +124,6 @@ def _typed(result: dict[str, Any], ok_type: str) -> str:
 
 async def cycle_loop(spec: dict[str, Any], c: Client, rng: random.Random, end: float) -> None:
     seats, show_id, timeout = spec["seat_ids"], spec["show_id"], spec["request_timeout"]
-    await asyncio.sleep(rng.uniform(0.0, spec.get("ramp_s", 0.0)))  # buyers arrive over the ramp
     for _ in range(MAX_REQUESTS_PER_CLIENT):
         if time.perf_counter() >= end:
             return

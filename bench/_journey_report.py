@@ -180,8 +180,8 @@ def report(args: argparse.Namespace, runs: dict[str, dict[str, Any]], ceilings: 
         notes.append(f"c (+{ms} ms): " + "; ".join(steps))
         w = latency_summary(r["latency"].get("warmup_journey", []))
         if w["n"]:
-            notes.append(f"c (+{ms} ms): journeys ended in the warm-up (the start: cold server, buyers arriving over "
-                         f"{args.ramp:g} s), not in the window: p50/p99 {w['p50']:.0f}/{w['p99']:.0f} ms x{w['n']:,}")
+            notes.append(f"c (+{ms} ms): journeys that ended in the warm-up (the start: a cold server, every buyer "
+                         f"at once), not in the window: p50/p99 {w['p50']:.0f}/{w['p99']:.0f} ms x{w['n']:,}")
         notes.append(f"c (+{ms} ms): CPU per purchase in load-generator units: {_in_loadgen_units(cpu)}")
         if ms == args.latency_list[0]:
             targets += [

@@ -59,11 +59,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seconds", type=float, default=20.0, help="measured seconds of a and of each c run")
     p.add_argument("--warmup", type=float, default=2.0, help="seconds before a's window (c: --purchase-warmup)")
     p.add_argument("--purchase-warmup", type=float, default=6.0,
-                   help="seconds before c's window: a cold start's first journey takes 2-3 s on a 2-core box, so "
-                        "a shorter warm-up measures the start-up, not the sale (its journeys are reported apart)")
-    p.add_argument("--ramp", type=float, default=1.0,
-                   help="c's buyers start their first journey at random over this many seconds, as a waiting "
-                        "room admits them, rather than all in one instant")
+                   help="seconds before c's window: 200 buyers starting at once on a cold server take 2-3 s for "
+                        "their first journey on a 2-core box, so a shorter warm-up can measure the start-up, not "
+                        "the sale (the journeys that end in the warm-up are reported apart)")
     p.add_argument("--clients", type=int, default=400, help="closed loops of workload a")
     p.add_argument("--buyers", type=int, default=None, help="closed loops of workload c (default min(200, clients))")
     p.add_argument("--fans", type=int, default=10_000, help="signed-up fans taking turns")
@@ -164,7 +162,6 @@ def run_load(args: argparse.Namespace, server: Server, sim: Any, db: BenchDataba
                 "hard_timeout": (300.0 if room else warmup + duration + args.request_timeout + 30),
                 "request_timeout": args.request_timeout, "fan_gap_s": fan_gap(scenario),
                 "seed": args.seed * 1000 + i, "poll_s": args.poll_seconds,
-                "ramp_s": args.ramp if scenario == "purchase" else 0.0,
                 "server_pids": server.pids() if i == 0 else []}  # one process splits the room's CPU by phase
         gens.append(JourneyLoad(spec, workdir))
     groups: dict[str, Any] = {"server": server.pids, "postgres": lambda: postgres_pids(db.name),
@@ -270,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     install_uvloop()
     print_environment({"server workers": args.workers, "server REDIS_URL": not args.no_redis,
                        "workloads": ",".join(args.only), "clients (a)": args.clients, "buyers (c)": args.buyers,
-                       "warm-up s (a / c), c's ramp s": f"{args.warmup:g} / {args.purchase_warmup:g}, {args.ramp:g}",
+                       "warm-up s (a / c)": f"{args.warmup:g} / {args.purchase_warmup:g}",
                        "fans": args.fans, "simulator": args.sim, "PSP latencies ms": args.latencies,
                        "server settings": " ".join(args.server_env) or "defaults"})
     db = BenchDatabase()

@@ -98,9 +98,10 @@ async def test_a_batch_is_marked_delivered_and_a_refused_event_alone_is_retried(
             return None
         return {r.object_id: (r.status, r.last_status, r.attempts, r.stamped) for r in rows}
 
-    assert await wait_until(stored, "the deliveries marked") == {intents[0].id: ("delivered", 200, 2, True),
-                      intents[1].id: ("delivered", 200, 1, True),
-                      intents[2].id: ("delivered", 200, 1, True)}
+    assert await wait_until(stored, "the deliveries marked") == {
+        intents[0].id: ("delivered", 200, 2, True),  # refused once, delivered on its second attempt
+        intents[1].id: ("delivered", 200, 1, True),
+        intents[2].id: ("delivered", 200, 1, True)}
 
 
 async def test_duplicate_switch_delivers_every_event_twice(

@@ -16,11 +16,6 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 # ---------------------------------------------------------------- the whole machine
 
-def _proc_stat() -> tuple[float, float]:
-    busy, total, _ = _cpu_times()
-    return busy, total
-
-
 def _cpu_times() -> tuple[float, float, float]:
     """(busy, total, steal) jiffies of the whole machine since boot; busy includes steal."""
     with open("/proc/stat") as f:
@@ -29,25 +24,27 @@ def _cpu_times() -> tuple[float, float, float]:
     return sum(parts) - idle, sum(parts), parts[7] if len(parts) > 7 else 0.0
 
 
-class StealWindow:
-    """CPU the hypervisor gave to other guests while a window ran, in % of one core (200% = this box).
-    On a shared VM a window can lose a third of the box this way, and a ceiling measured then reads
-    low: the figure says which ratios are not measurements."""
+class MachineWindow:
+    """The whole machine over a window, in % of one core (200% = this box): how busy it was, and how
+    much of that the hypervisor gave other guests (steal). On a shared VM a window can lose a third of
+    the box that way, and a ceiling measured then reads low: the steal says which ratios are not
+    measurements."""
 
     def __init__(self) -> None:
-        _, self._total0, self._steal0 = _cpu_times()
+        self._start = _cpu_times()
 
-    def pct(self) -> float:
-        _, total, steal = _cpu_times()
-        return 100.0 * (os.cpu_count() or 1) * (steal - self._steal0) / max(1e-9, total - self._total0)
+    def pcts(self) -> tuple[float, float]:
+        """(busy, stolen) since the window began."""
+        (busy0, total0, steal0), (busy, total, steal) = self._start, _cpu_times()
+        scale = 100.0 * (os.cpu_count() or 1) / max(1e-9, total - total0)
+        return scale * (busy - busy0), scale * (steal - steal0)
 
 
 def machine_busy(seconds: float = 1.0) -> float:
     """% of one core busy on the whole machine over `seconds`."""
-    b0, t0 = _proc_stat()
+    window = MachineWindow()
     time.sleep(seconds)
-    b1, t1 = _proc_stat()
-    return 100.0 * (os.cpu_count() or 1) * (b1 - b0) / max(1e-9, t1 - t0)
+    return window.pcts()[0]
 
 
 def wait_quiet(max_wait_s: float, threshold: float = 40.0) -> float:
@@ -135,8 +132,7 @@ class CpuMeter:
     def start(self) -> None:
         self._first, self._last, self._stop = {}, {}, threading.Event()  # a meter may measure several windows
         self._t0 = time.monotonic()
-        self._busy0, self._total0 = _proc_stat()
-        self._steal = StealWindow()
+        self._machine = MachineWindow()
         self._sample(first=True)
         self._thread = threading.Thread(target=self._run, name="cpu-meter", daemon=True)
         self._thread.start()
@@ -146,11 +142,9 @@ class CpuMeter:
         if self._thread is not None:
             self._thread.join()
         elapsed = time.monotonic() - self._t0
-        busy1, total1 = _proc_stat()
+        busy, stolen = self._machine.pcts()
         self._sample()
-        ncpu = os.cpu_count() or 1
-        result = {"machine": 100.0 * ncpu * (busy1 - self._busy0) / max(1e-9, total1 - self._total0),
-                  "steal": self._steal.pct()}
+        result = {"machine": busy, "steal": stolen}
         for name in self.groups:
             result[name] = 100.0 * cpu_delta(self._first.get(name, {}), self._last.get(name, {})) / elapsed
         return result

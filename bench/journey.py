@@ -35,6 +35,7 @@ import secrets
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,7 @@ from _db import BenchDatabase, dispose_scratch, run_audit, wait_pg_slots  # noqa
 from _journey_ceilings import cleanup, cycle_ceiling, purchase_ceiling, redis_ceiling, vacuum  # noqa: E402
 from _journey_peer import run_peer  # noqa: E402
 from _journey_report import report  # noqa: E402
-from _meter import CpuMeter, StealWindow, busy_before, postgres_pids  # noqa: E402
+from _meter import CpuMeter, MachineWindow, busy_before, postgres_pids  # noqa: E402
 from _procs import _Spawned, split  # noqa: E402
 from _server import Server, print_environment, server_env  # noqa: E402
 from _stadium import build_stadium, create_fans, enable_waiting_room  # noqa: E402
@@ -239,18 +240,23 @@ def database_ceilings(args: argparse.Namespace, db: BenchDatabase, show: Any, fa
     seats = [s for row in show.rows for s in row]
     if "a" in args.only:
         log("ceiling a: hold + release, bare asyncpg")
-        steal = StealWindow()
-        found["a"] = asyncio.run(cycle_ceiling(db.url, show.show_id, seats, show.version_sequence,
-                                               seconds=args.ceiling_seconds, conns=CEILING_CONNS))
-        found["a"]["steal"] = steal.pct()
+        found["a"] = with_steal(lambda: asyncio.run(cycle_ceiling(
+            db.url, show.show_id, seats, show.version_sequence, seconds=args.ceiling_seconds, conns=CEILING_CONNS)))
     if "c" in args.only:
         log("ceiling c: the purchase's state changes in bare SQL")
-        steal = StealWindow()
-        found["c"] = asyncio.run(purchase_ceiling(db.url, show.show_id, seats, show.version_sequence, fan_ids,
-                                                  seconds=args.ceiling_seconds, conns=CEILING_CONNS))
-        found["c"]["steal"] = steal.pct()
+        found["c"] = with_steal(lambda: asyncio.run(purchase_ceiling(
+            db.url, show.show_id, seats, show.version_sequence, fan_ids, seconds=args.ceiling_seconds,
+            conns=CEILING_CONNS)))
     asyncio.run(cleanup(db.url, show.show_id))
     return found
+
+
+def with_steal(measure: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """A ceiling's result, with the CPU the hypervisor gave other guests while it ran (% of one core)."""
+    window = MachineWindow()
+    result = measure()
+    result["steal"] = window.pcts()[1]
+    return result
 
 
 def averaged(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
@@ -305,15 +311,12 @@ def main(argv: list[str] | None = None) -> int:
         if "b" in args.only:
             key = f"bench:journey:{secrets.token_hex(4)}:q"
             log("ceiling b: redis-py ZADD and ZRANK loops")
-            steal = StealWindow()
-            ceilings["b_zadd"] = asyncio.run(redis_ceiling(REDIS_URL, "zadd", key, seconds=args.ceiling_seconds,
-                                                           concurrency=args.room_clients, members=0))
-            ceilings["b_zadd"]["steal"] = steal.pct()
+            ceilings["b_zadd"] = with_steal(lambda: asyncio.run(redis_ceiling(
+                REDIS_URL, "zadd", key, seconds=args.ceiling_seconds, concurrency=args.room_clients, members=0)))
             members = sum(ceilings["b_zadd"]["outcomes"].values())
-            steal = StealWindow()
-            ceilings["b_zrank"] = asyncio.run(redis_ceiling(REDIS_URL, "zrank", key, seconds=args.ceiling_seconds,
-                                                            concurrency=args.room_clients, members=members))
-            ceilings["b_zrank"]["steal"] = steal.pct()
+            ceilings["b_zrank"] = with_steal(lambda: asyncio.run(redis_ceiling(
+                REDIS_URL, "zrank", key, seconds=args.ceiling_seconds, concurrency=args.room_clients,
+                members=members)))
             delete_redis_keys([key])
 
         # ---- the server, per sitting

@@ -30,6 +30,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from .db import database_warnings
+    from .http_body import MAX_BODY_BYTES
     from .migrate import upgrade_to_head
     from .payments import mode as payment_mode
 
@@ -67,7 +68,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 # Off, so FORWARDED_ALLOW_IPS means nothing: X-Forwarded-For is read in one place,
                 # client_address.py, and only from BOXOFFICE_TRUSTED_PROXIES.
                 proxy_headers=False,
-                timeout_graceful_shutdown=5, ws_max_size=1_000_000, ws_per_message_deflate=settings.ws_deflate)
+                timeout_graceful_shutdown=5, ws_max_size=MAX_BODY_BYTES, ws_per_message_deflate=settings.ws_deflate)
     return 0
 
 

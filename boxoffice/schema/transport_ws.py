@@ -5,7 +5,14 @@ resolver's generator, graphql-core's map, strawberry's result handling and its s
 120 µs per subscriber and message. Here each subscription gets a `DirectFrames` root value that
 writes a shared event's ready-made `next` frame to the socket from the caller (the hub's flush,
 in one pass over the subscribers). Everything else (connection_init, ping/pong, errors,
-`complete`, close codes) is strawberry's own handling, unchanged.
+`complete`, close codes) is strawberry's own handling, unchanged, once a message has the shape the
+protocol gives it (`protocol_error`): strawberry reads fields without checking their types, so a
+subscribe whose payload was a number ended the socket with an exception and a stack trace.
+
+A connection's open operations keep their documents and variables for as long as they run, so what
+they keep is bounded too: MAX_BODY_BYTES in all, what one request body or WebSocket message may
+carry. Past it a new operation is refused with an `error` (INVALID_INPUT) and the connection stays;
+without the bound, 100 subscriptions of 900 KB of unused variables each held 90 MB per connection.
 
 A connection that signed in at connection_init lasts as long as its session: when the token
 expires, or the user logs out or has their password or role changed, its operations stop and the
@@ -15,17 +22,25 @@ token). Anonymous connections (public seat maps) are not affected.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Coroutine, Generator
 from typing import Any
 
+import orjson
+from graphql import GraphQLError
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     Operation,
     _OperationStreamClosed,
 )
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import CompleteMessage, ConnectionInitMessage
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    CompleteMessage,
+    ConnectionInitMessage,
+    Message,
+)
 from strawberry.utils.aio import aclosing
 
+from ..http_body import MAX_BODY_BYTES
 from ..resolvers.context import Context
 from ..subscriptions.session_watch import Watched
 from .build import BoxofficeSchema
@@ -67,12 +82,82 @@ class _Rest:
                     return
 
 
+# What each client message may carry besides `type` (graphql-transport-ws, PROTOCOL.md): each
+# field's JSON types; a field that may be null may also be absent. Unknown types are strawberry's.
+_Kinds = tuple[type, ...]
+_OBJECT_OR_NULL: _Kinds = (dict, type(None))
+_FIELDS: dict[str, dict[str, _Kinds]] = {
+    "connection_init": {"payload": _OBJECT_OR_NULL},
+    "ping": {"payload": _OBJECT_OR_NULL},
+    "pong": {"payload": _OBJECT_OR_NULL},
+    "subscribe": {"id": (str,), "payload": (dict,)},
+    "complete": {"id": (str,)},
+}
+_KIND_NAMES: dict[type, str] = {dict: "an object", str: "a non-empty string", type(None): "null"}
+_SUBSCRIBE_PAYLOAD: dict[str, _Kinds] = {
+    "query": (str,), "operationName": (str, type(None)), "variables": _OBJECT_OR_NULL, "extensions": _OBJECT_OR_NULL,
+}
+
+
+def protocol_error(message: object) -> str | None:
+    """Why a client message is not one the protocol allows, or None. The socket is then closed with
+    4400 and this reason, as graphql-ws's own server does."""
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        return "A message is a JSON object with a string `type`."
+    kind = message["type"]
+    fields = [("", name, message, kinds) for name, kinds in _FIELDS.get(kind, {}).items()]
+    if kind == "subscribe" and isinstance(message.get("payload"), dict):
+        fields += [("payload.", name, message["payload"], kinds) for name, kinds in _SUBSCRIBE_PAYLOAD.items()]
+    for prefix, name, holder, kinds in fields:
+        if name not in holder and type(None) in kinds:
+            continue
+        value = holder.get(name)
+        if not isinstance(value, kinds) or value == "":
+            wanted = " or ".join(_KIND_NAMES[k] for k in kinds)
+            return f"A `{kind}` message needs `{prefix}{name}` to be {wanted}."
+    return None
+
+
+def operation_bytes(message: dict[str, Any]) -> int:
+    """About what a subscribe message's operation keeps while it runs: its id and payload as JSON."""
+    try:
+        payload = orjson.dumps(message["payload"])
+    except TypeError:  # an integer past 64 bits (the stdlib read it): the stdlib writes it
+        payload = json.dumps(message["payload"]).encode()
+    return len(message["id"]) + len(payload)
+
+
 SESSION_CLOSE_CODE = 4403  # graphql-ws's Forbidden: a client may reconnect after signing in again
 
 
 class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     schema: BoxofficeSchema  # the view's (graphql_view.py BoxofficeGraphQL takes only ours)
     _session: Watched | None = None
+    max_operation_bytes = MAX_BODY_BYTES  # what the connection's open operations keep, in all
+    _kept: dict[str, int] | None = None  # operation id -> operation_bytes, for the open ones
+
+    async def handle_message(self, message: Message) -> None:
+        problem = protocol_error(message)
+        if problem is not None:
+            await self.handle_invalid_message(problem)
+            return
+        if message["type"] == "connection_init" and message.get("payload") is None:
+            message = ConnectionInitMessage(type="connection_init")  # the protocol allows null; strawberry not
+        if message["type"] != "subscribe" or not self.connection_acknowledged or message["id"] in self.operations:
+            await super().handle_message(message)  # strawberry's answers (4401, 4409) come first
+            return
+        kept = {op: size for op, size in (self._kept or {}).items() if op in self.operations}
+        size = operation_bytes(dict(message))
+        if sum(kept.values()) + size > self.max_operation_bytes:
+            error = GraphQLError(f"This connection's open operations would keep more than {self.max_operation_bytes:,} "
+                                 "bytes of documents and variables; complete some first.",
+                                 extensions={"code": "INVALID_INPUT"})
+            await self.send_message({"id": message["id"], "type": "error", "payload": [error.formatted]})
+            return
+        await super().handle_message(message)
+        if message["id"] in self.operations:
+            kept[message["id"]] = size
+        self._kept = kept
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         await super().handle_connection_init(message)  # authenticates (on_ws_connect), then acks

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import logging
+
 import pytest
 import uvicorn
 import websockets
@@ -19,7 +21,7 @@ import websockets
 from booking.fixtures_db import make_show
 from boxoffice.app import create_app
 from boxoffice.config import Settings
-from boxoffice.schema.transport_ws import send_now
+from boxoffice.schema.transport_ws import protocol_error, send_now
 from live_support import fan_tokens, free_port, gql, serving
 
 SEAT_CHANGES = """subscription($show: ID!, $since: Int) { seatChanges(showId: $show, sinceVersion: $since) {
@@ -204,3 +206,82 @@ async def test_send_now_finishes_a_write_that_had_to_wait() -> None:
     ready.set()
     await asyncio.wait_for(finishing, 1)
     assert out == ["written", "written"]
+
+
+_MALFORMED = {  # each after connection_init, except the first four and the null init payload
+    "a number": 5, "a list": [1, 2], "null": None, "a string": "hi",
+    "subscribe, numeric id": {"id": 1, "type": "subscribe", "payload": {"query": "{ serverTime }"}},
+    "subscribe, object id": {"id": {"a": 1}, "type": "subscribe", "payload": {"query": "{ serverTime }"}},
+    "subscribe, empty id": {"id": "", "type": "subscribe", "payload": {"query": "{ serverTime }"}},
+    "subscribe, numeric payload": {"id": "1", "type": "subscribe", "payload": 5},
+    "subscribe, null payload": {"id": "1", "type": "subscribe", "payload": None},
+    "subscribe, list payload": {"id": "1", "type": "subscribe", "payload": ["{ serverTime }"]},
+    "subscribe, numeric query": {"id": "1", "type": "subscribe", "payload": {"query": 5}},
+    "subscribe, no query": {"id": "1", "type": "subscribe", "payload": {}},
+    "subscribe, list variables": {"id": "1", "type": "subscribe", "payload": {"query": "{ serverTime }", "variables": [1]}},
+    "subscribe, numeric operationName": {"id": "1", "type": "subscribe",
+                                         "payload": {"query": "{ serverTime }", "operationName": 5}},
+    "subscribe, string extensions": {"id": "1", "type": "subscribe",
+                                     "payload": {"query": "{ serverTime }", "extensions": "x"}},
+    "complete, object id": {"id": {"a": 1}, "type": "complete"},
+    "complete, numeric id": {"id": 7, "type": "complete"},
+    "ping, numeric payload": {"type": "ping", "payload": 5},
+}
+
+
+@pytest.mark.parametrize("message", list(_MALFORMED.values()), ids=list(_MALFORMED))
+async def test_a_malformed_message_closes_the_socket_with_4400_and_a_reason(
+        live: Live, message: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """Not an exception in the server and an abnormal close (strawberry reads the fields unchecked):
+    the protocol's 4400 with what was wrong, as graphql-ws's own server answers."""
+    caplog.set_level(logging.WARNING)
+    async with websockets.connect(live.ws_url, subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+                                  compression=None) as ws:
+        if isinstance(message, dict):
+            await ws.send(json.dumps({"type": "connection_init"}))
+            assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "connection_ack"
+        await ws.send(json.dumps(message))
+        with pytest.raises(websockets.exceptions.ConnectionClosedError) as closed:
+            await asyncio.wait_for(ws.recv(), 5)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4400, closed.value
+    assert closed.value.rcvd.reason == protocol_error(message) and closed.value.rcvd.reason, closed.value
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
+
+async def test_the_protocol_allows_a_null_connection_init_payload_and_null_optional_fields(live: Live) -> None:
+    async with websockets.connect(live.ws_url, subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+                                  compression=None) as ws:
+        await ws.send(json.dumps({"type": "connection_init", "payload": None}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "connection_ack"
+        await ws.send(json.dumps({"type": "ping", "payload": None}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "pong"
+        await ws.send(json.dumps({"id": "q", "type": "subscribe", "payload": {
+            "query": "{ serverTime }", "variables": None, "operationName": None, "extensions": None}}))
+        answer = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        assert answer["type"] == "next" and answer["payload"]["data"]["serverTime"], answer
+
+
+async def test_a_connections_open_operations_keep_at_most_a_bodys_worth_of_documents_and_variables(
+        live: Live, engine: Any) -> None:
+    """Unused variables ride along with a subscription for as long as it runs: past MAX_BODY_BYTES in
+    all, a new operation is refused with a typed error, and the connection and the others stay."""
+    show, _, _ = await make_show(engine, seats=4, ga=1)
+    sid = str(show.id)
+    padded = {"show": sid, "pad": "x" * 400_000}
+    async with connect(live) as client:
+        async def subscribe(op_id: str) -> None:
+            client.frames[op_id] = []
+            await client.ws.send(json.dumps({"type": "subscribe", "id": op_id,
+                                             "payload": {"query": SEAT_CHANGES, "variables": padded}}))
+        await subscribe("a")
+        await subscribe("b")
+        await started(live, sid, 2)
+        await subscribe("c")  # 1.2 MB with a and b
+        refused = await client.receive()
+        assert refused["type"] == "error" and refused["id"] == "c", refused
+        assert refused["payload"][0]["extensions"]["code"] == "INVALID_INPUT", refused
+        assert "complete some first" in refused["payload"][0]["message"], refused
+        await client.ws.send(json.dumps({"type": "complete", "id": "a"}))
+        await started(live, sid, 1)
+        await subscribe("d")  # a's share is free again
+        await started(live, sid, 2)

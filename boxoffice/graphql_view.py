@@ -43,7 +43,11 @@ class BoxofficeGraphQL(GraphQL[Context, None]):
         try:
             return orjson.loads(data)
         except orjson.JSONDecodeError:
+            pass
+        try:
             return json.loads(data)  # the stdlib's reading of edge cases (e.g. lone surrogates)
+        except RecursionError:  # nested past the stack: not JSON we read (a WebSocket closes with 4400)
+            raise json.JSONDecodeError("nested too deeply", "", 0) from None
 
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
         return graphiql_page()  # our build, every asset same-origin: strawberry's loads them from a CDN

@@ -248,6 +248,22 @@ async def test_a_malformed_message_closes_the_socket_with_4400_and_a_reason(
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
 
 
+@pytest.mark.parametrize("frame", ['{"type":"ping","payload":' + "[" * 5_000 + "]" * 5_000 + "}",
+                                   '{"type":"ping","payload":' + '{"a":' * 3_000 + "1" + "}" * 3_001],
+                         ids=["arrays", "objects"])
+async def test_a_message_nested_past_the_stack_is_not_json_we_read(
+        live: Live, frame: str, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING)
+    async with websockets.connect(live.ws_url, subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+                                  compression=None) as ws:
+        await ws.send(frame)
+        with pytest.raises(websockets.exceptions.ConnectionClosedError) as closed:
+            await asyncio.wait_for(ws.recv(), 5)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4400, closed.value
+    assert closed.value.rcvd.reason == "WebSocket message must be valid JSON", closed.value
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
+
 async def test_the_protocol_allows_a_null_connection_init_payload_and_null_optional_fields(live: Live) -> None:
     async with websockets.connect(live.ws_url, subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
                                   compression=None) as ws:

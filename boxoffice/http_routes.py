@@ -49,8 +49,8 @@ async def stripe_webhook(request: Request) -> Response:
         return JSONResponse({"error": "payload too large"}, 413)
     try:
         event = services.payments.gateway.verify_webhook(payload, request.headers.get("stripe-signature", ""))
-    except InvalidWebhook:
-        return JSONResponse({"error": "invalid signature"}, 400)
+    except InvalidWebhook as refused:  # a bad signature, or an event not shaped as Stripe's are
+        return JSONResponse({"error": str(refused)}, 400)
     try:
         changes = await handle_stripe_event(services.engine, services.payments, event)
     except PaymentError:

@@ -28,6 +28,7 @@ from stripe.params import (
 )
 
 from ..shed_load import outside_slot
+from .event_shape import event_shape_problem
 
 log = logging.getLogger(__name__)
 
@@ -291,19 +292,23 @@ class StripeGateway:
     # -- Webhooks --------------------------------------------------------------
 
     def verify_webhook(self, payload: bytes, sig_header: str) -> dict[str, Any]:
-        """Check Stripe-Signature (HMAC over "t.payload", 5-minute tolerance) and
-        return the event as plain dicts."""
+        """Check Stripe-Signature (HMAC over "t.payload", 5-minute tolerance) and return the event as
+        plain dicts, shaped as Stripe's events are (event_shape.py)."""
         # The SDK's check of the signature, then the JSON as plain dicts: construct_event would build
         # the SDK's Event objects only for them to be taken apart again (a fifth of a webhook's CPU).
         try:
             stripe.WebhookSignature.verify_header(payload, sig_header, self._webhook_secret,
                                                   stripe.Webhook.DEFAULT_TOLERANCE)
-            event = orjson.loads(payload)
         except (ValueError, stripe.SignatureVerificationError) as exc:
-            raise InvalidWebhook(str(exc)) from exc
-        if not isinstance(event, dict):
-            raise InvalidWebhook("the webhook's payload is not a JSON object")
-        return event
+            raise InvalidWebhook("invalid signature") from exc
+        try:
+            event = orjson.loads(payload)
+        except ValueError as exc:
+            raise InvalidWebhook("the event is not JSON") from exc
+        problem = event_shape_problem(event)
+        if problem is not None:
+            raise InvalidWebhook(problem)
+        return event  # type: ignore[no-any-return]
 
     # -- plumbing --------------------------------------------------------------
 

@@ -248,6 +248,25 @@ async def test_a_signed_webhook_for_an_unknown_intent_is_acknowledged(servers: d
         assert (await conn.execute(text("SELECT 1 FROM webhook_events WHERE id = :i"), {"i": event_id})).first()
 
 
+@pytest.mark.parametrize("shape", [
+    {"data": "x"}, {"data": {"object": "pi_x"}}, {"id": "evt_a\u0000"}, {"type": 5},
+    {"data": {"object": {"id": "pi_" + "x" * 300}}}, {"data": {"object": {"id": "pi_\u0000"}}}, {"id": ""},
+], ids=["data-a-string", "object-a-string", "nul-in-event-id", "numeric-type", "object-id-too-long",
+        "nul-in-object-id", "empty-event-id"])
+async def test_a_signed_event_not_shaped_as_stripes_is_a_400_that_says_why(
+        servers: dict[str, ServerProcess], engine: Any, secret: str, shape: dict[str, Any]) -> None:
+    """Signed, yet no event Stripe sends: a 400 naming the field (Stripe's dashboard shows it), never a
+    500 or a 503 that Stripe would retry for days, and nothing recorded."""
+    event = {"id": "evt_" + uuid.uuid4().hex, "object": "event", "type": "payment_intent.succeeded",
+             "data": {"object": {"id": "pi_" + uuid.uuid4().hex, "object": "payment_intent"}}, **shape}
+    answer = _signed_post(servers["plain"], secret, event)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"].startswith("the event's "), answer.text
+    async with engine.connect() as conn:
+        assert not (await conn.execute(text("SELECT 1 FROM webhook_events WHERE id = :i"),
+                                       {"i": str(event["id"]).replace("\x00", "")})).first()
+
+
 async def test_charge_refunded_is_taken_from_stripe_not_from_the_event_body(
         servers: dict[str, ServerProcess], engine: Any, secret: str) -> None:
     server = servers["plain"]

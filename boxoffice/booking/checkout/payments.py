@@ -28,6 +28,7 @@ from ..pg_calls import Attrs, decoded, driver
 from ..records import ChangeSet, OrderRecord, PaymentRecord, SeatChange, Viewer
 from ..inventory.seatmap import lock_show_for_change, move_seats
 from .tickets import TicketConflict, revoke_order_tickets, signed_tickets
+from ..after_sale.problems import ListingGone
 from ..after_sale.resale_checkout import refund_seller
 
 log = logging.getLogger("boxoffice.payments")
@@ -78,6 +79,9 @@ async def confirm_payment(engine: AsyncEngine, ctx: PaymentContext, viewer: View
         raise ShowCancelled("This show was cancelled.", field="orderId")
     if order.status != "pending_payment" or not order.live:
         raise HoldNotActive("This order can no longer be paid; hold the seats again.", field="orderId")
+    if order.listing_gone:
+        raise ListingGone("This ticket was voided while you checked out, so it is no longer for sale; "
+                          "you were not charged.", field="orderId")
     changes = ChangeSet()
     intent_id = order.intent_id
     expected = (order.show_id, order.ticket_count)  # so the settlement's tickets are signed before its call
@@ -149,7 +153,12 @@ _ORDER_AND_PAYMENT = (
     "p.currency AS payment_currency, p.next_action_url, p.failure_reason, "
     "coalesce((SELECT first_payment_method FROM card), p.first_payment_method) AS first_payment_method, "
     "CASE WHEN EXISTS (SELECT FROM card) THEN $4 ELSE p.first_payment_key END AS first_payment_key, "
-    "(SELECT sh.status FROM shows sh WHERE sh.id = o.show_id) AS show_status "
+    "(SELECT sh.status FROM shows sh WHERE sh.id = o.show_id) AS show_status, "
+    # A resale order whose listing is no longer for sale (its ticket voided by a refund or a dispute
+    # while the buyer checked out): refused before the card is charged, as holdResaleListing refuses.
+    "EXISTS (SELECT FROM resale_holds r JOIN resale_listings l ON l.id = r.listing_id WHERE r.hold_id = o.hold_id "
+    "  AND NOT (l.status = 'listed' AND EXISTS (SELECT FROM tickets t WHERE t.id = l.ticket_id AND t.listed "
+    "  AND t.status = 'valid'))) AS listing_gone "
     "FROM orders o LEFT JOIN payments p ON p.order_id = o.id WHERE o.id = $1")
 _CONFIRMABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
 _STORE_INTENT = "UPDATE payments SET intent_id = $1, updated_at = now() WHERE order_id = $2 AND intent_id IS NULL"

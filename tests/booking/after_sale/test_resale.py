@@ -11,8 +11,8 @@ from boxoffice.booking.after_sale import resale, resale_checkout
 from boxoffice.booking.errors import BookingError
 from boxoffice.booking.records import Viewer
 
-from .journeys import (HOLD_LISTING, LIST, TRANSFER_TICKET, WITHDRAW, assert_clean, buy, email_of,
-                       order_of, pay_hold, revoked_reason, told)
+from .journeys import (CONFIRM, CREATE_ORDER, HOLD_LISTING, LIST, TRANSFER_TICKET, WITHDRAW, assert_clean, buy,
+                       email_of, order_of, pay_hold, revoked_reason, told)
 
 LISTINGS = "query($s: ID!) { show(id: $s) { resaleCapPercent resaleListings(first: 10) { id priceCents status } } }"
 MY_LISTINGS = "{ viewer { resaleListings { id status priceCents } } }"
@@ -174,6 +174,28 @@ async def test_a_listing_whose_ticket_was_voided_is_over(api) -> None:
     assert (await api.gql(MY_LISTINGS, token=seller))["viewer"]["resaleListings"][0]["status"] == "WITHDRAWN"
     buyer, _ = await api.user()
     assert (await _hold(api, buyer, listed["id"]))["code"] == "SEATS_UNAVAILABLE"
+    await assert_clean(api, show["id"])
+
+
+async def test_a_buyer_checking_out_a_listing_whose_ticket_is_voided_is_not_charged(api) -> None:
+    org, seller, show, order = await _sold_setup(api)
+    listed = await _listing(api, seller, order["tickets"][0]["id"], 2000)
+    buyer, _ = await api.user()
+    held = await _hold(api, buyer, listed["id"])
+    bought = (await api.gql(CREATE_ORDER, {"i": {"holdId": held["id"], "idempotencyKey": uuid.uuid4().hex}},
+                            buyer))["createOrder"]
+    assert bought["__typename"] == "Order", bought
+    # Meanwhile the organizer refunds the seller's order: the listed ticket is void.
+    refunded = (await api.gql(REFUND, {"o": order["id"], "k": uuid.uuid4().hex}, org))["refundOrder"]
+    assert refunded["status"] == "REFUNDED", refunded
+    paid = (await api.gql(CONFIRM, {"i": {"orderId": bought["id"], "paymentMethod": "pm_card_visa",
+                                          "idempotencyKey": uuid.uuid4().hex}}, buyer))["confirmPayment"]
+    assert paid["code"] == "SEATS_UNAVAILABLE" and "not charged" in paid["message"], paid
+    async with api.services.engine.connect() as conn:  # no PaymentIntent was made, so nothing was charged
+        intent = (await conn.execute(text("SELECT intent_id FROM payments WHERE order_id = :o"),
+                                     {"o": bought["id"]})).scalar_one()
+    assert intent is None
+    assert (await order_of(api, buyer, bought["id"]))["status"] == "PENDING_PAYMENT"  # cancelled when it expires
     await assert_clean(api, show["id"])
 
 

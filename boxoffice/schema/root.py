@@ -87,7 +87,9 @@ class Mutation:
         resolver=refunds.refund_order,
         description=("The order's owner within the show's refund window, or the show's organizer\n"
                      "at any time: refunds the payment, voids the tickets, puts the seats back on\n"
-                     "sale (a live seat change) and offers them to the waitlist first."))
+                     "sale (a live seat change) and offers them to the waitlist first. The owner\n"
+                     "only while every ticket is still theirs: none transferred, offered in a\n"
+                     "transfer, listed for resale or used at the door (NOT_REFUNDABLE says which)."))
     add_door_staff: ShowResult = strawberry.mutation(
         resolver=door.add_door_staff, description="Organizers only: lets a user (by email) check in tickets of this show.")
     check_in_ticket: CheckInResult = strawberry.mutation(

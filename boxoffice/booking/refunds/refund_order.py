@@ -20,6 +20,11 @@ whose money is still not back after 10 minutes. The cost of this order is that a
 A refund Stripe refuses for good (the payment was charged back meanwhile) stays visible to the
 audit as such.
 
+A fan refunds only an order whose tickets are all still theirs and unused: not one handed to someone
+else (the fan could otherwise sell a ticket by transfer, then take the money back and void the
+buyer's ticket), offered in a transfer or listed for resale (end that first), or used at the door.
+The organizer's refund, like a cancellation, voids them wherever they are.
+
 Idempotent: a refunded order answers as it is, whichever key asks again; another call while it is
 still confirmed is a new decision (the window may have closed since).
 """
@@ -35,6 +40,7 @@ from ..checkout.history import ORDER_COLS, order_record
 from ..checkout.payments import PaymentContext
 from ..errors import InvalidInput, NotFound, NotRefundable, Unauthenticated
 from ..inventory.holds import MAX_KEY_LENGTH
+from ..inventory.seatmap import lock_show_for_change
 from ..records import ChangeSet, OrderRecord, Viewer
 from .pay_back import pay_back_order
 from .void_orders import Voiding, void_orders
@@ -44,6 +50,22 @@ _ORDER = (
     "s.fan_refunds_until_hours_before AS window_hours, "
     "now() <= s.starts_at - make_interval(hours => s.fan_refunds_until_hours_before) AS window_open "
     "FROM orders o JOIN shows s ON s.id = o.show_id JOIN events e ON e.id = s.event_id WHERE o.id = :o")
+
+# Why a fan may not refund the order (locked by the caller) now, or null: its tickets locked in key
+# order, after the show's lock, as every path that changes a ticket locks them.
+_NOT_THE_FANS_TO_REFUND = (
+    "SELECT CASE WHEN bool_or(t.status = 'checked_in') THEN 'used' "
+    "  WHEN bool_or(t.holder_id IS NOT NULL AND t.holder_id <> :u) THEN 'given' "
+    "  WHEN bool_or(t.listed) THEN 'listed' "
+    "  WHEN bool_or(EXISTS (SELECT FROM ticket_transfers x WHERE x.ticket_id = t.id AND x.status = 'pending')) "
+    "  THEN 'offered' END "
+    "FROM (SELECT * FROM tickets WHERE order_id = :o ORDER BY id FOR UPDATE) t")
+_WHY_NOT = {
+    "used": "A ticket of this order was used at the door; the order can no longer be refunded.",
+    "given": "A ticket of this order was transferred to someone else; the order can no longer be refunded.",
+    "listed": "A ticket of this order is listed for resale; withdraw the listing first.",
+    "offered": "A ticket of this order is offered in a transfer; cancel the transfer first.",
+}
 
 
 async def refund_order(engine: AsyncEngine, ctx: PaymentContext, viewer: Viewer | None, order_id: uuid.UUID,
@@ -75,6 +97,11 @@ async def refund_order(engine: AsyncEngine, ctx: PaymentContext, viewer: Viewer 
     async with engine.begin() as conn:
         locked = (await conn.execute(text("SELECT status FROM orders WHERE id = :o FOR UPDATE"),
                                      {"o": order_id})).scalar()
+        if locked == "confirmed" and not organizer:
+            await lock_show_for_change(conn, order.show_id)
+            why_not = (await conn.execute(text(_NOT_THE_FANS_TO_REFUND), {"o": order_id, "u": order.user_id})).scalar()
+            if why_not is not None:
+                raise NotRefundable(_WHY_NOT[why_not], field="orderId")
         if locked == "confirmed":
             await void_orders(conn, order.show_id, [order_id], why, changes)
     if locked not in ("confirmed", "refunded"):  # charged back or otherwise ended meanwhile

@@ -13,7 +13,7 @@ from boxoffice.booking.door.check_in import check_in_ticket
 from boxoffice.booking.errors import BookingError
 from boxoffice.booking.records import Viewer
 
-from .journeys import (ACCEPT, CANCEL, TRANSFER_TICKET, assert_clean, buy, email_of, order_of,
+from .journeys import (ACCEPT, CANCEL, LIST, TRANSFER_TICKET, WITHDRAW, assert_clean, buy, email_of, order_of,
                        revoked_reason, told)
 
 CHECK_IN = """mutation($s: ID!, $b: String!) { checkInTicket(showId: $s, barcode: $b) {
@@ -164,4 +164,50 @@ async def test_accept_cancel_and_check_in_of_one_ticket_exactly_one_wins(api) ->
         key = "+".join(sorted(won))
         outcomes[key] = outcomes.get(key, 0) + 1
     assert sum(outcomes.values()) == 8, outcomes
+    await assert_clean(api, show["id"])
+
+
+REFUND = """mutation($o: ID!, $k: String!) { refundOrder(orderId: $o, idempotencyKey: $k) {
+  __typename ... on Order { id status } ... on Rejected { code message field } } }"""
+POLICY = """mutation($s: ID!, $i: RefundPolicyInput!) { setRefundPolicy(showId: $s, input: $i) { __typename } }"""
+
+
+async def test_a_fan_refunds_only_an_order_whose_tickets_are_all_still_theirs(api) -> None:
+    """Else a fan could sell a ticket by transfer, take the money back and void the buyer's ticket.
+    An offer or a listing is ended first; the organizer's refund voids the tickets wherever they are."""
+    org, seller, show, order = await _bought(api)
+    assert (await api.gql(POLICY, {"s": show["id"], "i": {"fanRefundsUntilHoursBefore": 1}}, org))[
+        "setRefundPolicy"]["__typename"] == "Show"
+    friend, _ = await api.user()
+    first, second = order["tickets"]
+    refund = lambda who: api.gql(REFUND, {"o": order["id"], "k": uuid.uuid4().hex}, who)  # noqa: E731
+
+    offered = await _offer(api, seller, first["id"], await email_of(api, friend))
+    refused = (await refund(seller))["refundOrder"]
+    assert (refused["code"], refused["message"]) == (
+        "NOT_REFUNDABLE", "A ticket of this order is offered in a transfer; cancel the transfer first."), refused
+    listed = (await api.gql(LIST, {"t": second["id"], "p": 100}, seller))["listForResale"]
+    assert listed["__typename"] == "ResaleListing", listed
+    accepted = (await api.gql(ACCEPT, {"x": offered["id"]}, friend))["acceptTransfer"]
+    assert accepted["__typename"] == "Ticket", accepted
+    refused = (await refund(seller))["refundOrder"]
+    assert refused["code"] == "NOT_REFUNDABLE" and "transferred to someone else" in refused["message"], refused
+    assert (await order_of(api, seller, order["id"]))["status"] == "CONFIRMED"
+    assert (await api.gql(CHECK_IN, {"s": show["id"], "b": accepted["barcode"]}, org))[
+        "checkInTicket"]["__typename"] == "CheckIn"  # the friend's ticket still admits
+
+    organizer = (await refund(org))["refundOrder"]
+    assert organizer["status"] == "REFUNDED", organizer
+    await assert_clean(api, show["id"])
+
+
+async def test_a_fan_refund_waits_for_a_listing_to_be_withdrawn(api) -> None:
+    org, seller, show, order = await _bought(api)
+    await api.gql(POLICY, {"s": show["id"], "i": {"fanRefundsUntilHoursBefore": 1}}, org)
+    listed = (await api.gql(LIST, {"t": order["tickets"][0]["id"], "p": 100}, seller))["listForResale"]
+    refused = (await api.gql(REFUND, {"o": order["id"], "k": uuid.uuid4().hex}, seller))["refundOrder"]
+    assert refused["message"] == "A ticket of this order is listed for resale; withdraw the listing first.", refused
+    assert (await api.gql(WITHDRAW, {"l": listed["id"]}, seller))["withdrawResale"]["status"] == "WITHDRAWN"
+    assert (await api.gql(REFUND, {"o": order["id"], "k": uuid.uuid4().hex}, seller))["refundOrder"][
+        "status"] == "REFUNDED"
     await assert_clean(api, show["id"])

@@ -114,7 +114,8 @@ class Mutation:
                                                           description="The sender, while still pending.")
     list_for_resale: ResaleResult = strawberry.mutation(
         resolver=after_sale.list_for_resale,
-        description="The ticket's owner: lists it at no more than the show's resale cap.")
+        description=("The ticket's buyer: lists it at no more than the show's resale cap (a ticket\n"
+                     "received by transfer is passed on by transfer: a sale pays back the buying card)."))
     withdraw_resale: ResaleResult = strawberry.mutation(resolver=after_sale.withdraw_resale)
     hold_resale_listing: HoldResult = strawberry.mutation(
         resolver=after_sale.hold_resale_listing,

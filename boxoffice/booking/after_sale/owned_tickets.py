@@ -18,7 +18,7 @@ from .problems import ShowIsCancelled, TicketCheckedIn, TicketIsVoid
 
 OWNED = (
     "SELECT t.id, t.order_id, t.show_id, t.place_id, t.seat_id, t.section_id, t.barcode, t.status, t.listed, "
-    "COALESCE(t.holder_id, o.user_id) AS owner_id, o.status AS order_status, o.currency, "
+    "COALESCE(t.holder_id, o.user_id) AS owner_id, o.user_id AS buyer_id, o.status AS order_status, o.currency, "
     "COALESCE(ss.price_cents, 0) AS face_value_cents, sh.starts_at > now() AS upcoming, sh.status AS show_status, "
     "sh.resale_cap_percent FROM tickets t JOIN orders o ON o.id = t.order_id JOIN shows sh ON sh.id = t.show_id "
     "LEFT JOIN show_seats ss ON ss.show_id = t.show_id AND ss.id = t.place_id WHERE t.id = :t")

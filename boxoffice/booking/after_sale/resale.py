@@ -4,6 +4,8 @@ A listed seat stays sold (its ticket is the seller's until a buyer pays), but li
 as available again (a new version of the seat, published as 'A') and as sold when it is withdrawn
 or bought. Listing locks the ticket row after the show's lock and checks it is still valid and not
 offered in a transfer, so a listing, a transfer and a check-in of one ticket never both succeed.
+Only the buyer resells: the sale's money is paid back to the card that bought the ticket, so a
+ticket received by transfer is passed on by transfer (listing it paid its price to the sender).
 """
 
 from __future__ import annotations
@@ -59,6 +61,9 @@ async def list_for_resale(engine: AsyncEngine, viewer: Viewer | None, ticket_id:
             if same is not None and same.price_cents == price_cents:
                 return listing_record(same), changes
             raise TicketListed("This ticket is listed already; withdraw it to change the price.", field="ticketId")
+        if ticket.owner_id != ticket.buyer_id:  # the sale's money goes back to the card that bought it
+            raise InvalidInput("Only a ticket you bought can be resold here: its price is paid back to the card that "
+                               "bought it. Pass this one on with a transfer.", field="ticketId")
         if (await conn.execute(text("SELECT 1 FROM ticket_transfers WHERE ticket_id = :t AND status = 'pending'"),
                                {"t": ticket_id})).first() is not None:
             raise TransferAlreadyPending("This ticket is offered in a transfer; cancel it first.", field="ticketId")

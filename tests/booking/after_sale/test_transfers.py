@@ -211,3 +211,16 @@ async def test_a_fan_refund_waits_for_a_listing_to_be_withdrawn(api) -> None:
     assert (await api.gql(REFUND, {"o": order["id"], "k": uuid.uuid4().hex}, seller))["refundOrder"][
         "status"] == "REFUNDED"
     await assert_clean(api, show["id"])
+
+
+async def test_a_ticket_received_by_transfer_is_passed_on_by_transfer_not_resold(api) -> None:
+    """A resale pays its price back to the card that bought the ticket: the sender's, not the friend's."""
+    org, seller, show, order = await _bought(api)
+    friend, _ = await api.user()
+    offered = await _offer(api, seller, order["tickets"][0]["id"], await email_of(api, friend))
+    accepted = (await api.gql(ACCEPT, {"x": offered["id"]}, friend))["acceptTransfer"]
+    listed = (await api.gql(LIST, {"t": accepted["id"], "p": 100}, friend))["listForResale"]
+    assert listed["code"] == "INVALID_INPUT" and "Pass this one on with a transfer" in listed["message"], listed
+    onward = await _offer(api, friend, accepted["id"], await email_of(api, (await api.user())[0]))
+    assert onward["status"] == "PENDING", onward
+    await assert_clean(api, show["id"])

@@ -36,11 +36,18 @@ async def test_email_taken_is_case_insensitive(api) -> None:
 
 
 async def test_bad_sign_up_input_is_rejected(api) -> None:
-    for field, value in (("email", "not-an-email"), ("password", "short"), ("name", "   ")):
+    for field, value in (("email", "not-an-email"), ("password", "short"), ("name", "   "),
+                         ("name", "Ana\u202egnp.exe"), ("name", "Ana\x07"), ("name", "Ana\u2066Bo")):
         good = {"email": _email(), "password": "correct horse", "name": "Ana"}
         good[field] = value
         result = (await api.gql(SIGN_UP, {"input": good}))["signUp"]
         assert result["code"] == "INVALID_INPUT" and result["field"] == field
+
+
+async def test_names_in_any_script_are_welcome(api) -> None:
+    for name in ("Zoë Ångström", "محمد الأمين", "שרה כהן", "李小龙", "Ana 🎉"):
+        result = (await api.gql(SIGN_UP, {"input": {"email": _email(), "password": "correct horse", "name": name}}))
+        assert result["signUp"]["user"]["name"] == name, result
 
 
 async def test_wrong_password_and_unknown_email(api) -> None:

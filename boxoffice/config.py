@@ -159,6 +159,7 @@ LIMIT_SETTINGS = {
     "BOXOFFICE_LIMIT_FAILED_LOG_IN_PER_EMAIL": "failed_log_in_per_email",
     "BOXOFFICE_LIMIT_HOLD_PER_USER": "hold_per_user",
     "BOXOFFICE_LIMIT_PAYMENT_PER_USER": "payment_per_user",
+    "BOXOFFICE_LIMIT_TRANSFER_PER_USER": "transfer_per_user",
 }
 
 

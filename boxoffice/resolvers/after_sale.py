@@ -25,7 +25,9 @@ async def transfer_ticket(info: Info, ticket_id: strawberry.ID, to_email: str) -
     ctx = info.context
 
     async def call() -> TransferRecord:
-        return await transfers.transfer_ticket(ctx.engine, ctx.viewer, _id(ticket_id, "ticketId"), to_email)
+        ticket = _id(ticket_id, "ticketId")
+        await ctx.services.limits.check_transfer(ctx.viewer)
+        return await transfers.transfer_ticket(ctx.engine, ctx.viewer, ticket, to_email)
 
     return await attempt(call, lambda t: TicketTransfer(record=t))
 

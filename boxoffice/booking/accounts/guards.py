@@ -18,6 +18,7 @@ FAILED_LOG_IN_ADDRESS = "log_in_fail:address"
 FAILED_LOG_IN_EMAIL = "log_in_fail:email"
 HOLD = "hold"
 PAYMENT = "payment"
+TRANSFER = "transfer"
 
 
 def address_key(address: str) -> str:
@@ -90,3 +91,7 @@ class Guards:
     async def check_payment(self, viewer: Viewer | None) -> None:
         if viewer is not None:
             await self._enforce(PAYMENT, str(viewer.user_id), self._policy.payment_per_user)
+
+    async def check_transfer(self, viewer: Viewer | None) -> None:
+        if viewer is not None:
+            await self._enforce(TRANSFER, str(viewer.user_id), self._policy.transfer_per_user)

@@ -50,3 +50,6 @@ class LimitPolicy:
     failed_log_in_per_email: Backoff = Backoff(10, 300)
     hold_per_user: RateLimit = RateLimit(30, 10)
     payment_per_user: RateLimit = RateLimit(20, 60)
+    # Each offer is a notification and an e-mail to its recipient: without a bound, offering and
+    # cancelling in a loop mails anyone a ticket holder names as often as the loop runs.
+    transfer_per_user: RateLimit = RateLimit(20, 3600)

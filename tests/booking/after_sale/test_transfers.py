@@ -224,3 +224,19 @@ async def test_a_ticket_received_by_transfer_is_passed_on_by_transfer_not_resold
     onward = await _offer(api, friend, accepted["id"], await email_of(api, (await api.user())[0]))
     assert onward["status"] == "PENDING", onward
     await assert_clean(api, show["id"])
+
+
+async def test_offering_and_cancelling_in_a_loop_stops_at_the_transfer_limit(api) -> None:
+    """Every offer notifies and mails its recipient: a loop of offers is refused past the default limit
+    (BOXOFFICE_LIMIT_TRANSFER_PER_USER, 20 an hour), so nobody can be mailed without end."""
+    org, seller, show, order = await _bought(api)
+    friend, _ = await api.user()
+    email = await email_of(api, friend)
+    answers = []
+    for _ in range(21):
+        offered = await _offer(api, seller, order["tickets"][0]["id"], email)
+        answers.append(offered.get("code") or offered["status"])
+        if offered.get("id"):
+            await api.gql(CANCEL, {"x": offered["id"]}, seller)
+    assert answers == ["PENDING"] * 20 + ["RATE_LIMITED"], answers
+    assert len(await told(api, friend, "TICKET_TRANSFERRED")) == 20

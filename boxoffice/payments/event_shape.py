@@ -28,10 +28,10 @@ def event_shape_problem(event: Any) -> str | None:
         return "the event is not a JSON object"
     for field in ("id", "type"):
         if _bad_text(event.get(field), required=True):
-            return f"the event's {field} is not a string of 1 to {MAX_ID_CHARS} characters"
+            return f"the event's {field} is not a string of 1 to {MAX_ID_CHARS} characters without NUL"
     data = event.get("data")
     if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
         return "the event's data.object is not a JSON object"
     if _bad_text(data["object"].get("id"), required=False):
-        return f"the event's data.object.id is not a string of 1 to {MAX_ID_CHARS} characters"
+        return f"the event's data.object.id is not a string of 1 to {MAX_ID_CHARS} characters without NUL"
     return None

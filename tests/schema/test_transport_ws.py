@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import logging
 
 import pytest
 import uvicorn
@@ -208,7 +207,7 @@ async def test_send_now_finishes_a_write_that_had_to_wait() -> None:
     assert out == ["written", "written"]
 
 
-_MALFORMED = {  # each after connection_init, except the first four and the null init payload
+_MALFORMED = {  # the first four are sent first thing; the others after connection_init
     "a number": 5, "a list": [1, 2], "null": None, "a string": "hi",
     "subscribe, numeric id": {"id": 1, "type": "subscribe", "payload": {"query": "{ serverTime }"}},
     "subscribe, object id": {"id": {"a": 1}, "type": "subscribe", "payload": {"query": "{ serverTime }"}},

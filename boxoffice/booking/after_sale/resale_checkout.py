@@ -94,10 +94,12 @@ async def _hold_once(engine: AsyncEngine, viewer: Viewer, listing_id: uuid.UUID,
             if current.user_id == viewer.user_id:
                 return hold_record(current)  # the same buyer again, with another key: their hold
             raise ListingHeld("Another buyer is checking out this ticket.", field="listingId")
-        held = (await conn.execute(text(
-            "SELECT COALESCE(sum(ticket_count), 0) FROM holds WHERE user_id = :u AND show_id = :s "
-            "AND status = 'active' AND expires_at > now()"), {"u": viewer.user_id, "s": listing.show_id})).scalar_one()
-        if held + 1 > listing.max_tickets_per_user:  # the show's per-fan limit, as holdSeats counts it
+        held = (await conn.execute(text(  # what the fan holds and has bought for the show, as holdSeats counts
+            "SELECT COALESCE((SELECT sum(ticket_count) FROM holds WHERE user_id = :u AND show_id = :s "
+            "AND status = 'active' AND expires_at > now()), 0) + COALESCE((SELECT sum(ticket_count) FROM orders "
+            "WHERE user_id = :u AND show_id = :s AND status = 'confirmed'), 0)"),
+            {"u": viewer.user_id, "s": listing.show_id})).scalar_one()
+        if held + 1 > listing.max_tickets_per_user:  # the show's per-fan limit
             raise LimitExceeded("That is more tickets than one person may hold for this show.", field="listingId")
         reserved = listing.seat_id is not None
         ga = [] if reserved else [{"sectionId": str(listing.section_id), "quantity": 1,

@@ -211,3 +211,15 @@ async def test_one_key_holds_one_listing_and_a_fan_holds_within_the_show_limit(a
     assert (await _hold(api, buyer, second["id"], key))["code"] == "IDEMPOTENCY_CONFLICT"
     assert (await api.hold(buyer, show["id"], show["seats"][2:3]))["__typename"] == "Hold"  # 2 of 2 now
     assert (await _hold(api, buyer, second["id"]))["code"] == "LIMIT_EXCEEDED"
+
+
+async def test_tickets_bought_count_toward_the_show_limit_when_buying_a_listing(api) -> None:
+    """As holdSeats counts them: a fan who bought the show's limit cannot go past it through resale."""
+    org, _ = await api.user("organizer")
+    seller, _ = await api.user()
+    show = await api.show(org, max_tickets=2)
+    listed = await _listing(api, seller, (await buy(api, seller, show, seats=show["seats"][:1]))["tickets"][0]["id"],
+                            5000)
+    fan, _ = await api.user()
+    await buy(api, fan, show, seats=show["seats"][1:3])  # the limit: 2
+    assert (await _hold(api, fan, listed["id"]))["code"] == "LIMIT_EXCEEDED"

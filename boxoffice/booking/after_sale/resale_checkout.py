@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ...payments.gateway import PaymentProviderUnavailable, PaymentRequestRejected
 from ..errors import IdempotencyConflict, InvalidInput, LimitExceeded, NotFound, NotOnSale, Unauthenticated
-from ..inventory.holds import MAX_KEY_LENGTH
+from ..inventory.holds import MAX_KEY_LENGTH, tickets_in_use
 from ..records import GALine, HoldRecord, Viewer
 from .problems import ListingGone, ListingHeld, ShowIsCancelled
 
@@ -33,6 +33,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("boxoffice.resale")
 
+# A listing a buyer can still buy: listed, and its ticket still valid and marked listed (a refund or a
+# dispute voids the ticket without touching the listing). On `l`, a resale_listings row.
+LISTING_FOR_SALE = ("(l.status = 'listed' AND EXISTS (SELECT FROM tickets t WHERE t.id = l.ticket_id AND t.listed "
+                    "AND t.status = 'valid'))")
 _HOLD_COLS = ("h.id, h.user_id, h.show_id, h.status, h.expires_at, h.seat_ids, h.ga_lines, h.ticket_count, "
               "h.total_cents, h.currency, h.created_at")
 
@@ -73,8 +77,9 @@ async def _hold_once(engine: AsyncEngine, viewer: Viewer, listing_id: uuid.UUID,
             return hold_record(same)
         listing = (await conn.execute(text(
             "SELECT l.id, l.show_id, l.seller_id, l.place_id, l.seat_id, l.section_id, l.price_cents, l.currency, "
-            "l.status, l.hold_id, sh.hold_ttl_seconds, sh.max_tickets_per_user, sh.status AS show_status, sh.starts_at > now() AS upcoming, "
-            "EXISTS (SELECT 1 FROM tickets t WHERE t.id = l.ticket_id AND t.listed AND t.status = 'valid') AS live "
+            "l.hold_id, sh.hold_ttl_seconds, sh.max_tickets_per_user, sh.status AS show_status, "
+            "sh.starts_at > now() AS upcoming, "
+            f"{LISTING_FOR_SALE} AS for_sale "
             "FROM resale_listings l JOIN shows sh ON sh.id = l.show_id WHERE l.id = :l FOR UPDATE OF l"),
             {"l": listing_id})).first()
         if listing is None:
@@ -83,7 +88,7 @@ async def _hold_once(engine: AsyncEngine, viewer: Viewer, listing_id: uuid.UUID,
             raise ShowIsCancelled("This show was cancelled.", field="listingId")
         if not listing.upcoming:
             raise NotOnSale("This show has started.", field="listingId")
-        if listing.status != "listed" or not listing.live:
+        if not listing.for_sale:
             raise ListingGone("This ticket was sold or withdrawn.", field="listingId")
         if listing.seller_id == viewer.user_id:
             raise InvalidInput("This is your own listing.", field="listingId")
@@ -94,11 +99,8 @@ async def _hold_once(engine: AsyncEngine, viewer: Viewer, listing_id: uuid.UUID,
             if current.user_id == viewer.user_id:
                 return hold_record(current)  # the same buyer again, with another key: their hold
             raise ListingHeld("Another buyer is checking out this ticket.", field="listingId")
-        held = (await conn.execute(text(  # what the fan holds and has bought for the show, as holdSeats counts
-            "SELECT COALESCE((SELECT sum(ticket_count) FROM holds WHERE user_id = :u AND show_id = :s "
-            "AND status = 'active' AND expires_at > now()), 0) + COALESCE((SELECT sum(ticket_count) FROM orders "
-            "WHERE user_id = :u AND show_id = :s AND status = 'confirmed'), 0)"),
-            {"u": viewer.user_id, "s": listing.show_id})).scalar_one()
+        held = (await conn.execute(text(f"SELECT {tickets_in_use(':u', ':s')}"),
+                                   {"u": viewer.user_id, "s": listing.show_id})).scalar_one()
         if held + 1 > listing.max_tickets_per_user:  # the show's per-fan limit
             raise LimitExceeded("That is more tickets than one person may hold for this show.", field="listingId")
         reserved = listing.seat_id is not None

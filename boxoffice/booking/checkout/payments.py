@@ -29,7 +29,7 @@ from ..records import ChangeSet, OrderRecord, PaymentRecord, SeatChange, Viewer
 from ..inventory.seatmap import lock_show_for_change, move_seats
 from .tickets import TicketConflict, revoke_order_tickets, signed_tickets
 from ..after_sale.problems import ListingGone
-from ..after_sale.resale_checkout import refund_seller
+from ..after_sale.resale_checkout import LISTING_FOR_SALE, refund_seller
 
 log = logging.getLogger("boxoffice.payments")
 _PAYMENT_METHOD = re.compile(r"^pm_[A-Za-z0-9_]{1,100}$")
@@ -157,8 +157,7 @@ _ORDER_AND_PAYMENT = (
     # A resale order whose listing is no longer for sale (its ticket voided by a refund or a dispute
     # while the buyer checked out): refused before the card is charged, as holdResaleListing refuses.
     "EXISTS (SELECT FROM resale_holds r JOIN resale_listings l ON l.id = r.listing_id WHERE r.hold_id = o.hold_id "
-    "  AND NOT (l.status = 'listed' AND EXISTS (SELECT FROM tickets t WHERE t.id = l.ticket_id AND t.listed "
-    "  AND t.status = 'valid'))) AS listing_gone "
+    f"  AND NOT {LISTING_FOR_SALE}) AS listing_gone "
     "FROM orders o LEFT JOIN payments p ON p.order_id = o.id WHERE o.id = $1")
 _CONFIRMABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
 _STORE_INTENT = "UPDATE payments SET intent_id = $1, updated_at = now() WHERE order_id = $2 AND intent_id IS NULL"

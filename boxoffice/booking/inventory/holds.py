@@ -149,6 +149,15 @@ async def hold_seats(engine: AsyncEngine, viewer: Viewer | None, req: HoldReques
     raise SeatsUnavailable("Those places are being taken right now; try again in a moment.", [])
 
 
+def tickets_in_use(user: str, show: str) -> str:
+    """SQL for what counts toward a fan's per-show limit: the tickets of their live holds and of their
+    confirmed orders. `user` and `show` are the statement's expressions for them (placeholders or
+    columns); every check of the limit (holdSeats, waitlist offers, resale holds) counts this."""
+    return (f"COALESCE((SELECT sum(CASE WHEN expires_at > now() THEN ticket_count END) FROM holds "
+            f"WHERE user_id = {user} AND show_id = {show} AND status = 'active'), 0) + COALESCE((SELECT "
+            f"sum(ticket_count) FROM orders WHERE user_id = {user} AND show_id = {show} AND status = 'confirmed'), 0)")
+
+
 # Under the locks, in one round trip: an earlier hold with this key, the places the user already
 # has for the show, and the expiry (the database's clock, the one every expiry check uses).
 _LOCK = (f"SELECT set_config('synchronous_commit', 'off', true), "
@@ -157,9 +166,7 @@ _LOCK = (f"SELECT set_config('synchronous_commit', 'off', true), "
 _BEFORE_CLAIM = (
     "SELECT now() + make_interval(secs => $1) AS new_expires_at, "
     "(SELECT status = 'cancelled' FROM shows WHERE id = $3) AS show_cancelled, "
-    "COALESCE((SELECT sum(CASE WHEN expires_at > now() THEN ticket_count END) FROM holds WHERE user_id = $2 "
-    "AND show_id = $3 AND status = 'active'), 0) + COALESCE((SELECT sum(ticket_count) FROM orders WHERE user_id = $2 "
-    "AND show_id = $3 AND status = 'confirmed'), 0) AS in_use, "
+    f"{tickets_in_use('$2', '$3')} AS in_use, "
     "h.id, h.user_id, h.show_id, h.status, h.expires_at, h.seat_ids, h.ga_lines, h.ticket_count, h.total_cents, "
     "h.currency, h.created_at, h.request_hash FROM (SELECT 1) AS one "
     "LEFT JOIN holds h ON h.user_id = $2 AND h.idempotency_key = $4")

@@ -54,6 +54,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ...db import reading
+from ..inventory.holds import tickets_in_use
 from ..inventory.seatmap import lock_show_for_change
 from ..records import ChangeSet, SeatChange
 
@@ -215,10 +216,8 @@ async def _lock_fans(conn: AsyncConnection, show_id: uuid.UUID, users: list[uuid
         "hashtextextended(CAST(u AS text) || CAST(CAST(:s AS uuid) AS text), 11) AS k "
         "FROM unnest(CAST(:u AS uuid[])) u ORDER BY 1) keys"), {"s": show_id, "u": users})
     rows = await conn.execute(text(
-        "SELECT u, COALESCE((SELECT sum(CASE WHEN expires_at > now() THEN ticket_count END) FROM holds "
-        "  WHERE user_id = u AND show_id = :s AND status = 'active'), 0) "
-        "+ COALESCE((SELECT sum(ticket_count) FROM orders WHERE user_id = u AND show_id = :s "
-        "  AND status = 'confirmed'), 0) AS in_use FROM unnest(CAST(:u AS uuid[])) u"), {"s": show_id, "u": users})
+        f"SELECT u, {tickets_in_use('u', ':s')} AS in_use FROM unnest(CAST(:u AS uuid[])) u"),
+        {"s": show_id, "u": users})
     return {r.u: int(r.in_use) for r in rows}
 
 

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ...payments.gateway import PaymentProviderUnavailable, PaymentRequestRejected
 from ..errors import IdempotencyConflict, InvalidInput, LimitExceeded, NotFound, NotOnSale, Unauthenticated
-from ..inventory.holds import MAX_KEY_LENGTH, tickets_in_use
+from ..inventory.holds import MAX_KEY_LENGTH, fan_lock_key, tickets_in_use
 from ..records import GALine, HoldRecord, Viewer
 from .problems import ListingGone, ListingHeld, ShowIsCancelled
 
@@ -99,6 +99,11 @@ async def _hold_once(engine: AsyncEngine, viewer: Viewer, listing_id: uuid.UUID,
             if current.user_id == viewer.user_id:
                 return hold_record(current)  # the same buyer again, with another key: their hold
             raise ListingHeld("Another buyer is checking out this ticket.", field="listingId")
+        # The fan's per-show lock, as holdSeats takes it, so a seat hold of theirs at the same instant
+        # waits and then counts this one (a statement of its own: the count needs a snapshot after it).
+        fan_lock = fan_lock_key("CAST(:u AS uuid)", "CAST(:s AS uuid)")
+        await conn.execute(text(f"SELECT pg_advisory_xact_lock({fan_lock})"),
+                           {"u": viewer.user_id, "s": listing.show_id})
         held = (await conn.execute(text(f"SELECT {tickets_in_use(':u', ':s')}"),
                                    {"u": viewer.user_id, "s": listing.show_id})).scalar_one()
         if held + 1 > listing.max_tickets_per_user:  # the show's per-fan limit

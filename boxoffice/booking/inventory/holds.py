@@ -158,11 +158,18 @@ def tickets_in_use(user: str, show: str) -> str:
             f"sum(ticket_count) FROM orders WHERE user_id = {user} AND show_id = {show} AND status = 'confirmed'), 0)")
 
 
+def fan_lock_key(user: str, show: str) -> str:
+    """SQL for the key of a fan's per-show advisory lock; `user` and `show` are uuid expressions.
+    Whatever checks the per-fan limit and then adds to it takes this lock first, so two such
+    requests of one fan take turns (hold_reserved_seats() in migration 0003 computes the same key)."""
+    return f"hashtextextended(CAST({user} AS text) || CAST({show} AS text), 11)"
+
+
 # Under the locks, in one round trip: an earlier hold with this key, the places the user already
 # has for the show, and the expiry (the database's clock, the one every expiry check uses).
 _LOCK = (f"SELECT set_config('synchronous_commit', 'off', true), "
          f"pg_advisory_xact_lock_shared({SHOW_LOCK_KEY.replace(':show_id', '$1')}), "
-         "pg_advisory_xact_lock(hashtextextended(CAST($2::uuid AS text) || CAST($1::uuid AS text), 11))")
+         f"pg_advisory_xact_lock({fan_lock_key('$2::uuid', '$1::uuid')})")
 _BEFORE_CLAIM = (
     "SELECT now() + make_interval(secs => $1) AS new_expires_at, "
     "(SELECT status = 'cancelled' FROM shows WHERE id = $3) AS show_cancelled, "

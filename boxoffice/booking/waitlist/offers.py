@@ -54,7 +54,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ...db import reading
-from ..inventory.holds import tickets_in_use
+from ..inventory.holds import fan_lock_key, tickets_in_use
 from ..inventory.seatmap import lock_show_for_change
 from ..records import ChangeSet, SeatChange
 
@@ -213,7 +213,7 @@ async def _lock_fans(conn: AsyncConnection, show_id: uuid.UUID, users: list[uuid
     """The fans' per-show locks in key order (booking/inventory/holds.py), then what each has already."""
     await conn.execute(text(
         "SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT "
-        "hashtextextended(CAST(u AS text) || CAST(CAST(:s AS uuid) AS text), 11) AS k "
+        f"{fan_lock_key('u', 'CAST(:s AS uuid)')} AS k "
         "FROM unnest(CAST(:u AS uuid[])) u ORDER BY 1) keys"), {"s": show_id, "u": users})
     rows = await conn.execute(text(
         f"SELECT u, {tickets_in_use('u', ':s')} AS in_use FROM unnest(CAST(:u AS uuid[])) u"),

@@ -223,3 +223,37 @@ async def test_tickets_bought_count_toward_the_show_limit_when_buying_a_listing(
     fan, _ = await api.user()
     await buy(api, fan, show, seats=show["seats"][1:3])  # the limit: 2
     assert (await _hold(api, fan, listed["id"]))["code"] == "LIMIT_EXCEEDED"
+
+
+async def test_a_seat_hold_and_a_listing_hold_of_one_fan_at_once_stay_within_the_show_limit(api) -> None:
+    """A holdSeats of the fan is in flight (its seat claimed, not yet committed) when the same fan holds a
+    listing: the listing's hold waits for it and then counts it, as a second holdSeats would."""
+    org, _ = await api.user("organizer")
+    seller, _ = await api.user()
+    show = await api.show(org, max_tickets=2)
+    listed = await _listing(api, seller, (await buy(api, seller, show, seats=show["seats"][:1]))["tickets"][0]["id"],
+                            5000)
+    fan, _ = await api.user()
+    assert (await api.hold(fan, show["id"], show["seats"][1:2]))["__typename"] == "Hold"  # 1 of 2
+    fan_id = (await api.gql("{ viewer { id } }", token=fan))["viewer"]["id"]
+    async with api.services.engine.connect() as in_flight:
+        facts = (await in_flight.execute(text(
+            "SELECT sh.version_sequence, sh.currency, (SELECT min(id) FROM show_seats WHERE show_id = sh.id "
+            "AND status = 'A' AND position IS NOT NULL) AS seat FROM shows sh WHERE sh.id = :s"),
+            {"s": show["id"]})).one()
+        claimed = (await in_flight.execute(text(
+            "SELECT outcome FROM hold_reserved_seats(:h, :u, :s, ARRAY[CAST(:seat AS bigint)], 'in-flight', 'x', "
+            "600, 2, :seq, :c, false)"), {"h": uuid.uuid4(), "u": fan_id, "s": show["id"], "seat": facts.seat,
+                                          "seq": facts.version_sequence, "c": facts.currency})).scalar_one()
+        assert claimed == "ok"  # 2 of 2, uncommitted
+        listing_hold = asyncio.ensure_future(_hold(api, fan, listed["id"]))
+        async with api.services.engine.connect() as watch:
+            while not listing_hold.done():  # until it answered, or it waits on the fan's lock
+                if (await watch.execute(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                                             "AND NOT granted AND database = (SELECT oid FROM pg_database "
+                                             "WHERE datname = current_database())"))).scalar_one():
+                    break
+                await watch.rollback()
+                await asyncio.sleep(0.01)
+        await in_flight.commit()
+    assert (await listing_hold)["code"] == "LIMIT_EXCEEDED"

@@ -16,6 +16,7 @@ from .client_address import client_address
 from .graphiql_page import graphiql_page
 from .resolvers.context import Context
 from .schema.build import DOCUMENT_TOO_LONG, MAX_DOCUMENT_CHARS, BoxofficeSchema
+from .schema.operations import OPERATION_NAME_NEEDED
 from .schema.outage_errors import unavailable_answer
 from .schema.response_budget import within_budget
 from .schema.shared_events import encode_message
@@ -89,6 +90,8 @@ class BoxofficeGraphQL(GraphQL[Context, None]):
                 raise HTTPException(400, UNSTORABLE_TEXT)
             if item.query and len(item.query) > MAX_DOCUMENT_CHARS:  # before anything parses it
                 raise HTTPException(400, DOCUMENT_TOO_LONG)
+            if item.query and self.schema.parsed_documents.needs_operation_name(item.query, item.operation_name):
+                raise HTTPException(400, OPERATION_NAME_NEEDED)
             if item.query and self.schema.parsed_documents.is_subscription(item.query, item.operation_name):
                 raise HTTPException(400, "Subscriptions are served over WebSocket at /graphql (graphql-transport-ws).")
         return data

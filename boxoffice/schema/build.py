@@ -22,7 +22,7 @@ from .root import Mutation, Query, Subscription
 from .collection_memo import with_collection_memo
 from .leaf_reads import with_leaf_reads
 from .leaf_rows import with_leaf_rows
-from .operations import selected_operation
+from .operations import needs_operation_name, selected_operation
 from .response_budget import with_response_budget
 from .shared_events import SharedEventExecutor
 from .acyclic_execution import without_cycles
@@ -89,6 +89,15 @@ class ParsedDocuments:
 
     def is_subscription(self, query: str, operation_name: str | None) -> bool:
         return self.operation_type(query, operation_name) == OperationType.SUBSCRIPTION.value
+
+    def needs_operation_name(self, query: str, operation_name: str | None) -> bool:
+        """schema/operations.py needs_operation_name; False for a document that does not parse."""
+        if operation_name is not None:
+            return False
+        try:
+            return needs_operation_name(self.parse(query), None)
+        except GraphQLError:
+            return False
 
 
 class ForgivingParserCache(SchemaExtension):

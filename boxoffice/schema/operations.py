@@ -12,3 +12,15 @@ def selected_operation(document: DocumentNode, operation_name: str | None) -> Op
     if operation_name is not None:
         operations = [o for o in operations if o.name is not None and o.name.value == operation_name]
     return operations[0] if len(operations) == 1 else None
+
+
+# graphql-core's words (execution's build), which GraphQL tooling and developers know.
+OPERATION_NAME_NEEDED = "Must provide operation name if query contains multiple operations."
+
+
+def needs_operation_name(document: DocumentNode, operation_name: str | None) -> bool:
+    """True when the request names no operation and the document holds several: the GraphQL spec's
+    GetOperation refuses it (strawberry would run the first; every transport refuses it instead)."""
+    if operation_name is not None:
+        return False
+    return sum(isinstance(d, OperationDefinitionNode) for d in document.definitions) > 1

@@ -27,6 +27,7 @@ from strawberry.types.graphql import OperationType as StrawberryOperationType
 from strawberry.utils.operation import get_first_operation, get_operation_type
 
 from .build import MAX_DOCUMENT_CHARS, BoxofficeSchema
+from .operations import needs_operation_name
 from .prepared_execution import PreparedExecution, prepare_execution
 from .validation_cache import TokenValidationCache, ValidationResults, document_key
 
@@ -35,7 +36,7 @@ from .validation_cache import TokenValidationCache, ValidationResults, document_
 class PreparedDocument:
     document: DocumentNode | None  # None: the text does not parse (`errors` holds the syntax error)
     operation_type: str  # "query" / "mutation" as strawberry names it; "invalid" when it does not parse
-    operation_name: str | None  # what strawberry executes: the name asked for, else the first operation's
+    operation_name: str | None  # what strawberry executes: the name asked for, else the only operation's
     errors: list[GraphQLError]  # parse or validation errors; empty for a document to execute
     # build()'s work for a valid document, done once (None: graphql-core's execute builds it per request)
     execution: PreparedExecution | None = None
@@ -43,7 +44,7 @@ class PreparedDocument:
 
 class Undecided(Exception):
     """Strawberry answers this request itself: it refuses it with an HTTP error of its own
-    (no operation of that name, a subscription over HTTP)."""
+    (no operation of that name, several operations and none named, a subscription over HTTP)."""
 
 
 class PreparedDocuments:
@@ -82,6 +83,8 @@ class PreparedDocuments:
             document = self.parse(query)
         except GraphQLError as error:
             return PreparedDocument(None, "invalid", None, [error])
+        if needs_operation_name(document, operation_name):
+            raise Undecided  # refused with a 400 (graphql_view.py parse_http_body)
         try:
             # strawberry's own reading: the named operation, else the first one.
             kind = get_operation_type(document, operation_name)

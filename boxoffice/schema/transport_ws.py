@@ -44,6 +44,7 @@ from ..http_body import MAX_BODY_BYTES
 from ..resolvers.context import Context
 from ..subscriptions.session_watch import Watched
 from .build import BoxofficeSchema
+from .operations import OPERATION_NAME_NEEDED
 from .shared_events import DirectFrames
 
 
@@ -146,18 +147,25 @@ class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         if message["type"] != "subscribe" or not self.connection_acknowledged or message["id"] in self.operations:
             await super().handle_message(message)  # strawberry's answers (4401, 4409) come first
             return
+        payload = message["payload"]
+        if self.schema.parsed_documents.needs_operation_name(payload["query"], payload.get("operationName")):
+            await self._refuse(message["id"], OPERATION_NAME_NEEDED)
+            return
         kept = {op: size for op, size in (self._kept or {}).items() if op in self.operations}
         size = operation_bytes(dict(message))
         if sum(kept.values()) + size > self.max_operation_bytes:
-            error = GraphQLError(f"This connection's open operations would keep more than {self.max_operation_bytes:,} "
-                                 "bytes of documents and variables; complete some first.",
-                                 extensions={"code": "INVALID_INPUT"})
-            await self.send_message({"id": message["id"], "type": "error", "payload": [error.formatted]})
+            await self._refuse(message["id"], f"This connection's open operations would keep more than "
+                               f"{self.max_operation_bytes:,} bytes of documents and variables; complete some first.")
             return
         await super().handle_message(message)
         if message["id"] in self.operations:
             kept[message["id"]] = size
         self._kept = kept
+
+    async def _refuse(self, operation_id: str, reason: str) -> None:
+        """The operation ends with an `error` message (INVALID_INPUT); the connection stays."""
+        error = GraphQLError(reason, extensions={"code": "INVALID_INPUT"})
+        await self.send_message({"id": operation_id, "type": "error", "payload": [error.formatted]})
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         await super().handle_connection_init(message)  # authenticates (on_ws_connect), then acks

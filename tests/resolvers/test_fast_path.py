@@ -14,6 +14,7 @@ throughout, so holdSeats reaches this path too.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import uuid
@@ -243,8 +244,6 @@ EVENTS_QUERY = "query Q($f: EventFilter, $n: Int) { events(filter: $f, first: $n
     request("query Q($n: Int) { events(first: $n) { edges { node { id } } } }", {"n": "many"}),
     request("query Q($n: Int) { events(first: $n) { edges { node { id } } } }", {"n": 2**40}),
     request("{ show(id: \"x\") { id } "),  # syntax
-    request("query A { __typename } query B { viewer { id } }"),  # the first operation's name is taken
-    request("{ __typename } query B { viewer { id } }"),  # no name: graphql-core's error
     request("query A { __typename } query B { viewer { id } }", name="B"),
     request("{ a: __typename b: __typename c: __typename }"),
     request("{ " + " ".join(f"a{i}: __typename" for i in range(40)) + " }"),  # too many aliases
@@ -288,6 +287,8 @@ def nested_lists(depth: int) -> Any:
     {"query": "{ serverTime }", "extensions": "x"},
     {"query": "{ serverTime }", "operationName": 5},
     request("query A { serverTime }", name="B"),  # no such operation
+    request("query A { __typename } query B { viewer { id } }"),  # several operations, none named
+    request("{ __typename } query B { viewer { id } }"),
     request("subscription { seatChanges(showId: \"x\") { version } }"),
     request("query Q($s: String) { serverTime }", {"s": "nul\x00"}),
     request("query A { serverTime }", name="A\x00"),
@@ -298,6 +299,17 @@ def nested_lists(depth: int) -> Any:
 async def test_requests_strawberry_refuses_stay_its_own(server: Api, paths: Paths, body: Any) -> None:
     status, _, _ = await both(server, paths, body, fast=False)
     assert status == 400
+
+
+async def test_a_document_of_several_operations_needs_the_operation_name(server: Api, paths: Paths) -> None:
+    """The GraphQL spec's GetOperation (strawberry alone ran the first operation)."""
+    several = "query A { serverTime } query B { __typename }"
+    status, _, content = await both(server, paths, request(several), fast=False)
+    assert (status, json.loads(content)) == (400, {"errors": [{
+        "message": "Must provide operation name if query contains multiple operations.",
+        "extensions": {"code": "INVALID_INPUT"}}]}), content
+    _, _, content = await both(server, paths, request(several, name="B"))
+    assert json.loads(content) == {"data": {"__typename": "Query"}}
 
 
 @pytest.mark.parametrize("content", [b"{not json", b'{"query": "{ serverTime }"', b"\xff\xfe", b"[]"])

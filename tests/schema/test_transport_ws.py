@@ -300,3 +300,20 @@ async def test_a_connections_open_operations_keep_at_most_a_bodys_worth_of_docum
         await started(live, sid, 1)
         await subscribe("d")  # a's share is free again
         await started(live, sid, 2)
+
+
+async def test_a_document_of_several_operations_without_an_operation_name_is_refused(live: Live) -> None:
+    """The GraphQL spec's GetOperation: the operation to run is named, or the only one; the connection stays."""
+    async with websockets.connect(live.ws_url, subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+                                  compression=None) as ws:
+        await ws.send(json.dumps({"type": "connection_init"}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "connection_ack"
+        several = "query A { serverTime } query B { __typename }"
+        await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": several}}))
+        refused = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        assert refused["type"] == "error" and refused["id"] == "1", refused
+        assert refused["payload"] == [{"message": "Must provide operation name if query contains multiple operations.",
+                                       "extensions": {"code": "INVALID_INPUT"}}], refused
+        await ws.send(json.dumps({"id": "2", "type": "subscribe", "payload": {"query": several, "operationName": "B"}}))
+        answer = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        assert answer == {"id": "2", "type": "next", "payload": {"data": {"__typename": "Query"}}}, answer

@@ -27,7 +27,7 @@ from ..inventory.holds import MAX_KEY_LENGTH
 from ..pg_calls import Attrs, decoded, driver
 from ..records import ChangeSet, OrderRecord, PaymentRecord, SeatChange, Viewer
 from ..inventory.seatmap import lock_show_for_change, move_seats
-from .tickets import TicketConflict, revoke_order_tickets, signed_tickets
+from .tickets import TicketConflict, end_listing_holds, lock_order_tickets, revoke_order_tickets, signed_tickets
 from ..after_sale.problems import ListingGone
 from ..after_sale.resale_checkout import LISTING_FOR_SALE, refund_seller
 
@@ -329,8 +329,10 @@ async def void_order(conn: AsyncConnection, order: Any, reason: str, changes: Ch
     await lock_show_for_change(conn, order.show_id)
     upcoming = (await conn.execute(text("SELECT starts_at > now() FROM shows WHERE id = :s"),
                                    {"s": order.show_id})).scalar()
+    await lock_order_tickets(conn, [order.id])
     if upcoming:
         for change in await move_seats(conn, order.show_id, where="ss.order_id = :o AND ss.status = 'S'",
                                        to="A", also_set="order_id = NULL", params={"o": order.id}):
             changes.add(order.show_id, change)
     await revoke_order_tickets(conn, order.id, reason)
+    await end_listing_holds(conn, [order.id])

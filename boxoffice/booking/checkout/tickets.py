@@ -147,6 +147,26 @@ def verify_barcode_with_key(key: bytes, barcode: str) -> BarcodeClaims | None:
     return BarcodeClaims(ticket_id=uuid.UUID(bytes=ticket), show_id_prefix=parts[2])
 
 
+async def lock_order_tickets(conn: AsyncConnection, order_ids: list[uuid.UUID]) -> None:
+    """The orders' tickets locked in key order, before their seats: a resale's settlement locks the
+    listed ticket and then its seat (migration 0015 sell_listing), so voiding the other way round
+    (seats, then tickets) deadlocked with it."""
+    await conn.execute(text("SELECT 1 FROM tickets WHERE order_id = ANY(CAST(:o AS uuid[])) ORDER BY id FOR UPDATE"),
+                       {"o": order_ids})
+
+
+async def end_listing_holds(conn: AsyncConnection, order_ids: list[uuid.UUID]) -> None:
+    """A buyer's hold on a listing of the orders' tickets lapses now, with the tickets (voided): their
+    createOrder is refused at once and the ticket stops counting toward their limit. The sweeper then
+    ends it as any lapsed hold, telling the buyer and cancelling a pending order of it (which
+    confirmPayment already refuses to charge). Taken after the tickets and seats, as a resale's
+    settlement takes it."""
+    await conn.execute(text(
+        "UPDATE holds h SET expires_at = now() FROM resale_listings l "
+        "WHERE l.seller_order_id = ANY(CAST(:o AS uuid[])) AND l.status = 'listed' AND h.id = l.hold_id "
+        "AND h.status = 'active' AND h.expires_at > now()"), {"o": order_ids})
+
+
 async def revoke_order_tickets(conn: AsyncConnection, order_id: uuid.UUID, reason: str) -> int:
     """Voids every ticket of the order, in the caller's transaction: each goes on the revocation list
     (so its barcode no longer admits anyone) and off the order (so its place can be ticketed again).

@@ -4,7 +4,7 @@ The orders become 'refunded', their tickets go on the revocation list, their pla
 sale (a live seat change) if the show has not started, the owners are told through the outbox, and
 an `order_refunds` row records the money owed back, which booking/refunds/pay_back.py then returns
 through Stripe. Lock order as everywhere: the order rows (the caller locks them, in key order), then
-the show's shared lock, then the seat rows in key order (move_seats).
+the show's shared lock, then the tickets and the seat rows, each in key order (move_seats).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ..checkout.tickets import end_listing_holds, lock_order_tickets
 from ..inventory.seatmap import lock_show_for_change, move_seats
 from ..records import ChangeSet
 
@@ -70,10 +71,12 @@ async def void_orders(conn: AsyncConnection, show_id: uuid.UUID, order_ids: Sequ
         "kind": why.kind, "reason": why.reason})).all()]
     if not voided:
         return []
+    await lock_order_tickets(conn, voided)
     if upcoming:  # after the show its places stay with the order, as the record of who sat there
         for change in await move_seats(conn, show_id, where="ss.order_id = ANY(CAST(:o AS uuid[])) AND ss.status = 'S'",
                                        to="A", also_set="order_id = NULL", params={"o": voided}):
             changes.add(show_id, change)
     await conn.execute(text(_REVOKE), {"o": voided, "r": why.ticket_reason})
+    await end_listing_holds(conn, voided)
     changes.orders.update(voided)
     return voided

@@ -9,6 +9,7 @@ from sqlalchemy import text
 
 from boxoffice.booking.after_sale import resale, resale_checkout
 from boxoffice.booking.errors import BookingError
+from boxoffice.booking.inventory.hold_release import release_expired_holds
 from boxoffice.booking.records import Viewer
 
 from .journeys import (CONFIRM, CREATE_ORDER, HOLD_LISTING, LIST, TRANSFER_TICKET, WITHDRAW, assert_clean, buy,
@@ -195,7 +196,8 @@ async def test_a_buyer_checking_out_a_listing_whose_ticket_is_voided_is_not_char
         intent = (await conn.execute(text("SELECT intent_id FROM payments WHERE order_id = :o"),
                                      {"o": bought["id"]})).scalar_one()
     assert intent is None
-    assert (await order_of(api, buyer, bought["id"]))["status"] == "PENDING_PAYMENT"  # cancelled when it expires
+    await release_expired_holds(api.services.engine)  # the hold lapsed with the ticket: the sweeper ends it
+    assert (await order_of(api, buyer, bought["id"]))["status"] == "CANCELLED"
     await assert_clean(api, show["id"])
 
 
@@ -257,3 +259,46 @@ async def test_a_seat_hold_and_a_listing_hold_of_one_fan_at_once_stay_within_the
                 await asyncio.sleep(0.01)
         await in_flight.commit()
     assert (await listing_hold)["code"] == "LIMIT_EXCEEDED"
+
+
+async def test_a_refund_of_the_seller_while_a_resale_settles_is_no_deadlock(api) -> None:
+    """A resale's settlement locks the listed ticket, then its seat (migration 0013). The organizer's
+    refund of the seller's order meanwhile locks them in the same order, so it waits and then refunds."""
+    org, seller, show, order = await _sold_setup(api)
+    ticket = next(t for t in order["tickets"] if t["seat"])
+    await _listing(api, seller, ticket["id"], 2000)
+    async with api.services.engine.connect() as settling:
+        place = (await settling.execute(text("SELECT place_id FROM tickets WHERE id = :t FOR UPDATE"),
+                                        {"t": ticket["id"]})).scalar_one()
+        refund = asyncio.ensure_future(api.gql(REFUND, {"o": order["id"], "k": uuid.uuid4().hex}, org))
+        async with api.services.engine.connect() as watch:
+            while not refund.done():  # until the refund waits on a row lock
+                if (await watch.execute(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                             "AND datname = current_database()"))).scalar_one():
+                    break
+                await watch.rollback()
+                await asyncio.sleep(0.01)
+        await settling.execute(text("SELECT 1 FROM show_seats WHERE show_id = :s AND id = :p FOR UPDATE"),
+                               {"s": show["id"], "p": place})
+        await settling.rollback()
+    assert (await refund)["refundOrder"]["status"] == "REFUNDED"
+    await assert_clean(api, show["id"])
+
+
+async def test_a_hold_on_a_listing_ends_when_its_ticket_is_voided(api) -> None:
+    """The buyer learns at createOrder, not at the hold's expiry, and the ticket no longer counts toward their limit."""
+    org, _ = await api.user("organizer")
+    seller, _ = await api.user()
+    show = await api.show(org, max_tickets=2)
+    order = await buy(api, seller, show, seats=show["seats"][:1])
+    listed = await _listing(api, seller, order["tickets"][0]["id"], 2000)
+    buyer, _ = await api.user()
+    held = await _hold(api, buyer, listed["id"])
+    assert (await api.hold(buyer, show["id"], show["seats"][1:2]))["__typename"] == "Hold"  # 2 of 2
+    refunded = (await api.gql(REFUND, {"o": order["id"], "k": uuid.uuid4().hex}, org))["refundOrder"]
+    assert refunded["status"] == "REFUNDED", refunded
+    ordered = (await api.gql(CREATE_ORDER, {"i": {"holdId": held["id"], "idempotencyKey": uuid.uuid4().hex}},
+                             buyer))["createOrder"]
+    assert ordered["code"] == "HOLD_NOT_ACTIVE", ordered
+    assert (await api.hold(buyer, show["id"], show["seats"][2:3]))["__typename"] == "Hold"  # 2 of 2 again
+    await assert_clean(api, show["id"])

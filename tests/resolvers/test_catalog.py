@@ -60,6 +60,34 @@ async def test_venue_validation(api) -> None:
         assert result["__typename"] == "Rejected" and result["code"] == "INVALID_INPUT", venue_input
 
 
+async def test_names_shown_to_fans_refuse_hidden_characters_and_welcome_any_script(api) -> None:
+    """Venue, city, section, row, event, performer, category and price tier names are shown on seat maps,
+    tickets and door screens: control characters and direction overrides would hide or reorder them."""
+    org, _ = await api.user("organizer")
+    ga = [{"name": "GA", "generalAdmissionCapacity": 5}]
+    for venue_input, field in ((_venue_input(name="Hall\u202etxt.exe"), "name"), (_venue_input(city="Po\x07rto"), "city"),
+                               (_venue_input(sections=[{"name": "A\u2066B", "generalAdmissionCapacity": 5}]),
+                                "sections.name"),
+                               (_venue_input(sections=[{"name": "A", "rows": [{"label": "1\x1b[2J", "seatCount": 2}]}]),
+                                "sections.rows.label")):
+        result = (await api.gql(CREATE_VENUE, {"input": venue_input}, org))["createVenue"]
+        assert (result["code"], result["field"]) == ("INVALID_INPUT", field), (venue_input, result)
+    venue = (await api.gql(CREATE_VENUE, {"input": _venue_input(name="Coliseu dos Recreios · 東京ドーム 🎤",
+                                                                 sections=ga)}, org))["createVenue"]
+    assert venue["name"] == "Coliseu dos Recreios · 東京ドーム 🎤", venue
+    event = {"name": "E", "performer": "P", "category": "c", "venueId": venue["id"], "description": "Line 1\n\tLine 2"}
+    for field, value in (("name", "E\u202d"), ("performer", "P\x85Q"), ("category", "c\u2069"),
+                         ("description", "fine\n\u202eenif")):
+        result = (await api.gql(CREATE_EVENT, {"input": {**event, field: value}}, org))["createEvent"]
+        assert (result["code"], result["field"]) == ("INVALID_INPUT", field), (field, result)
+    made = (await api.gql(CREATE_EVENT, {"input": event}, org))["createEvent"]
+    assert made["__typename"] == "Event", made
+    tier = {"name": "Floor\x08", "priceCents": 100, "sections": ["GA"]}
+    show = (await api.gql(CREATE_SHOW, {"input": {"eventId": made["id"], "startsAt": "2030-01-01T20:00:00Z",
+                                                  "currency": "EUR", "priceTiers": [tier]}}, org))["createShow"]
+    assert (show["code"], show["field"]) == ("INVALID_INPUT", "priceTiers.name"), show
+
+
 async def test_show_validation(api) -> None:
     org, _ = await api.user("organizer")
     venue = await api.venue(org)

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ...db import reading
+from ..display_text import HIDDEN
 from ..errors import EmailTaken, InvalidCredentials, InvalidInput, NotFound
 from .passwords import check_password
 from ..records import UserRecord
@@ -35,16 +36,12 @@ def normalise_email(email: str) -> str:
     return email
 
 
-# Control characters and the bidirectional overrides and isolates: a name is shown to others (door
-# staff, organizers' reports, transfer offers), where these would hide or reorder what it says.
-_HIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-
 
 def _check_name(name: str) -> str:
     name = name.strip()
     if not 1 <= len(name) <= 200:
         raise InvalidInput("A name has 1 to 200 characters.", field="name")
-    if _HIDDEN.search(name):
+    if HIDDEN.search(name):  # shown to door staff, organizers' reports, transfer offers
         raise InvalidInput("A name may not contain control characters or direction overrides.", field="name")
     return name
 

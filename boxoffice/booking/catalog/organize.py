@@ -11,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .browse import get_event, get_show, get_venue
+from ..display_text import check_lines, display_text
 from ..errors import Forbidden, InvalidInput, NotFound, Unauthenticated
 from ..records import EventRecord, ShowRecord, VenueRecord, Viewer
 from .venue_layout import SectionSpec, lay_out_venue
@@ -29,10 +30,7 @@ def require_organizer(viewer: Viewer | None) -> Viewer:
 
 
 def _text(value: str, field: str, *, max_len: int = 200) -> str:
-    value = value.strip()
-    if not 1 <= len(value) <= max_len:
-        raise InvalidInput(f"{field} needs 1 to {max_len} characters.", field=field)
-    return value
+    return display_text(value, field, max_len=max_len)
 
 
 async def create_venue(engine: AsyncEngine, viewer: Viewer | None, *, name: str, city: str,
@@ -77,6 +75,8 @@ async def create_event(engine: AsyncEngine, viewer: Viewer | None, *, name: str,
     name, performer, category = _text(name, "name"), _text(performer, "performer"), _text(category, "category")
     if description is not None and len(description) > 10_000:
         raise InvalidInput("The description is too long (10,000 characters at most).", field="description")
+    if description is not None:
+        check_lines(description, "description")
     venue = await get_venue(engine, venue_id)
     if venue is None:
         raise NotFound("No such venue.", field="venueId")

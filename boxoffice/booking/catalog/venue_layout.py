@@ -6,6 +6,7 @@ import math
 import uuid
 from dataclasses import dataclass, field
 
+from ..display_text import HIDDEN, HIDDEN_MESSAGE
 from ..errors import InvalidInput
 
 MAX_SEATS_PER_ROW = 1_000
@@ -85,6 +86,8 @@ def lay_out_venue(sections: list[SectionSpec], *, max_places: int) -> VenueLayou
         name = spec.name.strip()
         if not 1 <= len(name) <= 100:
             raise InvalidInput("A section name has 1 to 100 characters.", field="sections.name")
+        if HIDDEN.search(name):
+            raise InvalidInput(f"A section name {HIDDEN_MESSAGE}", field="sections.name")
         if name in names:
             raise InvalidInput(f"Two sections are named {name!r}.", field="sections.name")
         names.add(name)
@@ -95,7 +98,7 @@ def lay_out_venue(sections: list[SectionSpec], *, max_places: int) -> VenueLayou
         if spec.general_admission_capacity is not None:
             capacity = spec.general_admission_capacity
             if not 1 <= capacity <= max_places:
-                raise InvalidInput("A general admission capacity is at least 1.",
+                raise InvalidInput(f"A general admission capacity is 1 to {max_places}.",
                                    field="sections.generalAdmissionCapacity")
             laid_sections.append(LaidOutSection(section_id, name, True, capacity))
             total += capacity
@@ -109,8 +112,9 @@ def lay_out_venue(sections: list[SectionSpec], *, max_places: int) -> VenueLayou
         capacity = 0
         for row_index, row in enumerate(rows):
             label = row.label.strip()
-            if not 1 <= len(label) <= 20 or label in labels:
-                raise InvalidInput(f"Row labels in {name!r} are unique, 1 to 20 characters.",
+            if not 1 <= len(label) <= 20 or label in labels or HIDDEN.search(label):
+                raise InvalidInput(f"Row labels in {name!r} are unique, 1 to 20 characters, none hidden "
+                                   "(control characters or direction overrides).",
                                    field="sections.rows.label")
             labels.add(label)
             if not 1 <= row.seat_count <= MAX_SEATS_PER_ROW:

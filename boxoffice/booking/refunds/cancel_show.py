@@ -27,6 +27,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..catalog.browse import get_show
+from ..display_text import HIDDEN, HIDDEN_MESSAGE
 from ..errors import InvalidInput
 from ..inventory.hold_release import release_expired_holds
 from ..inventory.seatmap import SHOW_LOCK_KEY
@@ -45,6 +46,8 @@ async def cancel_show(engine: AsyncEngine, viewer: Viewer | None, show_id: uuid.
     reason = " ".join(reason.split())
     if not 1 <= len(reason) <= MAX_REASON:
         raise InvalidInput(f"reason has 1 to {MAX_REASON} characters.", field="reason")
+    if HIDDEN.search(reason):  # told to every ticket holder
+        raise InvalidInput(f"reason {HIDDEN_MESSAGE}", field="reason")
     viewer, show = await owned_show(engine, viewer, show_id)
     changes = ChangeSet()
     if show.status != "cancelled":

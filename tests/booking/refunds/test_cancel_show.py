@@ -91,6 +91,9 @@ async def test_only_the_shows_organizer_cancels_it_with_a_reason(engine) -> None
     with pytest.raises(BookingError) as refused:
         await cancel_show(engine, Viewer(show.organizer_id, "organizer"), show.id, " \n ")
     assert refused.value.code == "INVALID_INPUT"
+    with pytest.raises(BookingError) as refused:  # told to every ticket holder: nothing hidden or reordered
+        await cancel_show(engine, Viewer(show.organizer_id, "organizer"), show.id, "Storm \u202edetaler ton")
+    assert (refused.value.code, refused.value.field) == ("INVALID_INPUT", "reason")
     with pytest.raises(BookingError) as refused:
         await cancel_show(engine, Viewer(show.organizer_id, "organizer"), uuid.uuid4(), "Storm")
     assert refused.value.code == "NOT_FOUND"

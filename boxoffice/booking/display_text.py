@@ -1,0 +1,32 @@
+"""Text that people type for others to read: names of fans, venues, sections, rows, events and price
+tiers, and a cancellation's reason. It is shown on seat maps, tickets, door screens, reports and
+notifications, where control characters and the bidirectional overrides and isolates (U+202A-202E,
+U+2066-2069) would hide or reorder what it says. So such text is refused, in every script and
+emoji otherwise; a description, the one text of several lines, keeps its line breaks and tabs."""
+
+from __future__ import annotations
+
+import re
+
+from .errors import InvalidInput
+
+HIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_HIDDEN_IN_LINES = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+HIDDEN_MESSAGE = "may not contain control characters or direction overrides."
+
+
+def display_text(value: str, field: str, *, max_len: int, what: str | None = None) -> str:
+    """The value stripped, of 1 to max_len characters, none hidden; `what` names it in the message."""
+    value = value.strip()
+    what = what or field
+    if not 1 <= len(value) <= max_len:
+        raise InvalidInput(f"{what} needs 1 to {max_len} characters.", field=field)
+    if HIDDEN.search(value):
+        raise InvalidInput(f"{what} {HIDDEN_MESSAGE}", field=field)
+    return value
+
+
+def check_lines(value: str, field: str) -> None:
+    """Several lines of text (line breaks and tabs allowed), nothing else hidden."""
+    if _HIDDEN_IN_LINES.search(value):
+        raise InvalidInput(f"{field} {HIDDEN_MESSAGE}", field=field)

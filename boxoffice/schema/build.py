@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from collections import OrderedDict
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from strawberry.extensions import MaxTokensLimiter
 from strawberry.extensions.base_extension import SchemaExtension
 
 from ..config import Settings
+from .date_time import DATE_TIME
 from .direct_resolvers import install_direct_resolvers
 from .document_limits import Limits, LimitedValidation, ValidationClock, document_limits_rule
 from .error_log import LoggedSchema, is_client_error
@@ -162,6 +164,7 @@ def build_schema(extra_extensions: Sequence[Callable[[], SchemaExtension]] | Non
         executor = with_leaf_reads(executor)
     schema = BoxofficeSchema(query=Query, mutation=Mutation, subscription=Subscription,
                              extensions=extensions, parsed_documents=parsed_documents,
+                             scalar_overrides={datetime: DATE_TIME},
                              # Shared subscription events; Show.seats completed as whole rows; sub-field
                              # collections shared between executions of a document; plain leaf
                              # fields read without a resolver call; answers certainly over the

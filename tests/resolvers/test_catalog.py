@@ -65,7 +65,8 @@ async def test_names_shown_to_fans_refuse_hidden_characters_and_welcome_any_scri
     tickets and door screens: control characters and direction overrides would hide or reorder them."""
     org, _ = await api.user("organizer")
     ga = [{"name": "GA", "generalAdmissionCapacity": 5}]
-    for venue_input, field in ((_venue_input(name="Hall\u202etxt.exe"), "name"), (_venue_input(city="Po\x07rto"), "city"),
+    for venue_input, field in ((_venue_input(name="Hall\u202etxt.exe"), "name"),
+                               (_venue_input(city="Po\x07rto"), "city"),
                                (_venue_input(sections=[{"name": "A\u2066B", "generalAdmissionCapacity": 5}]),
                                 "sections.name"),
                                (_venue_input(sections=[{"name": "A", "rows": [{"label": "1\x1b[2J", "seatCount": 2}]}]),
@@ -102,10 +103,24 @@ async def test_show_validation(api) -> None:
                             ({"priceTiers": [{"name": "T", "priceCents": 1, "sections": ["S0"]},
                                              {"name": "U", "priceCents": 2, "sections": ["S0"]}]}, "priceTiers.sections"),
                             ({"onSaleAt": "2031-01-01T00:00:00Z"}, "onSaleAt"),
+                            ({"startsAt": "2001-01-01T20:00:00Z"}, "startsAt"),  # over
+                            ({"startsAt": "9999-12-31T20:00:00Z", "onSaleAt": None}, "startsAt"),  # past 10 years
+                            ({"onSaleAt": "1900-01-01T00:00:00Z"}, "onSaleAt"),
+                            ({"priceTiers": [{"name": "T", "priceCents": 1, "sections": ["S0"]},
+                                             {"name": "t ", "priceCents": 2, "sections": []}]}, "priceTiers.name"),
+                            ({"priceTiers": [{"name": "T", "priceCents": 1, "sections": ["S0"]},
+                                             {"name": "U", "priceCents": 2, "sections": []}]}, "priceTiers.sections"),
                             ({"eventId": "not-a-uuid"}, "eventId")):
         result = (await api.gql(CREATE_SHOW, {"input": {**good, **override}}, org))["createShow"]
         assert result["__typename"] == "Rejected" and result["field"] == field, (override, result)
         assert result["code"] == "INVALID_INPUT"
+    for time in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"):  # no instant in UTC
+        for field in ("startsAt", "onSaleAt"):
+            unreadable = await api.post(CREATE_SHOW, {"input": {**good, field: time}}, org)
+            message = unreadable["errors"][0]["message"]
+            assert unreadable["data"] is None and "Value cannot represent a DateTime" in message, unreadable
+        unreadable = await api.post(EVENTS_Q, {"f": {"startsAfter": time}})
+        assert unreadable["data"] is None and "no instant in UTC" in unreadable["errors"][0]["message"], unreadable
     missing = (await api.gql(CREATE_SHOW, {"input": {**good, "eventId": str(uuid.uuid4())}}, org))["createShow"]
     assert missing["code"] == "NOT_FOUND"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -27,6 +27,11 @@ def require_organizer(viewer: Viewer | None) -> Viewer:
     if not viewer.is_organizer:
         raise Forbidden("Only organizers can do that.")
     return viewer
+
+
+# How far ahead a show may be listed (and sales have opened at most this long ago): every time of a
+# show then has an instant in each venue's zone, and tickets and notifications can print it.
+YEARS_AHEAD = timedelta(days=3653)
 
 
 def _text(value: str, field: str, *, max_len: int = 200) -> str:
@@ -151,6 +156,12 @@ async def create_show(engine: AsyncEngine, viewer: Viewer | None, spec: ShowSpec
         raise InvalidInput("Times need a time zone offset.", field="startsAt")
     if spec.on_sale_at is not None and spec.on_sale_at > spec.starts_at:
         raise InvalidInput("Sales must open before the show starts.", field="onSaleAt")
+    now = datetime.now(timezone.utc)
+    if not now < spec.starts_at <= now + YEARS_AHEAD:
+        raise InvalidInput(f"A show starts in the future, within {YEARS_AHEAD.days // 365} years.",
+                           field="startsAt")
+    if spec.on_sale_at is not None and spec.on_sale_at < now - YEARS_AHEAD:
+        raise InvalidInput(f"Sales open no earlier than {YEARS_AHEAD.days // 365} years ago.", field="onSaleAt")
     ttl = 600 if spec.hold_ttl_seconds is None else spec.hold_ttl_seconds
     if not 30 <= ttl <= 3600:
         raise InvalidInput("holdTtlSeconds is between 30 and 3600.", field="holdTtlSeconds")
@@ -164,8 +175,14 @@ async def create_show(engine: AsyncEngine, viewer: Viewer | None, spec: ShowSpec
             text("SELECT id, name FROM sections WHERE venue_id = :v"), {"v": event.venue_id})).all()}
     tier_ids: list[uuid.UUID] = []
     section_tier: dict[uuid.UUID, tuple[uuid.UUID, int]] = {}
+    tier_names: set[str] = set()
     for tier in spec.price_tiers:
-        _text(tier.name, "priceTiers.name")
+        name = _text(tier.name, "priceTiers.name").casefold()
+        if name in tier_names:  # fans pick a tier by its name
+            raise InvalidInput(f"Two price tiers are named {tier.name.strip()!r}.", field="priceTiers.name")
+        tier_names.add(name)
+        if not tier.sections:
+            raise InvalidInput(f"Price tier {tier.name.strip()!r} prices no section.", field="priceTiers.sections")
         if not 0 <= tier.price_cents <= 10_000_000:
             raise InvalidInput("A price is between 0 and 10,000,000 cents.", field="priceTiers.priceCents")
         tier_id = uuid.uuid4()

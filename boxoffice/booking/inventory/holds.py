@@ -57,8 +57,10 @@ class _Parsed:
 def _parse(req: HoldRequest) -> _Parsed:
     if not 1 <= len(req.idempotency_key) <= MAX_KEY_LENGTH:
         raise InvalidInput(f"idempotencyKey has 1 to {MAX_KEY_LENGTH} characters.", field="idempotencyKey")
-    if len(req.seat_ids) > 100 or len(req.general_admission) > 20:
-        raise InvalidInput("Too many seats or sections in one request.", field="seatIds")
+    if len(req.seat_ids) > 100:  # a show's per-fan limit is at most 100 (catalog/organize.py)
+        raise InvalidInput("Too many seats in one request (100 at most).", field="seatIds")
+    if len(req.general_admission) > 20:
+        raise InvalidInput("Too many sections in one request (20 at most).", field="generalAdmission")
     try:
         seat_ids = [int(s) for s in req.seat_ids]
     except ValueError:

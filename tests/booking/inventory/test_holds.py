@@ -109,6 +109,9 @@ async def test_rejections(api) -> None:
     assert await code(fan, generalAdmission=[{"sectionId": other["gaSectionId"], "quantity": 1}]) == (
         "INVALID_INPUT", "generalAdmission.sectionId")
     assert await code(fan, seatIds=[s[0]], idempotencyKey="") == ("INVALID_INPUT", "idempotencyKey")
+    assert await code(fan, seatIds=[str(n) for n in range(101)]) == ("INVALID_INPUT", "seatIds")
+    assert await code(fan, generalAdmission=[{"sectionId": str(uuid.uuid4()), "quantity": 1}] * 21) == (
+        "INVALID_INPUT", "generalAdmission")
     assert (await code(fan, seatIds=s[:5]))[0] == "LIMIT_EXCEEDED"  # one request over the limit
     assert (await code(fan, seatIds=s[:3]))[0] is None
     assert (await code(fan, seatIds=[s[3]], generalAdmission=[{"sectionId": ga, "quantity": 1}]))[0] == "LIMIT_EXCEEDED"

@@ -13,6 +13,7 @@ A connection's open operations keep their documents and variables for as long as
 they keep is bounded too: MAX_BODY_BYTES in all, what one request body or WebSocket message may
 carry. Past it a new operation is refused with an `error` (INVALID_INPUT) and the connection stays;
 without the bound, 100 subscriptions of 900 KB of unused variables each held 90 MB per connection.
+strawberry's bound on their number (100) answers with LIMIT_EXCEEDED here; its own error had no code.
 
 A connection that signed in at connection_init lasts as long as its session: when the token
 expires, or the user logs out or has their password or role changed, its operations stop and the
@@ -147,6 +148,11 @@ class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         if message["type"] != "subscribe" or not self.connection_acknowledged or message["id"] in self.operations:
             await super().handle_message(message)  # strawberry's answers (4401, 4409) come first
             return
+        limit = self.max_subscriptions_per_connection
+        if limit is not None and len(self.operations) >= limit:  # strawberry's check, with a code
+            await self._refuse(message["id"], f"This connection has {limit} operations open, the most it may have; "
+                               "complete some first.", code="LIMIT_EXCEEDED")
+            return
         payload = message["payload"]
         if self.schema.parsed_documents.needs_operation_name(payload["query"], payload.get("operationName")):
             await self._refuse(message["id"], OPERATION_NAME_NEEDED)
@@ -162,9 +168,9 @@ class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             kept[message["id"]] = size
         self._kept = kept
 
-    async def _refuse(self, operation_id: str, reason: str) -> None:
-        """The operation ends with an `error` message (INVALID_INPUT); the connection stays."""
-        error = GraphQLError(reason, extensions={"code": "INVALID_INPUT"})
+    async def _refuse(self, operation_id: str, reason: str, code: str = "INVALID_INPUT") -> None:
+        """The operation ends with an `error` message of that code; the connection stays."""
+        error = GraphQLError(reason, extensions={"code": code})
         await self.send_message({"id": operation_id, "type": "error", "payload": [error.formatted]})
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:

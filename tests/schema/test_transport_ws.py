@@ -317,3 +317,18 @@ async def test_a_document_of_several_operations_without_an_operation_name_is_ref
         await ws.send(json.dumps({"id": "2", "type": "subscribe", "payload": {"query": several, "operationName": "B"}}))
         answer = json.loads(await asyncio.wait_for(ws.recv(), 5))
         assert answer == {"id": "2", "type": "next", "payload": {"data": {"__typename": "Query"}}}, answer
+
+
+async def test_past_the_connections_open_operations_a_new_one_is_refused_with_a_code(live: Live, engine: Any) -> None:
+    show, _, _ = await make_show(engine, seats=4, ga=1)
+    sid = str(show.id)
+    async with connect(live) as client:
+        for n in range(101):
+            client.frames[f"s{n}"] = []
+            await client.ws.send(json.dumps({"type": "subscribe", "id": f"s{n}",
+                                             "payload": {"query": SEAT_CHANGES, "variables": {"show": sid}}}))
+        refused = await client.receive()
+        assert refused["type"] == "error" and refused["id"] == "s100", refused
+        assert refused["payload"] == [{"message": "This connection has 100 operations open, the most it may have; "
+                                                  "complete some first.", "extensions": {"code": "LIMIT_EXCEEDED"}}]
+        await started(live, sid, 100)

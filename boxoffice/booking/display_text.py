@@ -15,14 +15,13 @@ _HIDDEN_IN_LINES = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e
 HIDDEN_MESSAGE = "may not contain control characters or direction overrides."
 
 
-def display_text(value: str, field: str, *, max_len: int, what: str | None = None) -> str:
-    """The value stripped, of 1 to max_len characters, none hidden; `what` names it in the message."""
+def display_text(value: str, field: str, *, max_len: int) -> str:
+    """The value stripped, of 1 to max_len characters, none hidden."""
     value = value.strip()
-    what = what or field
     if not 1 <= len(value) <= max_len:
-        raise InvalidInput(f"{what} needs 1 to {max_len} characters.", field=field)
+        raise InvalidInput(f"{field} needs 1 to {max_len} characters.", field=field)
     if HIDDEN.search(value):
-        raise InvalidInput(f"{what} {HIDDEN_MESSAGE}", field=field)
+        raise InvalidInput(f"{field} {HIDDEN_MESSAGE}", field=field)
     return value
 
 

@@ -36,7 +36,6 @@ def normalise_email(email: str) -> str:
     return email
 
 
-
 def _check_name(name: str) -> str:
     name = name.strip()
     if not 1 <= len(name) <= 200:

@@ -262,7 +262,7 @@ async def test_a_seat_hold_and_a_listing_hold_of_one_fan_at_once_stay_within_the
 
 
 async def test_a_refund_of_the_seller_while_a_resale_settles_is_no_deadlock(api) -> None:
-    """A resale's settlement locks the listed ticket, then its seat (migration 0013). The organizer's
+    """A resale's settlement locks the listed ticket, then its seat (migration 0015). The organizer's
     refund of the seller's order meanwhile locks them in the same order, so it waits and then refunds."""
     org, seller, show, order = await _sold_setup(api)
     ticket = next(t for t in order["tickets"] if t["seat"])

@@ -45,6 +45,27 @@ async def _sold_setup(api):
     return org, seller, show, order
 
 
+async def _one_listed(api, price=5000):
+    """A show with a limit of 2 per fan and one seat of it listed by its buyer: (organizer, show, seller's
+    order, listing)."""
+    org, _ = await api.user("organizer")
+    seller, _ = await api.user()
+    show = await api.show(org, max_tickets=2)
+    order = await buy(api, seller, show, seats=show["seats"][:1])
+    return org, show, order, await _listing(api, seller, order["tickets"][0]["id"], price)
+
+
+async def _until_waiting(api, task) -> None:
+    """Until the task answered, or a statement of this database waits on a lock (a row's or an advisory one)."""
+    async with api.services.engine.connect() as watch:
+        while not task.done():
+            if (await watch.execute(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                         "AND datname = current_database()"))).scalar_one():
+                return
+            await watch.rollback()
+            await asyncio.sleep(0.01)
+
+
 async def test_a_fan_resells_at_face_value_and_is_refunded(api) -> None:
     org, seller, show, order = await _sold_setup(api)
     buyer, _ = await api.user()
@@ -217,11 +238,7 @@ async def test_one_key_holds_one_listing_and_a_fan_holds_within_the_show_limit(a
 
 async def test_tickets_bought_count_toward_the_show_limit_when_buying_a_listing(api) -> None:
     """As holdSeats counts them: a fan who bought the show's limit cannot go past it through resale."""
-    org, _ = await api.user("organizer")
-    seller, _ = await api.user()
-    show = await api.show(org, max_tickets=2)
-    listed = await _listing(api, seller, (await buy(api, seller, show, seats=show["seats"][:1]))["tickets"][0]["id"],
-                            5000)
+    _, show, _, listed = await _one_listed(api)
     fan, _ = await api.user()
     await buy(api, fan, show, seats=show["seats"][1:3])  # the limit: 2
     assert (await _hold(api, fan, listed["id"]))["code"] == "LIMIT_EXCEEDED"
@@ -230,11 +247,7 @@ async def test_tickets_bought_count_toward_the_show_limit_when_buying_a_listing(
 async def test_a_seat_hold_and_a_listing_hold_of_one_fan_at_once_stay_within_the_show_limit(api) -> None:
     """A holdSeats of the fan is in flight (its seat claimed, not yet committed) when the same fan holds a
     listing: the listing's hold waits for it and then counts it, as a second holdSeats would."""
-    org, _ = await api.user("organizer")
-    seller, _ = await api.user()
-    show = await api.show(org, max_tickets=2)
-    listed = await _listing(api, seller, (await buy(api, seller, show, seats=show["seats"][:1]))["tickets"][0]["id"],
-                            5000)
+    _, show, _, listed = await _one_listed(api)
     fan, _ = await api.user()
     assert (await api.hold(fan, show["id"], show["seats"][1:2]))["__typename"] == "Hold"  # 1 of 2
     fan_id = (await api.gql("{ viewer { id } }", token=fan))["viewer"]["id"]
@@ -249,14 +262,7 @@ async def test_a_seat_hold_and_a_listing_hold_of_one_fan_at_once_stay_within_the
                                           "seq": facts.version_sequence, "c": facts.currency})).scalar_one()
         assert claimed == "ok"  # 2 of 2, uncommitted
         listing_hold = asyncio.ensure_future(_hold(api, fan, listed["id"]))
-        async with api.services.engine.connect() as watch:
-            while not listing_hold.done():  # until it answered, or it waits on the fan's lock
-                if (await watch.execute(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
-                                             "AND NOT granted AND database = (SELECT oid FROM pg_database "
-                                             "WHERE datname = current_database())"))).scalar_one():
-                    break
-                await watch.rollback()
-                await asyncio.sleep(0.01)
+        await _until_waiting(api, listing_hold)  # on the fan's lock
         await in_flight.commit()
     assert (await listing_hold)["code"] == "LIMIT_EXCEEDED"
 
@@ -271,13 +277,7 @@ async def test_a_refund_of_the_seller_while_a_resale_settles_is_no_deadlock(api)
         place = (await settling.execute(text("SELECT place_id FROM tickets WHERE id = :t FOR UPDATE"),
                                         {"t": ticket["id"]})).scalar_one()
         refund = asyncio.ensure_future(api.gql(REFUND, {"o": order["id"], "k": uuid.uuid4().hex}, org))
-        async with api.services.engine.connect() as watch:
-            while not refund.done():  # until the refund waits on a row lock
-                if (await watch.execute(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                                             "AND datname = current_database()"))).scalar_one():
-                    break
-                await watch.rollback()
-                await asyncio.sleep(0.01)
+        await _until_waiting(api, refund)  # on the ticket's row lock
         await settling.execute(text("SELECT 1 FROM show_seats WHERE show_id = :s AND id = :p FOR UPDATE"),
                                {"s": show["id"], "p": place})
         await settling.rollback()
@@ -287,11 +287,7 @@ async def test_a_refund_of_the_seller_while_a_resale_settles_is_no_deadlock(api)
 
 async def test_a_hold_on_a_listing_ends_when_its_ticket_is_voided(api) -> None:
     """The buyer learns at createOrder, not at the hold's expiry, and the ticket no longer counts toward their limit."""
-    org, _ = await api.user("organizer")
-    seller, _ = await api.user()
-    show = await api.show(org, max_tickets=2)
-    order = await buy(api, seller, show, seats=show["seats"][:1])
-    listed = await _listing(api, seller, order["tickets"][0]["id"], 2000)
+    org, show, order, listed = await _one_listed(api, 2000)
     buyer, _ = await api.user()
     held = await _hold(api, buyer, listed["id"])
     assert (await api.hold(buyer, show["id"], show["seats"][1:2]))["__typename"] == "Hold"  # 2 of 2

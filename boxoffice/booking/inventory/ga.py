@@ -23,12 +23,16 @@ class PlacesBusy(Exception):
 
 _SECTION = ("SELECT sec.general_admission, ss.price_cents FROM sections sec JOIN show_sections ss "
             "ON ss.section_id = sec.id AND ss.show_id = $1 WHERE sec.id = $2")
+# The places picked once, in a materialized CTE: as `id IN (SELECT ... LIMIT n)` the planner may run
+# the subquery again for every row it compares (a nested-loop semi join, chosen on a new show's
+# unanalysed rows), and each run skips the places locked so far: a hold of 2 took the whole section.
 _CLAIM = (
-    "UPDATE show_seats SET status = 'H', hold_id = $1, hold_expires_at = $2, order_id = NULL, "
-    "version = nextval($3::regclass) WHERE show_id = $4 AND id IN (SELECT id FROM show_seats "
+    "WITH picked AS MATERIALIZED (SELECT id FROM show_seats "
     "WHERE show_id = $4 AND section_id = $5 AND position IS NULL "
     "AND (status = 'A' OR (status = 'H' AND hold_expires_at <= now())) LIMIT $6 FOR UPDATE SKIP LOCKED) "
-    "RETURNING id, version, price_cents")
+    "UPDATE show_seats ss SET status = 'H', hold_id = $1, hold_expires_at = $2, order_id = NULL, "
+    "version = nextval($3::regclass) FROM picked WHERE ss.show_id = $4 AND ss.id = picked.id "
+    "RETURNING ss.id, ss.version, ss.price_cents")
 _FREE = ("SELECT count(*) FROM show_seats WHERE show_id = $1 AND section_id = $2 AND position IS NULL "
          "AND (status = 'A' OR (status = 'H' AND hold_expires_at <= now()))")
 

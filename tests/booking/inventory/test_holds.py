@@ -267,3 +267,25 @@ async def test_a_hold_finding_every_connection_busy_is_told_to_retry(database_ur
         assert (await audit(engine, show.id)).clean
     finally:
         await engine.dispose()
+
+
+async def test_a_ga_hold_claims_its_quantity_and_no_more_whatever_the_plan(api) -> None:
+    """`id IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED)` run as a nested-loop semi join (the plan a
+    new show's unanalysed rows get) ran the subquery once per row, and a hold of 2 took the section."""
+    org, _ = await api.user("organizer")
+    fan, other = (await api.user())[0], (await api.user())[0]
+    show = await api.show(org, ga=50)
+    async with api.services.engine.begin() as conn:  # the statistics a new show's rows can have
+        await conn.execute(text("ANALYZE show_seats"))
+        await conn.execute(text("UPDATE pg_class SET reltuples = 1, relpages = 1 WHERE relname = 'show_seats'"))
+    try:
+        hold = await api.hold(fan, show["id"], ga=[(show["gaSectionId"], 2)])
+    finally:
+        async with api.services.engine.begin() as conn:
+            await conn.execute(text("ANALYZE show_seats"))  # the real statistics back, for the other tests
+    assert hold["__typename"] == "Hold", hold
+    async with api.services.engine.connect() as conn:
+        held = (await conn.execute(text("SELECT count(*) FROM show_seats WHERE hold_id = :h"),
+                                   {"h": hold["id"]})).scalar_one()
+    assert held == 2
+    assert (await api.hold(other, show["id"], ga=[(show["gaSectionId"], 8)]))["__typename"] == "Hold"

@@ -71,10 +71,12 @@ async def wait_or_stop(stop: asyncio.Event, seconds: float, wake: asyncio.Event 
 
 
 # The next batch of this topic's unrelayed rows that no live relay has, leased to this one.
-_LEASE = ("UPDATE outbox o SET relay_lease_until = now() + make_interval(secs => $3) FROM ("
+# `due` picked once (materialized): a LIMIT ... SKIP LOCKED subquery rescanned per row leases more.
+_LEASE = ("WITH due AS MATERIALIZED ("
           "  SELECT id FROM outbox WHERE relayed_at IS NULL AND topic = $1"
           "  AND (relay_lease_until IS NULL OR relay_lease_until < now())"
-          "  ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED) due "
+          "  ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED) "
+          "UPDATE outbox o SET relay_lease_until = now() + make_interval(secs => $3) FROM due "
           "WHERE o.id = due.id RETURNING o.id, o.user_id, o.payload")
 _RELAYED = "UPDATE outbox SET relayed_at = now(), relay_lease_until = NULL WHERE id = ANY($1::bigint[])"
 _GIVE_BACK = "UPDATE outbox SET relay_lease_until = NULL WHERE id = ANY($1::bigint[]) AND relayed_at IS NULL"

@@ -43,10 +43,13 @@ class PayBackReport:
     failed: int = 0
 
 
+# Picked once (a materialized CTE, as booking/inventory/ga.py picks places): a LIMIT ... SKIP LOCKED
+# subquery the planner runs per row claims more than the batch.
 _CLAIM_DUE = (
-    "UPDATE order_refunds r SET next_attempt_at = now() + make_interval(secs => $2) FROM payments p "
-    "WHERE r.order_id IN (SELECT order_id FROM order_refunds WHERE status = 'pending' AND next_attempt_at <= now() "
-    "  ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED) AND p.order_id = r.order_id "
+    "WITH due AS MATERIALIZED (SELECT order_id FROM order_refunds WHERE status = 'pending' "
+    "  AND next_attempt_at <= now() ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED) "
+    "UPDATE order_refunds r SET next_attempt_at = now() + make_interval(secs => $2) FROM due, payments p "
+    "WHERE r.order_id = due.order_id AND p.order_id = r.order_id "
     "RETURNING r.order_id, p.intent_id")
 _INTENT = "SELECT intent_id FROM payments WHERE order_id = $1"
 _SUCCEEDED = (

@@ -96,7 +96,11 @@ async def test_show_validation(api) -> None:
                                                     "venueId": venue["id"]}}, org))["createEvent"]
     good = {"eventId": event["id"], "startsAt": "2030-01-01T20:00:00Z", "currency": "EUR",
             "priceTiers": [{"name": "T", "priceCents": 100, "sections": ["S0"]}]}
-    for override, field in (({"currency": "euro"}, "currency"), ({"holdTtlSeconds": 5}, "holdTtlSeconds"),
+    for override, field in (({"currency": "euro"}, "currency"), ({"currency": "USD\n"}, "currency"),
+                            ({"priceTiers": [{"name": "T", "priceCents": 0, "sections": ["S0"]}]}, "priceTiers.priceCents"),
+                            ({"maxTicketsPerUser": 100, "priceTiers": [{"name": "T", "priceCents": 10_000_000,
+                                                                      "sections": ["S0"]}]}, "priceTiers.priceCents"),
+                            ({"holdTtlSeconds": 5}, "holdTtlSeconds"),
                             ({"maxTicketsPerUser": 0}, "maxTicketsPerUser"),
                             ({"priceTiers": [{"name": "T", "priceCents": 1, "sections": ["Nope"]}]}, "priceTiers.sections"),
                             ({"priceTiers": [{"name": "T", "priceCents": -1, "sections": ["S0"]}]}, "priceTiers.priceCents"),

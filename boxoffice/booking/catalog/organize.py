@@ -18,7 +18,7 @@ from .venue_layout import SectionSpec, lay_out_venue
 from .venue_time import parse_time_zone
 
 MAX_VENUE_PLACES = 200_000
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
+_CURRENCY = re.compile(r"[A-Z]{3}")  # fullmatch: `$` alone lets "USD\n" through
 
 
 def require_organizer(viewer: Viewer | None) -> Viewer:
@@ -32,6 +32,7 @@ def require_organizer(viewer: Viewer | None) -> Viewer:
 # How far ahead a show may be listed (and sales have opened at most this long ago): every time of a
 # show then has an instant in each venue's zone, and tickets and notifications can print it.
 YEARS_AHEAD = timedelta(days=3653)
+MAX_ORDER_CENTS = 99_999_999  # Stripe's largest amount in the smallest unit (8 digits)
 
 
 def _text(value: str, field: str, *, max_len: int = 200) -> str:
@@ -150,7 +151,7 @@ async def create_show(engine: AsyncEngine, viewer: Viewer | None, spec: ShowSpec
     venue = await get_venue(engine, event.venue_id)
     assert venue is not None  # events.venue_id is a foreign key
     _own_venue(viewer, venue)  # an event from before venues had owners' say may name anyone's
-    if not _CURRENCY.match(spec.currency):
+    if not _CURRENCY.fullmatch(spec.currency):
         raise InvalidInput("Currency is an ISO 4217 code such as USD.", field="currency")
     if spec.starts_at.tzinfo is None or (spec.on_sale_at is not None and spec.on_sale_at.tzinfo is None):
         raise InvalidInput("Times need a time zone offset.", field="startsAt")
@@ -183,8 +184,14 @@ async def create_show(engine: AsyncEngine, viewer: Viewer | None, spec: ShowSpec
         tier_names.add(name)
         if not tier.sections:
             raise InvalidInput(f"Price tier {tier.name.strip()!r} prices no section.", field="priceTiers.sections")
-        if not 0 <= tier.price_cents <= 10_000_000:
-            raise InvalidInput("A price is between 0 and 10,000,000 cents.", field="priceTiers.priceCents")
+        # Every order is paid through Stripe: a free ticket has no payment to confirm, and one order
+        # (up to the per-fan limit) must stay within Stripe's largest charge.
+        if not 1 <= tier.price_cents <= 10_000_000:
+            raise InvalidInput("A price is between 1 and 10,000,000 cents.", field="priceTiers.priceCents")
+        if tier.price_cents * max_tickets > MAX_ORDER_CENTS:
+            raise InvalidInput(f"At {max_tickets} tickets per fan, one order at this price would pass the "
+                               f"largest charge ({MAX_ORDER_CENTS:,} cents): lower the price or the limit.",
+                               field="priceTiers.priceCents")
         tier_id = uuid.uuid4()
         tier_ids.append(tier_id)
         for section_name in tier.sections:

@@ -65,6 +65,8 @@ def _parse(req: HoldRequest) -> _Parsed:
         seat_ids = [int(s) for s in req.seat_ids]
     except ValueError:
         raise InvalidInput("Unknown seat id.", field="seatIds") from None
+    if any(not 0 < s < 2**63 for s in seat_ids):  # the bigint column's range: no seat has any other id
+        raise InvalidInput("Unknown seat id.", field="seatIds")
     if len(set(seat_ids)) != len(seat_ids):
         raise InvalidInput("A seat is listed twice.", field="seatIds")
     lines: list[tuple[uuid.UUID, int]] = []

@@ -104,6 +104,8 @@ async def test_rejections(api) -> None:
     assert await code(fan, seatIds=[other["seats"][0]]) == ("INVALID_INPUT", "seatIds")
     assert await code(fan, seatIds=["999999999"]) == ("INVALID_INPUT", "seatIds")
     assert await code(fan, seatIds=["abc"]) == ("INVALID_INPUT", "seatIds")
+    for past_bigint in ("9223372036854775808", "-9223372036854775809", "0"):
+        assert await code(fan, seatIds=[past_bigint]) == ("INVALID_INPUT", "seatIds")
     assert await code(fan, generalAdmission=[{"sectionId": ga, "quantity": 0}]) == ("INVALID_INPUT", "generalAdmission.quantity")
     assert await code(fan, generalAdmission=[{"sectionId": s[0], "quantity": 1}]) == ("INVALID_INPUT", "generalAdmission.sectionId")
     assert await code(fan, generalAdmission=[{"sectionId": other["gaSectionId"], "quantity": 1}]) == (

@@ -1,8 +1,10 @@
 """Ending holds: released by their fan, or lapsed and swept. The seats go back on sale and a
 pending order of the hold is cancelled, in one transaction.
 
-Lock order: a release (one call of release_fan_hold(), migration 0008) takes the hold's pending
-order row before anything else, as a payment settling that order does (booking/checkout/payments.py); then
+Lock order: a release (one call of release_fan_hold(), migrations 0008 and 0020) first key-share locks
+the hold, which waits for an order being created for it and keeps one from being created meanwhile
+(a settlement's update of the hold does not conflict with that lock). It then takes the hold's pending
+order row, as a payment settling that order does first (booking/checkout/payments.py); then
 the show's shared lock, the hold, and the seat rows in primary-key order, as group-committed holds do. The sweeper takes lapsed holds first, so it
 skips (SKIP LOCKED) any hold whose order row a payment holds, and ends it on a later pass.
 """

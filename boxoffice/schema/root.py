@@ -75,7 +75,7 @@ class Mutation:
         description="Confirms the order's payment with a payment method (Stripe ids, e.g. pm_card_visa).")
     enter_waiting_room: WaitingRoomResult = strawberry.mutation(
         resolver=waiting.enter_waiting_room,
-        description="Joins the show's waiting room; the same user gets the same ticket back.")
+        description="Joins the show's waiting room; the same user gets the same ticket back, or a new one at the back of the queue once their admission has expired.")
     cancel_show: ShowResult = strawberry.mutation(
         resolver=refunds.cancel_show,
         description=("Organizers only. Ends sales, ends every hold, refunds every confirmed order\n"

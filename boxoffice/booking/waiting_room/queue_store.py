@@ -66,7 +66,8 @@ class AdmitResult:
 class QueueStore(ABC):
     @abstractmethod
     async def enter(self, show_id: str, user_id: str, now_ms: int, on_sale_ms: int | None) -> StoredTicket:
-        """The user's ticket for the show, created (queued) on first entry."""
+        """The user's ticket for the show, created (queued) on first entry, and again, at the back of
+        the queue, once its admission has lapsed (`admission_lapsed`)."""
 
     @abstractmethod
     async def ticket(self, ticket_id: str) -> StoredTicket | None: ...
@@ -103,6 +104,12 @@ def prequeue_score() -> int:
     n**2 / 2**54) fall back to ticket-id order, itself random.
     """
     return -1 - secrets.randbelow(2**53 - 1)
+
+
+def admission_lapsed(expires_ms: int | None, now_ms: int) -> bool:
+    """Whether an admission has run out at `now_ms`: in whole seconds, as the token's `exp` is
+    checked. The Redis entry script mirrors this."""
+    return expires_ms is not None and now_ms // 1000 >= expires_ms // 1000
 
 
 def refill_bucket(tokens: int | None, ts_ms: int | None, now_ms: int, admit_per_minute: int) -> tuple[int, int]:
@@ -177,7 +184,7 @@ class InProcessQueueStore(QueueStore):
     async def enter(self, show_id: str, user_id: str, now_ms: int, on_sale_ms: int | None) -> StoredTicket:
         show = self._show(show_id)
         existing = show.users.get(user_id)
-        if existing is not None:
+        if existing is not None and not admission_lapsed(self._tickets[existing].expires_ms, now_ms):
             return self._view(self._tickets[existing])
         prequeue_until: int | None = None
         if on_sale_ms is not None and now_ms < on_sale_ms and show.seq is None:

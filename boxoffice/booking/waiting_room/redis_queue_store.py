@@ -62,7 +62,7 @@ end
 """
 
 # Many entries in one call, in order (the entries of one event-loop turn: see turn_batches.py); the
-# same user twice gets the same ticket.
+# same user twice gets the same ticket (a new one once its admission has lapsed).
 # KEYS, per entry: users, queue, seq, ticket key for a new ticket
 # ARGV: ns; then per entry: show, user, new tid, now ms, on-sale ms or '', pre-queue score, retention ms
 _ENTER = (
@@ -77,6 +77,10 @@ for i = 0, #KEYS / 4 - 1 do
   if tid and redis.call('EXISTS', ns .. ':ticket:' .. tid) == 0 then
     redis.call('ZREM', queue, tid)  -- the ticket outlived its retention: start afresh
     tid = false
+  end
+  if tid then  -- an admission that lapsed unused: queued again, at the back (queue_store.admission_lapsed)
+    local expires = redis.call('HGET', ns .. ':ticket:' .. tid, 'expires')
+    if expires and math.floor(tonumber(now) / 1000) >= math.floor(tonumber(expires) / 1000) then tid = false end
   end
   if not tid then
     tid = ARGV[a + 3]

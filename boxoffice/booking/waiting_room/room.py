@@ -12,8 +12,11 @@ ahead of them, and showing a number that gets worse while nobody is admitted
 would only confuse. From on-sale on, positions are exact (1 is next) for as
 long as nobody leaves the queue.
 
-Re-entering always returns the same ticket, also once it is ADMITTED or
-EXPIRED: one admission per user per show.
+Re-entering returns the same ticket while it is WAITING or ADMITTED: one place
+and one admission at a time per user per show. Once the admission has EXPIRED
+unused, re-entering queues the fan again with a new ticket, at the back: a fan
+who missed their turn (a declined card, a lost connection) can still buy, and
+gains nothing over anyone who is still waiting.
 """
 
 from __future__ import annotations
@@ -26,11 +29,10 @@ from datetime import UTC, datetime
 
 from boxoffice.booking.waiting_room.admission import (
     AdmissionClaims,
-    epoch_seconds,
     issue_admission_token,
     verify_admission_token,
 )
-from boxoffice.booking.waiting_room.queue_store import QueueStore, StoredTicket
+from boxoffice.booking.waiting_room.queue_store import QueueStore, StoredTicket, admission_lapsed
 
 DEFAULT_ADMISSION_TTL_S = 600
 
@@ -184,7 +186,7 @@ class WaitingRoom:
             )
         # Whole seconds, exactly as the token's `exp` claim says.
         expires_at = datetime.fromtimestamp(t.expires_ms // 1000, UTC)
-        expired = epoch_seconds(now) >= t.expires_ms // 1000  # the same test as token verification
+        expired = admission_lapsed(t.expires_ms, to_ms(now))  # the test of token verification and of enter
         token = None
         if not expired:
             token = issue_admission_token(

@@ -2,7 +2,7 @@
 // fallback), and once admitted keep the admission token for holdSeats and go to the seat map.
 import { describeError, describeProblem, gql, REJECTED_FIELDS, problemOf, subscribe, syncServerClock } from '../api';
 import { currentUser } from '../auth';
-import { announce, busy, h, notice } from '../dom';
+import { announce, h, notice } from '../dom';
 import { dateTime, roughDuration } from '../format';
 import { currentPath, navigate, titled, type ScreenContext } from '../router';
 import { admission } from '../session';
@@ -104,13 +104,9 @@ export async function waitingRoomScreen({ root, params, signal }: ScreenContext)
       stopSubscription();
       window.clearInterval(poller);
       admission.set(params.id, null);
+      // Joining again gives a new ticket at the back of the queue: this screen again, from the start.
       const again = h('button', { type: 'button', class: 'button primary' }, 'Join the queue again');
-      again.addEventListener('click', async () => {
-        busy(again, true);
-        const fresh = await enter().catch(() => null);
-        if (fresh) update(fresh);
-        busy(again, false);
-      });
+      again.addEventListener('click', () => navigate(currentPath(), { replace: true }));
       position.textContent = 'Your place in the queue expired.';
       eta.textContent = '';
       messages.replaceChildren(again);

@@ -235,9 +235,16 @@ async def test_admitted_ticket_carries_a_token_until_it_expires(backend: Backend
     with pytest.raises(AdmissionRejected) as rejected:
         room.verify_admission(t.admission_token, "fan", s, clock())
     assert rejected.value.reason is AdmissionRejectReason.EXPIRED
-    # Entering again does not requeue: one admission per user per show.
-    assert (await room.enter(s, "fan", clock(), ON_SALE)).status is QueueStatus.EXPIRED
-    assert await room.queue_length(s) == 0
+    # Entering again queues the fan again, with a new ticket, behind whoever is waiting already.
+    await room.enter(s, "patient", clock(), ON_SALE)
+    again = await room.enter(s, "fan", clock(), ON_SALE)
+    assert again.status is QueueStatus.WAITING and again.ticket_id != entered.ticket_id
+    assert again.position == 2 and await room.queue_length(s) == 2
+    assert (await room.enter(s, "fan", clock(), ON_SALE)).ticket_id == again.ticket_id  # and keeps that one
+    assert (await room.get_ticket(entered.ticket_id)).status is QueueStatus.EXPIRED  # type: ignore[union-attr]
+    clock.advance(1)
+    assert (await room.promote(s, 60, 120, clock(), on_sale_at=ON_SALE)).admitted == (
+        (await room.ticket_for_user(s, "patient")).ticket_id,)  # type: ignore[union-attr]
 
 
 async def test_redis_keys_expire_and_a_lapsed_ticket_starts_afresh(redis_client: aioredis.Redis, redis_ns: str) -> None:

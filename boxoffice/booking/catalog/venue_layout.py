@@ -76,10 +76,15 @@ def lay_out_venue(sections: list[SectionSpec], *, max_places: int) -> VenueLayou
     seats: list[LaidOutSeat] = []
     columns = max(1, math.ceil(math.sqrt(len(sections))))
     block_w = block_h = 0.0
+    planned = 0  # places asked for, each count within its bound: refused before any seat is laid out
     for spec in sections:
         if spec.rows:
             block_w = max(block_w, max(r.seat_count for r in spec.rows) * SEAT_PITCH)
             block_h = max(block_h, len(spec.rows) * ROW_PITCH)
+            planned += sum(min(max(r.seat_count, 0), MAX_SEATS_PER_ROW) for r in spec.rows)
+        planned += min(max(spec.general_admission_capacity or 0, 0), max_places)
+    if planned > max_places:
+        raise InvalidInput(f"A venue has at most {max_places} places.", field="sections")
     block_w, block_h = block_w + SECTION_GAP, block_h + SECTION_GAP
     total = 0
     for index, spec in enumerate(sections):

@@ -110,6 +110,8 @@ async def test_show_validation(api) -> None:
                             ({"startsAt": "2001-01-01T20:00:00Z"}, "startsAt"),  # over
                             ({"startsAt": "9999-12-31T20:00:00Z", "onSaleAt": None}, "startsAt"),  # past 10 years
                             ({"onSaleAt": "1900-01-01T00:00:00Z"}, "onSaleAt"),
+                            ({"startsAt": "2030-01-01T20:00:00"}, "startsAt"),  # no offset: whose 8 pm?
+                            ({"onSaleAt": "2029-12-01T10:00:00"}, "onSaleAt"),
                             ({"priceTiers": [{"name": "T", "priceCents": 1, "sections": ["S0"]},
                                              {"name": "t ", "priceCents": 2, "sections": []}]}, "priceTiers.name"),
                             ({"priceTiers": [{"name": "T", "priceCents": 1, "sections": ["S0"]},

@@ -153,8 +153,9 @@ async def create_show(engine: AsyncEngine, viewer: Viewer | None, spec: ShowSpec
     _own_venue(viewer, venue)  # an event from before venues had owners' say may name anyone's
     if not _CURRENCY.fullmatch(spec.currency):
         raise InvalidInput("Currency is an ISO 4217 code such as USD.", field="currency")
-    if spec.starts_at.tzinfo is None or (spec.on_sale_at is not None and spec.on_sale_at.tzinfo is None):
-        raise InvalidInput("Times need a time zone offset.", field="startsAt")
+    for moment, name in ((spec.starts_at, "startsAt"), (spec.on_sale_at, "onSaleAt")):
+        if moment is not None and moment.tzinfo is None:
+            raise InvalidInput("Times need a time zone offset.", field=name)
     if spec.on_sale_at is not None and spec.on_sale_at > spec.starts_at:
         raise InvalidInput("Sales must open before the show starts.", field="onSaleAt")
     now = datetime.now(timezone.utc)

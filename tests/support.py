@@ -68,7 +68,7 @@ class Api:
     async def venue(self, token: str, *, rows: int = 2, seats: int = 5, ga: int = 10, sections: int = 1) -> dict:
         data = await self.gql(CREATE_VENUE, {"input": {
             "name": f"Venue {uuid.uuid4().hex[:6]}", "city": "Lisbon",
-            "sections": [*({"name": f"S{i}", "rows": [{"label": chr(65 + r), "seatCount": seats,
+            "sections": [*({"name": f"S{i}", "rows": [{"label": chr(65 + r) if r < 26 else f"R{r}", "seatCount": seats,
                                                        "accessibleSeats": [1], "obstructedSeats": [seats]}
                                                       for r in range(rows)]} for i in range(sections)),
                          *([{"name": "GA", "generalAdmissionCapacity": ga}] if ga else [])]}}, token)

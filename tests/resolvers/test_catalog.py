@@ -70,6 +70,19 @@ async def test_names_shown_to_fans_refuse_hidden_characters_and_welcome_any_scri
                                (_venue_input(sections=[{"name": "A\u2066B", "generalAdmissionCapacity": 5}]),
                                 "sections.name"),
                                (_venue_input(sections=[{"name": "A", "rows": [{"label": "1\x1b[2J", "seatCount": 2}]}]),
+                                "sections.rows.label"),
+                               # Names that look like nothing, or like another name of the same venue:
+                               (_venue_input(sections=[{"name": "\u200b\u200b", "generalAdmissionCapacity": 5}]),
+                                "sections.name"),
+                               (_venue_input(name="\u0301"), "name"),
+                               (_venue_input(sections=[{"name": "Caf\u00e9", "generalAdmissionCapacity": 5},
+                                                       {"name": "Cafe\u0301", "generalAdmissionCapacity": 5}]),
+                                "sections.name"),
+                               (_venue_input(sections=[{"name": "Floor", "generalAdmissionCapacity": 5},
+                                                       {"name": "FLOOR", "generalAdmissionCapacity": 5}]),
+                                "sections.name"),
+                               (_venue_input(sections=[{"name": "A", "rows": [{"label": "a", "seatCount": 2},
+                                                                              {"label": "A", "seatCount": 2}]}]),
                                 "sections.rows.label")):
         result = (await api.gql(CREATE_VENUE, {"input": venue_input}, org))["createVenue"]
         assert (result["code"], result["field"]) == ("INVALID_INPUT", field), (venue_input, result)

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ...db import reading
-from ..display_text import HIDDEN
+from ..display_text import display_name, unreadable
 from ..errors import EmailTaken, InvalidCredentials, InvalidInput, NotFound
 from .passwords import check_password
 from ..records import UserRecord
@@ -37,11 +37,11 @@ def normalise_email(email: str) -> str:
 
 
 def _check_name(name: str) -> str:
-    name = name.strip()
+    name = display_name(name)
     if not 1 <= len(name) <= 200:
         raise InvalidInput("A name has 1 to 200 characters.", field="name")
-    if HIDDEN.search(name):  # shown to door staff, organizers' reports, transfer offers
-        raise InvalidInput("A name may not contain control characters or direction overrides.", field="name")
+    if problem := unreadable(name):  # shown to door staff, organizers' reports, transfer offers
+        raise InvalidInput(f"A name {problem}", field="name")
     return name
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .browse import get_event, get_show, get_venue
-from ..display_text import check_lines, display_text
+from ..display_text import check_lines, display_name, display_text
 from ..errors import Forbidden, InvalidInput, NotFound, Unauthenticated
 from ..records import EventRecord, ShowRecord, VenueRecord, Viewer
 from .venue_layout import SectionSpec, lay_out_venue
@@ -195,7 +195,7 @@ async def create_show(engine: AsyncEngine, viewer: Viewer | None, spec: ShowSpec
                                field="priceTiers.priceCents")
         tier_id = uuid.uuid4()
         tier_ids.append(tier_id)
-        for section_name in tier.sections:
+        for section_name in map(display_name, tier.sections):  # as createVenue stored the names
             if section_name not in sections:
                 raise InvalidInput(f"The venue has no section named {section_name!r}.", field="priceTiers.sections")
             if sections[section_name] in section_tier:

@@ -6,7 +6,7 @@ import math
 import uuid
 from dataclasses import dataclass, field
 
-from ..display_text import HIDDEN, HIDDEN_MESSAGE
+from ..display_text import display_name, unreadable
 from ..errors import InvalidInput
 
 MAX_SEATS_PER_ROW = 1_000
@@ -88,14 +88,14 @@ def lay_out_venue(sections: list[SectionSpec], *, max_places: int) -> VenueLayou
     block_w, block_h = block_w + SECTION_GAP, block_h + SECTION_GAP
     total = 0
     for index, spec in enumerate(sections):
-        name = spec.name.strip()
+        name = display_name(spec.name)
         if not 1 <= len(name) <= 100:
             raise InvalidInput("A section name has 1 to 100 characters.", field="sections.name")
-        if HIDDEN.search(name):
-            raise InvalidInput(f"A section name {HIDDEN_MESSAGE}", field="sections.name")
-        if name in names:
+        if problem := unreadable(name):
+            raise InvalidInput(f"A section name {problem}", field="sections.name")
+        if name.casefold() in names:  # fans and price tiers tell sections apart by name
             raise InvalidInput(f"Two sections are named {name!r}.", field="sections.name")
-        names.add(name)
+        names.add(name.casefold())
         if (spec.rows is None) == (spec.general_admission_capacity is None):
             raise InvalidInput(f"Section {name!r} needs either rows or a generalAdmissionCapacity.",
                                field="sections")
@@ -116,12 +116,12 @@ def lay_out_venue(sections: list[SectionSpec], *, max_places: int) -> VenueLayou
         labels: set[str] = set()
         capacity = 0
         for row_index, row in enumerate(rows):
-            label = row.label.strip()
-            if not 1 <= len(label) <= 20 or label in labels or HIDDEN.search(label):
-                raise InvalidInput(f"Row labels in {name!r} are unique, 1 to 20 characters, none hidden "
-                                   "(control characters or direction overrides).",
-                                   field="sections.rows.label")
-            labels.add(label)
+            label = display_name(row.label)
+            if not 1 <= len(label) <= 20 or label.casefold() in labels or unreadable(label):
+                raise InvalidInput(f"Row labels in {name!r} are unique, 1 to 20 characters, each with a "
+                                   "visible character and none hidden (control characters or direction "
+                                   "overrides).", field="sections.rows.label")
+            labels.add(label.casefold())
             if not 1 <= row.seat_count <= MAX_SEATS_PER_ROW:
                 raise InvalidInput(f"A row has 1 to {MAX_SEATS_PER_ROW} seats.", field="sections.rows.seatCount")
             accessible = _check_seat_numbers(row.accessible_seats, row.seat_count, "accessible")

@@ -20,6 +20,7 @@ orders and refunds themselves (`cancellation_progress`).
 from __future__ import annotations
 
 import logging
+import unicodedata
 import uuid
 from dataclasses import dataclass
 
@@ -27,7 +28,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..catalog.browse import get_show
-from ..display_text import HIDDEN, HIDDEN_MESSAGE
+from ..display_text import unreadable
 from ..errors import InvalidInput
 from ..inventory.hold_release import release_expired_holds
 from ..inventory.seatmap import SHOW_LOCK_KEY
@@ -43,11 +44,11 @@ BATCH = 100  # confirmed orders voided per transaction: a few milliseconds each
 async def cancel_show(engine: AsyncEngine, viewer: Viewer | None, show_id: uuid.UUID,
                       reason: str) -> tuple[ShowRecord, ChangeSet]:
     """Idempotent: a cancelled show answers as it is (its job goes on)."""
-    reason = " ".join(reason.split())
+    reason = unicodedata.normalize("NFC", " ".join(reason.split()))
     if not 1 <= len(reason) <= MAX_REASON:
         raise InvalidInput(f"reason has 1 to {MAX_REASON} characters.", field="reason")
-    if HIDDEN.search(reason):  # told to every ticket holder
-        raise InvalidInput(f"reason {HIDDEN_MESSAGE}", field="reason")
+    if problem := unreadable(reason):  # told to every ticket holder
+        raise InvalidInput(f"reason {problem}", field="reason")
     viewer, show = await owned_show(engine, viewer, show_id)
     changes = ChangeSet()
     if show.status != "cancelled":

@@ -10,9 +10,17 @@ from strawberry import Private
 from ..booking.door.check_in import CheckInRecord
 from ..booking.door.sales_report import SalesBucketRecord, SalesReportRecord, SectionSalesRecord, sales_timeline
 from ..booking.errors import BookingError
+from .big_int import BigInt
 from .booking_types import Ticket
 from .catalog_types import Info
 from .field_errors import query_error
+
+
+GROSS = "Takings of confirmed orders, in cents (the currency's smallest unit)."
+# A sold-out stadium takes more cents than Int holds: these fields are kept for clients written
+# against them, and answer an error past Int (graphql-core's, naming the value).
+GROSS_INT = "Int cannot hold a stadium's takings (past 2,147,483,647 cents): use grossTotalCents."
+REFUNDED_INT = "Int cannot hold a stadium's refunds (past 2,147,483,647 cents): use refundedTotalCents."
 
 
 @strawberry.type
@@ -33,12 +41,13 @@ class SectionSales:
     capacity: int
     sold: int
     checked_in: int
-    gross_cents: int
+    gross_cents: int = strawberry.field(deprecation_reason=GROSS_INT)
+    gross_total_cents: BigInt = strawberry.field(description=GROSS)  # type: ignore[valid-type]
 
     @classmethod
     def of(cls, r: SectionSalesRecord) -> SectionSales:
         return cls(section_id=strawberry.ID(str(r.section_id)), name=r.name, capacity=r.capacity, sold=r.sold,
-                   checked_in=r.checked_in, gross_cents=r.gross_cents)
+                   checked_in=r.checked_in, gross_cents=r.gross_cents, gross_total_cents=BigInt(r.gross_cents))
 
 
 @strawberry.type
@@ -46,11 +55,13 @@ class SalesBucket:
     start: datetime
     orders: int
     tickets: int
-    gross_cents: int
+    gross_cents: int = strawberry.field(deprecation_reason=GROSS_INT)
+    gross_total_cents: BigInt = strawberry.field(description=GROSS)  # type: ignore[valid-type]
 
     @classmethod
     def of(cls, r: SalesBucketRecord) -> SalesBucket:
-        return cls(start=r.start, orders=r.orders, tickets=r.tickets, gross_cents=r.gross_cents)
+        return cls(start=r.start, orders=r.orders, tickets=r.tickets, gross_cents=r.gross_cents,
+                   gross_total_cents=BigInt(r.gross_cents))
 
 
 @strawberry.type
@@ -81,13 +92,21 @@ class SalesReport:
     def checked_in(self) -> int:
         return self.record.checked_in
 
-    @strawberry.field
+    @strawberry.field(deprecation_reason=GROSS_INT)
     def gross_cents(self) -> int:
         return self.record.gross_cents
 
-    @strawberry.field
+    @strawberry.field(deprecation_reason=REFUNDED_INT)
     def refunded_cents(self) -> int:
         return self.record.refunded_cents
+
+    @strawberry.field(description=GROSS)
+    def gross_total_cents(self) -> BigInt:  # type: ignore[valid-type]
+        return BigInt(self.record.gross_cents)
+
+    @strawberry.field(description="Refunded, in cents (the currency's smallest unit).")
+    def refunded_total_cents(self) -> BigInt:  # type: ignore[valid-type]
+        return BigInt(self.record.refunded_cents)
 
     @strawberry.field
     def by_section(self) -> list[SectionSales]:

@@ -23,10 +23,11 @@ interface SalesReport {
   held: number;
   available: number;
   checkedIn: number;
-  grossCents: number;
-  refundedCents: number;
-  bySection: { sectionId: string; name: string; capacity: number; sold: number; checkedIn: number; grossCents: number }[];
-  timeline: { start: string; orders: number; tickets: number; grossCents: number }[];
+  // BigInt, a string of digits: a stadium's takings pass GraphQL's Int (Number() is exact to 2^53 cents).
+  grossTotalCents: string;
+  refundedTotalCents: string;
+  bySection: { sectionId: string; name: string; capacity: number; sold: number; checkedIn: number; grossTotalCents: string }[];
+  timeline: { start: string; orders: number; tickets: number; grossTotalCents: string }[];
 }
 
 interface ReportShow {
@@ -37,9 +38,9 @@ interface ReportShow {
 }
 
 const REPORT_Q = `query SalesReport($id: ID!, $bucket: Int) { show(id: $id) { id startsAt event { name venue { name timeZone } }
-  salesReport { currency capacity sold held available checkedIn grossCents refundedCents
-    bySection { sectionId name capacity sold checkedIn grossCents }
-    timeline(bucketSeconds: $bucket) { start orders tickets grossCents } } } }`;
+  salesReport { currency capacity sold held available checkedIn grossTotalCents refundedTotalCents
+    bySection { sectionId name capacity sold checkedIn grossTotalCents }
+    timeline(bucketSeconds: $bucket) { start orders tickets grossTotalCents } } } }`;
 
 export async function reportScreen({ root, params, signal, onLeave }: ScreenContext): Promise<void> {
   if (!currentUser()) {
@@ -77,12 +78,14 @@ export async function reportScreen({ root, params, signal, onLeave }: ScreenCont
   const timeZone = show.event.venue.timeZone;
   let chart: uPlot | null = null;
   const render = (report: SalesReport): void => {
-    const net = report.grossCents - report.refundedCents;
+    const gross = Number(report.grossTotalCents);
+    const refunded = Number(report.refundedTotalCents);
+    const net = gross - refunded;
     const fig = (label: string, value: string): HTMLElement => h('div', {}, h('dt', {}, label), h('dd', {}, value));
     fill(figures,
       fig('Sold', `${report.sold} / ${report.capacity}`), fig('Held now', String(report.held)),
       fig('Available', String(report.available)), fig('Checked in', String(report.checkedIn)),
-      fig('Gross', money(report.grossCents, report.currency)), fig('Refunded', money(report.refundedCents, report.currency)),
+      fig('Gross', money(gross, report.currency)), fig('Refunded', money(refunded, report.currency)),
       fig('Net', money(net, report.currency)));
     fill(sections, h('table', { class: 'report-sections' },
       h('caption', {}, 'By section'),
@@ -90,7 +93,7 @@ export async function reportScreen({ root, params, signal, onLeave }: ScreenCont
         h('th', { class: 'num' }, 'Checked in'), h('th', { class: 'num' }, 'Gross'))),
       h('tbody', {}, ...report.bySection.map((s) => h('tr', {},
         h('td', {}, s.name), h('td', { class: 'num' }, s.sold), h('td', { class: 'num' }, s.capacity),
-        h('td', { class: 'num' }, s.checkedIn), h('td', { class: 'num' }, money(s.grossCents, report.currency)))))));
+        h('td', { class: 'num' }, s.checkedIn), h('td', { class: 'num' }, money(Number(s.grossTotalCents), report.currency)))))));
     // uPlot wants seconds on the x axis; a running total reads better than per-bucket bars mid on-sale.
     const xs = report.timeline.map((b) => Date.parse(b.start) / 1000);
     const perBucket = report.timeline.map((b) => b.tickets);

@@ -110,3 +110,25 @@ async def test_an_empty_show_and_the_domain_calls(api) -> None:
     record = await sales_report(api.services.engine, uuid.UUID(show["id"]), "EUR")
     assert (record.capacity, record.sold, record.available, record.gross_cents) == (10, 0, 10, 0)
     assert await sales_timeline(api.services.engine, uuid.UUID(show["id"]), 3600) == []
+
+
+async def test_a_stadiums_takings_past_int_are_read_whole(api) -> None:
+    """A sold-out stadium takes more than Int's 2,147,483,647 cents: grossTotalCents and
+    refundedTotalCents carry them whole (BigInt); the Int fields, deprecated, refuse with an error."""
+    org, _ = await api.user("organizer")
+    show = await api.show(org, rows=1, seats=2, ga=0, sections=1)
+    orders = [await buy(api, (await api.user())[0], show["id"], [seat]) for seat in show["seats"]]
+    # Two places at 1,500,000,000 cents each stand in for 50,000 at $600 (prices are bounded per order).
+    async with api.services.engine.begin() as conn:
+        await conn.execute(text("UPDATE orders SET total_cents = 1500000000 WHERE show_id = :s"), {"s": show["id"]})
+        await conn.execute(text("UPDATE show_seats SET price_cents = 1500000000 WHERE show_id = :s"),
+                           {"s": show["id"]})
+    await refund_in_database(api.services.engine, orders[0]["id"])
+    whole = """query($id: ID!) { show(id: $id) { salesReport { grossTotalCents refundedTotalCents
+      bySection { grossTotalCents } timeline { grossTotalCents } } } }"""
+    report = (await api.gql(whole, {"id": show["id"]}, org))["show"]["salesReport"]
+    assert report == {"grossTotalCents": "3000000000", "refundedTotalCents": "1500000000",
+                      "bySection": [{"grossTotalCents": "3000000000"}], "timeline": [{"grossTotalCents": "3000000000"}]}
+    old = await api.post(REPORT_Q, {"id": show["id"]}, org)
+    assert old["data"] == {"show": {"salesReport": None}}
+    assert "Int cannot represent non 32-bit signed integer value: 3000000000" in old["errors"][0]["message"], old

@@ -310,6 +310,9 @@ async def test_webhook_signature_is_required(api) -> None:
     assert (await api.client.post("/webhooks/stripe", content=body)).status_code == 400
     bad = {"Stripe-Signature": f"t={int(time.time())},v1=" + "0" * 64}
     assert (await api.client.post("/webhooks/stripe", content=body, headers=bad)).status_code == 400
+    for odd in ("t=1,v1=\u00e9".encode(), b"t=1,v1=\xe9"):  # non-ASCII, as UTF-8 and as Latin-1 bytes
+        refused = await api.client.post("/webhooks/stripe", content=body, headers={"Stripe-Signature": odd})
+        assert (refused.status_code, refused.json()) == (400, {"error": "invalid signature"}), refused.text
     secret = api.services.settings.stripe_webhook_secret
     t = int(time.time())
     good = stripe.WebhookSignature._compute_signature(f"{t}.{body.decode()}", secret)

@@ -70,6 +70,10 @@ async def list_for_resale(engine: AsyncEngine, viewer: Viewer | None, ticket_id:
         cap = ticket.face_value_cents * ticket.resale_cap_percent // 100
         if price_cents > cap:
             raise AboveResaleCap(f"The most this ticket can be listed for is {cap} (cents).", field="priceCents")
+        # The sale is paid back to the card that bought the ticket, which can take back no more than it paid.
+        if price_cents > ticket.paid_cents:
+            raise AboveResaleCap(f"The most this ticket can be listed for is {ticket.paid_cents} (cents), what you "
+                                 "paid for it: the sale is paid back to the card that bought it.", field="priceCents")
         row = (await conn.execute(text(
             "INSERT INTO resale_listings (ticket_id, show_id, seller_id, seller_order_id, place_id, seat_id, section_id, "
             "price_cents, face_value_cents, currency) VALUES (:t, :s, :u, :o, :p, :seat, :sec, :price, :face, :c) "

@@ -119,6 +119,20 @@ async def test_a_fan_resells_at_face_value_and_is_refunded(api) -> None:
     await assert_clean(api, show["id"])
 
 
+async def test_a_ticket_bought_below_face_value_is_relisted_for_no_more_than_it_cost(api) -> None:
+    """Its sale is paid back to the card that bought it, which can take back only what it paid: a
+    relist at face value would leave its seller unpaid and the next buyer's money with the box office."""
+    _, show, _, listed = await _one_listed(api, price=2000)  # face value 5000
+    buyer, _ = await api.user()
+    paid = await pay_hold(api, buyer, (await _hold(api, buyer, listed["id"]))["id"])
+    ticket = paid["tickets"][0]["id"]
+    refused = await _listing(api, buyer, ticket, 2001)
+    assert refused["code"] == "ABOVE_RESALE_CAP" and "2000" in refused["message"], refused
+    relisted = await _listing(api, buyer, ticket, 2000)
+    assert relisted["status"] == "LISTED", relisted
+    await assert_clean(api, show["id"])
+
+
 async def test_general_admission_resale_and_the_show_cap(api) -> None:
     org, seller, show, order = await _sold_setup(api)
     ga_ticket = next(t for t in order["tickets"] if not t["seat"])

@@ -56,7 +56,7 @@ class PaidOrder:
 
 async def order_row(conn: AsyncConnection, order_id: uuid.UUID, *, lock: bool = False) -> Any:
     return (await conn.execute(text(f"SELECT {ORDER_COLS}, expires_at > now() AS live FROM orders "
-                                    f"WHERE id = :o{' FOR UPDATE' if lock else ''}"), {"o": order_id})).first()
+                                    f"WHERE id = :o{' FOR NO KEY UPDATE' if lock else ''}"), {"o": order_id})).first()
 
 
 async def confirm_payment(engine: AsyncEngine, ctx: PaymentContext, viewer: Viewer | None, order_id: uuid.UUID,

@@ -127,7 +127,7 @@ async def void_next_batch(engine: AsyncEngine, show_id: uuid.UUID, changes: Chan
     async with engine.begin() as conn:
         ids = list((await conn.execute(text(
             "SELECT id FROM orders WHERE show_id = :s AND status = 'confirmed' ORDER BY id LIMIT :n "
-            "FOR UPDATE SKIP LOCKED"), {"s": show_id, "n": BATCH})).scalars())
+            "FOR NO KEY UPDATE SKIP LOCKED"), {"s": show_id, "n": BATCH})).scalars())
         reason = (await conn.execute(text("SELECT reason FROM show_cancellations WHERE show_id = :s"),
                                      {"s": show_id})).scalar()
         why = Voiding(cause="show_cancelled", ticket_reason="cancelled", kind="SHOW_CANCELLED", reason=reason)

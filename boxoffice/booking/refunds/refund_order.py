@@ -51,15 +51,18 @@ _ORDER = (
     "now() <= s.starts_at - make_interval(hours => s.fan_refunds_until_hours_before) AS window_open "
     "FROM orders o JOIN shows s ON s.id = o.show_id JOIN events e ON e.id = s.event_id WHERE o.id = :o")
 
-# Why a fan may not refund the order (locked by the caller) now, or null: its tickets locked in key
-# order, after the show's lock, as every path that changes a ticket locks them.
+# The order's tickets locked in key order, after the show's lock, as every path that changes a ticket
+# locks them; then, in a statement of its own (so that it sees what the holders of those locks
+# committed: an offer made meanwhile locks the ticket but does not change its row), why a fan may
+# not refund the order now, or null.
+_LOCK_TICKETS = "SELECT 1 FROM tickets WHERE order_id = :o ORDER BY id FOR UPDATE"
 _NOT_THE_FANS_TO_REFUND = (
     "SELECT CASE WHEN bool_or(t.status = 'checked_in') THEN 'used' "
     "  WHEN bool_or(t.holder_id IS NOT NULL AND t.holder_id <> :u) THEN 'given' "
     "  WHEN bool_or(t.listed) THEN 'listed' "
     "  WHEN bool_or(EXISTS (SELECT FROM ticket_transfers x WHERE x.ticket_id = t.id AND x.status = 'pending')) "
     "  THEN 'offered' END "
-    "FROM (SELECT * FROM tickets WHERE order_id = :o ORDER BY id FOR UPDATE) t")
+    "FROM tickets t WHERE t.order_id = :o")
 _WHY_NOT = {
     "used": "A ticket of this order was used at the door; the order can no longer be refunded.",
     "given": "A ticket of this order was transferred to someone else; the order can no longer be refunded.",
@@ -95,10 +98,13 @@ async def refund_order(engine: AsyncEngine, ctx: PaymentContext, viewer: Viewer 
     why = Voiding(cause="organizer" if organizer and not owner else "fan", ticket_reason="refunded",
                   kind="ORDER_REFUNDED", requested_by=viewer.user_id, idempotency_key=key, claim_s=claim_s)
     async with engine.begin() as conn:
-        locked = (await conn.execute(text("SELECT status FROM orders WHERE id = :o FOR UPDATE"),
+        # NO KEY UPDATE: a transfer's acceptance or a resale's settlement holding one of its tickets
+        # writes a revocation row naming this order (a foreign key's share lock); they finish first.
+        locked = (await conn.execute(text("SELECT status FROM orders WHERE id = :o FOR NO KEY UPDATE"),
                                      {"o": order_id})).scalar()
         if locked == "confirmed" and not organizer:
             await lock_show_for_change(conn, order.show_id)
+            await conn.execute(text(_LOCK_TICKETS), {"o": order_id})
             why_not = (await conn.execute(text(_NOT_THE_FANS_TO_REFUND), {"o": order_id, "u": order.user_id})).scalar()
             if why_not is not None:
                 raise NotRefundable(_WHY_NOT[why_not], field="orderId")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import pytest
 from sqlalchemy import text
 
 from boxoffice.booking.accounts.sign_in import create_user
@@ -12,6 +13,7 @@ from boxoffice.booking.after_sale import transfers
 from boxoffice.booking.door.check_in import check_in_ticket
 from boxoffice.booking.errors import BookingError
 from boxoffice.booking.records import Viewer
+from support import wait_until
 
 from .journeys import (ACCEPT, CANCEL, LIST, TRANSFER_TICKET, WITHDRAW, assert_clean, buy, email_of, order_of,
                        revoked_reason, told)
@@ -240,3 +242,60 @@ async def test_offering_and_cancelling_in_a_loop_stops_at_the_transfer_limit(api
             await api.gql(CANCEL, {"x": offered["id"]}, seller)
     assert answers == ["PENDING"] * 20 + ["RATE_LIMITED"], answers
     assert len(await told(api, friend, "TICKET_TRANSFERRED")) == 20
+
+
+@pytest.mark.parametrize("by", ["organizer", "fan"])
+async def test_a_refund_while_an_acceptance_hands_a_ticket_over_waits_for_it(api, by: str) -> None:
+    """An acceptance (or a resale's settlement) locks the ticket, then writes a revocation row naming
+    the ticket's order, whose foreign key share-locks the order row. A refund locks the order row,
+    then the tickets: it must not hold the order in a way that share lock waits for (a deadlock, and
+    'Unexpected error.' for one of the two)."""
+    org, seller, show, order = await _bought(api)
+    await api.gql(POLICY, {"s": show["id"], "i": {"fanRefundsUntilHoursBefore": 1}}, org)
+    ticket = order["tickets"][0]
+    async with api.services.engine.connect() as handing_over:
+        await handing_over.execute(text("SELECT 1 FROM tickets WHERE id = :t FOR UPDATE"), {"t": ticket["id"]})
+        refund = asyncio.ensure_future(api.gql(REFUND, {"o": order["id"], "k": uuid.uuid4().hex},
+                                               org if by == "organizer" else seller))
+
+        async def waiting_for_the_ticket() -> bool:
+            async with api.services.engine.connect() as watch:
+                return bool((await watch.execute(text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND datname = current_database()"))).scalar())
+
+        await wait_until(waiting_for_the_ticket, "the refund waiting for the ticket")
+        # What the revocation row's foreign key takes: granted at once, beside the refund's lock.
+        await handing_over.execute(text("SET LOCAL lock_timeout = '5s'"))
+        await handing_over.execute(text("SELECT 1 FROM orders WHERE id = :o FOR KEY SHARE"), {"o": order["id"]})
+        await handing_over.rollback()
+    assert (await refund)["refundOrder"]["status"] == "REFUNDED"
+    await assert_clean(api, show["id"])
+
+
+async def test_a_fan_refund_while_a_ticket_is_being_offered_is_refused(api) -> None:
+    """The offer locks the ticket and writes the transfer; the refund waits for the ticket and must
+    then see the offer, as it does when the two come one after the other."""
+    org, seller, show, order = await _bought(api)
+    await api.gql(POLICY, {"s": show["id"], "i": {"fanRefundsUntilHoursBefore": 1}}, org)
+    ticket = order["tickets"][0]
+    async with api.services.engine.connect() as offering:
+        await offering.execute(text("SELECT 1 FROM tickets WHERE id = :t FOR UPDATE"), {"t": ticket["id"]})
+        refund = asyncio.ensure_future(api.gql(REFUND, {"o": order["id"], "k": uuid.uuid4().hex}, seller))
+
+        async def waiting_for_the_ticket() -> bool:
+            async with api.services.engine.connect() as watch:
+                return bool((await watch.execute(text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND datname = current_database()"))).scalar())
+
+        await wait_until(waiting_for_the_ticket, "the refund waiting for the ticket")
+        await offering.execute(text(
+            "INSERT INTO ticket_transfers (ticket_id, show_id, from_user_id, to_email, from_barcode) "
+            "SELECT :t, :s, o.user_id, 'friend@example.test', :b FROM orders o WHERE o.id = :o"),
+            {"t": ticket["id"], "s": show["id"], "b": ticket["barcode"], "o": order["id"]})
+        await offering.commit()
+    refused = (await refund)["refundOrder"]
+    assert refused["code"] == "NOT_REFUNDABLE" and "offered in a transfer" in refused["message"], refused
+    assert (await order_of(api, seller, order["id"]))["status"] == "CONFIRMED"
+    await assert_clean(api, show["id"])

@@ -15,14 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..errors import InvalidInput, NotFound
 from .problems import ShowIsCancelled, TicketCheckedIn, TicketIsVoid
+from .records import paid_for_place
 
 OWNED = (
     "SELECT t.id, t.order_id, t.show_id, t.place_id, t.seat_id, t.section_id, t.barcode, t.status, t.listed, "
     "COALESCE(t.holder_id, o.user_id) AS owner_id, o.user_id AS buyer_id, o.status AS order_status, o.currency, "
     "COALESCE(ss.price_cents, 0) AS face_value_cents, sh.starts_at > now() AS upcoming, sh.status AS show_status, "
-    # What its buyer paid for it: a resale order's one ticket its whole total, else the place's price.
-    "CASE WHEN EXISTS (SELECT FROM resale_holds r WHERE r.hold_id = o.hold_id) THEN o.total_cents "
-    "  ELSE COALESCE(ss.price_cents, 0) END AS paid_cents, "
+    f"{paid_for_place('o', 'COALESCE(ss.price_cents, 0)')} AS paid_cents, "
     "sh.resale_cap_percent FROM tickets t JOIN orders o ON o.id = t.order_id JOIN shows sh ON sh.id = t.show_id "
     "LEFT JOIN show_seats ss ON ss.show_id = t.show_id AND ss.id = t.place_id WHERE t.id = :t")
 

@@ -10,6 +10,20 @@ from typing import Any
 from ..records import TicketRecord
 
 
+def paid_for_place(order: str, place_price: str) -> str:
+    """SQL: what the order (alias `order`, with hold_id and total_cents) paid for one of its places: a
+    resale order buys one place for its whole total, a primary order paid the place's price."""
+    return (f"CASE WHEN EXISTS (SELECT FROM resale_holds rh WHERE rh.hold_id = {order}.hold_id) "
+            f"THEN {order}.total_cents ELSE {place_price} END")
+
+
+# SQL: what a resale paid back to its sellers of show $1, for the listings whose seller order was not
+# refunded whole since (a whole refund returns the rest of the charge, so it counts the order's total).
+RESALE_PAID_BACK = (
+    "(SELECT coalesce(sum(l.price_cents), 0) FROM resale_listings l JOIN orders so ON so.id = l.seller_order_id "
+    " WHERE l.show_id = $1 AND l.status = 'sold' AND so.status <> 'refunded')")
+
+
 @dataclass(frozen=True, slots=True)
 class TransferRecord:
     id: uuid.UUID

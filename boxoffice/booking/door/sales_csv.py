@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ..after_sale.records import paid_for_place
 from ..catalog.browse import get_venues
 from ..catalog.venue_time import local_time, zone_abbreviation
 from ..checkout.tickets import format_price
@@ -37,8 +38,9 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # page costs the same however far into the show's sales it is.
 _PAGE = (
     "SELECT o.id AS order_id, o.confirmed_at, o.status AS order_status, o.currency, p.n, "
-    "  sec.name AS section, vs.row_label, vs.number, ss.price_cents, t.status AS ticket_status "
-    "FROM (SELECT id, confirmed_at, status, currency, hold_id, show_id FROM orders "
+    f"  sec.name AS section, vs.row_label, vs.number, {paid_for_place('o', 'ss.price_cents')} AS price_cents, "
+    "  t.status AS ticket_status "
+    "FROM (SELECT id, confirmed_at, status, currency, hold_id, show_id, total_cents FROM orders "
     "  WHERE show_id = $1 AND confirmed_at IS NOT NULL AND (confirmed_at, id) > ($2, $3) "
     "  ORDER BY confirmed_at, id LIMIT $4) AS o JOIN holds h ON h.id = o.hold_id "
     "CROSS JOIN LATERAL unnest(h.seat_ids || h.unit_ids) WITH ORDINALITY AS p(id, n) "

@@ -1,9 +1,10 @@
 """A show's sales figures, read from the rows that are the sales (never a second bookkeeping).
 
 Places (capacity, sold, held, available) are counted on `show_seats`, check-ins on `tickets`, money
-on `orders`: gross is what every order ever confirmed for the show charged, refunded what of it was
-refunded since (so net = gross - refunded); a section's gross is the price of the places those
-orders bought in it, so the sections add up to the gross. The timeline counts orders by the time
+on `orders`: gross is what every order ever confirmed for the show charged, resales included,
+refunded what of it was paid back since (whole refunds, and what resales paid back to their sellers:
+so net = gross - refunded); a section's gross is what those orders paid for the places they bought
+in it (a resale its price, not the face value), so the sections add up to the gross. The timeline counts orders by the time
 they were confirmed, refunded later or not: it is the on-sale as it happened. One statement for the
 figures, one for the timeline (only when asked for).
 """
@@ -16,6 +17,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ..after_sale.records import RESALE_PAID_BACK, paid_for_place
 from ..errors import InvalidInput
 from ..pg_calls import driver
 from ..records import ShowRecord, Viewer
@@ -71,11 +73,12 @@ _FIGURES = (
     "  FROM seats GROUP BY section_id), "
     "checked AS (SELECT section_id, count(*) AS n FROM tickets WHERE show_id = $1 AND status = 'checked_in' "
     "  GROUP BY section_id), "
-    "bought AS (SELECT s.section_id, sum(s.price_cents) AS gross FROM orders o JOIN holds h ON h.id = o.hold_id "
+    f"bought AS (SELECT s.section_id, sum({paid_for_place('o', 's.price_cents')}) AS gross FROM orders o "
+    "  JOIN holds h ON h.id = o.hold_id "
     "  CROSS JOIN LATERAL unnest(h.seat_ids || h.unit_ids) AS p(id) JOIN seats s ON s.id = p.id "
     "  WHERE o.show_id = $1 AND o.confirmed_at IS NOT NULL GROUP BY s.section_id), "
     "money AS (SELECT coalesce(sum(total_cents), 0) AS gross, "
-    "  coalesce(sum(total_cents) FILTER (WHERE status = 'refunded'), 0) AS refunded "
+    f"  coalesce(sum(total_cents) FILTER (WHERE status = 'refunded'), 0) + {RESALE_PAID_BACK} AS refunded "
     "  FROM orders WHERE show_id = $1 AND confirmed_at IS NOT NULL) "
     "SELECT sec.id, sec.name, p.capacity, p.sold, p.held, p.available, coalesce(c.n, 0) AS checked_in, "
     "  coalesce(b.gross, 0) AS section_gross, m.gross, m.refunded "

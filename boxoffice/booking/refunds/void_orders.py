@@ -49,7 +49,10 @@ _MARK = (
     "touched AS (UPDATE payments p SET updated_at = now() FROM refunded r WHERE p.order_id = r.id), "
     "owed AS (INSERT INTO order_refunds (order_id, show_id, amount_cents, currency, cause, requested_by, "
     "  idempotency_key, next_attempt_at) "
-    "  SELECT r.id, r.show_id, p.amount_cents, p.currency, :cause, :by, :key, now() + make_interval(secs => :claim) "
+    # Owed: the charge less what resales of its tickets paid back already (Stripe refunds the rest).
+    "  SELECT r.id, r.show_id, greatest(p.amount_cents - (SELECT coalesce(sum(l.price_cents), 0) "
+    "    FROM resale_listings l WHERE l.seller_order_id = r.id AND l.status = 'sold'), 0), p.currency, "
+    "    :cause, :by, :key, now() + make_interval(secs => :claim) "
     "  FROM refunded r JOIN payments p ON p.order_id = r.id ON CONFLICT (order_id) DO NOTHING) "
     "INSERT INTO outbox (topic, user_id, payload) SELECT 'notification', r.user_id, jsonb_build_object("
     "  'kind', CAST(:kind AS text), 'orderId', r.id::text, 'showId', r.show_id::text, 'refunded', true, "

@@ -14,6 +14,8 @@ from sqlalchemy import text
 from boxoffice.booking.audit import audit
 from boxoffice.booking.door import sales_csv as sales_csv_module
 from boxoffice.booking.door.sales_report import sales_report, sales_timeline
+from ..after_sale.journeys import HOLD_LISTING, LIST, pay_hold
+from ..after_sale.journeys import buy as buy_show
 from .buying import CHECK_IN, buy, refund_in_database
 
 REPORT_Q = """query($id: ID!) { show(id: $id) { salesReport { currency capacity sold held available checkedIn
@@ -132,3 +134,39 @@ async def test_a_stadiums_takings_past_int_are_read_whole(api) -> None:
     old = await api.post(REPORT_Q, {"id": show["id"]}, org)
     assert old["data"] == {"show": {"salesReport": None}}
     assert "Int cannot represent non 32-bit signed integer value: 3000000000" in old["errors"][0]["message"], old
+
+
+async def test_a_resale_below_face_value_counts_what_was_charged_and_paid_back(api) -> None:
+    """A seat bought at face value, resold for less: the box office charged face + resale price and paid
+    the resale price back to the seller. The section, the CSV and a later whole refund agree."""
+    org, _ = await api.user("organizer")
+    seller, _ = await api.user()
+    buyer, _ = await api.user()
+    show = await api.show(org, rows=1, seats=2, ga=0)
+    sold = await buy_show(api, seller, show, seats=show["seats"][:2])
+    face = sold["totalCents"] // 2
+    listed = (await api.gql(LIST, {"t": sold["tickets"][0]["id"], "p": face // 2}, seller))["listForResale"]
+    hold = (await api.gql(HOLD_LISTING, {"l": listed["id"], "k": uuid.uuid4().hex}, buyer))["holdResaleListing"]
+    resold = await pay_hold(api, buyer, hold["id"])
+    assert resold["totalCents"] == face // 2
+
+    figures = "query($id: ID!) { show(id: $id) { salesReport { grossTotalCents refundedTotalCents bySection { grossTotalCents } } } }"
+    report = (await api.gql(figures, {"id": show["id"]}, org))["show"]["salesReport"]
+    assert report["grossTotalCents"] == str(2 * face + face // 2)
+    assert report["refundedTotalCents"] == str(face // 2)  # the seller's money back for the resold seat
+    assert sum(int(s["grossTotalCents"]) for s in report["bySection"]) == 2 * face + face // 2
+    csv_text = (await api.client.get(f"/reports/shows/{show['id']}/sales.csv",
+                                     headers={"Authorization": f"Bearer {org}"})).text
+    prices = sorted(float(r[5]) * 100 for r in list(csv.reader(io.StringIO(csv_text)))[1:])
+    assert prices == sorted([face, face, face // 2])  # the resale's row at its price
+
+    # The organizer refunds the seller's order: what is left of its charge is owed, the resale's is not.
+    refunded = (await api.gql("""mutation($o: ID!, $k: String!) { refundOrder(orderId: $o, idempotencyKey: $k) {
+      ... on Order { status } } }""", {"o": sold["id"], "k": uuid.uuid4().hex}, org))["refundOrder"]
+    assert refunded["status"] == "REFUNDED"
+    async with api.services.engine.connect() as conn:
+        owed = (await conn.execute(text("SELECT amount_cents FROM order_refunds WHERE order_id = :o"),
+                                   {"o": sold["id"]})).scalar_one()
+    assert owed == 2 * face - face // 2
+    report = (await api.gql(figures, {"id": show["id"]}, org))["show"]["salesReport"]
+    assert report["refundedTotalCents"] == str(2 * face)  # all the seller paid, and nothing of the buyer's

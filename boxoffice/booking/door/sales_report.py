@@ -4,9 +4,9 @@ Places (capacity, sold, held, available) are counted on `show_seats`, check-ins 
 on `orders`: gross is what every order ever confirmed for the show charged, resales included,
 refunded what of it was paid back since (whole refunds, and what resales paid back to their sellers:
 so net = gross - refunded); a section's gross is what those orders paid for the places they bought
-in it (a resale its price, not the face value), so the sections add up to the gross. The timeline counts orders by the time
-they were confirmed, refunded later or not: it is the on-sale as it happened. One statement for the
-figures, one for the timeline (only when asked for).
+in it (a resale its price, not the face value), so the sections add up to the gross. The timeline
+counts orders by the time they were confirmed, refunded later or not: it is the on-sale as it
+happened. One statement for the figures, one for the timeline (only when asked for).
 """
 
 from __future__ import annotations

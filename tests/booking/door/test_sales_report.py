@@ -120,12 +120,25 @@ async def test_a_stadiums_takings_past_int_are_read_whole(api) -> None:
     org, _ = await api.user("organizer")
     show = await api.show(org, rows=1, seats=2, ga=0, sections=1)
     orders = [await buy(api, (await api.user())[0], show["id"], [seat]) for seat in show["seats"]]
-    # Two places at 1,500,000,000 cents each stand in for 50,000 at $600 (prices are bounded per order).
+    # Two places at 1,500,000,000 cents each stand in for 50,000 at $600 (prices are bounded per order),
+    # put back after: other tests audit the whole database.
+    price = orders[0]["totalCents"]
+    await _reprice(api, show["id"], 1_500_000_000)
+    try:
+        await refund_in_database(api.services.engine, orders[0]["id"])
+        await _read_whole(api, show, org)
+    finally:
+        await _reprice(api, show["id"], price)
+    assert (await audit(api.services.engine, uuid.UUID(show["id"]))).clean
+
+
+async def _reprice(api, show_id: str, cents: int) -> None:
     async with api.services.engine.begin() as conn:
-        await conn.execute(text("UPDATE orders SET total_cents = 1500000000 WHERE show_id = :s"), {"s": show["id"]})
-        await conn.execute(text("UPDATE show_seats SET price_cents = 1500000000 WHERE show_id = :s"),
-                           {"s": show["id"]})
-    await refund_in_database(api.services.engine, orders[0]["id"])
+        await conn.execute(text("UPDATE orders SET total_cents = :c WHERE show_id = :s"), {"s": show_id, "c": cents})
+        await conn.execute(text("UPDATE show_seats SET price_cents = :c WHERE show_id = :s"), {"s": show_id, "c": cents})
+
+
+async def _read_whole(api, show: dict, org: str) -> None:
     whole = """query($id: ID!) { show(id: $id) { salesReport { grossTotalCents refundedTotalCents
       bySection { grossTotalCents } timeline { grossTotalCents } } } }"""
     report = (await api.gql(whole, {"id": show["id"]}, org))["show"]["salesReport"]

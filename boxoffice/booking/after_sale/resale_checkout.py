@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ...payments.gateway import PaymentProviderUnavailable, PaymentRequestRejected
 from ..errors import IdempotencyConflict, InvalidInput, LimitExceeded, NotFound, NotOnSale, Unauthenticated
-from ..inventory.holds import MAX_KEY_LENGTH, fan_lock_key, tickets_in_use
+from ..inventory.holds import check_fan_key, fan_lock_key, tickets_in_use
 from ..records import GALine, HoldRecord, Viewer
 from .problems import ListingGone, ListingHeld, ShowIsCancelled
 
@@ -55,8 +55,7 @@ async def hold_resale_listing(engine: AsyncEngine, viewer: Viewer | None, listin
     hold; a listing held by another buyer, sold or withdrawn is SEATS_UNAVAILABLE."""
     if viewer is None:
         raise Unauthenticated("Sign in to buy tickets.")
-    if not 1 <= len(key) <= MAX_KEY_LENGTH:
-        raise InvalidInput(f"idempotencyKey has 1 to {MAX_KEY_LENGTH} characters.", field="idempotencyKey")
+    check_fan_key(key)
     for _ in range(2):  # a concurrent twin with the same key may win the insert: the second pass answers it
         try:
             return await _hold_once(engine, viewer, listing_id, key)

@@ -69,6 +69,11 @@ async def confirm_payment(engine: AsyncEngine, ctx: PaymentContext, viewer: View
         raise InvalidInput("That is not a payment method id (pm_…).", field="paymentMethod")
     async with driver(engine) as db:
         found = await db.fetchrow(_ORDER_AND_PAYMENT, order_id, viewer.user_id, payment_method, key)
+        if (found is not None and found["first_payment_method"] is None and found["intent_id"] is None
+                and found["status"] == "pending_payment"):
+            # A concurrent attempt stored its card while this statement waited for the row, after
+            # its snapshot: read again, to repeat that attempt (or conflict with it) as Stripe will.
+            found = await db.fetchrow(_ORDER_AND_PAYMENT, order_id, viewer.user_id, payment_method, key)
     order = None if found is None else Attrs(found)
     if order is None or order.user_id != viewer.user_id or order.payment_order is None:
         raise NotFound("No such order.", field="orderId")

@@ -31,6 +31,9 @@ from ..records import ChangeSet, GALine, HoldRecord, SeatChange, ShowRecord, Vie
 from .seatmap import SHOW_LOCK_KEY
 
 MAX_KEY_LENGTH = 200
+# The keys of holds the server makes for a fan (booking/waitlist/offers.py; the trigger of migration
+# 0014 and the notifications tell them by it): a fan's own key never starts so.
+OFFER_KEY_PREFIX = "waitlist-offer:"
 GA_ATTEMPTS = 5
 AVAILABLE = "(status = 'A' OR (status = 'H' AND hold_expires_at <= now()))"
 
@@ -54,9 +57,16 @@ class _Parsed:
     request_hash: str
 
 
-def _parse(req: HoldRequest) -> _Parsed:
-    if not 1 <= len(req.idempotency_key) <= MAX_KEY_LENGTH:
+def check_fan_key(key: str) -> None:
+    """A hold's idempotency key as a fan may choose it."""
+    if not 1 <= len(key) <= MAX_KEY_LENGTH:
         raise InvalidInput(f"idempotencyKey has 1 to {MAX_KEY_LENGTH} characters.", field="idempotencyKey")
+    if key.startswith(OFFER_KEY_PREFIX):  # else a fan's hold would pass for a waitlist offer
+        raise InvalidInput(f"An idempotencyKey may not start with {OFFER_KEY_PREFIX!r}.", field="idempotencyKey")
+
+
+def _parse(req: HoldRequest) -> _Parsed:
+    check_fan_key(req.idempotency_key)
     if len(req.seat_ids) > 100:  # a show's per-fan limit is at most 100 (catalog/organize.py)
         raise InvalidInput("Too many seats in one request (100 at most).", field="seatIds")
     if len(req.general_admission) > 20:

@@ -54,16 +54,16 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ...db import reading
-from ..inventory.holds import fan_lock_key, tickets_in_use
+from ..inventory.holds import OFFER_KEY_PREFIX, fan_lock_key, tickets_in_use
 from ..inventory.seatmap import lock_show_for_change
 from ..records import ChangeSet, SeatChange
 
 log = logging.getLogger("boxoffice.waitlist")
 MIN_OFFER_S = 30  # as holds' TTL (shows.hold_ttl_seconds): a fan needs time to pay
 ENTRIES_PER_ROUND = 100  # waiting entries considered per show and round: the head of the line
-# Holds made for a fan: 'waitlist-offer:<entry>:<new hold id>' (the holds trigger of 0014 matches the
-# prefix). The random hold id keeps a fan from taking the key first with a holdSeats of their own.
-OFFER_KEY_PREFIX = "waitlist-offer:"
+# Holds made for a fan: 'waitlist-offer:<entry>:<new hold id>' (OFFER_KEY_PREFIX; the holds trigger of
+# 0014 matches the prefix, and no fan's own key may start with it). The random hold id keeps a fan from
+# taking the key first with a holdSeats of their own.
 
 
 @dataclass(frozen=True, slots=True)

@@ -111,6 +111,8 @@ async def test_rejections(api) -> None:
     assert await code(fan, generalAdmission=[{"sectionId": other["gaSectionId"], "quantity": 1}]) == (
         "INVALID_INPUT", "generalAdmission.sectionId")
     assert await code(fan, seatIds=[s[0]], idempotencyKey="") == ("INVALID_INPUT", "idempotencyKey")
+    # The server's waitlist offers are told apart by their keys: a fan's hold cannot pass for one.
+    assert await code(fan, seatIds=[s[0]], idempotencyKey="waitlist-offer:x") == ("INVALID_INPUT", "idempotencyKey")
     assert await code(fan, seatIds=[str(n) for n in range(101)]) == ("INVALID_INPUT", "seatIds")
     assert await code(fan, generalAdmission=[{"sectionId": str(uuid.uuid4()), "quantity": 1}] * 21) == (
         "INVALID_INPUT", "generalAdmission")

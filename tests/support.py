@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx
+from sqlalchemy import text
 
 from boxoffice.booking.accounts.sign_in import create_user
 from boxoffice.payments.simulator import simulator_api_key
@@ -28,6 +29,17 @@ async def wait_until(condition, what: str, timeout: float = 20, every: float = 0
         if loop.time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(every)
+
+
+async def wait_for_a_lock_wait(engine: Any, what: str) -> None:
+    """Until a statement of this database waits on a lock (a row's or an advisory one)."""
+    async def waiting() -> bool:
+        async with engine.connect() as conn:
+            return bool((await conn.execute(text(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND datname = current_database()"))).scalar())
+
+    await wait_until(waiting, what)
 
 
 class GraphQLFailed(AssertionError):

@@ -13,7 +13,7 @@ from boxoffice.booking.after_sale import transfers
 from boxoffice.booking.door.check_in import check_in_ticket
 from boxoffice.booking.errors import BookingError
 from boxoffice.booking.records import Viewer
-from support import wait_until
+from support import wait_for_a_lock_wait
 
 from .journeys import (ACCEPT, CANCEL, LIST, TRANSFER_TICKET, WITHDRAW, assert_clean, buy, email_of, order_of,
                        revoked_reason, told)
@@ -258,13 +258,7 @@ async def test_a_refund_while_an_acceptance_hands_a_ticket_over_waits_for_it(api
         refund = asyncio.ensure_future(api.gql(REFUND, {"o": order["id"], "k": uuid.uuid4().hex},
                                                org if by == "organizer" else seller))
 
-        async def waiting_for_the_ticket() -> bool:
-            async with api.services.engine.connect() as watch:
-                return bool((await watch.execute(text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                    "AND datname = current_database()"))).scalar())
-
-        await wait_until(waiting_for_the_ticket, "the refund waiting for the ticket")
+        await wait_for_a_lock_wait(api.services.engine, "the refund waiting for the ticket")
         # What the revocation row's foreign key takes: granted at once, beside the refund's lock.
         await handing_over.execute(text("SET LOCAL lock_timeout = '5s'"))
         await handing_over.execute(text("SELECT 1 FROM orders WHERE id = :o FOR KEY SHARE"), {"o": order["id"]})
@@ -283,13 +277,7 @@ async def test_a_fan_refund_while_a_ticket_is_being_offered_is_refused(api) -> N
         await offering.execute(text("SELECT 1 FROM tickets WHERE id = :t FOR UPDATE"), {"t": ticket["id"]})
         refund = asyncio.ensure_future(api.gql(REFUND, {"o": order["id"], "k": uuid.uuid4().hex}, seller))
 
-        async def waiting_for_the_ticket() -> bool:
-            async with api.services.engine.connect() as watch:
-                return bool((await watch.execute(text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                    "AND datname = current_database()"))).scalar())
-
-        await wait_until(waiting_for_the_ticket, "the refund waiting for the ticket")
+        await wait_for_a_lock_wait(api.services.engine, "the refund waiting for the ticket")
         await offering.execute(text(
             "INSERT INTO ticket_transfers (ticket_id, show_id, from_user_id, to_email, from_barcode) "
             "SELECT :t, :s, o.user_id, 'friend@example.test', :b FROM orders o WHERE o.id = :o"),

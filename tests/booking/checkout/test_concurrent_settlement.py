@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from boxoffice.booking.checkout.intent_creation import intent_metadata
 from boxoffice.booking.checkout.payments import apply_intent
-from support import wait_until
+from support import wait_for_a_lock_wait
 
 from .test_payments import _clean, _faults, _ordered, no_faults  # noqa: F401 - autouse: faults off before and after
 
@@ -42,13 +42,7 @@ async def test_a_settlement_waiting_behind_another_of_the_same_intent_still_sett
         # ...while the other looks the intent up (not stored, as far as it can see) and waits for the lock.
         second = asyncio.create_task(apply_intent(engine, ctx, intent))
 
-        async def waiting_for_the_order() -> bool:
-            async with engine.connect() as conn:
-                return bool((await conn.execute(text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                    "AND datname = current_database()"))).scalar())
-
-        await wait_until(waiting_for_the_order, "the second settlement waiting for the order's lock")
+        await wait_for_a_lock_wait(engine, "the second settlement waiting for the order's lock")
         await first.commit()
         changes = await second
     assert order_id in changes.orders  # it settled the order, rather than finding it "unbound"

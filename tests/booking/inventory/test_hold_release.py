@@ -11,7 +11,7 @@ from boxoffice.booking.inventory.hold_release import release_hold
 from boxoffice.booking.inventory.holds import HoldRequest, hold_seats
 from boxoffice.booking.inventory.release_batch import ReleaseBatcher
 from boxoffice.db import create_engine
-from support import wait_until
+from support import wait_for_a_lock_wait
 
 from ..fixtures_db import bulk_users, make_show
 
@@ -36,13 +36,7 @@ async def test_a_release_while_the_order_is_being_created_cancels_that_order(eng
         # ...when the fan changes their mind.
         releasing = asyncio.create_task(release_hold(engine, fan, hold.id, ReleaseBatcher(engine) if batched else None))
 
-        async def waiting_for_a_lock() -> bool:
-            async with engine.connect() as conn:
-                return bool((await conn.execute(text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                    "AND datname = current_database()"))).scalar())
-
-        await wait_until(waiting_for_a_lock, "the release waiting for the order's creation")
+        await wait_for_a_lock_wait(engine, "the release waiting for the order's creation")
         await creating.commit()
         record, changes = await releasing
     assert record.status == "released"

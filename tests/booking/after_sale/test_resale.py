@@ -226,7 +226,10 @@ async def test_a_buyer_checking_out_a_listing_whose_ticket_is_voided_is_not_char
     assert refunded["status"] == "REFUNDED", refunded
     paid = (await api.gql(CONFIRM, {"i": {"orderId": bought["id"], "paymentMethod": "pm_card_visa",
                                           "idempotencyKey": uuid.uuid4().hex}}, buyer))["confirmPayment"]
-    assert paid["code"] == "SEATS_UNAVAILABLE" and "not charged" in paid["message"], paid
+    # The refund ended the buyer's hold at once (checkout/tickets.py end_listing_holds): if the sweeper
+    # cancelled the order before this call, it is refused as no longer payable; else as no longer for sale.
+    assert (paid["code"] == "SEATS_UNAVAILABLE" and "not charged" in paid["message"]
+            or paid["code"] == "HOLD_NOT_ACTIVE"), paid
     async with api.services.engine.connect() as conn:  # no PaymentIntent was made, so nothing was charged
         intent = (await conn.execute(text("SELECT intent_id FROM payments WHERE order_id = :o"),
                                      {"o": bought["id"]})).scalar_one()

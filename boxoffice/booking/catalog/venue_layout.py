@@ -76,7 +76,9 @@ def lay_out_venue(sections: list[SectionSpec], *, max_places: int) -> VenueLayou
     seats: list[LaidOutSeat] = []
     columns = max(1, math.ceil(math.sqrt(len(sections))))
     block_w = block_h = 0.0
-    planned = 0  # places asked for, each count within its bound: refused before any seat is laid out
+    # Places asked for, each count clamped to its bound (a count past it is refused below): the
+    # venue's capacity is at most this, so the bound on places is checked once, before any layout.
+    planned = 0
     for spec in sections:
         if spec.rows:
             block_w = max(block_w, max(r.seat_count for r in spec.rows) * SEAT_PITCH)
@@ -86,7 +88,6 @@ def lay_out_venue(sections: list[SectionSpec], *, max_places: int) -> VenueLayou
     if planned > max_places:
         raise InvalidInput(f"A venue has at most {max_places} places.", field="sections")
     block_w, block_h = block_w + SECTION_GAP, block_h + SECTION_GAP
-    total = 0
     for index, spec in enumerate(sections):
         name = display_name(spec.name)
         if not 1 <= len(name) <= 100:
@@ -106,7 +107,6 @@ def lay_out_venue(sections: list[SectionSpec], *, max_places: int) -> VenueLayou
                 raise InvalidInput(f"A general admission capacity is 1 to {max_places}.",
                                    field="sections.generalAdmissionCapacity")
             laid_sections.append(LaidOutSection(section_id, name, True, capacity))
-            total += capacity
             continue
         rows = spec.rows or []
         if not 1 <= len(rows) <= MAX_ROWS_PER_SECTION:
@@ -132,9 +132,4 @@ def lay_out_venue(sections: list[SectionSpec], *, max_places: int) -> VenueLayou
                                          number in obstructed))
             capacity += row.seat_count
         laid_sections.append(LaidOutSection(section_id, name, False, capacity))
-        total += capacity
-        if total > max_places:
-            raise InvalidInput(f"A venue has at most {max_places} places.", field="sections")
-    if total > max_places:
-        raise InvalidInput(f"A venue has at most {max_places} places.", field="sections")
     return VenueLayout(laid_sections, seats)

@@ -257,7 +257,6 @@ async def test_a_refund_while_an_acceptance_hands_a_ticket_over_waits_for_it(api
         await handing_over.execute(text("SELECT 1 FROM tickets WHERE id = :t FOR UPDATE"), {"t": ticket["id"]})
         refund = asyncio.ensure_future(api.gql(REFUND, {"o": order["id"], "k": uuid.uuid4().hex},
                                                org if by == "organizer" else seller))
-
         await wait_for_a_lock_wait(api.services.engine, "the refund waiting for the ticket")
         # What the revocation row's foreign key takes: granted at once, beside the refund's lock.
         await handing_over.execute(text("SET LOCAL lock_timeout = '5s'"))
@@ -276,7 +275,6 @@ async def test_a_fan_refund_while_a_ticket_is_being_offered_is_refused(api) -> N
     async with api.services.engine.connect() as offering:
         await offering.execute(text("SELECT 1 FROM tickets WHERE id = :t FOR UPDATE"), {"t": ticket["id"]})
         refund = asyncio.ensure_future(api.gql(REFUND, {"o": order["id"], "k": uuid.uuid4().hex}, seller))
-
         await wait_for_a_lock_wait(api.services.engine, "the refund waiting for the ticket")
         await offering.execute(text(
             "INSERT INTO ticket_transfers (ticket_id, show_id, from_user_id, to_email, from_barcode) "

@@ -41,7 +41,6 @@ async def test_a_settlement_waiting_behind_another_of_the_same_intent_still_sett
                             {"i": intent.id, "o": order_id})
         # ...while the other looks the intent up (not stored, as far as it can see) and waits for the lock.
         second = asyncio.create_task(apply_intent(engine, ctx, intent))
-
         await wait_for_a_lock_wait(engine, "the second settlement waiting for the order's lock")
         await first.commit()
         changes = await second

@@ -35,7 +35,6 @@ async def test_a_release_while_the_order_is_being_created_cancels_that_order(eng
                                        {"o": order_id, "u": fan.user_id, "h": hold.id})).scalar_one() == "ok"
         # ...when the fan changes their mind.
         releasing = asyncio.create_task(release_hold(engine, fan, hold.id, ReleaseBatcher(engine) if batched else None))
-
         await wait_for_a_lock_wait(engine, "the release waiting for the order's creation")
         await creating.commit()
         record, changes = await releasing

@@ -22,7 +22,8 @@ audit as such.
 
 A fan refunds only an order whose tickets are all still theirs and unused: not one handed to someone
 else (the fan could otherwise sell a ticket by transfer, then take the money back and void the
-buyer's ticket), offered in a transfer or listed for resale (end that first), or used at the door.
+buyer's ticket), not one resold (the buyer keeps it, and the refund would pay the seller back the
+face value they sold below), offered in a transfer or listed for resale (end that first), or used at the door.
 The organizer's refund, like a cancellation, voids them wherever they are.
 
 Idempotent: a refunded order answers as it is, whichever key asks again; another call while it is
@@ -57,7 +58,10 @@ _ORDER = (
 # not refund the order now, or null.
 _LOCK_TICKETS = "SELECT 1 FROM tickets WHERE order_id = :o ORDER BY id FOR UPDATE"
 _NOT_THE_FANS_TO_REFUND = (
-    "SELECT CASE WHEN bool_or(t.status = 'checked_in') THEN 'used' "
+    # A resold ticket has left the order (it is the buyer's, on the revocation list as 'resold'): the
+    # seller's refund would pay back the rest of its face value while the buyer keeps it.
+    "SELECT CASE WHEN EXISTS (SELECT FROM resale_listings l WHERE l.seller_order_id = :o AND l.status = 'sold') "
+    "  THEN 'resold' WHEN bool_or(t.status = 'checked_in') THEN 'used' "
     "  WHEN bool_or(t.holder_id IS NOT NULL AND t.holder_id <> :u) THEN 'given' "
     "  WHEN bool_or(t.listed) THEN 'listed' "
     "  WHEN bool_or(EXISTS (SELECT FROM ticket_transfers x WHERE x.ticket_id = t.id AND x.status = 'pending')) "
@@ -66,6 +70,7 @@ _NOT_THE_FANS_TO_REFUND = (
 _WHY_NOT = {
     "used": "A ticket of this order was used at the door; the order can no longer be refunded.",
     "given": "A ticket of this order was transferred to someone else; the order can no longer be refunded.",
+    "resold": "A ticket of this order was resold; the order can no longer be refunded.",
     "listed": "A ticket of this order is listed for resale; withdraw the listing first.",
     "offered": "A ticket of this order is offered in a transfer; cancel the transfer first.",
 }

@@ -19,6 +19,7 @@ LISTINGS = "query($s: ID!) { show(id: $s) { resaleCapPercent resaleListings(firs
 MY_LISTINGS = "{ viewer { resaleListings { id status priceCents } } }"
 REFUND = """mutation($o: ID!, $k: String!) { refundOrder(orderId: $o, idempotencyKey: $k) {
   __typename ... on Order { id status } ... on Rejected { code message } } }"""
+POLICY = """mutation($s: ID!, $i: RefundPolicyInput!) { setRefundPolicy(showId: $s, input: $i) { __typename } }"""
 CHECK_IN = """mutation($s: ID!, $b: String!) { checkInTicket(showId: $s, barcode: $b) {
   __typename ... on CheckIn { checkedInAt } ... on Rejected { code message } } }"""
 
@@ -130,6 +131,27 @@ async def test_a_ticket_bought_below_face_value_is_relisted_for_no_more_than_it_
     assert refused["code"] == "ABOVE_RESALE_CAP" and "2000" in refused["message"], refused
     relisted = await _listing(api, buyer, ticket, 2000)
     assert relisted["status"] == "LISTED", relisted
+    await assert_clean(api, show["id"])
+
+
+async def test_a_seller_cannot_refund_an_order_whose_ticket_was_resold(api) -> None:
+    """Resold below face, the seller's charge was paid back the resale price; a refund of the order
+    would pay back the rest of the face value while the buyer keeps the ticket."""
+    org, _ = await api.user("organizer")
+    seller, _ = await api.user()
+    show = await api.show(org)
+    order = await buy(api, seller, show, seats=show["seats"][:1])  # face value 5000
+    listed = await _listing(api, seller, order["tickets"][0]["id"], 1)
+    await api.gql(POLICY, {"s": show["id"], "i": {"fanRefundsUntilHoursBefore": 1}}, org)
+    buyer, _ = await api.user()
+    paid = await pay_hold(api, buyer, (await _hold(api, buyer, listed["id"]))["id"])
+    refused = (await api.gql(REFUND, {"o": order["id"], "k": uuid.uuid4().hex}, seller))["refundOrder"]
+    assert (refused["code"], refused["message"]) == (
+        "NOT_REFUNDABLE", "A ticket of this order was resold; the order can no longer be refunded."), refused
+    assert (await order_of(api, seller, order["id"]))["status"] == "CONFIRMED"
+    assert tuple(await _seller_refund(api, uuid.UUID(listed["id"]))) == ("refunded", 1)
+    door = (await api.gql(CHECK_IN, {"s": show["id"], "b": paid["tickets"][0]["barcode"]}, org))["checkInTicket"]
+    assert door["__typename"] == "CheckIn", door  # the buyer's ticket admits
     await assert_clean(api, show["id"])
 
 

@@ -1,7 +1,9 @@
 """Returning the money of voided orders through Stripe: the second half of a refund.
 
 Each `order_refunds` row is a debt written with the order's voiding (void_orders.py). Paying it
-back is one Stripe refund of the order's PaymentIntent with the order's own idempotency key, the
+back is one Stripe refund of exactly that amount (not "the rest of the charge": a resale payout to
+the seller of one of its tickets may still be pending on the same charge, and is owed apart) of the
+order's PaymentIntent with the order's own idempotency key, the
 same key the refund of a late payment uses (checkout/payments.py): however often it is tried, by
 however many processes, before or after a crash, Stripe makes one refund. Outcomes are recorded
 after the call, outside any transaction held across it; a failure leaves the row pending with a
@@ -50,8 +52,9 @@ _CLAIM_DUE = (
     "  AND next_attempt_at <= now() ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED) "
     "UPDATE order_refunds r SET next_attempt_at = now() + make_interval(secs => $2) FROM due, payments p "
     "WHERE r.order_id = due.order_id AND p.order_id = r.order_id "
-    "RETURNING r.order_id, p.intent_id")
-_INTENT = "SELECT intent_id FROM payments WHERE order_id = $1"
+    "RETURNING r.order_id, p.intent_id, r.amount_cents")
+_OWED = ("SELECT p.intent_id, r.amount_cents FROM order_refunds r JOIN payments p ON p.order_id = r.order_id "
+         "WHERE r.order_id = $1")
 _SUCCEEDED = (
     "WITH done AS (UPDATE order_refunds SET status = 'succeeded', stripe_refund_id = $2, refunded_at = now(), "
     "  attempts = attempts + 1, last_error = NULL WHERE order_id = $1 AND status = 'pending' RETURNING order_id) "
@@ -64,24 +67,37 @@ _FAILED = (
     "WHERE order_id = $1 AND status = 'pending'")
 
 
-async def claim_due(engine: AsyncEngine, limit: int, claim_s: float) -> list[tuple[uuid.UUID, str | None]]:
+@dataclass(frozen=True, slots=True)
+class Owed:
+    order_id: uuid.UUID
+    intent_id: str | None
+    amount_cents: int
+
+
+async def claim_due(engine: AsyncEngine, limit: int, claim_s: float) -> list[Owed]:
     """Pending refunds whose next attempt is due, now this process's for claim_s."""
     async with driver(engine) as db:
         rows = await db.fetch(_CLAIM_DUE, limit, claim_s)
-    return [(r["order_id"], r["intent_id"]) for r in rows]
+    return [Owed(r["order_id"], r["intent_id"], r["amount_cents"]) for r in rows]
 
 
 async def pay_back_order(engine: AsyncEngine, ctx: PaymentContext, order_id: uuid.UUID,
-                         intent_id: str | None = None) -> bool:
+                         owed: Owed | None = None) -> bool:
     """One refund at Stripe, its outcome recorded; True when the money is back."""
-    if intent_id is None:
+    if owed is None:
         async with driver(engine) as db:
-            intent_id = await db.fetchval(_INTENT, order_id)
-    if intent_id is None:  # a confirmed order always has its intent; never refund what was not captured
+            row = await db.fetchrow(_OWED, order_id)
+        if row is None:
+            return False
+        owed = Owed(order_id, row["intent_id"], row["amount_cents"])
+    if owed.intent_id is None:  # a confirmed order always has its intent; never refund what was not captured
         await _record_failure(engine, order_id, "the payment has no PaymentIntent", final=True)
         return False
+    if owed.amount_cents == 0:  # resales of its tickets paid the whole charge back already
+        await _record_success(engine, order_id, None)
+        return True
     try:
-        refund = await ctx.gateway.refund(intent_id, refund_key(order_id))
+        refund = await ctx.gateway.refund(owed.intent_id, refund_key(order_id), owed.amount_cents)
     except PaymentRequestRejected as err:
         if err.code == "charge_already_refunded":  # refunded before (another key, the dashboard): it is back
             await _record_success(engine, order_id, None)
@@ -105,14 +121,11 @@ async def pay_back_due(engine: AsyncEngine, ctx: PaymentContext, *, concurrency:
     report = PayBackReport()
     batch = max(1, concurrency)
 
-    async def one(order_id: uuid.UUID, intent_id: str | None) -> bool:
-        return await pay_back_order(engine, ctx, order_id, intent_id)
-
     while True:
         due = await claim_due(engine, batch, claim_s)
         if not due:
             return report
-        made = sum(await asyncio.gather(*(one(o, i) for o, i in due)))
+        made = sum(await asyncio.gather(*(pay_back_order(engine, ctx, o.order_id, o) for o in due)))
         report.refunded += made
         report.failed += len(due) - made
         if made == 0 or len(due) < batch or report.refunded + report.failed >= limit:

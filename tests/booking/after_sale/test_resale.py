@@ -8,6 +8,7 @@ import uuid
 from sqlalchemy import text
 
 from boxoffice.booking.after_sale import resale, resale_checkout
+from boxoffice.booking.checkout.reconcile import reconcile
 from boxoffice.booking.errors import BookingError
 from boxoffice.booking.inventory.hold_release import release_expired_holds
 from boxoffice.booking.records import Viewer
@@ -152,6 +153,47 @@ async def test_a_seller_cannot_refund_an_order_whose_ticket_was_resold(api) -> N
     assert tuple(await _seller_refund(api, uuid.UUID(listed["id"]))) == ("refunded", 1)
     door = (await api.gql(CHECK_IN, {"s": show["id"], "b": paid["tickets"][0]["barcode"]}, org))["checkInTicket"]
     assert door["__typename"] == "CheckIn", door  # the buyer's ticket admits
+    await assert_clean(api, show["id"])
+
+
+async def _faults(api, **switches) -> None:
+    assert (await api.client.post("/stripe-sim/_faults", json=switches, headers=api.sim_auth)).status_code == 200
+
+
+async def test_a_refund_of_the_seller_leaves_a_pending_resale_payout_its_part_of_the_charge(api) -> None:
+    """The seller's payout failed at first (Stripe down); the organizer refunds the seller's order
+    meanwhile. The refund returns what the order owes (its charge less the resale's price), so the
+    payout can still be made afterwards: the charge is paid back exactly once, in two parts."""
+    org, show, order, listed = await _one_listed(api, price=4500)  # face value 5000
+    buyer, _ = await api.user()
+    bought = (await api.gql(CREATE_ORDER, {"i": {"holdId": (await _hold(api, buyer, listed["id"]))["id"],
+                                                 "idempotencyKey": uuid.uuid4().hex}}, buyer))["createOrder"]
+    try:
+        await _faults(api, latency_ms=400)  # the buyer's charge is made, then answered slowly
+        paying = asyncio.ensure_future(api.gql(CONFIRM, {"i": {
+            "orderId": bought["id"], "paymentMethod": "pm_card_visa", "idempotencyKey": uuid.uuid4().hex}}, buyer))
+        async with api.services.engine.connect() as conn:
+            while not (await conn.execute(text(
+                    "SELECT count(*) FROM stripe_sim.payment_intents WHERE metadata->>'order_id' = :o "
+                    "AND status = 'succeeded'"), {"o": bought["id"]})).scalar_one():
+                await conn.rollback()
+                await asyncio.sleep(0.01)
+        await _faults(api, fail_next=20)  # the calls after it fail: the seller's payout, retries and all
+        assert (await paying)["confirmPayment"]["status"] == "CONFIRMED"
+    finally:
+        await _faults(api)
+    assert tuple(await _seller_refund(api, uuid.UUID(listed["id"]))) == ("pending", None)
+    refunded = (await api.gql(REFUND, {"o": order["id"], "k": uuid.uuid4().hex}, org))["refundOrder"]
+    assert refunded["status"] == "REFUNDED", refunded
+    await reconcile(api.services.engine, api.services.payments)  # the payout, again
+    assert tuple(await _seller_refund(api, uuid.UUID(listed["id"]))) == ("refunded", 4500)
+    async with api.services.engine.connect() as conn:
+        owed = (await conn.execute(text("SELECT amount_cents, status FROM order_refunds WHERE order_id = :o"),
+                                   {"o": order["id"]})).one()
+        back = (await conn.execute(text(
+            "SELECT i.amount_refunded FROM stripe_sim.payment_intents i JOIN payments p ON p.intent_id = i.id "
+            "WHERE p.order_id = :o"), {"o": order["id"]})).scalar_one()
+    assert (tuple(owed), back) == ((500, "succeeded"), 5000)
     await assert_clean(api, show["id"])
 
 

@@ -104,7 +104,7 @@ class SalesReport:
     def gross_total_cents(self) -> BigInt:  # type: ignore[valid-type]
         return BigInt(self.record.gross_cents)
 
-    @strawberry.field(description="Refunded, in cents (the currency's smallest unit).")
+    @strawberry.field(description="Paid back so far, in cents (the currency's smallest unit): refunds Stripe has made (not while still owed) and resale payouts to sellers.")
     def refunded_total_cents(self) -> BigInt:  # type: ignore[valid-type]
         return BigInt(self.record.refunded_cents)
 

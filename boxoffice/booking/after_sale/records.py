@@ -17,11 +17,10 @@ def paid_for_place(order: str, place_price: str) -> str:
             f"THEN {order}.total_cents ELSE {place_price} END")
 
 
-# SQL: what a resale paid back to its sellers of show $1, for the listings whose seller order was not
-# refunded whole since (a whole refund returns the rest of the charge, so it counts the order's total).
+# SQL: what resales of show $1 have paid back to their sellers so far (a payout still pending is not back).
 RESALE_PAID_BACK = (
-    "(SELECT coalesce(sum(l.price_cents), 0) FROM resale_listings l JOIN orders so ON so.id = l.seller_order_id "
-    " WHERE l.show_id = $1 AND l.status = 'sold' AND so.status <> 'refunded')")
+    "(SELECT coalesce(sum(l.refunded_cents), 0) FROM resale_listings l "
+    " WHERE l.show_id = $1 AND l.refund_status = 'refunded')")
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,8 +2,8 @@
 
 Places (capacity, sold, held, available) are counted on `show_seats`, check-ins on `tickets`, money
 on `orders`: gross is what every order ever confirmed for the show charged, resales included,
-refunded what of it was paid back since (whole refunds, and what resales paid back to their sellers:
-so net = gross - refunded); a section's gross is what those orders paid for the places they bought
+refunded what of it Stripe has paid back since (refunds once made, not while owed, and what resales
+paid back to their sellers: so net = gross - refunded); a section's gross is what those orders paid for the places they bought
 in it (a resale its price, not the face value), so the sections add up to the gross. The timeline
 counts orders by the time they were confirmed, refunded later or not: it is the on-sale as it
 happened. One statement for the figures, one for the timeline (only when asked for).
@@ -77,9 +77,16 @@ _FIGURES = (
     "  JOIN holds h ON h.id = o.hold_id "
     "  CROSS JOIN LATERAL unnest(h.seat_ids || h.unit_ids) AS p(id) JOIN seats s ON s.id = p.id "
     "  WHERE o.show_id = $1 AND o.confirmed_at IS NOT NULL GROUP BY s.section_id), "
-    "money AS (SELECT coalesce(sum(total_cents), 0) AS gross, "
-    f"  coalesce(sum(total_cents) FILTER (WHERE status = 'refunded'), 0) + {RESALE_PAID_BACK} AS refunded "
-    "  FROM orders WHERE show_id = $1 AND confirmed_at IS NOT NULL) "
+    # Refunded: what Stripe has paid back, not what is owed. A refund (booking/refunds/) counts once
+    # it succeeded, for what it owed; an order refunded from Stripe's side (no refund of ours) for what
+    # was left of its charge; and resale payouts once made.
+    "money AS (SELECT coalesce(sum(o.total_cents), 0) AS gross, "
+    "  coalesce(sum(CASE WHEN r.order_id IS NOT NULL THEN CASE WHEN r.status = 'succeeded' THEN r.amount_cents END "
+    "    WHEN o.status = 'refunded' AND p.status = 'refunded' THEN o.total_cents - (SELECT "
+    "      coalesce(sum(l.refunded_cents), 0) FROM resale_listings l WHERE l.seller_order_id = o.id "
+    f"      AND l.refund_status = 'refunded') END), 0) + {RESALE_PAID_BACK} AS refunded "
+    "  FROM orders o LEFT JOIN order_refunds r ON r.order_id = o.id LEFT JOIN payments p ON p.order_id = o.id "
+    "  WHERE o.show_id = $1 AND o.confirmed_at IS NOT NULL) "
     "SELECT sec.id, sec.name, p.capacity, p.sold, p.held, p.available, coalesce(c.n, 0) AS checked_in, "
     "  coalesce(b.gross, 0) AS section_gross, m.gross, m.refunded "
     "FROM money m LEFT JOIN places p ON true LEFT JOIN sections sec ON sec.id = p.section_id "

@@ -14,6 +14,7 @@ from sqlalchemy import text
 from boxoffice.booking.audit import audit
 from boxoffice.booking.door import sales_csv as sales_csv_module
 from boxoffice.booking.door.sales_report import sales_report, sales_timeline
+from boxoffice.booking.refunds.pay_back import pay_back_order
 from ..after_sale.journeys import HOLD_LISTING, LIST, pay_hold
 from ..after_sale.journeys import buy as buy_show
 from .buying import CHECK_IN, buy, refund_in_database
@@ -183,3 +184,27 @@ async def test_a_resale_below_face_value_counts_what_was_charged_and_paid_back(a
     assert owed == 2 * face - face // 2
     report = (await api.gql(figures, {"id": show["id"]}, org))["show"]["salesReport"]
     assert report["refundedTotalCents"] == str(2 * face)  # all the seller paid, and nothing of the buyer's
+
+
+async def test_a_refund_counts_as_refunded_once_stripe_has_made_it(api) -> None:
+    """The organizer refunds while Stripe is down: the order is refunded and the money owed, but not
+    back yet, so refundedTotalCents (a cancellation's progress) does not count it until it is."""
+    org, _ = await api.user("organizer")
+    show = await api.show(org, rows=1, seats=2, ga=0)
+    sold = await buy_show(api, (await api.user())[0], show, seats=show["seats"][:1])
+    figures = "query($id: ID!) { show(id: $id) { salesReport { grossTotalCents refundedTotalCents } } }"
+    refund = """mutation($o: ID!, $k: String!) { refundOrder(orderId: $o, idempotencyKey: $k) {
+      ... on Order { status } } }"""
+    faults = "/stripe-sim/_faults"
+    assert (await api.client.post(faults, json={"fail_next": 1_000}, headers=api.sim_auth)).status_code == 200
+    try:
+        refunded = (await api.gql(refund, {"o": sold["id"], "k": uuid.uuid4().hex}, org))["refundOrder"]
+        assert refunded["status"] == "REFUNDED"
+        report = (await api.gql(figures, {"id": show["id"]}, org))["show"]["salesReport"]
+        assert report == {"grossTotalCents": str(sold["totalCents"]), "refundedTotalCents": "0"}
+    finally:
+        await api.client.post(faults, json={}, headers=api.sim_auth)
+    assert await pay_back_order(api.services.engine, api.services.payments, uuid.UUID(sold["id"]))
+    report = (await api.gql(figures, {"id": show["id"]}, org))["show"]["salesReport"]
+    assert report["refundedTotalCents"] == str(sold["totalCents"])
+    assert (await audit(api.services.engine, uuid.UUID(show["id"]))).clean

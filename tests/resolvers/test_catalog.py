@@ -110,6 +110,7 @@ async def test_show_validation(api) -> None:
     good = {"eventId": event["id"], "startsAt": "2030-01-01T20:00:00Z", "currency": "EUR",
             "priceTiers": [{"name": "T", "priceCents": 100, "sections": ["S0"]}]}
     for override, field in (({"currency": "euro"}, "currency"), ({"currency": "USD\n"}, "currency"),
+                            ({"currency": "ZZZ"}, "currency"), ({"currency": "usd"}, "currency"),
                             ({"priceTiers": [{"name": "T", "priceCents": 0, "sections": ["S0"]}]}, "priceTiers.priceCents"),
                             ({"maxTicketsPerUser": 100, "priceTiers": [{"name": "T", "priceCents": 10_000_000,
                                                                       "sections": ["S0"]}]}, "priceTiers.priceCents"),
@@ -142,6 +143,12 @@ async def test_show_validation(api) -> None:
         assert unreadable["data"] is None and "no instant in UTC" in unreadable["errors"][0]["message"], unreadable
     missing = (await api.gql(CREATE_SHOW, {"input": {**good, "eventId": str(uuid.uuid4())}}, org))["createShow"]
     assert missing["code"] == "NOT_FOUND"
+    # Stripe counts a dinar in thousandths: priced in "cents", it would be charged and shown ten times off.
+    dinar = (await api.gql(CREATE_SHOW, {"input": {**good, "currency": "KWD"}}, org))["createShow"]
+    assert (dinar["field"], dinar["message"]) == (
+        "currency", "KWD is counted in thousandths, which boxoffice does not price in yet; choose another currency.")
+    yen = (await api.gql(CREATE_SHOW, {"input": {**good, "currency": "JPY"}}, org))["createShow"]
+    assert yen["__typename"] == "Show", yen
 
 
 async def test_show_seats_map_order_prices_and_availability(api) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -11,6 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .browse import get_event, get_show, get_venue
+from .currencies import why_not_priced
 from ..display_text import check_lines, display_name, display_text
 from ..errors import Forbidden, InvalidInput, NotFound, Unauthenticated
 from ..records import EventRecord, ShowRecord, VenueRecord, Viewer
@@ -18,7 +18,6 @@ from .venue_layout import SectionSpec, lay_out_venue
 from .venue_time import parse_time_zone
 
 MAX_VENUE_PLACES = 200_000
-_CURRENCY = re.compile(r"[A-Z]{3}")  # fullmatch: `$` alone lets "USD\n" through
 
 
 def require_organizer(viewer: Viewer | None) -> Viewer:
@@ -151,8 +150,9 @@ async def create_show(engine: AsyncEngine, viewer: Viewer | None, spec: ShowSpec
     venue = await get_venue(engine, event.venue_id)
     assert venue is not None  # events.venue_id is a foreign key
     _own_venue(viewer, venue)  # an event from before venues had owners' say may name anyone's
-    if not _CURRENCY.fullmatch(spec.currency):
-        raise InvalidInput("Currency is an ISO 4217 code such as USD.", field="currency")
+    why_not = why_not_priced(spec.currency)
+    if why_not is not None:
+        raise InvalidInput(why_not, field="currency")
     for moment, name in ((spec.starts_at, "startsAt"), (spec.on_sale_at, "onSaleAt")):
         if moment is not None and moment.tzinfo is None:
             raise InvalidInput("Times need a time zone offset.", field=name)

@@ -30,6 +30,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from ..catalog.currencies import ZERO_DECIMAL
 from ..records import TicketRecord
 
 VERSION = "BX1"
@@ -39,9 +40,6 @@ _KEY_LABEL = b"ticket-barcode-v1"
 _TICKET_CHARS = 26  # 16 bytes of base32 without padding
 _SHOW_CHARS = 8     # 5 bytes
 _MAC_CHARS = 16     # 10 bytes
-# Stripe's zero-decimal currencies: amounts are already whole units.
-ZERO_DECIMAL = frozenset({"BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND",
-                          "VUV", "XAF", "XOF", "XPF"})
 
 
 class TicketConflict(RuntimeError):

@@ -74,6 +74,7 @@ def production(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> I
         server = ServerProcess(database_url, None, "prod-" + uuid.uuid4().hex,
                                Path(tmp_path_factory.mktemp("prod")),
                                extra_env={"BOXOFFICE_ENV": "production", "STRIPE_API_KEY": "sk_test_unused",
+                                          "STRIPE_WEBHOOK_SECRET": "whsec_unused",
                                           "STRIPE_API_BASE": "http://127.0.0.1:9", **env})
         servers.append(server)
         server.start()

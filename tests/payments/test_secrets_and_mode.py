@@ -76,6 +76,11 @@ def test_production_needs_a_stripe_key_and_development_is_told(tmp_path: Path) -
                           "STRIPE_WEBHOOK_SECRET": "whsec_x"})
     assert mode.refusal(live) is None and mode.warning(live) is None
     assert mode.refusal(load_settings(env)) is None and mode.warning(load_settings(env)) == mode.SIMULATED
+    # A real key without the webhooks' signing secret: every webhook would be refused as unsigned.
+    unsigned = {**env, "STRIPE_API_KEY": "sk_live_x"}
+    assert mode.refusal(load_settings({**unsigned, "BOXOFFICE_ENV": "production"})) == mode.NO_WEBHOOK_SECRET
+    assert mode.refusal(load_settings(unsigned)) is None
+    assert mode.warning(load_settings(unsigned)) == f"{mode.NO_WEBHOOK_SECRET} (warning)"
 
 
 def test_the_simulator_key_is_the_deployments_own() -> None:

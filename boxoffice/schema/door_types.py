@@ -17,6 +17,10 @@ from .field_errors import query_error
 
 
 GROSS = "Takings of confirmed orders, in cents (the currency's smallest unit)."
+REFUNDED = ("Paid back so far, in cents: refunds once Stripe has made them (not while they are owed) and "
+            "resale payouts to sellers.")
+CHARGED_BACK = ("Taken back by buyers' banks, in cents: orders whose payment was disputed and not won by the "
+                "box office. Net takings are gross less refunded less charged back.")
 # A sold-out stadium takes more cents than Int holds: these fields are kept for clients written
 # against them, and answer an error past Int (graphql-core's, naming the value).
 GROSS_INT = "Int cannot hold a stadium's takings (past 2,147,483,647 cents): use grossTotalCents."
@@ -104,9 +108,13 @@ class SalesReport:
     def gross_total_cents(self) -> BigInt:  # type: ignore[valid-type]
         return BigInt(self.record.gross_cents)
 
-    @strawberry.field(description="Paid back so far, in cents (the currency's smallest unit): refunds Stripe has made (not while still owed) and resale payouts to sellers.")
+    @strawberry.field(description=REFUNDED)
     def refunded_total_cents(self) -> BigInt:  # type: ignore[valid-type]
         return BigInt(self.record.refunded_cents)
+
+    @strawberry.field(description=CHARGED_BACK)
+    def charged_back_total_cents(self) -> BigInt:  # type: ignore[valid-type]
+        return BigInt(self.record.charged_back_cents)
 
     @strawberry.field
     def by_section(self) -> list[SectionSales]:

@@ -3,10 +3,12 @@
 Places (capacity, sold, held, available) are counted on `show_seats`, check-ins on `tickets`, money
 on `orders`: gross is what every order ever confirmed for the show charged, resales included,
 refunded what of it Stripe has paid back since (refunds once made, not while owed, and what resales
-paid back to their sellers: so net = gross - refunded); a section's gross is what those orders paid for the places they bought
-in it (a resale its price, not the face value), so the sections add up to the gross. The timeline
-counts orders by the time they were confirmed, refunded later or not: it is the on-sale as it
-happened. One statement for the figures, one for the timeline (only when asked for).
+paid back to their sellers), charged back what buyers' banks took back in disputes the box office
+has not won (so net = gross - refunded - charged back); a section's gross is what those orders paid
+for the places they bought in it (a resale its price, not the face value), so the sections add up
+to the gross. The timeline counts orders by the time they were confirmed, refunded later or not:
+it is the on-sale as it happened. One statement for the figures, one for the timeline (only when
+asked for).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class SalesReportRecord:
     checked_in: int
     gross_cents: int
     refunded_cents: int
+    charged_back_cents: int
     by_section: tuple[SectionSalesRecord, ...]
 
 
@@ -84,11 +87,15 @@ _FIGURES = (
     "  coalesce(sum(CASE WHEN r.order_id IS NOT NULL THEN CASE WHEN r.status = 'succeeded' THEN r.amount_cents END "
     "    WHEN o.status = 'refunded' AND p.status = 'refunded' THEN o.total_cents - (SELECT "
     "      coalesce(sum(l.refunded_cents), 0) FROM resale_listings l WHERE l.seller_order_id = o.id "
-    f"      AND l.refund_status = 'refunded') END), 0) + {RESALE_PAID_BACK} AS refunded "
+    f"      AND l.refund_status = 'refunded') END), 0) + {RESALE_PAID_BACK} AS refunded, "
+    # A dispute takes the whole charge back until the box office wins it (checkout/disputes.py).
+    "  coalesce(sum(o.total_cents) FILTER (WHERE o.status = 'disputed' "
+    "    AND p.dispute_status IS DISTINCT FROM 'won' AND p.dispute_status IS DISTINCT FROM 'warning_closed'), 0) "
+    "    AS charged_back "
     "  FROM orders o LEFT JOIN order_refunds r ON r.order_id = o.id LEFT JOIN payments p ON p.order_id = o.id "
     "  WHERE o.show_id = $1 AND o.confirmed_at IS NOT NULL) "
     "SELECT sec.id, sec.name, p.capacity, p.sold, p.held, p.available, coalesce(c.n, 0) AS checked_in, "
-    "  coalesce(b.gross, 0) AS section_gross, m.gross, m.refunded "
+    "  coalesce(b.gross, 0) AS section_gross, m.gross, m.refunded, m.charged_back "
     "FROM money m LEFT JOIN places p ON true LEFT JOIN sections sec ON sec.id = p.section_id "
     "LEFT JOIN checked c ON c.section_id = p.section_id LEFT JOIN bought b ON b.section_id = p.section_id "
     "ORDER BY sec.position, sec.id")
@@ -112,7 +119,8 @@ async def sales_report(engine: AsyncEngine, show_id: uuid.UUID, currency: str) -
         show_id=show_id, currency=currency, capacity=sum(s.capacity for s in sections),
         sold=sum(s.sold for s in sections), held=sum(r["held"] or 0 for r in rows),
         available=sum(r["available"] or 0 for r in rows), checked_in=sum(s.checked_in for s in sections),
-        gross_cents=int(first["gross"]), refunded_cents=int(first["refunded"]), by_section=sections)
+        gross_cents=int(first["gross"]), refunded_cents=int(first["refunded"]),
+        charged_back_cents=int(first["charged_back"]), by_section=sections)
 
 
 async def sales_timeline(engine: AsyncEngine, show_id: uuid.UUID, bucket_seconds: int) -> list[SalesBucketRecord]:

@@ -15,6 +15,8 @@ from boxoffice.booking.audit import audit
 from boxoffice.booking.door import sales_csv as sales_csv_module
 from boxoffice.booking.door.sales_report import sales_report, sales_timeline
 from boxoffice.booking.refunds.pay_back import pay_back_order
+from support import wait_until
+
 from ..after_sale.journeys import HOLD_LISTING, LIST, pay_hold
 from ..after_sale.journeys import buy as buy_show
 from .buying import CHECK_IN, buy, refund_in_database
@@ -208,3 +210,32 @@ async def test_a_refund_counts_as_refunded_once_stripe_has_made_it(api) -> None:
     report = (await api.gql(figures, {"id": show["id"]}, org))["show"]["salesReport"]
     assert report["refundedTotalCents"] == str(sold["totalCents"])
     assert (await audit(api.services.engine, uuid.UUID(show["id"]))).clean
+
+
+async def test_a_chargeback_counts_as_charged_back_until_the_box_office_wins_it(api) -> None:
+    org, _ = await api.user("organizer")
+    show = await api.show(org, rows=1, seats=2, ga=0)
+    kept = await buy_show(api, (await api.user())[0], show, seats=show["seats"][:1])
+    disputed = await buy_show(api, (await api.user())[0], show, seats=show["seats"][1:])
+    async with api.services.engine.connect() as conn:
+        intent = (await conn.execute(text("SELECT intent_id FROM payments WHERE order_id = :o"),
+                                     {"o": disputed["id"]})).scalar_one()
+    opened = await api.client.post("/stripe-sim/_disputes", data={"payment_intent": intent}, headers=api.sim_auth)
+    assert opened.status_code == 200, opened.text
+    figures = "query($id: ID!) { show(id: $id) { salesReport { grossTotalCents refundedTotalCents chargedBackTotalCents } } }"
+
+    async def report() -> dict:
+        return dict((await api.gql(figures, {"id": show["id"]}, org))["show"]["salesReport"])
+
+    gross = str(kept["totalCents"] + disputed["totalCents"])
+    await wait_until(lambda: _charged_back(report, str(disputed["totalCents"])), "the chargeback reported")
+    assert await report() == {"grossTotalCents": gross, "refundedTotalCents": "0",
+                              "chargedBackTotalCents": str(disputed["totalCents"])}
+    closed = await api.client.post(f"/stripe-sim/_disputes/{opened.json()['id']}/close", data={"status": "won"},
+                                   headers=api.sim_auth)
+    assert closed.status_code == 200, closed.text
+    await wait_until(lambda: _charged_back(report, "0"), "the won dispute reported")  # the money came back
+
+
+async def _charged_back(report, cents: str) -> bool:  # type: ignore[no-untyped-def]
+    return bool((await report())["chargedBackTotalCents"] == cents)

@@ -6,9 +6,10 @@ from ..config import Settings
 
 NO_STRIPE_IN_PRODUCTION = ("boxoffice: BOXOFFICE_ENV=production needs STRIPE_API_KEY: without it payments would "
                            "go to the built-in Stripe simulator, where every card pays and no money moves")
-NO_WEBHOOK_SECRET = ("boxoffice: STRIPE_API_KEY is set without STRIPE_WEBHOOK_SECRET: every Stripe webhook would be "
-                     "refused as unsigned (3-D Secure payments, disputes and refunds made from Stripe's side "
-                     "would wait for `boxoffice reconcile`); set it to the endpoint's signing secret (whsec_…)")
+UNSIGNED_WEBHOOKS = ("STRIPE_API_KEY is set without STRIPE_WEBHOOK_SECRET: every Stripe webhook would be refused "
+                     "as unsigned (3-D Secure payments, disputes and refunds made from Stripe's side would wait "
+                     "for `boxoffice reconcile`); set it to the endpoint's signing secret (whsec_…)")
+NO_WEBHOOK_SECRET = f"boxoffice: {UNSIGNED_WEBHOOKS}"
 SIMULATED = ("boxoffice: warning: STRIPE_API_KEY is not set: payments are SIMULATED by the built-in Stripe "
              "simulator at /stripe-sim (no money moves; never use this for a real sale)")
 
@@ -37,4 +38,4 @@ def refusal(settings: Settings) -> str | None:
 def warning(settings: Settings) -> str | None:
     if settings.simulated_stripe:
         return SIMULATED
-    return None if settings.stripe_webhook_secret else f"{NO_WEBHOOK_SECRET} (warning)"
+    return None if settings.stripe_webhook_secret else f"boxoffice: warning: {UNSIGNED_WEBHOOKS}"

@@ -80,7 +80,7 @@ def test_production_needs_a_stripe_key_and_development_is_told(tmp_path: Path) -
     unsigned = {**env, "STRIPE_API_KEY": "sk_live_x"}
     assert mode.refusal(load_settings({**unsigned, "BOXOFFICE_ENV": "production"})) == mode.NO_WEBHOOK_SECRET
     assert mode.refusal(load_settings(unsigned)) is None
-    assert mode.warning(load_settings(unsigned)) == f"{mode.NO_WEBHOOK_SECRET} (warning)"
+    assert mode.warning(load_settings(unsigned)) == f"boxoffice: warning: {mode.UNSIGNED_WEBHOOKS}"
 
 
 def test_the_simulator_key_is_the_deployments_own() -> None:

@@ -3,12 +3,12 @@
 Each `order_refunds` row is a debt written with the order's voiding (void_orders.py). Paying it
 back is one Stripe refund of exactly that amount (not "the rest of the charge": a resale payout to
 the seller of one of its tickets may still be pending on the same charge, and is owed apart) of the
-order's PaymentIntent with the order's own idempotency key, the
-same key the refund of a late payment uses (checkout/payments.py): however often it is tried, by
-however many processes, before or after a crash, Stripe makes one refund. Outcomes are recorded
-after the call, outside any transaction held across it; a failure leaves the row pending with a
-back-off, and every process's refund round (refund_rounds.py) retries what is due. `claim_s`: a
-process that takes a row pushes its next attempt that far ahead, so others leave it alone meanwhile.
+order's PaymentIntent with the order's own idempotency key, the same key the refund of a late
+payment uses (checkout/payments.py): however often it is tried, by however many processes, before
+or after a crash, Stripe makes one refund. Outcomes are recorded after the call, outside any
+transaction held across it; a failure leaves the row pending with a back-off, and every process's
+refund round (refund_rounds.py) retries what is due. `claim_s`: a process that takes a row pushes
+its next attempt that far ahead, so others leave it alone meanwhile.
 """
 
 from __future__ import annotations

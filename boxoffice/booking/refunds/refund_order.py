@@ -23,7 +23,8 @@ audit as such.
 A fan refunds only an order whose tickets are all still theirs and unused: not one handed to someone
 else (the fan could otherwise sell a ticket by transfer, then take the money back and void the
 buyer's ticket), not one resold (the buyer keeps it, and the refund would pay the seller back the
-face value they sold below), offered in a transfer or listed for resale (end that first), or used at the door.
+face value they sold below), offered in a transfer or listed for resale (end that first), or used at
+the door.
 The organizer's refund, like a cancellation, voids them wherever they are.
 
 Idempotent: a refunded order answers as it is, whichever key asks again; another call while it is

@@ -59,10 +59,15 @@ _VOID_WORDS = {"refunded": "was refunded", "disputed": "was charged back", "canc
 _SCAN = (
     "WITH staff AS (SELECT $5::boolean OR EXISTS (SELECT 1 FROM door_staff WHERE show_id = $1 AND user_id = $2) AS ok), "
     "void AS (SELECT reason, revoked_at FROM revoked_tickets WHERE barcode = $4 AND $3::boolean), "
+    # A cancelled show admits nobody from the moment it is cancelled, not once the refund job has
+    # reached each order and voided its tickets.
+    "cancelled AS (SELECT cancelled_at FROM shows WHERE id = $1 AND status = 'cancelled'), "
     "admitted AS (UPDATE tickets SET status = 'checked_in', checked_in_at = now() "
     "  WHERE barcode = $4 AND $3::boolean AND show_id = $1 AND status = 'valid' "
-    "  AND (SELECT ok FROM staff) AND NOT EXISTS (SELECT 1 FROM void) RETURNING checked_in_at) "
+    "  AND (SELECT ok FROM staff) AND NOT EXISTS (SELECT 1 FROM void) AND NOT EXISTS (SELECT 1 FROM cancelled) "
+    "  RETURNING checked_in_at) "
     "SELECT (SELECT ok FROM staff) AS allowed, (SELECT reason FROM void) AS void_reason, "
+    "  (SELECT cancelled_at FROM cancelled) AS show_cancelled_at, "
     "  (SELECT revoked_at FROM void) AS revoked_at, (SELECT checked_in_at FROM admitted) AS admitted_at, "
     "  t.id, t.order_id, t.show_id, t.seat_id, t.section_id, t.barcode, t.status, t.checked_in_at, "
     "  coalesce(to_jsonb(t) ->> 'listed', 'false') = 'true' AS listed, "
@@ -102,7 +107,7 @@ async def check_in_ticket(engine: AsyncEngine, load_show: Callable[[uuid.UUID], 
                                   organizes(viewer, show))
         row = dict(found)
         if row["allowed"] and claims is not None and row["admitted_at"] is None and row["void_reason"] is None \
-                and row["show_id"] == show.id and row["barcode"] == code and row["status"] == "valid":
+                and row["show_cancelled_at"] is None and row["show_id"] == show.id and row["barcode"] == code and row["status"] == "valid":
             # It looked admittable but was not admitted: another door took it while this scan waited
             # for its row (or a rule refused it: listed for resale). Read it as it is now.
             again = await db.fetchrow(_AFTER_RACE, row["id"])
@@ -126,6 +131,9 @@ def _outcome(row: dict[str, Any], show: ShowRecord, code: str | None) -> CheckIn
         raise WrongShow("Do not admit: this ticket is for another show.", field="barcode")
     if row["barcode"] != code:
         raise TicketVoid("Do not admit: this barcode no longer admits anyone.", field="barcode")
+    if row["show_cancelled_at"] is not None:
+        raise TicketVoid(f"Do not admit: this show was cancelled ({_when(row['show_cancelled_at'], time_zone)}).",
+                         field="barcode")
     if row["admitted_at"] is None:
         if row["listed"]:
             raise TicketVoid("Do not admit: this ticket is listed for resale; its holder must withdraw the "

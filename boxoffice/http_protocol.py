@@ -10,6 +10,11 @@ the body has arrived whole before the application reads it: the protocol marks t
 then (BODY_COMPLETE). `boxoffice serve` passes BOXOFFICE_BODY_TIMEOUT_S as `timeout_keep_alive`: one
 number for every wait on a client.
 
+Nor does uvicorn bound how long a response waits for its client to read it: a client that stops
+reading (a full receive window, pipelined requests behind) keeps its answer in memory and its
+connection for good. Here, once the transport's buffer is past its high-water mark, the client has
+the same timeout to read it down again; past it the connection is aborted.
+
 Nor does httptools bound the size of a request line and its headers (h11's
 `h11_max_incomplete_event_size` does not apply to it): once MAX_HEADER_BYTES have arrived without
 the headers being complete, the client gets 431 and the connection is closed.
@@ -88,7 +93,26 @@ class OneWritePerTurn:
 
 class HeaderDeadlineProtocol(HttpToolsProtocol):
     _header_deadline: asyncio.TimerHandle | None = None
+    _read_deadline: asyncio.TimerHandle | None = None
     _header_bytes = 0
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self._read_deadline is None:
+            self._read_deadline = self.loop.call_later(self.timeout_keep_alive, self._reader_stalled)
+
+    def resume_writing(self) -> None:
+        self._disarm_read_deadline()
+        super().resume_writing()
+
+    def _disarm_read_deadline(self) -> None:
+        if self._read_deadline is not None:
+            self._read_deadline.cancel()
+            self._read_deadline = None
+
+    def _reader_stalled(self) -> None:
+        self._read_deadline = None
+        self.transport.abort()  # what it did not read is dropped; connection_lost ends the request
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(OneWritePerTurn(transport, self.loop))  # type: ignore[arg-type]
@@ -118,6 +142,7 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_header_deadline()
+        self._disarm_read_deadline()
         super().connection_lost(exc)
 
     def _arm_header_deadline(self) -> None:

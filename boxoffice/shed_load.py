@@ -35,7 +35,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .http_body import ARRIVED, MAX_BODY_BYTES, read_body
 from .metrics import Metrics
@@ -109,9 +109,17 @@ class Slots:
 
 @dataclass(eq=False)
 class _Held:
-    """The slot the running request holds, and whether it lent it out (outside_slot)."""
+    """The slot the running request holds, whether it lent it out (outside_slot), and whether it gave
+    it back (its answer is written: the rest is the client's reading)."""
     slots: Slots
     lent: bool = False
+    done: bool = False
+
+    def give_back(self) -> None:
+        if not self.done:
+            self.done = True
+            if not self.lent:
+                self.slots.give_back()
 
 
 # The request's slot, set by ShedLoad around the request (a context variable: the request's task and
@@ -127,7 +135,7 @@ async def outside_slot() -> AsyncIterator[None]:
     the request takes its slot again at once, past the limit if need be: it was admitted, and finishing
     it is one statement and its answer. Outside a request (webhooks, the CLI), it does nothing."""
     held = _held.get()
-    if held is None or held.lent:
+    if held is None or held.lent or held.done:
         yield
         return
     held.lent = True
@@ -135,8 +143,9 @@ async def outside_slot() -> AsyncIterator[None]:
     try:
         yield
     finally:
-        held.slots.in_flight += 1
         held.lent = False
+        if not held.done:
+            held.slots.in_flight += 1
 
 
 class ShedLoad:
@@ -181,12 +190,22 @@ class ShedLoad:
                     self.metrics.shed_requests.labels(lane.value).inc()
                 await _busy(scope, receive, send)
                 return
-        token = _held.set(_Held(slots))
+        held = _Held(slots)
+        token = _held.set(held)
+
+        async def send_then_free(message: Message) -> None:
+            # The answer is whole once its last body part is handed over: the slot goes back before
+            # the write, which waits as long as the client takes to read (a client that stops reading
+            # costs its socket until the protocol's write deadline, never a slot).
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                held.give_back()
+            await send(message)
+
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, send_then_free)
         finally:
             _held.reset(token)
-            slots.give_back()
+            held.give_back()
 
     async def _lane(self, scope: Scope, receive: Receive) -> tuple[Lane, Receive]:
         """The request's lane, and a `receive` replaying the body (already read by BodyLimit)."""

@@ -71,3 +71,41 @@ async def test_an_abort_drops_what_is_pending() -> None:
         pass  # an abort resets the connection
     server.close()
     await server.wait_closed()
+
+
+async def test_a_client_that_stops_reading_its_answer_is_cut_off_after_the_deadline() -> None:
+    """Its answers wait in the transport's buffer: once past the high-water mark, the client has the
+    keep-alive timeout to read it down, or the connection is aborted and the requests end. (The first
+    answer leaves at the end of its turn, OneWritePerTurn; a pipelined second one waits for the buffer
+    to drain, and waited for ever.)"""
+    import socket
+
+    import uvicorn
+
+    from boxoffice.http_protocol import HeaderDeadlineProtocol
+    from live_support import free_port, serving
+
+    answered: list[int] = []
+    body = b"x" * (32 << 20)  # past every kernel buffer of a loopback connection
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})  # returns once written or cut off
+        answered.append(1)
+
+    port = free_port()
+    async with serving(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off",
+                                      http=HeaderDeadlineProtocol, timeout_keep_alive=1)):
+        stalled = socket.socket()
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stalled.connect(("127.0.0.1", port))
+        stalled.sendall(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n" * 2)  # and never reads
+        try:
+            async with asyncio.timeout(30):
+                while len(answered) < 2:
+                    await asyncio.sleep(0.05)
+        finally:
+            stalled.close()

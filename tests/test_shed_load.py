@@ -281,3 +281,33 @@ async def test_a_request_waiting_on_the_payment_provider_lends_its_slot() -> Non
     assert app.in_flight == 0
     async with outside_slot():  # outside a request (webhooks, the CLI): nothing to lend
         assert app.in_flight == 0
+
+
+async def test_a_client_that_does_not_read_its_answer_holds_no_slot() -> None:
+    """The slot bounds the work done at once; once the answer is whole, writing it waits on the client
+    (a stalled reader, a pipelined request behind a full buffer), and another request goes in."""
+    async def api(scope, receive, send):  # type: ignore[no-untyped-def]
+        await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    app = ShedLoad(api, lane_reader(), max_in_flight=1, max_wait_ms=0)
+    writing, reading = asyncio.Event(), asyncio.Event()
+
+    async def stalled_client(message):  # type: ignore[no-untyped-def]
+        if message["type"] == "http.response.body":
+            writing.set()
+            await reading.wait()  # the client does not read
+
+    async def request():  # type: ignore[no-untyped-def]
+        return {"type": "http.request", "body": b'{"query": "{ serverTime }"}', "more_body": False}
+
+    scope = {"type": "http", "method": "POST", "path": "/graphql", "headers": [], "query_string": b""}
+    stalled = asyncio.create_task(app(scope, request, stalled_client))
+    await writing.wait()
+    assert app.in_flight == 0
+    async with client(app) as c:
+        assert (await c.post("/graphql", json=HOLD)).status_code == 200
+    reading.set()
+    await stalled
+    assert app.in_flight == 0

@@ -23,11 +23,18 @@ async def test_expensive_nesting_is_refused_cheap_pages_pass(api) -> None:
     assert (await api.post(variable, {"n": 1}))["errors"][0]["extensions"]["code"] == "INVALID_INPUT"
 
 
-async def test_introspection_is_not_limited_by_cost(api) -> None:
+async def test_the_whole_schema_is_read_once_a_document(api) -> None:
+    """The introspection query passes, with a seat map beside it; the whole schema thirty times
+    under aliases (0.8 s of CPU and 1.3 MB an anonymous request) does not."""
     from graphql import get_introspection_query
 
     body = await api.post(get_introspection_query())
     assert "errors" not in body and body["data"]["__schema"]["queryType"]["name"] == "Query"
+    types = "types { name kind possibleTypes { name fields { name type { name } } } }"
+    two = await api.post("{ a: __schema { %s } b: __schema { %s } }" % (types, types))
+    assert two["errors"][0]["extensions"]["code"] == "INVALID_INPUT" and "too much" in two["errors"][0]["message"]
+    small = await api.post('{ a: __type(name: "Show") { name } b: __type(name: "Order") { name } __typename }')
+    assert small["data"] == {"a": {"name": "Show"}, "b": {"name": "Order"}, "__typename": "Query"}
 
 
 # ------------------------------------------------------------------------------------------ validation work

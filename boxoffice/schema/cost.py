@@ -10,7 +10,9 @@ list of shows, do not.
 
 Depth, alias and token limits bound a document's shape; this bounds the work it asks for.
 schema/document_limits.py walks the document once, memoised per fragment, and applies it.
-Introspection is exempt (partners rely on it; its depth is limited by graphql-core).
+Introspection is free but for `__schema`, the whole schema (about 25 ms of CPU and 45 KB here):
+it costs half the budget and one, so a document reads it once (partners and GraphiQL do), not thirty
+times under aliases. Its nesting is limited by graphql-core (MaxIntrospectionDepthRule).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ MAX_COST = 150_000  # two whole seat maps of the largest venue (and a little mor
 UNBOUNDED_LIST = 10  # what an unpaged list is assumed to hold
 VARIABLE_PAGE = 100  # a `first` given as a variable is assumed to be the largest page
 MAX_SHOW_SEATS = 50_000  # the reserved seats of the largest venue (the demo stadium)
+SCHEMA_COST = MAX_COST // 2 + 1  # `__schema`: once a document
 # Lists priced by their rows: (type, field) -> the most items they return, one unit each.
 ROW_LISTS = {("Show", "seats"): MAX_SHOW_SEATS}
 

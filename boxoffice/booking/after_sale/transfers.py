@@ -37,10 +37,16 @@ MAX_INCOMING = 100
 
 
 def _email(value: str) -> str:
-    email = value.strip().lower()
+    email = value.strip()
     if len(email) > 254 or not _EMAIL.match(email):
         raise InvalidInput("That is not an e-mail address.", field="toEmail")
     return email
+
+
+# Addresses are folded as accounts are (their unique index is on PostgreSQL's lower(email)), never by
+# Python's str.lower: the two differ ("İ" is "i" to one and "i" + U+0307 to the other), and an offer to
+# one account's address would go to another's look-alike.
+_FOLD = "SELECT lower(CAST(:e AS text))"
 
 
 def _signed_in(viewer: Viewer | None) -> Viewer:
@@ -63,8 +69,9 @@ async def transfer_ticket(engine: AsyncEngine, viewer: Viewer | None, ticket_id:
     """Offers the caller's ticket to an e-mail address. Asking again for the same address answers the
     same pending transfer (a retried request); another address while one is pending is rejected."""
     me = _signed_in(viewer)
-    email = _email(to_email)
+    typed = _email(to_email)
     async with engine.begin() as conn:
+        email = (await conn.execute(text(_FOLD), {"e": typed})).scalar_one()
         ticket = await owned_ticket(conn, ticket_id, me.user_id, lock=True)
         pending = (await conn.execute(text(
             f"SELECT {TRANSFER_COLS} FROM ticket_transfers WHERE ticket_id = :t AND status = 'pending'"),

@@ -90,6 +90,25 @@ async def test_an_account_made_after_the_offer_can_accept_it(api) -> None:
     await assert_clean(api, show["id"])
 
 
+async def test_an_offer_goes_to_the_account_of_the_address_not_to_a_look_alike(api) -> None:
+    """Addresses fold as accounts do (PostgreSQL's lower): Python's would turn "İ" into "i" + U+0307,
+    the address of another account."""
+    org, seller, show, order = await _bought(api)
+    tag = uuid.uuid4().hex[:8]
+    owner_email, look_alike_email = f"\u0130lker-{tag}@example.test", f"i\u0307lker-{tag}@example.test"
+    owner = api.services.tokens.issue(await create_user(
+        api.services.engine, email=owner_email, password="correct horse battery staple", name="Ilker"))
+    look_alike = api.services.tokens.issue(await create_user(
+        api.services.engine, email=look_alike_email, password="correct horse battery staple", name="Other"))
+    offered = await _offer(api, seller, order["tickets"][0]["id"], owner_email)
+    assert offered["status"] == "PENDING", offered
+    assert (await api.gql(INCOMING, token=look_alike))["viewer"]["incomingTransfers"] == []
+    assert (await api.gql(ACCEPT, {"x": offered["id"]}, look_alike))["acceptTransfer"]["code"] == "NOT_FOUND"
+    assert [x["id"] for x in (await api.gql(INCOMING, token=owner))["viewer"]["incomingTransfers"]] == [offered["id"]]
+    assert (await api.gql(ACCEPT, {"x": offered["id"]}, owner))["acceptTransfer"]["__typename"] == "Ticket"
+    await assert_clean(api, show["id"])
+
+
 async def test_every_refusal_is_a_typed_problem(api) -> None:
     org, seller, show, order = await _bought(api)
     friend, _ = await api.user()

@@ -20,7 +20,7 @@ from .schema.operations import OPERATION_NAME_NEEDED
 from .schema.outage_errors import unavailable_answer
 from .schema.response_budget import within_budget
 from .schema.shared_events import encode_message
-from .schema.text_rules import UNSTORABLE_TEXT, has_unstorable_text
+from .schema.text_rules import variables_problem
 from .schema.transport_ws import LiveTransportWSHandler
 
 
@@ -86,8 +86,8 @@ class BoxofficeGraphQL(GraphQL[Context, None]):
         except (UnicodeError, ValueError, TypeError, AttributeError, RecursionError):
             raise HTTPException(400, "The body is not a GraphQL request: a JSON object with a query.") from None
         for item in data if isinstance(data, list) else [data]:
-            if has_unstorable_text(item.variables) or has_unstorable_text(item.operation_name):
-                raise HTTPException(400, UNSTORABLE_TEXT)
+            if (problem := variables_problem(item.variables, item.operation_name)) is not None:
+                raise HTTPException(400, problem)
             if item.query and len(item.query) > MAX_DOCUMENT_CHARS:  # before anything parses it
                 raise HTTPException(400, DOCUMENT_TOO_LONG)
             if item.query and self.schema.parsed_documents.needs_operation_name(item.query, item.operation_name):

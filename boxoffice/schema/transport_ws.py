@@ -47,6 +47,7 @@ from ..subscriptions.session_watch import Watched
 from .build import BoxofficeSchema
 from .operations import OPERATION_NAME_NEEDED
 from .shared_events import DirectFrames
+from .text_rules import variables_problem
 
 
 def send_now(write: Coroutine[Any, Any, None]) -> bool | Awaitable[None]:
@@ -154,6 +155,10 @@ class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                                "complete some first.", code="LIMIT_EXCEEDED")
             return
         payload = message["payload"]
+        # As over HTTP (graphql_view.parse_http_body): text PostgreSQL cannot store is refused, typed.
+        if (problem := variables_problem(payload.get("variables"), payload.get("operationName"))) is not None:
+            await self._refuse(message["id"], problem)
+            return
         if self.schema.parsed_documents.needs_operation_name(payload["query"], payload.get("operationName")):
             await self._refuse(message["id"], OPERATION_NAME_NEEDED)
             return

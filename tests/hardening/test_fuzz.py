@@ -352,3 +352,11 @@ async def test_lone_surrogate_in_a_graphql_literal_is_a_syntax_error(api: Api) -
     status, text = await _post(api, '{ events(filter: {search: "\ud800"}) { edges { cursor } } }')
     assert status < 500 and not judge(status, text), text
     assert "Syntax Error" in json.loads(text)["errors"][0]["message"]
+
+
+async def test_variables_nested_past_the_walk_are_told_so(api: Api) -> None:
+    deep: Any = "x"
+    for _ in range(70):
+        deep = [deep]
+    status, text = await _post(api, SEARCH, {"s": deep})
+    assert status == 400 and "at most 64 levels" in text, text

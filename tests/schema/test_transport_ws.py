@@ -332,3 +332,26 @@ async def test_past_the_connections_open_operations_a_new_one_is_refused_with_a_
         assert refused["payload"] == [{"message": "This connection has 100 operations open, the most it may have; "
                                                   "complete some first.", "extensions": {"code": "LIMIT_EXCEEDED"}}]
         await started(live, sid, 100)
+
+
+async def test_text_postgresql_cannot_store_and_deep_variables_are_refused_typed_as_over_http(live: Live) -> None:
+    """NUL and unpaired surrogates in variables were stored nowhere and answered "Unexpected error."."""
+    search = "query($s: String) { events(filter: {search: $s}) { edges { node { id } } } }"
+    deep: Any = "x"
+    for _ in range(70):
+        deep = [deep]
+    async with websockets.connect(live.ws_url, subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+                                  compression=None) as ws:
+        await ws.send(json.dumps({"type": "connection_init"}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "connection_ack"
+        for n, (variables, message) in enumerate((({"s": "a\u0000b"}, "NUL characters"),
+                                                  ({"s": "a\udc00b"}, "unpaired surrogates"),
+                                                  ({"s": deep}, "at most 64 levels"))):
+            await ws.send(json.dumps({"id": str(n), "type": "subscribe",
+                                      "payload": {"query": search, "variables": variables}}))
+            refused = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            assert refused["type"] == "error" and refused["id"] == str(n), refused
+            assert refused["payload"][0]["extensions"]["code"] == "INVALID_INPUT", refused
+            assert message in refused["payload"][0]["message"], refused
+        await ws.send(json.dumps({"id": "ok", "type": "subscribe", "payload": {"query": "{ __typename }"}}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "next"  # the connection stays

@@ -1,5 +1,6 @@
 """Organizer mutations and catalog queries through GraphQL, on real PostgreSQL."""
 
+import base64
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -272,11 +273,28 @@ async def test_event_filters_and_pagination(api) -> None:
     assert seen == by_soonest
 
 
+def _forged(stamp: str) -> str:
+    return base64.urlsafe_b64encode(f"{stamp}|{uuid.uuid4()}".encode()).decode()
+
+
+# Parsed by Python, refused by PostgreSQL (no instant in its range, or no offset: whose midnight?).
+FORGED_STAMPS = ("2026-W01-1", "2026-01-01T00:00:00,5", "0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00",
+                 "2026-01-01T00:00:00")
+
+
 async def test_bad_pagination_arguments_are_typed_errors(api) -> None:
-    for variables in ({"first": 1000}, {"first": -1}, {"after": "garbage!"}):
+    fan, _ = await api.user()
+    orders = "query($a: String) { viewer { orders(first: 5, after: $a) { edges { cursor } } } }"
+    for variables in ({"first": 1000}, {"first": -1}, {"after": "garbage!"},
+                      *({"after": _forged(stamp)} for stamp in FORGED_STAMPS)):
         body = await api.post(EVENTS_Q, variables)
         assert body["errors"][0]["extensions"]["code"] == "INVALID_INPUT", body
         assert "Traceback" not in str(body)
+    # An offset PostgreSQL would not read ("time zone displacement out of range") is still an instant.
+    assert "errors" not in await api.post(EVENTS_Q, {"after": _forged("2026-01-01T00:00:00+23:59")})
+    for stamp in (*FORGED_STAMPS, "infinity"):
+        body = await api.post(orders, {"a": _forged(stamp)}, fan)
+        assert body["errors"][0]["message"] == "That cursor is not one this API gave out.", (stamp, body)
 
 
 async def test_a_50k_seat_show_is_created_in_one_statement_set(api) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import time
 import uuid
 from collections.abc import Callable
@@ -16,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ...db import reading
 from ..errors import InvalidInput
+from ..page_cursors import decode_cursor, encode_cursor
 from ..records import EventRecord, PriceTierRecord, SectionRecord, ShowRecord, VenueRecord, Viewer
 
 MAX_PAGE = 100
@@ -140,21 +140,6 @@ def _like(term: str) -> str:
     return f"%{escaped}%"
 
 
-def _encode_cursor(sort_key: datetime | None, event_id: uuid.UUID) -> str:
-    raw = f"{sort_key.isoformat() if sort_key else 'infinity'}|{event_id}"
-    return base64.urlsafe_b64encode(raw.encode()).decode()
-
-
-def _decode_cursor(cursor: str) -> tuple[str, uuid.UUID]:
-    try:
-        stamp, event_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
-        if stamp != "infinity":
-            datetime.fromisoformat(stamp)
-        return stamp, uuid.UUID(event_id)
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidInput("That cursor is not one this API gave out.", field="after") from None
-
-
 async def list_events(engine: AsyncEngine, flt: EventFilter, *, first: int, after: str | None) -> EventPage:
     """Published events, the one with the soonest upcoming (matching) show first."""
     if not 0 <= first <= MAX_PAGE:
@@ -186,16 +171,16 @@ async def list_events(engine: AsyncEngine, flt: EventFilter, *, first: int, afte
         where.append(f"{next_show} IS NOT NULL")
     outer = ""
     if after:
-        stamp, after_id = _decode_cursor(after)
-        outer = "WHERE (sort_key, id) > (CAST(CAST(:c_stamp AS text) AS timestamptz), :c_id)"
-        params.update(c_stamp=stamp, c_id=after_id)
+        instant, after_id = decode_cursor(after)
+        outer = "WHERE (sort_key, id) > (COALESCE(:c_stamp, CAST('infinity' AS timestamptz)), :c_id)"
+        params.update(c_stamp=instant, c_id=after_id)
     sql = (f"SELECT * FROM (SELECT {_EVENT_COLS}, COALESCE({next_show}, 'infinity') AS sort_key "
            f"FROM events e JOIN venues v ON v.id = e.venue_id WHERE {' AND '.join(where)}) page "
            f"{outer} ORDER BY sort_key, id LIMIT :limit")
     async with reading(engine) as conn:
         rows = (await conn.execute(text(sql), params)).all()
     # asyncpg reads 'infinity' (no upcoming show) as the largest datetime; keep it infinite in cursors.
-    events = [(_encode_cursor(None if r.sort_key.year == 9999 else r.sort_key, r.id), _event(r))
+    events = [(encode_cursor(None if r.sort_key.year == 9999 else r.sort_key, r.id), _event(r))
               for r in rows[:first]]
     return EventPage(events=events, has_next_page=len(rows) > first)
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import base64
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
@@ -13,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ...db import reading
 from ..errors import InvalidInput
+from ..page_cursors import NOT_OURS, decode_cursor, encode_cursor
 from ..records import NotificationRecord, OrderRecord, PaymentRecord
 
 MAX_PAGE = 100
@@ -32,27 +31,22 @@ class OrderPage:
     has_next_page: bool
 
 
-def _cursor(o: OrderRecord) -> str:
-    return base64.urlsafe_b64encode(f"{o.created_at.isoformat()}|{o.id}".encode()).decode()
-
-
 async def orders_of_user(engine: AsyncEngine, user_id: uuid.UUID, *, first: int, after: str | None) -> OrderPage:
     if not 0 <= first <= MAX_PAGE:
         raise InvalidInput(f"first is between 0 and {MAX_PAGE}.", field="first")
     params: dict[str, Any] = {"u": user_id, "n": first + 1}
     where = "user_id = :u"
     if after:
-        try:
-            stamp, oid = base64.urlsafe_b64decode(after.encode()).decode().split("|")
-            params.update(t=datetime.fromisoformat(stamp), o=uuid.UUID(oid))
-        except (ValueError, UnicodeDecodeError):
-            raise InvalidInput("That cursor is not one this API gave out.", field="after") from None
+        instant, oid = decode_cursor(after)
+        if instant is None:
+            raise InvalidInput(NOT_OURS, field="after")
+        params.update(t=instant, o=oid)
         where += " AND (created_at, id) < (:t, :o)"
     async with reading(engine) as conn:
         rows = (await conn.execute(text(f"SELECT {ORDER_COLS} FROM orders WHERE {where} "
                                         "ORDER BY created_at DESC, id DESC LIMIT :n"), params)).all()
     orders = [order_record(r) for r in rows[:first]]
-    return OrderPage(orders=[(_cursor(o), o) for o in orders], has_next_page=len(rows) > first)
+    return OrderPage(orders=[(encode_cursor(o.created_at, o.id), o) for o in orders], has_next_page=len(rows) > first)
 
 
 async def get_orders(engine: AsyncEngine, ids: list[uuid.UUID]) -> dict[uuid.UUID, OrderRecord]:

@@ -191,3 +191,15 @@ def test_seat_maps_are_priced_by_the_largest_venue() -> None:
     # Every show of an event: ten seat maps.
     _, errors = validation_cpu(schema, 'query($id: ID!) { show(id: $id) { event { shows { seats { id } } } } }')
     assert "too much" in errors[0].message
+
+
+async def test_a_document_logs_in_or_signs_up_once(api) -> None:
+    """Each is a password hash (argon2, tens of ms): thirty aliased successful log-ins, which the
+    failed-log-in limit does not count, were seconds of CPU for one request."""
+    log_in = 'a: logIn(email: "nobody@example.test", password: "not-this-one") { __typename }'
+    two = await api.post("mutation { %s %s }" % (log_in, log_in.replace("a:", "b:")))
+    assert two["errors"][0]["extensions"]["code"] == "INVALID_INPUT" and "too much" in two["errors"][0]["message"]
+    sign_up = 'b: signUp(input: {email: "x@example.test", password: "long enough pass", name: "X"}) { __typename }'
+    assert "too much" in (await api.post("mutation { %s %s }" % (log_in, sign_up)))["errors"][0]["message"]
+    one = await api.post("mutation { %s }" % log_in)
+    assert one["data"]["a"]["__typename"] == "Rejected", one

@@ -11,8 +11,9 @@ list of shows, do not.
 Depth, alias and token limits bound a document's shape; this bounds the work it asks for.
 schema/document_limits.py walks the document once, memoised per fragment, and applies it.
 Introspection is free but for `__schema`, the whole schema (about 25 ms of CPU and 45 KB here):
-it costs half the budget and one, so a document reads it once (partners and GraphiQL do), not thirty
-times under aliases. Its nesting is limited by graphql-core (MaxIntrospectionDepthRule).
+it costs ONCE_COST, half the budget and one, so a document reads it once (partners and GraphiQL
+do), not thirty times under aliases. Its nesting is limited by graphql-core
+(MaxIntrospectionDepthRule). A log-in or a sign-up (a password hash) costs the same.
 """
 
 from __future__ import annotations
@@ -27,7 +28,11 @@ MAX_COST = 150_000  # two whole seat maps of the largest venue (and a little mor
 UNBOUNDED_LIST = 10  # what an unpaged list is assumed to hold
 VARIABLE_PAGE = 100  # a `first` given as a variable is assumed to be the largest page
 MAX_SHOW_SEATS = 50_000  # the reserved seats of the largest venue (the demo stadium)
-SCHEMA_COST = MAX_COST // 2 + 1  # `__schema`: once a document
+ONCE_COST = MAX_COST // 2 + 1  # a field a document may ask for once (two pass the budget)
+# Fields priced by their own CPU rather than what they select: a password hash (argon2, tens of ms
+# each) is done once a document. Thirty aliased successful log-ins (which no failed-log-in limit
+# counts) were seconds of CPU for one request.
+ONCE_A_DOCUMENT = {("Mutation", "logIn"), ("Mutation", "signUp")}
 # Lists priced by their rows: (type, field) -> the most items they return, one unit each.
 ROW_LISTS = {("Show", "seats"): MAX_SHOW_SEATS}
 
@@ -63,6 +68,8 @@ def price(parent: Any, node: FieldNode, *, paged: bool) -> Price | None:
     if definition is None:
         return None
     field_type = definition.type.of_type if isinstance(definition.type, GraphQLNonNull) else definition.type
+    if (parent.name, name) in ONCE_A_DOCUMENT:
+        return Price(get_named_type(definition.type), ONCE_COST - 1, paged=False, rows=True)
     rows = ROW_LISTS.get((parent.name, name))
     page = page_size(node)
     if rows is not None:

@@ -31,7 +31,7 @@ from graphql.validation.rules.overlapping_fields_can_be_merged import RuleContex
 from graphql.validation.validate import ValidationAbortedError, query_document_keys_to_validate
 from strawberry.extensions import AddValidationRules
 
-from .cost import MAX_COST, SCHEMA_COST, price
+from .cost import MAX_COST, ONCE_COST, price
 
 # Nesting the walk follows at most (a field, inline fragment or spread is one level), whatever
 # the depth limit ignores (introspection): far past any real document, well inside Python's stack.
@@ -152,7 +152,7 @@ class _Walk:
             return Measure(0, alias, 0 if priced is None else priced.total(0))
         if priced is None:  # introspection (or unknown): counts no depth and no cost, but its aliases
             inner = self.selection_set(node.selection_set, None, paged=paged, nesting=nesting + 1, above=above)
-            return Measure(0, alias + inner.aliases, SCHEMA_COST if node.name.value == "__schema" else 0)
+            return Measure(0, alias + inner.aliases, ONCE_COST if node.name.value == "__schema" else 0)
         if above + 1 > self.limits.max_depth:
             raise self.too_deep(node)
         inner = self.selection_set(node.selection_set, priced.target, paged=priced.paged, nesting=nesting + 1,

@@ -107,7 +107,8 @@ async def check_in_ticket(engine: AsyncEngine, load_show: Callable[[uuid.UUID], 
                                   organizes(viewer, show))
         row = dict(found)
         if row["allowed"] and claims is not None and row["admitted_at"] is None and row["void_reason"] is None \
-                and row["show_cancelled_at"] is None and row["show_id"] == show.id and row["barcode"] == code and row["status"] == "valid":
+                and row["show_cancelled_at"] is None and row["show_id"] == show.id and row["barcode"] == code \
+                and row["status"] == "valid":
             # It looked admittable but was not admitted: another door took it while this scan waited
             # for its row (or a rule refused it: listed for resale). Read it as it is now.
             again = await db.fetchrow(_AFTER_RACE, row["id"])

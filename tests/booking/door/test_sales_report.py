@@ -222,7 +222,8 @@ async def test_a_chargeback_counts_as_charged_back_until_the_box_office_wins_it(
                                      {"o": disputed["id"]})).scalar_one()
     opened = await api.client.post("/stripe-sim/_disputes", data={"payment_intent": intent}, headers=api.sim_auth)
     assert opened.status_code == 200, opened.text
-    figures = "query($id: ID!) { show(id: $id) { salesReport { grossTotalCents refundedTotalCents chargedBackTotalCents } } }"
+    figures = ("query($id: ID!) { show(id: $id) { salesReport { grossTotalCents refundedTotalCents "
+               "chargedBackTotalCents } } }")
 
     async def report() -> dict:
         return dict((await api.gql(figures, {"id": show["id"]}, org))["show"]["salesReport"])

@@ -53,7 +53,7 @@ from .query_cache import QueryCache, QueryCacheMiddleware, SharedAnswers
 from .security_headers import SecurityHeaders
 from .services import Services
 from .request_lanes import LaneReader
-from .shed_load import ShedLoad
+from .shed_load import RequestSlots, ShedLoad
 from .notifications import NotificationPipeline
 from .payments.gateway import StripeGateway
 from .payments import mode as payment_mode
@@ -141,6 +141,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
                                subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
                                connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout_s))
     graphql.max_response_bytes = settings.max_response_bytes
+    # One pool of slots for GraphQL work over HTTP (ShedLoad) and over WebSockets (transport_ws.py).
+    graphql.lanes = LaneReader(schema.parsed_documents.parse)
+    graphql.request_slots = RequestSlots(max_in_flight=settings.max_in_flight, max_wait_ms=settings.shed_wait_ms,
+                                         max_queued=settings.shed_queue,
+                                         waiting_room_in_flight=settings.waiting_room_in_flight,
+                                         waiting_room_wait_ms=settings.waiting_room_wait_ms, metrics=metrics)
     # Which documents' answers signed-in callers share (query_cache.py), from the schema's marks.
     # The middleware's looks at a request's document use the schema's parse: one per distinct text.
     document_kinds = DocumentKinds(schema._schema, schema.parsed_documents.parse)
@@ -288,11 +294,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # upload holds a socket, never a load-shedding slot.
         Middleware(BodyLimit, max_bytes=MAX_BODY_BYTES, timeout_s=settings.body_timeout_s),
         Middleware(SharedAnswers, cache=query_cache, kinds=document_kinds),  # a hit needs nothing further in
-        Middleware(ShedLoad, lanes=LaneReader(schema.parsed_documents.parse),
-                   max_in_flight=settings.max_in_flight, max_wait_ms=settings.shed_wait_ms,
-                   max_queued=settings.shed_queue, waiting_room_in_flight=settings.waiting_room_in_flight,
-                   waiting_room_wait_ms=settings.waiting_room_wait_ms,
-                   max_body_bytes=MAX_BODY_BYTES, metrics=metrics),
+        Middleware(ShedLoad, lanes=graphql.lanes, slots=graphql.request_slots, max_body_bytes=MAX_BODY_BYTES),
         Middleware(QueryCacheMiddleware, cache=query_cache, kinds=document_kinds)]
     if settings.hold_fast_path:  # before the query cache, which never stores holdSeats answers
         middleware.insert(-1, Middleware(HoldFastPath, documents=HoldDocuments(schema), metrics=metrics))

@@ -14,6 +14,7 @@ from strawberry.asgi import GraphQL
 
 from .client_address import client_address
 from .graphiql_page import graphiql_page
+from .request_lanes import LaneReader
 from .resolvers.context import Context
 from .schema.build import DOCUMENT_TOO_LONG, MAX_DOCUMENT_CHARS, BoxofficeSchema
 from .schema.operations import OPERATION_NAME_NEEDED
@@ -22,6 +23,7 @@ from .schema.response_budget import within_budget
 from .schema.shared_events import encode_message
 from .schema.text_rules import variables_problem
 from .schema.transport_ws import LiveTransportWSHandler
+from .shed_load import RequestSlots
 
 
 class BoxofficeGraphQL(GraphQL[Context, None]):
@@ -54,6 +56,10 @@ class BoxofficeGraphQL(GraphQL[Context, None]):
         return graphiql_page()  # our build, every asset same-origin: strawberry's loads them from a CDN
 
     max_response_bytes = 0  # set from the settings: larger HTTP answers become a typed error
+    # app.py's: the process's load-shedding slots and the lanes of documents, shared with ShedLoad
+    # so that queries and mutations over a WebSocket take slots as HTTP requests do.
+    request_slots: RequestSlots
+    lanes: LaneReader
 
     def create_response(self, response_data: Any, sub_response: Any) -> Any:
         return within_budget(super().create_response(response_data, sub_response), self.max_response_bytes)

@@ -29,8 +29,8 @@ import asyncio
 import itertools
 import time
 from collections import deque
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
@@ -148,31 +148,34 @@ async def outside_slot() -> AsyncIterator[None]:
             held.slots.in_flight += 1
 
 
-class ShedLoad:
-    def __init__(self, app: ASGIApp, lanes: LaneReader, max_in_flight: int = 64, checkout_reserve: int | None = None,
+class RequestSlots:
+    """A process's slots for GraphQL work, one pool for every transport: HTTP requests (ShedLoad) and
+    the queries and mutations a WebSocket carries (schema/transport_ws.py) take from it alike, or a
+    client would pass the limit by sending its documents over a socket. Subscriptions take none: they
+    wait on events, bounded by the operations a connection may keep open."""
+
+    def __init__(self, max_in_flight: int = 64, checkout_reserve: int | None = None,
                  waiting_room_in_flight: int | None = None, max_wait_ms: float = 0, max_queued: int = 256,
-                 waiting_room_wait_ms: float | None = None, max_body_bytes: int = MAX_BODY_BYTES,
-                 metrics: Metrics | None = None) -> None:
-        self.app = app
+                 waiting_room_wait_ms: float | None = None, metrics: Metrics | None = None) -> None:
         self.max_in_flight = max_in_flight
         self.checkout_reserve = max_in_flight // 2 if checkout_reserve is None else checkout_reserve
-        self.max_body_bytes = max_body_bytes
         self.general = Slots(max_queued, max_wait_ms / 1000)
         self.waiting_room = Slots(max_queued, (max_wait_ms if waiting_room_wait_ms is None else waiting_room_wait_ms)
                                   / 1000)
         self.waiting_room_limit = max_in_flight if waiting_room_in_flight is None else waiting_room_in_flight
-        self.lanes = lanes
         self.metrics = metrics
+
+    @property
+    def enabled(self) -> bool:
+        return self.max_in_flight > 0
 
     @property
     def in_flight(self) -> int:
         return self.general.in_flight + self.waiting_room.in_flight
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != "/graphql" or self.max_in_flight <= 0:
-            await self.app(scope, receive, send)
-            return
-        lane, receive = await self._lane(scope, receive)
+    async def admit(self, lane: Lane) -> _Held | None:
+        """A slot of the lane's (give it back through the `_Held`), at once or within the wait; None:
+        shed (counted), answer RATE_LIMITED."""
         slots, limit = self.general, self.max_in_flight
         if lane is Lane.WAITING_ROOM:
             slots, limit = self.waiting_room, self.waiting_room_limit
@@ -180,18 +183,54 @@ class ShedLoad:
             limit += self.checkout_reserve
         if slots.in_flight < limit:  # the common case: no clock read, no queue
             slots.in_flight += 1
-        else:
-            started = time.perf_counter()
-            taken = await slots.take(limit)
+            return _Held(slots)
+        started = time.perf_counter()
+        taken = await slots.take(limit)
+        if self.metrics is not None:
+            self.metrics.shed_queue_wait.labels(lane.value).observe(time.perf_counter() - started)
+        if not taken:
             if self.metrics is not None:
-                self.metrics.shed_queue_wait.labels(lane.value).observe(time.perf_counter() - started)
-            if not taken:
-                if self.metrics is not None:
-                    self.metrics.shed_requests.labels(lane.value).inc()
-                await _busy(scope, receive, send)
-                return
-        held = _Held(slots)
-        token = _held.set(held)
+                self.metrics.shed_requests.labels(lane.value).inc()
+            return None
+        return _Held(slots)
+
+
+@contextmanager
+def holding(held: _Held) -> Iterator[None]:
+    """Runs the block as the slot's request (what `outside_slot` lends), giving the slot back at the end."""
+    token = _held.set(held)
+    try:
+        yield
+    finally:
+        _held.reset(token)
+        held.give_back()
+
+
+BUSY = "The server is busy; try again in a moment."
+BUSY_EXTENSIONS = {"code": "RATE_LIMITED", "retryAfterSeconds": 1}
+
+
+class ShedLoad:
+    def __init__(self, app: ASGIApp, lanes: LaneReader, slots: RequestSlots,
+                 max_body_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.slots = slots
+        self.max_body_bytes = max_body_bytes
+        self.lanes = lanes
+
+    @property
+    def in_flight(self) -> int:
+        return self.slots.in_flight
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != "/graphql" or not self.slots.enabled:
+            await self.app(scope, receive, send)
+            return
+        lane, receive = await self._lane(scope, receive)
+        held = await self.slots.admit(lane)
+        if held is None:
+            await _busy(scope, receive, send)
+            return
 
         async def send_then_free(message: Message) -> None:
             # The answer is whole once its last body part is handed over: the slot goes back before
@@ -201,11 +240,8 @@ class ShedLoad:
                 held.give_back()
             await send(message)
 
-        try:
+        with holding(held):
             await self.app(scope, receive, send_then_free)
-        finally:
-            _held.reset(token)
-            held.give_back()
 
     async def _lane(self, scope: Scope, receive: Receive) -> tuple[Lane, Receive]:
         """The request's lane, and a `receive` replaying the body (already read by BodyLimit)."""
@@ -220,6 +256,5 @@ class ShedLoad:
 
 
 async def _busy(scope: Scope, receive: Receive, send: Send) -> None:
-    await JSONResponse({"errors": [{"message": "The server is busy; try again in a moment.",
-                                    "extensions": {"code": "RATE_LIMITED", "retryAfterSeconds": 1}}]},
+    await JSONResponse({"errors": [{"message": BUSY, "extensions": BUSY_EXTENSIONS}]},
                        503, headers={"Retry-After": "1"})(scope, receive, send)

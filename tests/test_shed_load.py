@@ -11,7 +11,7 @@ import pytest
 
 from boxoffice.request_lanes import LaneReader
 from boxoffice.schema.build import PARSED_CHARS_KEPT, ParsedDocuments
-from boxoffice.shed_load import ShedLoad, Slots, outside_slot
+from boxoffice.shed_load import RequestSlots, ShedLoad, Slots, outside_slot
 
 HOLD = {"query": "mutation($i: HoldSeatsInput!) { holdSeats(input: $i) { __typename } }"}
 PAY = {"query": "mutation($i: ConfirmPaymentInput!) { confirmPayment(input: $i) { __typename } }",
@@ -48,13 +48,17 @@ def lane_reader() -> LaneReader:
     return LaneReader(ParsedDocuments(max_chars=PARSED_CHARS_KEPT).parse)  # app.py: the schema's
 
 
+def shed(api: object, **limits: object) -> ShedLoad:
+    return ShedLoad(api, lane_reader(), RequestSlots(**limits))  # type: ignore[arg-type]
+
+
 def client(app: ShedLoad) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
 
 
 async def test_without_a_wait_requests_past_the_limit_are_refused_with_a_retry_hint() -> None:
     api = GatedApp()
-    app = ShedLoad(api, lane_reader(), max_in_flight=2, max_wait_ms=0)
+    app = shed(api, max_in_flight=2, max_wait_ms=0)
     async with client(app) as c:
         first = [asyncio.create_task(c.post("/graphql", json=HOLD)) for _ in range(2)]
         await until(lambda: len(api.started) == 2)
@@ -72,14 +76,14 @@ async def test_without_a_wait_requests_past_the_limit_are_refused_with_a_retry_h
 async def test_a_burst_past_the_limit_waits_in_order_and_is_answered_when_slots_free() -> None:
     api = GatedApp()
     metrics = Metrics()
-    app = ShedLoad(api, lane_reader(), max_in_flight=2, max_wait_ms=60_000, metrics=metrics)
+    app = shed(api, max_in_flight=2, max_wait_ms=60_000, metrics=metrics)
     bodies = [{"query": f"query Q{i} {{ serverTime }}"} for i in range(8)]
     async with client(app) as c:
         burst = []
         for body in bodies:  # arrival order is the order they are sent
             burst.append(asyncio.create_task(c.post("/graphql", json=body)))
-            await until(lambda: len(api.started) + app.general.queued == len(burst))
-        assert len(api.started) == 2 and app.general.queued == 6
+            await until(lambda: len(api.started) + app.slots.general.queued == len(burst))
+        assert len(api.started) == 2 and app.slots.general.queued == 6
         while len(api.started) < 8:  # each finished request hands its slot to the next in line
             n = len(api.started)
             api.finish(1)
@@ -95,7 +99,7 @@ async def test_a_burst_past_the_limit_waits_in_order_and_is_answered_when_slots_
 async def test_a_request_is_shed_only_once_its_wait_is_over() -> None:
     api = GatedApp()
     metrics = Metrics()
-    app = ShedLoad(api, lane_reader(), max_in_flight=1, max_wait_ms=50, metrics=metrics)
+    app = shed(api, max_in_flight=1, max_wait_ms=50, metrics=metrics)
     async with client(app) as c:
         busy = asyncio.create_task(c.post("/graphql", json=HOLD))
         await until(lambda: len(api.started) == 1)
@@ -103,7 +107,7 @@ async def test_a_request_is_shed_only_once_its_wait_is_over() -> None:
         asked = loop.time()
         refused = await c.post("/graphql", json=HOLD)  # the slot never frees within the wait
         assert refused.status_code == 503 and loop.time() - asked >= 0.05
-        assert app.general.queued == 0
+        assert app.slots.general.queued == 0
         api.finish(1)
         assert (await busy).status_code == 200
     assert metrics.shed_requests.labels("general")._value.get() == 1
@@ -112,10 +116,10 @@ async def test_a_request_is_shed_only_once_its_wait_is_over() -> None:
 
 async def test_the_queue_is_bounded() -> None:
     api = GatedApp()
-    app = ShedLoad(api, lane_reader(), max_in_flight=1, max_wait_ms=60_000, max_queued=2)
+    app = shed(api, max_in_flight=1, max_wait_ms=60_000, max_queued=2)
     async with client(app) as c:
         served = [asyncio.create_task(c.post("/graphql", json=HOLD)) for _ in range(3)]
-        await until(lambda: app.general.queued == 2)
+        await until(lambda: app.slots.general.queued == 2)
         assert (await c.post("/graphql", json=HOLD)).status_code == 503  # a third waiter: shed at once
         while not all(task.done() for task in served):
             api.finish(1)
@@ -143,7 +147,7 @@ async def test_a_client_leaving_the_line_takes_no_slot_with_it() -> None:
 async def test_checkout_steps_have_a_reserve_past_the_limit() -> None:
     """A fan paying for seats they hold is not turned away to make room for more hold attempts."""
     api = GatedApp()
-    app = ShedLoad(api, lane_reader(), max_in_flight=2, checkout_reserve=1, max_wait_ms=0)
+    app = shed(api, max_in_flight=2, checkout_reserve=1, max_wait_ms=0)
     async with client(app) as c:
         holding = [asyncio.create_task(c.post("/graphql", json=HOLD)) for _ in range(2)]
         await until(lambda: len(api.started) == 2)
@@ -165,16 +169,16 @@ async def test_checkout_steps_have_a_reserve_past_the_limit() -> None:
 
 async def test_checkout_waiting_for_the_reserve_goes_before_earlier_general_waiters() -> None:
     api = GatedApp()
-    app = ShedLoad(api, lane_reader(), max_in_flight=1, checkout_reserve=1, max_wait_ms=60_000)
+    app = shed(api, max_in_flight=1, checkout_reserve=1, max_wait_ms=60_000)
     async with client(app) as c:
         tasks = [asyncio.create_task(c.post("/graphql", json=HOLD))]
         await until(lambda: len(api.started) == 1)
         tasks.append(asyncio.create_task(c.post("/graphql", json=PAY)))  # the reserve, at once
         await until(lambda: len(api.started) == 2)
         tasks.append(asyncio.create_task(c.post("/graphql", json=HOLD)))  # waits for a general slot
-        await until(lambda: app.general.queued == 1)
+        await until(lambda: app.slots.general.queued == 1)
         tasks.append(asyncio.create_task(c.post("/graphql", json=PAY)))  # waits for the reserve
-        await until(lambda: app.general.queued == 2)
+        await until(lambda: app.slots.general.queued == 2)
         api.finish(1)  # the first hold ends: one slot, within the checkout limit only
         await until(lambda: len(api.started) == 3)
         assert b"confirmPayment" in api.started[2]
@@ -189,14 +193,14 @@ async def test_checkout_waiting_for_the_reserve_goes_before_earlier_general_wait
 async def test_the_waiting_room_has_slots_of_its_own() -> None:
     """A crowd entering the waiting room neither takes the general slots nor is turned away by them."""
     api = GatedApp()
-    app = ShedLoad(api, lane_reader(), max_in_flight=1, waiting_room_in_flight=2, max_wait_ms=0,
+    app = shed(api, max_in_flight=1, waiting_room_in_flight=2, max_wait_ms=0,
                    waiting_room_wait_ms=60_000)
     async with client(app) as c:
         hold = asyncio.create_task(c.post("/graphql", json=HOLD))
         await until(lambda: len(api.started) == 1)
         crowd = [asyncio.create_task(c.post("/graphql", json=ENTER)) for _ in range(6)]
-        await until(lambda: app.waiting_room.in_flight == 2 and app.waiting_room.queued == 4)
-        assert app.general.in_flight == 1
+        await until(lambda: app.slots.waiting_room.in_flight == 2 and app.slots.waiting_room.queued == 4)
+        assert app.slots.general.in_flight == 1
         assert (await c.post("/graphql", json=HOLD)).status_code == 503  # general is full, as before
         # A document that only mentions the waiting room in a comment is general.
         sneaky = {"query": "query { serverTime } # enterWaitingRoom"}
@@ -223,8 +227,8 @@ async def test_only_requests_whose_body_has_arrived_take_a_slot() -> None:
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"{}"})
 
-    shed = ShedLoad(api, lane_reader(), max_in_flight=2, checkout_reserve=0)
-    app = BodyLimit(shed, max_bytes=1000, timeout_s=0.5)
+    shedder = shed(api, max_in_flight=2, checkout_reserve=0)
+    app = BodyLimit(shedder, max_bytes=1000, timeout_s=0.5)
     started: list[int] = []
 
     async def stalled_body():  # type: ignore[no-untyped-def]
@@ -236,7 +240,7 @@ async def test_only_requests_whose_body_has_arrived_take_a_slot() -> None:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
         stalled = [asyncio.create_task(client.post("/graphql", content=stalled_body())) for _ in range(4)]
         await until(lambda: len(started) == 4)
-        assert shed.in_flight == 0
+        assert shedder.in_flight == 0
         normal = await client.post("/graphql", json={"query": "{ serverTime }"})
         assert normal.status_code == 200 and served == [b'{"query":"{ serverTime }"}']
         late = await asyncio.gather(*stalled)
@@ -244,7 +248,7 @@ async def test_only_requests_whose_body_has_arrived_take_a_slot() -> None:
     assert [r.status_code for r in late] == [408] * 4
     assert late[0].json()["errors"][0]["extensions"] == {"code": "INVALID_INPUT"}
     assert late[0].headers["connection"] == "close"
-    assert len(served) == 1 and shed.in_flight == 0
+    assert len(served) == 1 and shedder.in_flight == 0
 
 
 async def test_a_request_waiting_on_the_payment_provider_lends_its_slot() -> None:
@@ -265,7 +269,7 @@ async def test_a_request_waiting_on_the_payment_provider_lends_its_slot() -> Non
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"{}"})
 
-    app = ShedLoad(api, lane_reader(), max_in_flight=1, checkout_reserve=0, max_wait_ms=0)
+    app = shed(api, max_in_flight=1, checkout_reserve=0, max_wait_ms=0)
     async with client(app) as c:
         paying = asyncio.create_task(c.post("/graphql", json=PAY))
         await until(lambda: seen == ["paying waits on the PSP"])
@@ -291,7 +295,7 @@ async def test_a_client_that_does_not_read_its_answer_holds_no_slot() -> None:
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"{}"})
 
-    app = ShedLoad(api, lane_reader(), max_in_flight=1, max_wait_ms=0)
+    app = shed(api, max_in_flight=1, max_wait_ms=0)
     writing, reading = asyncio.Event(), asyncio.Event()
 
     async def stalled_client(message):  # type: ignore[no-untyped-def]

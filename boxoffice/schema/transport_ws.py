@@ -15,6 +15,10 @@ carry. Past it a new operation is refused with an `error` (INVALID_INPUT) and th
 without the bound, 100 subscriptions of 900 KB of unused variables each held 90 MB per connection.
 strawberry's bound on their number (100) answers with LIMIT_EXCEEDED here; its own error had no code.
 
+A query or mutation sent over the socket takes one of the process's load-shedding slots as an HTTP
+request does (shed_load.py RequestSlots), or ends with an `error` of code RATE_LIMITED: the socket is
+no way around the in-flight limit. Subscriptions take none: they wait on events.
+
 A connection that signed in at connection_init lasts as long as its session: when the token
 expires, or the user logs out or has their password or role changed, its operations stop and the
 socket closes with 4403 ("Token expired" / "Session ended"; clients may reconnect with a new
@@ -43,6 +47,7 @@ from strawberry.utils.aio import aclosing
 
 from ..http_body import MAX_BODY_BYTES
 from ..resolvers.context import Context
+from ..shed_load import BUSY, BUSY_EXTENSIONS, RequestSlots, holding
 from ..subscriptions.session_watch import Watched
 from .build import BoxofficeSchema
 from .operations import OPERATION_NAME_NEEDED
@@ -213,6 +218,20 @@ class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         return DirectFrames(operation.id, is_open, send)
 
     async def run_operation(self, operation: Operation[Context, None]) -> None:
+        if self.schema.parsed_documents.is_subscription(operation.query, operation.operation_name):
+            await self._run_operation(operation)
+            return
+        # A query or mutation is a request's work: it takes a slot as over HTTP, or is shed as there.
+        slots: RequestSlots = self.view.request_slots  # type: ignore[attr-defined]  # graphql_view.py's
+        held = await slots.admit(self.view.lanes.of_document(operation.query))  # type: ignore[attr-defined]
+        if held is None:
+            error = GraphQLError(BUSY, extensions=BUSY_EXTENSIONS)
+            await operation.send_operation_message({"id": operation.id, "type": "error", "payload": [error.formatted]})
+            return
+        with holding(held):
+            await self._run_operation(operation)
+
+    async def _run_operation(self, operation: Operation[Context, None]) -> None:
         # strawberry 0.341's run_operation, but with the operation's own root value.
         frames = self._frames(operation)
         try:

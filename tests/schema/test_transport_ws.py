@@ -22,6 +22,7 @@ from boxoffice.app import create_app
 from boxoffice.config import Settings
 from boxoffice.schema.transport_ws import protocol_error, send_now
 from live_support import fan_tokens, free_port, gql, serving
+from support import wait_until
 
 SEAT_CHANGES = """subscription($show: ID!, $since: Int) { seatChanges(showId: $show, sinceVersion: $since) {
   showId version seats { seatId status version } sections { sectionId name available } } }"""
@@ -355,3 +356,34 @@ async def test_text_postgresql_cannot_store_and_deep_variables_are_refused_typed
             assert message in refused["payload"][0]["message"], refused
         await ws.send(json.dumps({"id": "ok", "type": "subscribe", "payload": {"query": "{ __typename }"}}))
         assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "next"  # the connection stays
+
+
+async def test_queries_and_mutations_over_the_socket_take_the_processs_slots_as_over_http(
+        live: Live, engine: Any) -> None:
+    """One pool of slots for every transport: a bot sending its documents over a socket instead of
+    POSTs passed the in-flight limit, and the box's CPU with it. Subscriptions take none."""
+    from boxoffice.request_lanes import Lane
+
+    app: Any = live.server.config.app
+    graphql = next(route for route in app.routes if getattr(route, "path", None) == "/graphql").endpoint
+    slots = graphql.request_slots
+    taken = [await slots.admit(Lane.GENERAL) for _ in range(slots.max_in_flight)]  # the box is full
+    show, _, _ = await make_show(engine, seats=2, ga=1)
+    async with connect(live) as client:
+        await client.ws.send(json.dumps({"id": "q", "type": "subscribe", "payload": {"query": "{ serverTime }"}}))
+        refused = await client.receive()
+        assert refused["type"] == "error" and refused["id"] == "q", refused
+        assert refused["payload"] == [{"message": "The server is busy; try again in a moment.",
+                                       "extensions": {"code": "RATE_LIMITED", "retryAfterSeconds": 1}}]
+        await client.subscribe("s", str(show.id))  # a subscription waits on events: it is served
+        await started(live, str(show.id), 1)
+        taken.pop().give_back()
+        client.frames["q2"] = []
+        await client.ws.send(json.dumps({"id": "q2", "type": "subscribe", "payload": {"query": "{ __typename }"}}))
+        while (answer := await client.receive())["id"] != "q2":
+            pass
+        assert answer == {"id": "q2", "type": "next", "payload": {"data": {"__typename": "Query"}}}, answer
+        await wait_until(lambda: asyncio.sleep(0, slots.in_flight == slots.max_in_flight - 1),
+                         "the answered query's slot to go back")
+    for held in taken:
+        held.give_back()

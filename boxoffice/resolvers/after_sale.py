@@ -26,8 +26,8 @@ async def transfer_ticket(info: Info, ticket_id: strawberry.ID, to_email: str) -
 
     async def call() -> TransferRecord:
         ticket = _id(ticket_id, "ticketId")
-        await ctx.services.limits.check_transfer(ctx.viewer)
-        return await transfers.transfer_ticket(ctx.engine, ctx.viewer, ticket, to_email)
+        return await transfers.transfer_ticket(ctx.engine, ctx.viewer, ticket, to_email,
+                                               before_new_offer=lambda: ctx.services.limits.check_transfer(ctx.viewer))
 
     return await attempt(call, lambda t: TicketTransfer(record=t))
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -64,18 +65,28 @@ async def _notify(conn: AsyncConnection, user_id: uuid.UUID, transfer_id: uuid.U
         "'stage', CAST(:stage AS text)))"), {"u": user_id, "x": str(transfer_id), "s": str(show_id), "stage": stage})
 
 
-async def transfer_ticket(engine: AsyncEngine, viewer: Viewer | None, ticket_id: uuid.UUID,
-                          to_email: str) -> TransferRecord:
+_PENDING = f"SELECT {TRANSFER_COLS} FROM ticket_transfers WHERE ticket_id = :t AND status = 'pending'"
+
+
+async def transfer_ticket(engine: AsyncEngine, viewer: Viewer | None, ticket_id: uuid.UUID, to_email: str,
+                          before_new_offer: Callable[[], Awaitable[None]] | None = None) -> TransferRecord:
     """Offers the caller's ticket to an e-mail address. Asking again for the same address answers the
-    same pending transfer (a retried request); another address while one is pending is rejected."""
+    same pending transfer (a retried request); another address while one is pending is rejected.
+    `before_new_offer` (the sender's rate limit) runs, outside any transaction, only for a request that
+    may make a new offer: a retry or a mistyped address costs the sender none of their offers."""
     me = _signed_in(viewer)
     typed = _email(to_email)
-    async with engine.begin() as conn:
+    async with engine.connect() as conn:
         email = (await conn.execute(text(_FOLD), {"e": typed})).scalar_one()
+        pending = (await conn.execute(text(_PENDING + " AND from_user_id = :u"),
+                                      {"t": ticket_id, "u": me.user_id})).first()
+    if pending is not None and pending.to_email == email:
+        return transfer_record(pending)
+    if before_new_offer is not None:
+        await before_new_offer()
+    async with engine.begin() as conn:
         ticket = await owned_ticket(conn, ticket_id, me.user_id, lock=True)
-        pending = (await conn.execute(text(
-            f"SELECT {TRANSFER_COLS} FROM ticket_transfers WHERE ticket_id = :t AND status = 'pending'"),
-            {"t": ticket_id})).first()
+        pending = (await conn.execute(text(_PENDING), {"t": ticket_id})).first()
         if pending is not None:
             if pending.to_email == email:
                 return transfer_record(pending)

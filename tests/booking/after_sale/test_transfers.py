@@ -263,6 +263,29 @@ async def test_offering_and_cancelling_in_a_loop_stops_at_the_transfer_limit(api
     assert len(await told(api, friend, "TICKET_TRANSFERRED")) == 20
 
 
+async def test_only_new_offers_count_toward_the_transfer_limit(api) -> None:
+    """A retried offer (the same pending one) and a mistyped address make no offer and mail nobody:
+    they cost the sender none of their 20 offers an hour."""
+    _, seller, show, order = await _bought(api)
+    friend, _ = await api.user()
+    email = await email_of(api, friend)
+    ticket = order["tickets"][0]["id"]
+    first = await _offer(api, seller, ticket, email)
+    retries = [await _offer(api, seller, ticket, email) for _ in range(25)]
+    assert {r.get("id") for r in retries} == {first["id"]}, retries[-1]
+    typos = [await _offer(api, seller, ticket, "not an address") for _ in range(5)]
+    assert {t.get("code") for t in typos} == {"INVALID_INPUT"}, typos[-1]
+    await api.gql(CANCEL, {"x": first["id"]}, seller)
+    answers = []
+    for _ in range(20):
+        offered = await _offer(api, seller, ticket, email)
+        answers.append(offered.get("code") or offered["status"])
+        if offered.get("id"):
+            await api.gql(CANCEL, {"x": offered["id"]}, seller)
+    assert answers == ["PENDING"] * 19 + ["RATE_LIMITED"], answers  # the first offer was one of the 20
+    await assert_clean(api, show["id"])
+
+
 @pytest.mark.parametrize("by", ["organizer", "fan"])
 async def test_a_refund_while_an_acceptance_hands_a_ticket_over_waits_for_it(api, by: str) -> None:
     """An acceptance (or a resale's settlement) locks the ticket, then writes a revocation row naming

@@ -207,12 +207,14 @@ async def transfers_of_tickets(engine: AsyncEngine, ticket_ids: list[uuid.UUID],
 
 
 async def incoming_transfers(engine: AsyncEngine, user_id: uuid.UUID) -> list[TransferRecord]:
-    """Transfers offered to the user's e-mail, pending first, newest first within."""
+    """Transfers offered to the user's e-mail, pending first, then accepted ones (the tickets they
+    received), then cancelled ones, newest first within each: offers made and cancelled by others,
+    however many, never push a received ticket out of the list."""
     async with reading(engine) as conn:
         rows = (await conn.execute(text(
             f"SELECT {', '.join('x.' + c.strip() for c in TRANSFER_COLS.split(','))} FROM ticket_transfers x "
             "JOIN users u ON lower(u.email) = x.to_email WHERE u.id = :u "
-            "ORDER BY (x.status = 'pending') DESC, x.created_at DESC, x.id LIMIT :n"),
+            "ORDER BY (x.status = 'pending') DESC, (x.status = 'accepted') DESC, x.created_at DESC, x.id LIMIT :n"),
             {"u": user_id, "n": MAX_INCOMING})).all()
     return [transfer_record(r) for r in rows]
 

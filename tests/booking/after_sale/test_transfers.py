@@ -286,6 +286,27 @@ async def test_only_new_offers_count_toward_the_transfer_limit(api) -> None:
     await assert_clean(api, show["id"])
 
 
+async def test_offers_cancelled_by_others_never_push_a_received_ticket_out_of_the_list(api) -> None:
+    """incomingTransfers holds 100: a received ticket used to rank by date among cancelled offers,
+    and 100 offers made and cancelled by others hid it (a fan's received tickets are found there)."""
+    _, seller, show, order = await _bought(api)
+    friend, _ = await api.user()
+    email = await email_of(api, friend)
+    offered = await _offer(api, seller, order["tickets"][0]["id"], email)
+    received = (await api.gql(ACCEPT, {"x": offered["id"]}, friend))["acceptTransfer"]
+    spammer_id = uuid.UUID((await api.gql("{ viewer { id } }", token=seller))["viewer"]["id"])
+    spammer = Viewer(spammer_id, "fan")
+    other = uuid.UUID(order["tickets"][1]["id"])
+    for _ in range(transfers.MAX_INCOMING):  # the domain's calls: no rate limit in the way
+        spam = await transfers.transfer_ticket(api.services.engine, spammer, other, email)
+        await transfers.cancel_transfer(api.services.engine, spammer, spam.id)
+    incoming = (await api.gql(INCOMING, token=friend))["viewer"]["incomingTransfers"]
+    assert len(incoming) == transfers.MAX_INCOMING
+    assert (incoming[0]["status"], incoming[0]["ticket"]["id"]) == ("ACCEPTED", received["id"]), incoming[0]
+    assert {x["status"] for x in incoming[1:]} == {"CANCELLED"}
+    await assert_clean(api, show["id"])
+
+
 @pytest.mark.parametrize("by", ["organizer", "fan"])
 async def test_a_refund_while_an_acceptance_hands_a_ticket_over_waits_for_it(api, by: str) -> None:
     """An acceptance (or a resale's settlement) locks the ticket, then writes a revocation row naming

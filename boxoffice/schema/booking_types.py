@@ -15,7 +15,7 @@ from ..booking.checkout import history
 from ..booking.inventory import seatmap
 from ..booking.errors import BookingError
 from ..booking.checkout.order_view import OrderView, OrderViewOnce
-from ..booking.checkout.ticket_qr import qr_svg, void_svg
+from ..booking.checkout.ticket_qr import qr_svg, void_svg, withheld_svg
 from ..booking.waitlist.entries import WaitlistRecord, waitlist_of_user
 from ..booking.records import (GALine, HoldRecord, NotificationRecord, OrderRecord, PaymentRecord, SeatView,
                                ShowRecord, TicketRecord, UserRecord, WaitingRoomView)
@@ -215,7 +215,10 @@ class Ticket:
     @strawberry.field(description="The barcode as an SVG QR code, for screens.", metadata=per_viewer())
     def qr_svg(self) -> str:
         # A void ticket keeps its (revoked) barcode, the contract's non-null; it shows no code to scan.
-        return void_svg() if self.record.status == "void" else qr_svg(self.record.barcode)
+        # One shown to someone who does not hold it has its barcode withheld (""): no code either.
+        if self.record.status == "void":
+            return void_svg()
+        return qr_svg(self.record.barcode) if self.record.barcode else withheld_svg()
 
     @strawberry.field(description="The pending or last transfer of this ticket, for its owner.",
                       metadata=per_viewer())

@@ -27,9 +27,20 @@ def qr_svg(barcode: str) -> str:
     return out.getvalue().decode("ascii")
 
 
+def _no_code_svg(title: str, word: str, size: int, colour: str) -> str:
+    return ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 116 116">'
+            f'<title>{title}</title><rect width="116" height="116" fill="#fff"/>'
+            f'<text x="58" y="66" font-family="sans-serif" font-size="{size}" font-weight="bold" '
+            f'text-anchor="middle" fill="{colour}">{word}</text></svg>')
+
+
 def void_svg() -> str:
     """What a void ticket shows instead of its code: its barcode is revoked, so nothing to scan (a
     screenshot of it would only be refused at the door), and the word VOID, same box as a code."""
-    return ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 116 116"><title>Void ticket</title>'
-            '<rect width="116" height="116" fill="#fff"/><text x="58" y="66" font-family="sans-serif" '
-            'font-size="24" font-weight="bold" text-anchor="middle" fill="#b00">VOID</text></svg>')
+    return _no_code_svg("Void ticket", "VOID", 24, "#b00")
+
+
+def withheld_svg() -> str:
+    """What a ticket shown to someone who does not hold it (an offer not accepted yet) shows: its
+    barcode is withheld, and a code of nothing would look like a ticket and be refused at the door."""
+    return _no_code_svg("No barcode: not your ticket", "NOT YOURS", 14, "#555")

@@ -20,7 +20,7 @@ from .journeys import (ACCEPT, CANCEL, LIST, TRANSFER_TICKET, WITHDRAW, assert_c
 
 CHECK_IN = """mutation($s: ID!, $b: String!) { checkInTicket(showId: $s, barcode: $b) {
   __typename ... on CheckIn { checkedInAt } ... on Rejected { code message } } }"""
-INCOMING = "{ viewer { incomingTransfers { id status toEmail ticket { id barcode } } } }"
+INCOMING = "{ viewer { incomingTransfers { id status toEmail ticket { id barcode qrSvg } } } }"
 
 
 async def _bought(api):
@@ -47,7 +47,8 @@ async def test_a_friend_accepts_and_gets_a_new_barcode(api) -> None:
     assert [t["transfer"] for t in mine["tickets"] if t["id"] == ticket["id"]][0]["status"] == "PENDING"
     incoming = (await api.gql(INCOMING, token=friend))["viewer"]["incomingTransfers"]
     assert [(x["id"], x["status"]) for x in incoming] == [(offered["id"], "PENDING")]
-    assert incoming[0]["ticket"]["barcode"] == ""  # not theirs yet: no code to copy
+    assert incoming[0]["ticket"]["barcode"] == ""  # not theirs yet: no code to copy, nor one to scan
+    assert "NOT YOURS" in incoming[0]["ticket"]["qrSvg"] and "<path" not in incoming[0]["ticket"]["qrSvg"]
 
     accepted = (await api.gql(ACCEPT, {"x": offered["id"]}, friend))["acceptTransfer"]
     assert accepted["__typename"] == "Ticket" and accepted["status"] == "VALID", accepted

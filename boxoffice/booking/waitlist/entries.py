@@ -102,12 +102,14 @@ async def join_waitlist(engine: AsyncEngine, viewer: Viewer | None, show_id: str
             raise InvalidInput("This show is cancelled.", field="showId")
         if not state.tier_ok:
             raise InvalidInput("That price tier is not one of this show's.", field="priceTierId")
-        if state.available >= quantity:
-            raise InvalidInput("Tickets that fit are on sale right now: pick seats instead of waiting.",
-                               field="quantity")
+        # Joining again answers the fan's entry (a retried request), whatever is on sale meanwhile
+        # (an offer to them holds seats; others may be back on sale).
         existing = (await conn.execute(text(
             f"SELECT {_COLUMNS}, {_POSITION} FROM waitlist_entries w WHERE w.show_id = :s AND w.user_id = :u "
             "AND w.status IN ('waiting', 'offered')"), {"s": sid, "u": viewer.user_id})).first()
+        if existing is None and state.available >= quantity:
+            raise InvalidInput("Tickets that fit are on sale right now: pick seats instead of waiting.",
+                               field="quantity")
         if existing is None:
             try:
                 async with conn.begin_nested():

@@ -68,6 +68,24 @@ async def test_only_a_sold_out_show_can_be_waited_for(engine) -> None:
     assert [e.status for e in await waitlist_of_user(engine, b.user_id)] == ["left"]
 
 
+async def test_joining_again_while_offered_answers_the_entry_with_seats_on_sale_meanwhile(engine) -> None:
+    """The README's promise: joining again with the same quantity and tier is the same entry. It was
+    refused as "on sale right now" once the places the offer did not need went back on sale."""
+    show, seats, floor, _ = await tiered_show(engine, seats=2, ga=1)
+    holder, b = await bulk_users(engine, 2)
+    first = await hold(engine, holder, show.id, seats, [(floor, 1)])
+    entry = await join_waitlist(engine, b, str(show.id), 1, None)
+    await release_hold(engine, holder, first.id)
+    await settle(engine, show.id)
+    assert (await entry_state(engine, entry.id)).status == "offered"
+    assert "A" in (await seat_statuses(engine, show.id)).values()  # the rest is on open sale
+    again = await join_waitlist(engine, b, str(show.id), 1, None)
+    assert (again.id, again.status) == (entry.id, "offered")
+    with pytest.raises(InvalidInput, match="leave it first"):
+        await join_waitlist(engine, b, str(show.id), 2, None)
+    assert (await audit(engine, show.id)).clean
+
+
 async def test_returning_seats_go_to_the_longest_waiting_entry_that_fits(engine) -> None:
     show, seats, floor, _ = await tiered_show(engine, seats=4, ga=1)
     holder, b, c, d, e = await bulk_users(engine, 5)

@@ -105,3 +105,17 @@ async def test_a_batch_the_database_refuses_stays_pending_and_is_delivered_later
     assert await consumer.run_once(block_ms=10) == 2  # claimed again once idle long enough
     assert [r.outbox_id for r in await notifications(engine, fan.user_id) if r.outbox_id >= base] == [base, base + 1]
     assert await pending(redis, names) == 0
+
+
+async def test_a_batchs_notifications_read_newest_first(engine: AsyncEngine, fan: Fan) -> None:
+    """One batch's rows share their transaction's time: the outbox's order breaks the tie (a random id
+    did, and `notifications(first: 1)` could be an older event)."""
+    from boxoffice.booking.checkout.history import notifications_of_user
+
+    deliverer = NotificationDeliverer(engine, mailer=None)
+    payloads = _payloads(fan)
+    base = 10**13 + 4000
+    assert await deliverer.deliver_batch([(base + i, fan.user_id, p) for i, p in enumerate(payloads)]) == [None] * 4
+    newest = await notifications_of_user(engine, fan.user_id, first=4)
+    assert len({n.created_at for n in newest}) == 1
+    assert [n.kind for n in newest] == [p["kind"] for p in reversed(payloads)]

@@ -61,8 +61,10 @@ async def notifications_of_user(engine: AsyncEngine, user_id: uuid.UUID, *, firs
         raise InvalidInput(f"first is between 0 and {MAX_PAGE}.", field="first")
     async with reading(engine) as conn:
         rows = (await conn.execute(text(
+            # Newest first; rows stored by one batch share their transaction's time, and then the
+            # outbox's order is the order the events happened in.
             "SELECT id, kind, subject, created_at FROM notifications WHERE user_id = :u "
-            "ORDER BY created_at DESC, id LIMIT :n"), {"u": user_id, "n": first})).all()
+            "ORDER BY created_at DESC, outbox_id DESC NULLS LAST, id LIMIT :n"), {"u": user_id, "n": first})).all()
     return [NotificationRecord(id=r.id, kind=r.kind, subject=r.subject, created_at=r.created_at) for r in rows]
 
 

@@ -77,13 +77,24 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
+_VOIDING = frozenset({"SHOW_CANCELLED", "ORDER_REFUNDED", "ORDER_CANCELLED"})
+
+
 def compose(kind: str, payload: dict[str, Any], *, name: str, show: ShowInfo | None,
             order: Any | None, hold: Any | None, public_url: str | None = None) -> Composed:
     """Subject and plain-text body of one notification (pure: easy to test and to translate later)."""
     event = " ".join(show.event_name.split()) if show else "your event"  # one line: it goes into the Subject
     lines: list[str] = [f"Hi {' '.join(name.split())}," if name.strip() else "Hello,", ""]
     reason = str(payload.get("reason") or "").strip()
-    if kind == "ORDER_CONFIRMED":
+    if payload.get("holder") and kind in _VOIDING:  # a ticket passed on to them (tickets.py tell_ticket_holders)
+        subject = f"Your ticket for {event} is no longer valid"
+        cause = {"SHOW_CANCELLED": f": {event} is cancelled",
+                 "ORDER_REFUNDED": ": the order it came from was refunded to its buyer"}.get(kind, "")
+        lines.append(f"The ticket for {event} passed on to you is no longer valid{cause}"
+                     + (f" ({reason})." if reason else "."))
+        lines.append("Its code no longer admits anyone. Any refund goes to whoever paid for it.")
+        order = None  # the buyer's business, not the holder's
+    elif kind == "ORDER_CONFIRMED":
         subject = f"Your tickets for {event} are confirmed"
         if order is not None:
             price = format_price(order.total_cents, order.currency)

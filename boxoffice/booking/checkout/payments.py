@@ -27,7 +27,8 @@ from ..inventory.holds import MAX_KEY_LENGTH
 from ..pg_calls import Attrs, decoded, driver
 from ..records import ChangeSet, OrderRecord, PaymentRecord, SeatChange, Viewer
 from ..inventory.seatmap import lock_show_for_change, move_seats
-from .tickets import TicketConflict, end_listing_holds, lock_order_tickets, revoke_order_tickets, signed_tickets
+from .tickets import (TicketConflict, end_listing_holds, lock_order_tickets, revoke_order_tickets, signed_tickets,
+                      tell_ticket_holders)
 from ..after_sale.problems import ListingGone
 from ..after_sale.resale_checkout import LISTING_FOR_SALE, refund_seller
 
@@ -327,6 +328,11 @@ async def mark_refunded(engine: AsyncEngine, order_id: uuid.UUID, refund_id: str
     changes.orders.add(order_id)
 
 
+# Why a ticket passed on to someone became void, as they are told (the buyer's own notice says more).
+_TOLD_HOLDERS = {"disputed": "its buyer disputed the payment with their bank",
+                 "refunded": "its order was refunded to its buyer"}
+
+
 async def void_order(conn: AsyncConnection, order: Any, reason: str, changes: ChangeSet) -> None:
     """A confirmed order's tickets are revoked and, if its show has not started, its seats go back
     on sale (a live change); after the show they stay with the order, as the record of who sat
@@ -339,5 +345,6 @@ async def void_order(conn: AsyncConnection, order: Any, reason: str, changes: Ch
         for change in await move_seats(conn, order.show_id, where="ss.order_id = :o AND ss.status = 'S'",
                                        to="A", also_set="order_id = NULL", params={"o": order.id}):
             changes.add(order.show_id, change)
+    await tell_ticket_holders(conn, [order.id], "ORDER_CANCELLED", _TOLD_HOLDERS.get(reason))
     await revoke_order_tickets(conn, order.id, reason)
     await end_listing_holds(conn, [order.id])

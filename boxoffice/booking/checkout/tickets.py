@@ -165,6 +165,17 @@ async def end_listing_holds(conn: AsyncConnection, order_ids: list[uuid.UUID]) -
         "AND h.status = 'active' AND h.expires_at > now()"), {"o": order_ids})
 
 
+async def tell_ticket_holders(conn: AsyncConnection, order_ids: list[uuid.UUID], kind: str, reason: str | None) -> None:
+    """Whoever holds a ticket of these orders passed on to them (a transfer's recipient) is told it is
+    void, through the outbox, in the caller's transaction and before the tickets are revoked: its buyer
+    is told apart, with their refund. No order details go to the holder: they are the buyer's."""
+    await conn.execute(text(
+        "INSERT INTO outbox (topic, user_id, payload) SELECT DISTINCT 'notification', t.holder_id, jsonb_build_object("
+        "'kind', CAST(:k AS text), 'showId', t.show_id::text, 'holder', true, 'reason', CAST(:r AS text)) "
+        "FROM tickets t JOIN orders o ON o.id = t.order_id WHERE t.order_id = ANY(CAST(:o AS uuid[])) "
+        "AND t.holder_id IS NOT NULL AND t.holder_id <> o.user_id"), {"o": order_ids, "k": kind, "r": reason})
+
+
 async def revoke_order_tickets(conn: AsyncConnection, order_id: uuid.UUID, reason: str) -> int:
     """Voids every ticket of the order, in the caller's transaction: each goes on the revocation list
     (so its barcode no longer admits anyone) and off the order (so its place can be ticketed again).

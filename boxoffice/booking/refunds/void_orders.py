@@ -1,7 +1,8 @@
 """Voiding confirmed orders for a refund: the database half of a refund, in one transaction.
 
 The orders become 'refunded', their tickets go on the revocation list, their places go back on
-sale (a live seat change) if the show has not started, the owners are told through the outbox, and
+sale (a live seat change) if the show has not started, the owners (and whoever holds a ticket passed
+on to them) are told through the outbox, and
 an `order_refunds` row records the money owed back, which booking/refunds/pay_back.py then returns
 through Stripe. Lock order as everywhere: the order rows (the caller locks them, in key order), then
 the show's shared lock, then the tickets and the seat rows, each in key order (move_seats).
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..checkout.tickets import end_listing_holds, lock_order_tickets
+from ..checkout.tickets import end_listing_holds, lock_order_tickets, tell_ticket_holders
 from ..inventory.seatmap import lock_show_for_change, move_seats
 from ..records import ChangeSet
 
@@ -79,6 +80,7 @@ async def void_orders(conn: AsyncConnection, show_id: uuid.UUID, order_ids: Sequ
         for change in await move_seats(conn, show_id, where="ss.order_id = ANY(CAST(:o AS uuid[])) AND ss.status = 'S'",
                                        to="A", also_set="order_id = NULL", params={"o": voided}):
             changes.add(show_id, change)
+    await tell_ticket_holders(conn, voided, why.kind, why.reason)
     await conn.execute(text(_REVOKE), {"o": voided, "r": why.ticket_reason})
     await end_listing_holds(conn, voided)
     changes.orders.update(voided)

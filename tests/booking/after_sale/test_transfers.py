@@ -13,6 +13,7 @@ from boxoffice.booking.after_sale import transfers
 from boxoffice.booking.door.check_in import check_in_ticket
 from boxoffice.booking.errors import BookingError
 from boxoffice.booking.records import Viewer
+from boxoffice.notifications.deliver import compose
 from support import wait_for_a_lock_wait
 
 from .journeys import (ACCEPT, CANCEL, LIST, TRANSFER_TICKET, WITHDRAW, assert_clean, buy, email_of, order_of,
@@ -220,6 +221,13 @@ async def test_a_fan_refunds_only_an_order_whose_tickets_are_all_still_theirs(ap
 
     organizer = (await refund(org))["refundOrder"]
     assert organizer["status"] == "REFUNDED", organizer
+    # The friend holds a ticket of it: told it is void too, without the buyer's order.
+    [notice] = await told(api, friend, "ORDER_REFUNDED")
+    assert notice["holder"] is True and "orderId" not in notice, notice
+    composed = compose("ORDER_REFUNDED", notice, name="Friend", show=None, order=None, hold=None)
+    assert composed.subject == "Your ticket for your event is no longer valid"
+    assert "the order it came from was refunded to its buyer" in composed.body
+    assert [n.get("holder") for n in await told(api, seller, "ORDER_REFUNDED")] == [None]
     await assert_clean(api, show["id"])
 
 

@@ -98,6 +98,11 @@ class Sessions:
         if claims is None:
             return None
         current = await self.current(claims.user_id)
+        if current is not None and claims.version > current[1]:
+            # Issued after what this process remembers (a log-in after a change it has not heard of
+            # yet, e.g. the CLI's without Redis): the entry is stale, not the token. Read it again.
+            self._entries.pop(claims.user_id, None)
+            current = await self.current(claims.user_id)
         if current is None or current[1] != claims.version:
             return None
         return Session(Viewer(user_id=claims.user_id, role=current[0]), claims)

@@ -144,6 +144,26 @@ async def test_a_token_of_an_older_version_is_refused_at_once(engine) -> None:
             await sessions.aclose()
 
 
+async def test_a_token_newer_than_what_is_remembered_is_read_again_not_refused(engine) -> None:
+    """A role or password changed by the CLI without Redis: nobody tells this process, and the user's
+    next log-in (a token of the new version) was refused until the cache aged out."""
+    (user,) = await bulk_users(engine, 1, "organizer")
+    tokens = TokenIssuer("s" * 32, 60)
+    old = tokens.issue(UserRecord(user.user_id, "x@example.test", "X", "organizer"))
+    async with EventBus(None) as bus:
+        sessions = Sessions(engine, tokens, bus, cache_s=3600, remembered=1000)
+        try:
+            assert await sessions.of_token(old) is not None
+            async with engine.begin() as conn:
+                await conn.execute(text("UPDATE users SET role = 'fan', token_version = 1 WHERE id = :u"),
+                                   {"u": user.user_id})
+            fresh = await sessions.of_token(tokens.issue(UserRecord(user.user_id, "x", "X", "organizer", 1)))
+            assert fresh is not None and fresh.viewer.role == "fan"
+            assert await sessions.of_token(old) is None  # and the old one is refused from then on
+        finally:
+            await sessions.aclose()
+
+
 async def test_a_busy_database_serves_the_last_known_state_or_asks_to_retry(database_url) -> None:
     from boxoffice.booking.errors import RateLimited
     from boxoffice.db import create_engine

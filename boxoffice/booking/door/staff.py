@@ -15,8 +15,9 @@ from ..records import ShowRecord, Viewer
 
 
 def organizes(viewer: Viewer, show: ShowRecord) -> bool:
-    """The show's own organizer, or an admin: they may do anything door staff may."""
-    return viewer.role == "admin" or viewer.user_id == show.organizer_id
+    """The show's own organizer (while an organizer: one demoted to fan keeps none of it), or an
+    admin: they may do anything door staff may."""
+    return viewer.role == "admin" or (viewer.is_organizer and viewer.user_id == show.organizer_id)
 
 
 async def organized_show(engine: AsyncEngine, viewer: Viewer | None, show_id: uuid.UUID) -> ShowRecord:

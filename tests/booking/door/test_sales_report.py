@@ -240,3 +240,21 @@ async def test_a_chargeback_counts_as_charged_back_until_the_box_office_wins_it(
 
 async def _charged_back(report, cents: str) -> bool:  # type: ignore[no-untyped-def]
     return bool((await report())["chargedBackTotalCents"] == cents)
+
+
+async def test_an_organizer_demoted_to_fan_sees_no_figures_and_checks_no_one_in(api) -> None:
+    """As the CSV, refunds and door staff already refused them: the report and the door did not."""
+    from boxoffice.booking.accounts.sign_in import change_role
+
+    org, org_id = await api.user("organizer")
+    fan, _ = await api.user()
+    show = await api.show(org, ga=0)
+    paid = await buy(api, fan, show["id"], show["seats"][:1])
+    async with api.services.engine.connect() as conn:
+        email = (await conn.execute(text("SELECT email FROM users WHERE id = :u"), {"u": org_id})).scalar_one()
+    demoted = api.services.tokens.issue(await change_role(api.services.engine, email=email, role="fan"))
+    assert (await api.gql(REPORT_Q, {"id": show["id"]}, demoted))["show"]["salesReport"] is None
+    refused = (await api.gql(CHECK_IN, {"s": show["id"], "b": paid["tickets"][0]["barcode"]}, demoted))["checkInTicket"]
+    assert refused["__typename"] == "Rejected" and refused["code"] == "FORBIDDEN", refused
+    assert paid["tickets"][0]["status"] == "VALID"
+    assert (await audit(api.services.engine, uuid.UUID(show["id"]))).clean

@@ -117,20 +117,24 @@ async def test_show_validation(api) -> None:
                                                                       "sections": ["S0"]}]}, "priceTiers.priceCents"),
                             ({"holdTtlSeconds": 5}, "holdTtlSeconds"),
                             ({"maxTicketsPerUser": 0}, "maxTicketsPerUser"),
-                            ({"priceTiers": [{"name": "T", "priceCents": 1, "sections": ["Nope"]}]}, "priceTiers.sections"),
+                            ({"priceTiers": [{"name": "T", "priceCents": 100, "sections": ["Nope"]}]}, "priceTiers.sections"),
+                            # Below Stripe's least charge: every one-ticket checkout would be refused.
+                            ({"priceTiers": [{"name": "T", "priceCents": 49, "sections": ["S0"]}]}, "priceTiers.priceCents"),
+                            ({"currency": "ISK", "priceTiers": [{"name": "T", "priceCents": 150_050,
+                                                                 "sections": ["S0"]}]}, "priceTiers.priceCents"),
                             ({"priceTiers": [{"name": "T", "priceCents": -1, "sections": ["S0"]}]}, "priceTiers.priceCents"),
-                            ({"priceTiers": [{"name": "T", "priceCents": 1, "sections": ["S0"]},
-                                             {"name": "U", "priceCents": 2, "sections": ["S0"]}]}, "priceTiers.sections"),
+                            ({"priceTiers": [{"name": "T", "priceCents": 100, "sections": ["S0"]},
+                                             {"name": "U", "priceCents": 200, "sections": ["S0"]}]}, "priceTiers.sections"),
                             ({"onSaleAt": "2031-01-01T00:00:00Z"}, "onSaleAt"),
                             ({"startsAt": "2001-01-01T20:00:00Z"}, "startsAt"),  # over
                             ({"startsAt": "9999-12-31T20:00:00Z", "onSaleAt": None}, "startsAt"),  # past 10 years
                             ({"onSaleAt": "1900-01-01T00:00:00Z"}, "onSaleAt"),
                             ({"startsAt": "2030-01-01T20:00:00"}, "startsAt"),  # no offset: whose 8 pm?
                             ({"onSaleAt": "2029-12-01T10:00:00"}, "onSaleAt"),
-                            ({"priceTiers": [{"name": "T", "priceCents": 1, "sections": ["S0"]},
-                                             {"name": "t ", "priceCents": 2, "sections": []}]}, "priceTiers.name"),
-                            ({"priceTiers": [{"name": "T", "priceCents": 1, "sections": ["S0"]},
-                                             {"name": "U", "priceCents": 2, "sections": []}]}, "priceTiers.sections"),
+                            ({"priceTiers": [{"name": "T", "priceCents": 100, "sections": ["S0"]},
+                                             {"name": "t ", "priceCents": 200, "sections": []}]}, "priceTiers.name"),
+                            ({"priceTiers": [{"name": "T", "priceCents": 100, "sections": ["S0"]},
+                                             {"name": "U", "priceCents": 200, "sections": []}]}, "priceTiers.sections"),
                             ({"eventId": "not-a-uuid"}, "eventId")):
         result = (await api.gql(CREATE_SHOW, {"input": {**good, **override}}, org))["createShow"]
         assert result["__typename"] == "Rejected" and result["field"] == field, (override, result)

@@ -16,6 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ...db import reading
+from ..catalog.currencies import why_not_chargeable
 from ..errors import InvalidInput, NotFound, Unauthenticated
 from ..inventory.seatmap import lock_show_for_change
 from ..records import ChangeSet, SeatChange, Viewer
@@ -70,6 +71,8 @@ async def list_for_resale(engine: AsyncEngine, viewer: Viewer | None, ticket_id:
         cap = ticket.face_value_cents * ticket.resale_cap_percent // 100
         if price_cents > cap:
             raise AboveResaleCap(f"The most this ticket can be listed for is {cap} (cents).", field="priceCents")
+        if (why_not := why_not_chargeable(ticket.currency.upper(), price_cents)) is not None:
+            raise InvalidInput(why_not, field="priceCents")  # its buyer is charged this price
         # The sale is paid back to the card that bought the ticket, which can take back no more than it paid.
         if price_cents > ticket.paid_cents:
             raise AboveResaleCap(f"The most this ticket can be listed for is {ticket.paid_cents} (cents), what you "

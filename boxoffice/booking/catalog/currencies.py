@@ -7,6 +7,12 @@ counts in thousandths and charges only in multiples of ten of them, so they are 
 priced and shown a factor of ten off. A code Stripe does not know (a typo such as "ZZZ") is refused
 when the show is created, not when its first fan is declined. From Stripe's list of supported
 currencies (docs.stripe.com/currencies).
+
+A price (a ticket's, a resale listing's) is a charge of its own when one ticket is bought, so it is
+at least Stripe's minimum charge in its currency (below it, every such checkout would be refused).
+Stripe publishes those minimums for the currencies below, and asks the equivalent of USD 0.50 of
+the others, which depends on the day's rate: those are not checked here. ISK is charged in whole
+krónur though written in hundredths, so an ISK price is a multiple of 100.
 """
 
 from __future__ import annotations
@@ -22,6 +28,12 @@ TWO_DECIMAL = frozenset("""
     NOK NPR NZD PAB PEN PGK PHP PKR PLN QAR RON RSD RUB SAR SBD SCR SEK SGD SHP SLE SOS SRD STD SZL THB TJS
     TOP TRY TTD TWD TZS UAH USD UYU UZS WST XCD YER ZAR ZMW""".split())
 PRICED = ZERO_DECIMAL | TWO_DECIMAL
+# Stripe's minimum charge, in the minor unit, where it publishes one.
+MINIMUM_CHARGE = {
+    "USD": 50, "AED": 200, "AUD": 50, "BGN": 100, "BRL": 50, "CAD": 50, "CHF": 50, "CZK": 1500, "DKK": 250,
+    "EUR": 50, "GBP": 30, "HKD": 400, "HUF": 17500, "INR": 50, "JPY": 50, "MXN": 1000, "MYR": 200, "NOK": 300,
+    "NZD": 50, "PLN": 200, "RON": 200, "SEK": 300, "SGD": 50, "THB": 1000}
+WHOLE_UNITS_IN_HUNDREDTHS = frozenset({"ISK"})
 
 
 def why_not_priced(code: str) -> str | None:
@@ -31,3 +43,13 @@ def why_not_priced(code: str) -> str | None:
     if code in THREE_DECIMAL:
         return f"{code} is counted in thousandths, which boxoffice does not price in yet; choose another currency."
     return "Currency is an ISO 4217 code that Stripe charges in, such as USD."
+
+
+def why_not_chargeable(code: str, cents: int) -> str | None:
+    """Why one ticket at this price could not be charged in this (priced) currency, or None."""
+    least = MINIMUM_CHARGE.get(code, 1)
+    if cents < least:
+        return f"A price is at least {least} in {code}'s smallest unit, the least a card can be charged."
+    if code in WHOLE_UNITS_IN_HUNDREDTHS and cents % 100:
+        return f"{code} is charged in whole units: a price is a multiple of 100."
+    return None

@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .browse import get_event, get_show, get_venue
-from .currencies import why_not_priced
+from .currencies import why_not_chargeable, why_not_priced
 from ..display_text import check_lines, display_name, display_text
 from ..errors import Forbidden, InvalidInput, NotFound, Unauthenticated
 from ..records import EventRecord, ShowRecord, VenueRecord, Viewer
@@ -189,6 +189,8 @@ async def create_show(engine: AsyncEngine, viewer: Viewer | None, spec: ShowSpec
         # (up to the per-fan limit) must stay within Stripe's largest charge.
         if not 1 <= tier.price_cents <= 10_000_000:
             raise InvalidInput("A price is between 1 and 10,000,000 cents.", field="priceTiers.priceCents")
+        if (why_not := why_not_chargeable(spec.currency, tier.price_cents)) is not None:
+            raise InvalidInput(why_not, field="priceTiers.priceCents")
         if tier.price_cents * max_tickets > MAX_ORDER_CENTS:
             raise InvalidInput(f"At {max_tickets} tickets per fan, one order at this price would pass the "
                                f"largest charge ({MAX_ORDER_CENTS:,} cents): lower the price or the limit.",

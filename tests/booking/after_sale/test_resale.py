@@ -143,7 +143,7 @@ async def test_a_seller_cannot_refund_an_order_whose_ticket_was_resold(api) -> N
     seller, _ = await api.user()
     show = await api.show(org)
     order = await buy(api, seller, show, seats=show["seats"][:1])  # face value 5000
-    listed = await _listing(api, seller, order["tickets"][0]["id"], 1)
+    listed = await _listing(api, seller, order["tickets"][0]["id"], 50)  # EUR's least charge
     await api.gql(POLICY, {"s": show["id"], "i": {"fanRefundsUntilHoursBefore": 1}}, org)
     buyer, _ = await api.user()
     paid = await pay_hold(api, buyer, (await _hold(api, buyer, listed["id"]))["id"])
@@ -151,7 +151,7 @@ async def test_a_seller_cannot_refund_an_order_whose_ticket_was_resold(api) -> N
     assert (refused["code"], refused["message"]) == (
         "NOT_REFUNDABLE", "A ticket of this order was resold; the order can no longer be refunded."), refused
     assert (await order_of(api, seller, order["id"]))["status"] == "CONFIRMED"
-    assert tuple(await _seller_refund(api, uuid.UUID(listed["id"]))) == ("refunded", 1)
+    assert tuple(await _seller_refund(api, uuid.UUID(listed["id"]))) == ("refunded", 50)
     door = (await api.gql(CHECK_IN, {"s": show["id"], "b": paid["tickets"][0]["barcode"]}, org))["checkInTicket"]
     assert door["__typename"] == "CheckIn", door  # the buyer's ticket admits
     await assert_clean(api, show["id"])
@@ -206,6 +206,8 @@ async def test_general_admission_resale_and_the_show_cap(api) -> None:
     assert policy["setRefundPolicy"]["__typename"] == "Show", policy
     assert (await _listing(api, seller, ga_ticket["id"], 1001))["code"] == "ABOVE_RESALE_CAP"
     assert (await _listing(api, seller, ga_ticket["id"], 0))["code"] == "INVALID_INPUT"
+    below = await _listing(api, seller, ga_ticket["id"], 49)  # its buyer could not be charged that little
+    assert (below["code"], below["field"]) == ("INVALID_INPUT", "priceCents"), below
     listed = await _listing(api, seller, ga_ticket["id"], 1000)
     assert listed["status"] == "LISTED" and listed["seat"] is None
     buyer, _ = await api.user()

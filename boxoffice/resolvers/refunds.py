@@ -26,10 +26,11 @@ async def set_refund_policy(info: Info, show_id: strawberry.ID, input: RefundPol
 
     async def call() -> ShowRecord:
         sid = uuid.UUID(id_or_reject(show_id, "showId"))
-        show = await policy.set_refund_policy(
+        show, changes = await policy.set_refund_policy(
             ctx.engine, ctx.viewer, sid, fan_refunds_until_hours_before=_given(input.fan_refunds_until_hours_before),
             resale_cap_percent=_given(input.resale_cap_percent))
         ctx.services.shows.clear()
+        await ctx.services.live.publish(changes)
         return show
 
     return await attempt(call, lambda s: Show(record=s))

@@ -124,6 +124,27 @@ async def withdraw_resale(engine: AsyncEngine, viewer: Viewer | None,
     return listing_record(row), changes
 
 
+async def withdraw_above_cap(conn: AsyncConnection, show_id: uuid.UUID, changes: ChangeSet) -> int:
+    """Withdraws the show's listings priced above its resale cap now (the organizer lowered it), in
+    the caller's transaction, which holds the show's lock: the cap protects fans, whatever price a
+    ticket was listed at. A buyer checking one out has their hold end now: confirmPayment refuses a
+    listing no longer for sale before it charges (and a payment already under way is refunded by its
+    settlement). Returns how many were withdrawn."""
+    rows = (await conn.execute(text(
+        "WITH over AS (SELECT l.id FROM resale_listings l JOIN shows sh ON sh.id = l.show_id "
+        "  WHERE l.show_id = :s AND l.status = 'listed' "
+        "  AND l.price_cents > l.face_value_cents * sh.resale_cap_percent / 100 ORDER BY l.id FOR UPDATE OF l), "
+        "done AS (UPDATE resale_listings l SET status = 'withdrawn', ended_at = now() FROM over WHERE l.id = over.id "
+        "  RETURNING l.ticket_id, l.place_id, l.hold_id), "
+        "ended AS (UPDATE holds h SET expires_at = now() FROM done WHERE h.id = done.hold_id "
+        "  AND h.status = 'active' AND h.expires_at > now()) "
+        "UPDATE tickets t SET listed = false FROM done WHERE t.id = done.ticket_id RETURNING done.place_id"),
+        {"s": show_id})).all()
+    for row in sorted(rows, key=lambda r: r.place_id):
+        changes.add(show_id, await _seat_change(conn, show_id, row.place_id, "S"))
+    return len(rows)
+
+
 async def open_listings_of_show(engine: AsyncEngine, show_id: uuid.UUID, first: int) -> list[ListingRecord]:
     """Show.resaleListings: listed, its ticket still live (a refund may have voided it since) and not
     held by a buyer now, cheapest first."""

@@ -122,6 +122,47 @@ async def test_a_fan_resells_at_face_value_and_is_refunded(api) -> None:
     await assert_clean(api, show["id"])
 
 
+async def test_lowering_the_resale_cap_withdraws_the_listings_above_it(api) -> None:
+    """The cap protects fans: a ticket listed at face value before the organizer lowered the cap to
+    half sold at face value after it. A buyer checking one out is refused before being charged."""
+    org, seller, show, order = await _sold_setup(api)
+    seat_ticket = next(t for t in order["tickets"] if t["seat"])
+    ga_ticket = next(t for t in order["tickets"] if not t["seat"])
+    high = await _listing(api, seller, seat_ticket["id"], 5000)  # face value, the cap at 100 %
+    held_high = await _listing(api, seller, ga_ticket["id"], 2000)
+    buyer, _ = await api.user()
+    hold = await _hold(api, buyer, held_high["id"])
+    assert hold["__typename"] == "Hold", hold
+    bought = (await api.gql(CREATE_ORDER, {"i": {"holdId": hold["id"], "idempotencyKey": uuid.uuid4().hex}},
+                            buyer))["createOrder"]
+    assert bought["__typename"] == "Order", bought
+    lowered = await api.gql(POLICY, {"s": show["id"], "i": {"resaleCapPercent": 50}}, org)
+    assert lowered["setRefundPolicy"]["__typename"] == "Show", lowered
+    statuses = {x["id"]: x["status"] for x in (await api.gql(MY_LISTINGS, token=seller))["viewer"]["resaleListings"]}
+    assert statuses == {high["id"]: "WITHDRAWN", held_high["id"]: "WITHDRAWN"}, statuses
+    other, _ = await api.user()
+    assert (await _hold(api, other, high["id"]))["code"] == "SEATS_UNAVAILABLE"
+    codes = (await api.gql("query($s: ID!) { show(id: $s) { availability { codes } } }", {"s": show["id"]}))
+    seat_index = show["seats"].index(seat_ticket["seat"]["id"])
+    assert codes["show"]["availability"]["codes"][seat_index] == "S"  # sold again on the seat map
+    paid = (await api.gql(CONFIRM, {"i": {"orderId": bought["id"], "paymentMethod": "pm_card_visa",
+                                          "idempotencyKey": uuid.uuid4().hex}}, buyer))["confirmPayment"]
+    assert paid.get("code") in ("SEATS_UNAVAILABLE", "HOLD_NOT_ACTIVE"), paid  # refused, not charged
+    async with api.services.engine.connect() as conn:
+        intent = (await conn.execute(text("SELECT intent_id FROM payments WHERE order_id = :o"),
+                                     {"o": bought["id"]})).scalar_one()
+    assert intent is None
+    relisted = await _listing(api, seller, seat_ticket["id"], 2500)  # within the new cap: for sale
+    assert relisted["status"] == "LISTED", relisted
+
+    async def cancelled() -> bool:
+        await release_expired_holds(api.services.engine)
+        return (await order_of(api, buyer, bought["id"]))["status"] == "CANCELLED"
+
+    await wait_until(cancelled, "the sweeper to cancel the buyer's order")
+    await assert_clean(api, show["id"])
+
+
 async def test_a_ticket_bought_below_face_value_is_relisted_for_no_more_than_it_cost(api) -> None:
     """Its sale is paid back to the card that bought it, which can take back only what it paid: a
     relist at face value would leave its seller unpaid and the next buyer's money with the box office."""

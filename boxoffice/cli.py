@@ -63,7 +63,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 # between requests: BOXOFFICE_BODY_TIMEOUT_S for both (and for the body, in the app).
                 http="boxoffice.http_protocol:HeaderDeadlineProtocol",
                 timeout_keep_alive=settings.body_timeout_s,  # type: ignore[arg-type]  # a float works
-                # Pings find dead peers of idle WebSockets; connection_init has its own deadline (app.py).
+                # Pings find dead peers of idle WebSockets; connection_init has its own deadline (app.py);
+                # a client that stops reading has BOXOFFICE_BODY_TIMEOUT_S to read on (ws_protocol.py).
+                ws="boxoffice.ws_protocol:WriteDeadlineWSProtocol",
                 ws_ping_interval=20.0, ws_ping_timeout=20.0,
                 # Off, so FORWARDED_ALLOW_IPS means nothing: X-Forwarded-For is read in one place,
                 # client_address.py, and only from BOXOFFICE_TRUSTED_PROXIES.

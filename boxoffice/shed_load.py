@@ -195,6 +195,15 @@ class RequestSlots:
         return _Held(slots)
 
 
+def answer_whole() -> None:
+    """The running request's answer is computed: its slot goes back before the answer is written,
+    which takes as long as the client takes to read (a WebSocket that never reads its socket holds
+    that socket, never a slot). Outside a request it does nothing."""
+    held = _held.get()
+    if held is not None:
+        held.give_back()
+
+
 @contextmanager
 def holding(held: _Held) -> Iterator[None]:
     """Runs the block as the slot's request (what `outside_slot` lends), giving the slot back at the end."""

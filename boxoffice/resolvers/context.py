@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from strawberry.dataloader import DataLoader
@@ -102,6 +102,12 @@ class Context:
     session: Session | None = None
     seats_listed: int = 0  # Show.seats rows this request has asked for so far (see list_seats)
     _loaders: Loaders | None = field(default=None, repr=False)
+
+    def for_operation(self) -> Context:
+        """A WebSocket operation's own context: strawberry keeps one per connection, but what a request
+        caches (its DataLoaders) and counts (the seats it lists) are per request. Shared, one socket
+        read a hold as ACTIVE after its release and kept every id it was ever asked for in memory."""
+        return replace(self, seats_listed=0, _loaders=None)
 
     def list_seats(self, count: int) -> None:
         """Counts seats a Show.seats field is about to list; past the operator's limit for one request

@@ -92,6 +92,15 @@ class ParsedDocuments:
     def is_subscription(self, query: str, operation_name: str | None) -> bool:
         return self.operation_type(query, operation_name) == OperationType.SUBSCRIPTION.value
 
+    def names_no_operation(self, query: str, operation_name: str | None) -> bool:
+        """A document that parses, with no operation of the name the request gives."""
+        if operation_name is None:
+            return False
+        try:
+            return selected_operation(self.parse(query), operation_name) is None
+        except GraphQLError:
+            return False
+
     def needs_operation_name(self, query: str, operation_name: str | None) -> bool:
         """schema/operations.py needs_operation_name; False for a document that does not parse."""
         if operation_name is not None:

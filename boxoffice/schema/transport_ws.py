@@ -43,11 +43,12 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     ConnectionInitMessage,
     Message,
 )
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.utils.aio import aclosing
 
 from ..http_body import MAX_BODY_BYTES
 from ..resolvers.context import Context
-from ..shed_load import BUSY, BUSY_EXTENSIONS, RequestSlots, holding
+from ..shed_load import BUSY, BUSY_EXTENSIONS, RequestSlots, answer_whole, holding
 from ..subscriptions.session_watch import Watched
 from .build import BoxofficeSchema
 from .operations import OPERATION_NAME_NEEDED
@@ -167,6 +168,9 @@ class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         if self.schema.parsed_documents.needs_operation_name(payload["query"], payload.get("operationName")):
             await self._refuse(message["id"], OPERATION_NAME_NEEDED)
             return
+        if self.schema.parsed_documents.names_no_operation(payload["query"], payload.get("operationName")):
+            await self._refuse(message["id"], f'Unknown operation named "{payload["operationName"]}".')
+            return
         kept = {op: size for op, size in (self._kept or {}).items() if op in self.operations}
         size = operation_bytes(dict(message))
         if sum(kept.values()) + size > self.max_operation_bytes:
@@ -177,6 +181,12 @@ class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         if message["id"] in self.operations:
             kept[message["id"]] = size
         self._kept = kept
+
+    async def send_message(self, message: Message) -> None:
+        # A query's or mutation's answer is computed once it is sent: its slot goes back first, so a
+        # client that stops reading holds its socket, not the server's capacity.
+        answer_whole()
+        await super().send_message(message)
 
     async def _refuse(self, operation_id: str, reason: str, code: str = "INVALID_INPUT") -> None:
         """The operation ends with an `error` message of that code; the connection stays."""
@@ -238,14 +248,14 @@ class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             result_source = await self.schema.stream(
                 operation.query,
                 variable_values=operation.variables,
-                context_value=self.context,
+                context_value=self.context.for_operation(),
                 root_value=frames if frames is not None else self.root_value,
                 operation_name=operation.operation_name,
             )
             async with aclosing(result_source):
                 await self._send_result_stream(operation, result_source)
             await operation.send_operation_message(CompleteMessage(id=operation.id, type="complete"))
-        except _OperationStreamClosed:
+        except (_OperationStreamClosed, WebSocketDisconnected):  # the client is gone: nothing to tell
             return
         except Exception as error:  # pragma: no cover - strawberry's own last resort
             await self.handle_task_exception(error)

@@ -9,7 +9,11 @@ sends `connection_init` is closed after BOXOFFICE_WS_INIT_TIMEOUT_S.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import os
+import socket
+import struct
 import time
 import uuid
 from collections.abc import Iterator
@@ -160,3 +164,81 @@ async def test_a_websocket_that_did_init_outlives_the_header_and_init_deadlines(
         await asyncio.sleep(max(BODY_TIMEOUT_S, WS_INIT_TIMEOUT_S) + 0.5)
         await ws.send(json.dumps({"type": "ping"}))
         assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "pong"
+
+
+def _client_frame(message: dict[str, object]) -> bytes:
+    """A masked text frame, as a WebSocket client sends it (RFC 6455 5.2)."""
+    payload = json.dumps(message).encode()
+    mask = os.urandom(4)
+    n = len(payload)
+    head = bytes([0x81]) + (bytes([0x80 | n]) if n < 126 else bytes([0x80 | 126]) + struct.pack("!H", n))
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def _server_keeps(sock: socket.socket) -> bool:
+    """Whether the server's end of this connection is still open (ESTABLISHED in /proc/net/tcp). Once
+    the server lets it go, the kernel still holds what it could not send, behind a FIN, which this
+    client would only see after reading it all."""
+    client_port = sock.getsockname()[1]
+    server_port = sock.getpeername()[1]
+    with open("/proc/net/tcp") as table:
+        for line in table.readlines()[1:]:
+            local, remote, state = line.split()[1:4]
+            if int(local.split(":")[1], 16) == server_port and int(remote.split(":")[1], 16) == client_port:
+                return state == "01"
+    return False
+
+
+@pytest.fixture
+def few_slots(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
+    """A server with 4 slots and no wait for one: a request finding them taken is shed at once."""
+    srv = ServerProcess(database_url, None, "slots-" + uuid.uuid4().hex, tmp_path / "slots",
+                        extra_env={"BOXOFFICE_BODY_TIMEOUT_S": str(BODY_TIMEOUT_S), "BOXOFFICE_MAX_IN_FLIGHT": "4",
+                                   "BOXOFFICE_SHED_WAIT_MS": "0"})
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+async def test_a_websocket_that_stops_reading_holds_no_slot_and_is_dropped(few_slots: ServerProcess) -> None:
+    """Queries over a socket whose client never reads: their answers wait for room to be written,
+    and once computed they give their load-shedding slots back (they kept them while waiting, and
+    a hundred of them shed every HTTP request); the client has BOXOFFICE_BODY_TIMEOUT_S to read, then
+    the connection is aborted (it used to keep its answers in memory for good)."""
+    server = few_slots
+    # About 120 KB an answer: a hundred are more than the kernel's buffers on both ends hold.
+    big = ("query { " + " ".join(f'a{i}: __type(name: "Mutation") {{ ...F }}' for i in range(30)) + " } fragment F on "
+           "__Type { fields { name description args { name description type { name kind } } type { name kind } } }")
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a client that reads nothing, soon full
+    sock.settimeout(10)
+    sock.connect(("127.0.0.1", server.port))
+    try:
+        sock.sendall((f"GET /graphql HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nUpgrade: websocket\r\n"
+                      "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: graphql-transport-ws"
+                      f"\r\nSec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}\r\n\r\n").encode())
+        seen = b""
+        for awaited in (b"\r\n\r\n", b"connection_ack"):  # the 101, then the ack: then never read again
+            while awaited not in seen:
+                got = sock.recv(4096)
+                assert got, seen
+                seen += got
+            if awaited == b"\r\n\r\n":
+                assert seen.startswith(b"HTTP/1.1 101"), seen[:100]
+                sock.sendall(_client_frame({"type": "connection_init"}))
+        for n in range(100):  # the most a connection may have open
+            sock.sendall(_client_frame({"id": str(n), "type": "subscribe", "payload": {"query": big}}))
+        answered = 0
+        async with httpx.AsyncClient(base_url=server.url) as client:
+            deadline = time.monotonic() + BODY_TIMEOUT_S + 30
+            while _server_keeps(sock):
+                assert time.monotonic() < deadline, "the stalled WebSocket was not dropped"
+                response = await client.post("/graphql", json={"query": "{ serverTime }"})
+                assert response.status_code == 200, response.text
+                answered += 1
+                await asyncio.sleep(0.05)
+        assert answered > 0
+    finally:
+        sock.close()

@@ -387,3 +387,49 @@ async def test_queries_and_mutations_over_the_socket_take_the_processs_slots_as_
                          "the answered query's slot to go back")
     for held in taken:
         held.give_back()
+
+
+async def test_each_operation_reads_afresh_and_counts_for_itself(live: Live, engine: Any) -> None:
+    """strawberry keeps one context per connection: its DataLoaders cached a hold's status for the
+    socket's life (ACTIVE after its release) and every id ever asked for, and the seats a request
+    may list were counted over the whole connection."""
+    from boxoffice.resolvers.context import Context
+
+    show, seats, _ = await make_show(engine, seats=4, ga=1)
+    fan, = await fan_tokens(engine, live.secret, 1)
+    held = await gql(live.url, HOLD, {"i": {"showId": str(show.id), "seatIds": [str(s) for s in seats[:1]],
+                                           "idempotencyKey": uuid.uuid4().hex}}, fan)
+    hold_id = held["holdSeats"]["id"]
+    status = "query($h: ID!) { hold(id: $h) { status } }"
+    async with websockets.connect(live.ws_url, subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+                                  compression=None) as ws:
+        await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {fan}"}}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "connection_ack"
+
+        async def read(op: str) -> Any:
+            await ws.send(json.dumps({"id": op, "type": "subscribe",
+                                      "payload": {"query": status, "variables": {"h": hold_id}}}))
+            while (message := json.loads(await asyncio.wait_for(ws.recv(), 5)))["type"] != "next":
+                pass  # the previous operation's complete
+            return message["payload"]["data"]["hold"]["status"]
+
+        assert await read("1") == "ACTIVE"
+        await gql(live.url, "mutation($h: ID!) { releaseHold(holdId: $h) { __typename } }", {"h": hold_id}, fan)
+        assert await read("2") == "RELEASED"
+    counted = Context(services=live.services, seats_listed=9_000)
+    assert counted.for_operation().seats_listed == 0 and counted.for_operation().viewer is counted.viewer
+
+
+async def test_an_unknown_operation_name_is_refused_typed_as_over_http(live: Live) -> None:
+    async with websockets.connect(live.ws_url, subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+                                  compression=None) as ws:
+        await ws.send(json.dumps({"type": "connection_init"}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "connection_ack"
+        await ws.send(json.dumps({"id": "1", "type": "subscribe",
+                                  "payload": {"query": "query A { serverTime }", "operationName": "zzz"}}))
+        refused = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        assert refused == {"id": "1", "type": "error", "payload": [
+            {"message": 'Unknown operation named "zzz".', "extensions": {"code": "INVALID_INPUT"}}]}, refused
+        await ws.send(json.dumps({"id": "2", "type": "subscribe", "payload": {"query": "query A { __typename }",
+                                                                             "operationName": "A"}}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "next"  # the connection stays

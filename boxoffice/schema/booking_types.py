@@ -15,6 +15,7 @@ from ..booking.checkout import history
 from ..booking.inventory import seatmap
 from ..booking.errors import BookingError
 from ..booking.checkout.order_view import OrderView, OrderViewOnce
+from ..booking.waiting_room.queue_store import WaitingRoomUnavailable
 from ..booking.checkout.ticket_qr import qr_svg, void_svg, withheld_svg
 from ..booking.waitlist.entries import WaitlistRecord, waitlist_of_user
 from ..booking.records import (GALine, HoldRecord, NotificationRecord, OrderRecord, PaymentRecord, SeatView,
@@ -322,7 +323,12 @@ class WaitingRoomSettings:
 
     @classmethod
     async def of(cls, info: Info, show: ShowRecord) -> WaitingRoomSettings:
-        length = await info.context.services.waiting_room.queue_length(str(show.id)) if show.waiting_room_enabled else 0
+        length = 0
+        if show.waiting_room_enabled:
+            try:
+                length = await info.context.services.waiting_room.queue_length(str(show.id))
+            except WaitingRoomUnavailable:  # a hint: Redis down must not take the show's page with it
+                length = 0
         return cls(enabled=show.waiting_room_enabled, admit_per_minute=show.admit_per_minute,
                    admission_ttl_seconds=show.admission_ttl_seconds, queue_length=length)
 

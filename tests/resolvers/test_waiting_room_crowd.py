@@ -86,3 +86,36 @@ async def test_a_crowd_entering_at_once_is_queued_not_shed_and_served_in_order(s
     waiting = sorted(p for p in first if p is not None)
     assert behind == list(range(len(waiting) + 1, len(waiting) + 21))
     assert waiting == list(range(1, len(waiting) + 1)) and len(waiting) >= 198
+
+
+async def test_a_show_page_outlives_redis_being_down(api, monkeypatch) -> None:
+    """queueLength is read from Redis; with Redis unreachable it failed, and being non-null it took
+    `waitingRoom`, then the whole `show`, down with it: the seat page of a flash sale, blank."""
+    import uuid
+    from datetime import datetime, timezone
+
+    import redis.asyncio as aioredis
+
+    from boxoffice.booking.waiting_room.redis_queue_store import RedisQueueStore
+    from boxoffice.booking.waiting_room.room import WaitingRoom
+
+    org, _ = await api.user("organizer")
+    show = await api.show(org)
+    organizer = (await api.gql("{ viewer { id } }", token=org))["viewer"]["id"]
+    await configure_waiting_room(api.services.engine, Viewer(user_id=uuid.UUID(organizer), role="organizer"),
+                                 uuid.UUID(show["id"]), enabled=True, admit_per_minute=60, admission_ttl_seconds=None)
+    api.services.shows.clear()
+    refused = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)  # a Redis that hangs up
+    port = refused.sockets[0].getsockname()[1]
+    client = aioredis.Redis.from_url(f"redis://127.0.0.1:{port}/0")
+    monkeypatch.setattr(api.services, "waiting_room", WaitingRoom(RedisQueueStore(client, timeout_s=0.3),
+                                                                  secret=api.services.settings.secret,
+                                                                  clock=lambda: datetime.now(timezone.utc)))
+    try:
+        page = await api.gql("query($s: ID!) { show(id: $s) { id waitingRoom { enabled queueLength } } }",
+                             {"s": show["id"]})
+        assert page["show"] == {"id": show["id"], "waitingRoom": {"enabled": True, "queueLength": 0}}, page
+    finally:
+        await client.aclose()
+        refused.close()
+        await refused.wait_closed()

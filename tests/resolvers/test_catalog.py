@@ -275,6 +275,16 @@ async def test_event_filters_and_pagination(api) -> None:
             break
         after = info["endCursor"]
     assert seen == by_soonest
+    # A cancelled show is no upcoming show: its event leaves the date window and lists last.
+    soonest = next(e for e in made if e[1] == 10)
+    show_id = (await api.gql("query($id: ID!) { event(id: $id) { shows { id } } }",
+                             {"id": soonest[0]}))["event"]["shows"][0]["id"]
+    cancelled = await api.gql("mutation($s: ID!) { cancelShow(showId: $s, reason: \"Storm\") { __typename } }",
+                              {"s": show_id}, org)
+    assert cancelled["cancelShow"]["__typename"] == "Show", cancelled
+    assert (await ids({"search": tag, "startsAfter": datetime.now(timezone.utc).isoformat()}))[0] == [
+        e for e in by_soonest if e != soonest[0]]
+    assert (await ids({"search": tag}))[0] == [e for e in by_soonest if e != soonest[0]] + [soonest[0]]
 
 
 def _forged(stamp: str) -> str:

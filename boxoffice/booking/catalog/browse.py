@@ -146,7 +146,10 @@ async def list_events(engine: AsyncEngine, flt: EventFilter, *, first: int, afte
         raise InvalidInput(f"first is between 0 and {MAX_PAGE}.", field="first")
     where = ["e.status = 'published'"]
     params: dict[str, Any] = {"limit": first + 1}
-    show_conds = ["s.event_id = e.id", "s.starts_at >= greatest(now(), COALESCE(:after_t, now()))"]
+    # A cancelled show is no upcoming show: an event whose shows are all cancelled is not found by a
+    # date filter, and lists last, as one whose shows are over.
+    show_conds = ["s.event_id = e.id", "s.status = 'scheduled'",
+                  "s.starts_at >= greatest(now(), COALESCE(:after_t, now()))"]
     params["after_t"] = flt.starts_after
     if flt.starts_before is not None:
         show_conds.append("s.starts_at <= :before_t")

@@ -284,6 +284,24 @@ async def test_hold_expiring_before_payment(api) -> None:
     await _clean(api, show["id"])
 
 
+async def test_a_payment_settled_after_its_show_was_cancelled_sells_nothing_and_is_refunded(api) -> None:
+    """The cancellation commits the show's status under its exclusive lock, then ends pending orders: a
+    payment settling in between waited for that lock and sold (CONFIRMED, after the cancellation)."""
+    fan, _, show, _, order = await _ordered(api)
+    pending = await _confirm(api, fan, order["id"], "pm_card_authenticationRequired")
+    async with api.services.engine.begin() as conn:  # what cancelShow has committed by then
+        await conn.execute(text("UPDATE shows SET status = 'cancelled', cancelled_at = now() WHERE id = :s"),
+                           {"s": uuid.UUID(show["id"])})
+    await api.client.post(pending["payment"]["nextActionUrl"] + "/complete")  # the fan finishes 3-D Secure
+    refunded = await _wait_for(api, fan, order["id"], "REFUNDED")
+    assert refunded["payment"]["status"] == "REFUNDED" and refunded["tickets"] == []
+    async with api.services.engine.connect() as conn:
+        told = (await conn.execute(text("SELECT count(*) FROM outbox WHERE payload->>'orderId' = :o "
+                                        "AND payload->>'kind' = 'ORDER_CONFIRMED'"), {"o": order["id"]})).scalar()
+    assert told == 0
+    await _clean(api, show["id"])
+
+
 async def test_late_success_is_refunded(api) -> None:
     fan, fan_id, show, hold, order = await _ordered(api)
     pending = await _confirm(api, fan, order["id"], "pm_card_authenticationRequired")

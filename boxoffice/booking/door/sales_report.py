@@ -100,11 +100,15 @@ _FIGURES = (
     "LEFT JOIN checked c ON c.section_id = p.section_id LEFT JOIN bought b ON b.section_id = p.section_id "
     "ORDER BY sec.position, sec.id")
 
+# Buckets are cut on the venue's clock (its midnights, as the CSV's times read), across DST too:
+# the wall-clock time is binned, and each bucket's start read back as an instant in the zone.
 _TIMELINE = (
-    "SELECT start, orders, tickets, gross FROM (SELECT date_bin(make_interval(secs => $2), confirmed_at, "
-    "  TIMESTAMPTZ '2000-01-01 00:00:00+00') AS start, count(*) AS orders, sum(ticket_count) AS tickets, "
+    "WITH zone AS (SELECT v.time_zone AS tz FROM shows s JOIN venues v ON v.id = s.venue_id WHERE s.id = $1) "
+    "SELECT start AT TIME ZONE (SELECT tz FROM zone) AS start, orders, tickets, gross FROM ("
+    "  SELECT date_bin(make_interval(secs => $2), confirmed_at AT TIME ZONE (SELECT tz FROM zone), "
+    "  TIMESTAMP '2000-01-01 00:00:00') AS start, count(*) AS orders, sum(ticket_count) AS tickets, "
     "  sum(total_cents) AS gross FROM orders WHERE show_id = $1 AND confirmed_at IS NOT NULL "
-    "  GROUP BY 1 ORDER BY 1 DESC LIMIT $3) AS newest ORDER BY start")
+    "  GROUP BY 1 ORDER BY 1 DESC LIMIT $3) AS newest ORDER BY newest.start")
 
 
 async def sales_report(engine: AsyncEngine, show_id: uuid.UUID, currency: str) -> SalesReportRecord:
@@ -124,7 +128,7 @@ async def sales_report(engine: AsyncEngine, show_id: uuid.UUID, currency: str) -
 
 
 async def sales_timeline(engine: AsyncEngine, show_id: uuid.UUID, bucket_seconds: int) -> list[SalesBucketRecord]:
-    """Confirmed orders per bucket of `bucket_seconds` (aligned on UTC midnights), oldest first;
+    """Confirmed orders per bucket of `bucket_seconds` (aligned on the venue's midnights), oldest first;
     only buckets with sales, the newest MAX_BUCKETS of them."""
     if not MIN_BUCKET_S <= bucket_seconds <= MAX_BUCKET_S:
         raise InvalidInput(f"bucketSeconds is between {MIN_BUCKET_S} and {MAX_BUCKET_S:,}.", field="bucketSeconds")

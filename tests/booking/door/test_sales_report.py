@@ -258,3 +258,25 @@ async def test_an_organizer_demoted_to_fan_sees_no_figures_and_checks_no_one_in(
     assert refused["__typename"] == "Rejected" and refused["code"] == "FORBIDDEN", refused
     assert paid["tickets"][0]["status"] == "VALID"
     assert (await audit(api.services.engine, uuid.UUID(show["id"]))).clean
+
+
+async def test_the_timelines_days_are_the_venues_days(api) -> None:
+    """Cut at UTC midnight, an Auckland sale at 06:22 local time fell in the previous day's bucket."""
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    org, _ = await api.user("organizer")
+    fan, _ = await api.user()
+    show = await api.show(org, ga=0)
+    async with api.services.engine.begin() as conn:  # the test's own venue, in Auckland
+        await conn.execute(text("UPDATE venues SET time_zone = 'Pacific/Auckland' WHERE id = "
+                                "(SELECT venue_id FROM shows WHERE id = :s)"), {"s": show["id"]})
+    await buy(api, fan, show["id"], show["seats"][:1])
+    async with api.services.engine.connect() as conn:
+        sold_at = (await conn.execute(text("SELECT confirmed_at FROM orders WHERE show_id = :s"),
+                                      {"s": show["id"]})).scalar_one()
+    zone = ZoneInfo("Pacific/Auckland")
+    [day] = await sales_timeline(api.services.engine, uuid.UUID(show["id"]), 86400)
+    local = day.start.astimezone(zone)
+    assert (local.hour, local.minute, local.date()) == (0, 0, sold_at.astimezone(zone).date()), local
+    assert day.start <= sold_at < day.start + timedelta(days=1)

@@ -2,9 +2,8 @@
 
 The orders become 'refunded', their tickets go on the revocation list, their places go back on
 sale (a live seat change) if the show has not started, the owners (and whoever holds a ticket passed
-on to them) are told through the outbox, and
-an `order_refunds` row records the money owed back, which booking/refunds/pay_back.py then returns
-through Stripe. Lock order as everywhere: the order rows (the caller locks them, in key order), then
+on to them) are told through the outbox, and an `order_refunds` row records the money owed back,
+which booking/refunds/pay_back.py then returns through Stripe. Lock order as everywhere: the order rows (the caller locks them, in key order), then
 the show's shared lock, then the tickets and the seat rows, each in key order (move_seats).
 """
 

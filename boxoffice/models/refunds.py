@@ -21,7 +21,7 @@ class OrderRefund(Base):
     __tablename__ = "order_refunds"
     __table_args__ = (
         CheckConstraint("status IN ('pending', 'succeeded', 'failed')", name="status"),
-        CheckConstraint("cause IN ('fan', 'organizer', 'show_cancelled')", name="cause"),
+        CheckConstraint("cause IN ('fan', 'organizer', 'show_cancelled', 'dispute_won')", name="cause"),
         Index("ix_order_refunds_due", "next_attempt_at", postgresql_where=text("status = 'pending'")),
         Index("ix_order_refunds_show", "show_id", "status"),
     )

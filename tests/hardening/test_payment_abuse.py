@@ -341,18 +341,30 @@ async def test_a_dispute_voids_the_tickets_and_puts_the_seats_back_on_sale(
     audit = _audit_show(server, show.id)
     assert audit.returncode == 0, audit.stdout + audit.stderr
 
-    # Won later: recorded; the tickets stay void (their seats may be sold again already).
+    # Stripe refuses to refund a charge while it is disputed.
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        refund = await client.post("/stripe-sim/v1/refunds", data={"payment_intent": intent_id}, headers=_key(secret))
+        assert refund.status_code == 400 and refund.json()["error"]["code"] == "charge_disputed"
+    # Won later: the tickets stay void (their seats may be sold again already), and the money that
+    # came back to the box office for them goes back to the fan, who could not use them.
     async with httpx.AsyncClient(base_url=server.url) as client:
         closed = await client.post(f"/stripe-sim/_disputes/{dispute_id}/close", data={"status": "won"},
                                    headers=_key(secret))
         assert closed.status_code == 200
     await _until(lambda: _dispute_status(engine, order_id, "won"), "the won dispute recorded",
                  why=lambda: _webhooks_and_logs(engine, servers))
-    assert (await _order(server, token, order_id))["status"] == "DISPUTED"
-    # Stripe refuses to refund a disputed charge, and nothing tries to.
-    async with httpx.AsyncClient(base_url=server.url) as client:
-        refund = await client.post("/stripe-sim/v1/refunds", data={"payment_intent": intent_id}, headers=_key(secret))
-        assert refund.status_code == 400 and refund.json()["error"]["code"] == "charge_disputed"
+    await _until(lambda: _is(server, token, order_id, "REFUNDED"), "the fan refunded",
+                 why=lambda: _webhooks_and_logs(engine, servers))
+    refunded = await _order(server, token, order_id)
+    assert {t["status"] for t in refunded["tickets"]} == {"VOID"}
+    await _until(lambda: _payment_is(engine, order_id, "refunded"), "the refund made at Stripe",
+                 why=lambda: _webhooks_and_logs(engine, servers))
+    audit = _audit_show(server, show.id)
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+
+
+async def _payment_is(engine: Any, order_id: str, status: str) -> bool:
+    return bool((await _payment(engine, order_id)).status == status)
 
 
 async def _dispute_status(engine: Any, order_id: str, status: str) -> bool:
@@ -366,10 +378,18 @@ async def test_a_dispute_after_the_show_voids_the_tickets_and_leaves_the_seats(
     async with engine.begin() as conn:
         await conn.execute(text("UPDATE shows SET starts_at = now() - interval '2 hours' WHERE id = :s"),
                            {"s": show.id})
-    await _dispute(server, secret, (await _payment(engine, order_id)).intent_id)
+    dispute_id = await _dispute(server, secret, (await _payment(engine, order_id)).intent_id)
     await _until(lambda: _is(server, token, order_id, "DISPUTED"), "the order marked disputed",
                  why=lambda: _webhooks_and_logs(engine, servers))
     assert {t["status"] for t in (await _order(server, token, order_id))["tickets"]} == {"VOID"}
     assert await _seat_states(engine, seats) == {"S"}  # the show happened: nothing to sell again
+    # Won: the fan could have been in (the tickets were good until the show began): no refund.
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        closed = await client.post(f"/stripe-sim/_disputes/{dispute_id}/close", data={"status": "won"},
+                                   headers=_key(secret))
+        assert closed.status_code == 200
+    await _until(lambda: _dispute_status(engine, order_id, "won"), "the won dispute recorded",
+                 why=lambda: _webhooks_and_logs(engine, servers))
+    assert (await _payment(engine, order_id)).order_status == "disputed"
     audit = _audit_show(server, show.id)
     assert audit.returncode == 0, audit.stdout + audit.stderr

@@ -25,7 +25,7 @@ from ..records import ChangeSet
 class Voiding:
     """Why the orders are voided: which refund cause, ticket reason and notification."""
 
-    cause: str  # order_refunds.cause: 'fan', 'organizer' or 'show_cancelled'
+    cause: str  # order_refunds.cause: 'fan', 'organizer' or 'show_cancelled' (or 'dispute_won': disputes.py)
     ticket_reason: str  # revoked_tickets.reason: 'refunded' or 'cancelled'
     kind: str  # the notification: ORDER_REFUNDED or SHOW_CANCELLED
     requested_by: uuid.UUID | None = None

@@ -258,7 +258,7 @@ class PaymentOperations:
             raise invalid_request(f"This PaymentIntent ({intent.id}) does not have a successful "
                                   "charge to refund.", code="charge_not_refundable",
                                   param="payment_intent")
-        if await self._store.charge_disputed(conn, intent.latest_charge):
+        if await self._store.charge_disputed(conn, intent.latest_charge, unless_won=True):
             raise invalid_request(f"Charge {intent.latest_charge} has been charged back; cannot "
                                   "issue a refund.", code="charge_disputed")
         remaining = intent.amount - intent.amount_refunded

@@ -150,8 +150,12 @@ class SimulatorStore:
         row = await db.fetchrow(_LOAD_DISPUTE + (" FOR UPDATE" if for_update else ""), dispute_id)
         return DisputeRecord(**dict(row)) if row is not None else None
 
-    async def charge_disputed(self, db: Db, charge_id: str) -> bool:
-        return await db.fetchval(f"SELECT 1 FROM {SCHEMA}.disputes WHERE charge = $1 LIMIT 1", charge_id) is not None
+    async def charge_disputed(self, db: Db, charge_id: str, *, unless_won: bool = False) -> bool:
+        """Whether the charge has a dispute; `unless_won`: one that is open or lost (a charge whose
+        dispute the merchant won can be refunded, as on Stripe)."""
+        won = " AND status NOT IN ('won', 'warning_closed')" if unless_won else ""
+        return await db.fetchval(f"SELECT 1 FROM {SCHEMA}.disputes WHERE charge = $1{won} LIMIT 1",
+                                 charge_id) is not None
 
     async def count_intents(self, *, metadata: dict[str, str] | None = None) -> int:
         """For tests and diagnostics: how many intents match the metadata."""

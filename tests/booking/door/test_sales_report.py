@@ -212,7 +212,9 @@ async def test_a_refund_counts_as_refunded_once_stripe_has_made_it(api) -> None:
     assert (await audit(api.services.engine, uuid.UUID(show["id"]))).clean
 
 
-async def test_a_chargeback_counts_as_charged_back_until_the_box_office_wins_it(api) -> None:
+async def test_a_chargeback_counts_as_charged_back_until_the_box_office_wins_it_then_is_refunded(api) -> None:
+    """Won, the money came back to the box office for tickets voided before the show: the fan paid
+    for nothing, and was left so (a cancelled show's job and refundOrder skipped the order too)."""
     org, _ = await api.user("organizer")
     show = await api.show(org, rows=1, seats=2, ga=0)
     kept = await buy_show(api, (await api.user())[0], show, seats=show["seats"][:1])
@@ -236,6 +238,18 @@ async def test_a_chargeback_counts_as_charged_back_until_the_box_office_wins_it(
                                    headers=api.sim_auth)
     assert closed.status_code == 200, closed.text
     await wait_until(lambda: _charged_back(report, "0"), "the won dispute reported")  # the money came back
+    # ...for tickets voided before the show, which the fan could not use: it is theirs again.
+    await wait_until(lambda: _refunded(report, str(disputed["totalCents"])), "the fan refunded")
+    assert (await report())["chargedBackTotalCents"] == "0"
+    async with api.services.engine.connect() as conn:
+        status = (await conn.execute(text("SELECT o.status || ' ' || p.status FROM orders o JOIN payments p "
+                                          "ON p.order_id = o.id WHERE o.id = :o"), {"o": disputed["id"]})).scalar()
+    assert status == "refunded refunded"
+    assert (await audit(api.services.engine, uuid.UUID(show["id"]))).clean
+
+
+async def _refunded(report, cents: str) -> bool:  # type: ignore[no-untyped-def]
+    return bool((await report())["refundedTotalCents"] == cents)
 
 
 async def _charged_back(report, cents: str) -> bool:  # type: ignore[no-untyped-def]

@@ -67,13 +67,16 @@ class SalesBucketRecord:
 # show's places are read once (MATERIALIZED) and joined by hash: a show of 50,000 places costs one
 # scan of them, not a lookup per place sold, whatever the planner's statistics say.
 _FIGURES = (
-    "WITH seats AS MATERIALIZED (SELECT id, section_id, status, hold_expires_at, price_cents FROM show_seats "
-    "  WHERE show_id = $1), "
-    "places AS (SELECT section_id, count(*) AS capacity, count(*) FILTER (WHERE status = 'S') AS sold, "
+    "WITH seats AS MATERIALIZED (SELECT id, section_id, status, hold_expires_at, price_cents, order_id "
+    "  FROM show_seats WHERE show_id = $1), "
+    # Sold: by a confirmed order. Once the show has started, a refunded order's places stay with it
+    # (the record of who sat there), neither sold nor for sale.
+    "confirmed AS (SELECT id FROM orders WHERE show_id = $1 AND status = 'confirmed'), "
+    "places AS (SELECT section_id, count(*) AS capacity, count(k.id) FILTER (WHERE status = 'S') AS sold, "
     # 'W': parked for the waitlist (booking/waitlist/offers.py), nobody's to buy: counted as held.
     "  count(*) FILTER (WHERE status = 'H' AND hold_expires_at > now() OR status = 'W') AS held, "
     "  count(*) FILTER (WHERE status = 'A' OR status = 'H' AND hold_expires_at <= now()) AS available "
-    "  FROM seats GROUP BY section_id), "
+    "  FROM seats LEFT JOIN confirmed k ON k.id = seats.order_id GROUP BY section_id), "
     "checked AS (SELECT section_id, count(*) AS n FROM tickets WHERE show_id = $1 AND status = 'checked_in' "
     "  GROUP BY section_id), "
     f"bought AS (SELECT s.section_id, sum({paid_for_place('o', 's.price_cents')}) AS gross FROM orders o "

@@ -294,3 +294,22 @@ async def test_the_timelines_days_are_the_venues_days(api) -> None:
     local = day.start.astimezone(zone)
     assert (local.hour, local.minute, local.date()) == (0, 0, sold_at.astimezone(zone).date()), local
     assert day.start <= sold_at < day.start + timedelta(days=1)
+
+
+async def test_a_refund_after_the_show_began_is_not_counted_sold(api) -> None:
+    """Its places stay with the refunded order (the record of who sat there): they were counted sold."""
+    org, _ = await api.user("organizer")
+    show = await api.show(org, rows=1, seats=2, ga=0)
+    kept = await buy(api, (await api.user())[0], show["id"], show["seats"][:1])
+    refunded = await buy(api, (await api.user())[0], show["id"], show["seats"][1:])
+    async with api.services.engine.begin() as conn:  # the test's own show: it began an hour ago
+        await conn.execute(text("UPDATE shows SET starts_at = now() - interval '1 hour' WHERE id = :s"),
+                           {"s": show["id"]})
+    api.services.shows.clear()
+    done = (await api.gql("mutation($o: ID!, $k: String!) { refundOrder(orderId: $o, idempotencyKey: $k) { "
+                          "__typename ... on Order { status } ... on Rejected { code message } } }",
+                          {"o": refunded["id"], "k": uuid.uuid4().hex}, org))["refundOrder"]
+    assert done.get("status") == "REFUNDED", done
+    report = (await api.gql(REPORT_Q, {"id": show["id"]}, org))["show"]["salesReport"]
+    assert (report["capacity"], report["sold"], report["available"]) == (2, 1, 0), report
+    assert kept["status"] == "CONFIRMED"

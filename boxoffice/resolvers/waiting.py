@@ -10,10 +10,13 @@ from collections.abc import AsyncIterator
 import strawberry
 from graphql import GraphQLError
 
+from ..booking.errors import RateLimited
 from ..booking.waiting_room import access as waiting_access
+from ..booking.waiting_room.queue_store import WaitingRoomUnavailable
 from ..booking.records import ShowRecord, WaitingRoomView
 from ..schema.booking_types import WaitingRoomTicket
 from ..schema.catalog_types import Info, Show
+from ..schema.field_errors import query_error
 from ..schema.inputs import WaitingRoomInput
 from ..schema.results import ShowResult, WaitingRoomResult
 from .problems import attempt, id_or_reject
@@ -50,15 +53,25 @@ async def enter_waiting_room(info: Info, show_id: strawberry.ID) -> WaitingRoomR
     return await attempt(call, WaitingRoomTicket.of)
 
 
+# The queue (Redis) cannot be read now: a typed, retryable refusal, not "no such ticket".
+_UNAVAILABLE = RateLimited("The waiting room cannot be read right now; try again in a moment.", retry_after_s=1)
+
+
 async def waiting_room_ticket(info: Info, id: strawberry.ID) -> WaitingRoomTicket | None:
-    found = await waiting_access.ticket_of_viewer(info.context.services.waiting_room, info.context.viewer, str(id))
+    try:
+        found = await waiting_access.ticket_of_viewer(info.context.services.waiting_room, info.context.viewer, str(id))
+    except WaitingRoomUnavailable:
+        raise query_error(_UNAVAILABLE) from None
     return WaitingRoomTicket.of(found) if found else None
 
 
 async def waiting_room_updates(info: Info, ticket_id: strawberry.ID) -> AsyncIterator[WaitingRoomTicket]:
     """The ticket now, then whenever the promoter moves the queue (and every few seconds)."""
     room, viewer = info.context.services.waiting_room, info.context.viewer
-    ticket = await waiting_access.ticket_of_viewer(room, viewer, str(ticket_id))
+    try:
+        ticket = await waiting_access.ticket_of_viewer(room, viewer, str(ticket_id))
+    except WaitingRoomUnavailable:
+        raise query_error(_UNAVAILABLE) from None
     if ticket is None:
         raise GraphQLError("No such waiting-room ticket.", extensions={"code": "NOT_FOUND"})
     async with info.context.services.bus.subscribe(waiting_room_channel(str(ticket.show_id))) as moves:
@@ -67,7 +80,10 @@ async def waiting_room_updates(info: Info, ticket_id: strawberry.ID) -> AsyncIte
         while ticket.status != "EXPIRED":
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(anext(moved), REFRESH_S)
-            fresh = await waiting_access.ticket_of_viewer(room, viewer, str(ticket_id))
+            try:
+                fresh = await waiting_access.ticket_of_viewer(room, viewer, str(ticket_id))
+            except WaitingRoomUnavailable:  # a Redis blip: the fan keeps their place; read it next time
+                continue
             if fresh is None:
                 return
             if fresh != ticket:

@@ -90,7 +90,8 @@ async def test_a_crowd_entering_at_once_is_queued_not_shed_and_served_in_order(s
 
 async def test_a_show_page_outlives_redis_being_down(api, monkeypatch) -> None:
     """queueLength is read from Redis; with Redis unreachable it failed, and being non-null it took
-    `waitingRoom`, then the whole `show`, down with it: the seat page of a flash sale, blank."""
+    `waitingRoom`, then the whole `show`, down with it: the seat page of a flash sale, blank. A
+    ticket's poll said null ("not yours") instead of "try again"."""
     import uuid
     from datetime import datetime, timezone
 
@@ -115,6 +116,11 @@ async def test_a_show_page_outlives_redis_being_down(api, monkeypatch) -> None:
         page = await api.gql("query($s: ID!) { show(id: $s) { id waitingRoom { enabled queueLength } } }",
                              {"s": show["id"]})
         assert page["show"] == {"id": show["id"], "waitingRoom": {"enabled": True, "queueLength": 0}}, page
+        # A fan's poll is told to try again, not that their ticket is not theirs (it answered null).
+        fan, _ = await api.user()
+        poll = await api.post(TICKET, {"id": str(uuid.uuid4())}, fan)
+        assert poll["data"] == {"waitingRoomTicket": None}, poll
+        assert poll["errors"][0]["extensions"]["code"] == "RATE_LIMITED", poll
     finally:
         await client.aclose()
         refused.close()

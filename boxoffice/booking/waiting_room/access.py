@@ -70,12 +70,11 @@ async def enter_waiting_room(load_show: Callable[[uuid.UUID], Awaitable[ShowReco
 
 
 async def ticket_of_viewer(room: WaitingRoom, viewer: Viewer | None, ticket_id: str) -> WaitingRoomView | None:
+    """The caller's ticket, None when it is not theirs (or no ticket); WaitingRoomUnavailable when the
+    queue cannot be read: "not yours" and "try again" are different answers."""
     if viewer is None:
         return None
-    try:
-        ticket = await room.get_ticket(ticket_id)
-    except WaitingRoomUnavailable:
-        return None
+    ticket = await room.get_ticket(ticket_id)
     if ticket is None or ticket.user_id != str(viewer.user_id):
         return None
     return view(ticket, uuid.UUID(ticket.show_id), viewer.user_id)

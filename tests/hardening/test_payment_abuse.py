@@ -347,12 +347,7 @@ async def test_a_dispute_voids_the_tickets_and_puts_the_seats_back_on_sale(
         assert refund.status_code == 400 and refund.json()["error"]["code"] == "charge_disputed"
     # Won later: the tickets stay void (their seats may be sold again already), and the money that
     # came back to the box office for them goes back to the fan, who could not use them.
-    async with httpx.AsyncClient(base_url=server.url) as client:
-        closed = await client.post(f"/stripe-sim/_disputes/{dispute_id}/close", data={"status": "won"},
-                                   headers=_key(secret))
-        assert closed.status_code == 200
-    await _until(lambda: _dispute_status(engine, order_id, "won"), "the won dispute recorded",
-                 why=lambda: _webhooks_and_logs(engine, servers))
+    await _win(servers, engine, secret, dispute_id, order_id)
     await _until(lambda: _is(server, token, order_id, "REFUNDED"), "the fan refunded",
                  why=lambda: _webhooks_and_logs(engine, servers))
     refunded = await _order(server, token, order_id)
@@ -365,6 +360,16 @@ async def test_a_dispute_voids_the_tickets_and_puts_the_seats_back_on_sale(
 
 async def _payment_is(engine: Any, order_id: str, status: str) -> bool:
     return bool((await _payment(engine, order_id)).status == status)
+
+
+async def _win(servers: dict[str, ServerProcess], engine: Any, secret: str, dispute_id: str, order_id: str) -> None:
+    """The box office wins the dispute; until its webhook is applied."""
+    async with httpx.AsyncClient(base_url=servers["testing"].url) as client:
+        closed = await client.post(f"/stripe-sim/_disputes/{dispute_id}/close", data={"status": "won"},
+                                   headers=_key(secret))
+        assert closed.status_code == 200
+    await _until(lambda: _dispute_status(engine, order_id, "won"), "the won dispute recorded",
+                 why=lambda: _webhooks_and_logs(engine, servers))
 
 
 async def _dispute_status(engine: Any, order_id: str, status: str) -> bool:
@@ -384,12 +389,7 @@ async def test_a_dispute_after_the_show_voids_the_tickets_and_leaves_the_seats(
     assert {t["status"] for t in (await _order(server, token, order_id))["tickets"]} == {"VOID"}
     assert await _seat_states(engine, seats) == {"S"}  # the show happened: nothing to sell again
     # Won: the fan could have been in (the tickets were good until the show began): no refund.
-    async with httpx.AsyncClient(base_url=server.url) as client:
-        closed = await client.post(f"/stripe-sim/_disputes/{dispute_id}/close", data={"status": "won"},
-                                   headers=_key(secret))
-        assert closed.status_code == 200
-    await _until(lambda: _dispute_status(engine, order_id, "won"), "the won dispute recorded",
-                 why=lambda: _webhooks_and_logs(engine, servers))
+    await _win(servers, engine, secret, dispute_id, order_id)
     assert (await _payment(engine, order_id)).order_status == "disputed"
     audit = _audit_show(server, show.id)
     assert audit.returncode == 0, audit.stdout + audit.stderr

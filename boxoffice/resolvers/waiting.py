@@ -53,15 +53,17 @@ async def enter_waiting_room(info: Info, show_id: strawberry.ID) -> WaitingRoomR
     return await attempt(call, WaitingRoomTicket.of)
 
 
-# The queue (Redis) cannot be read now: a typed, retryable refusal, not "no such ticket".
-_UNAVAILABLE = RateLimited("The waiting room cannot be read right now; try again in a moment.", retry_after_s=1)
+def _unavailable() -> GraphQLError:
+    """The queue (Redis) cannot be read now: a typed, retryable refusal, not "no such ticket"."""
+    return query_error(RateLimited("The waiting room cannot be read right now; try again in a moment.",
+                                   retry_after_s=1))
 
 
 async def waiting_room_ticket(info: Info, id: strawberry.ID) -> WaitingRoomTicket | None:
     try:
         found = await waiting_access.ticket_of_viewer(info.context.services.waiting_room, info.context.viewer, str(id))
     except WaitingRoomUnavailable:
-        raise query_error(_UNAVAILABLE) from None
+        raise _unavailable() from None
     return WaitingRoomTicket.of(found) if found else None
 
 
@@ -71,7 +73,7 @@ async def waiting_room_updates(info: Info, ticket_id: strawberry.ID) -> AsyncIte
     try:
         ticket = await waiting_access.ticket_of_viewer(room, viewer, str(ticket_id))
     except WaitingRoomUnavailable:
-        raise query_error(_UNAVAILABLE) from None
+        raise _unavailable() from None
     if ticket is None:
         raise GraphQLError("No such waiting-room ticket.", extensions={"code": "NOT_FOUND"})
     async with info.context.services.bus.subscribe(waiting_room_channel(str(ticket.show_id))) as moves:

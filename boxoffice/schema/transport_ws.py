@@ -213,8 +213,7 @@ class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 self._session.cancel()
 
     def _frames(self, operation: Operation[Context, None]) -> DirectFrames | None:
-        if not self.schema.parsed_documents.is_subscription(operation.query, operation.operation_name):
-            return None  # queries and mutations keep the connection's root value
+        """A subscription's root value (queries and mutations keep the connection's)."""
         ws = getattr(self.websocket, "ws", None)  # the Starlette WebSocket under strawberry's adapter
         if ws is None:
             return None
@@ -229,7 +228,7 @@ class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
     async def run_operation(self, operation: Operation[Context, None]) -> None:
         if self.schema.parsed_documents.is_subscription(operation.query, operation.operation_name):
-            await self._run_operation(operation)
+            await self._run_operation(operation, self._frames(operation))
             return
         # A query or mutation is a request's work: it takes a slot as over HTTP, or is shed as there.
         slots: RequestSlots = self.view.request_slots  # type: ignore[attr-defined]  # graphql_view.py's
@@ -239,11 +238,10 @@ class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await operation.send_operation_message({"id": operation.id, "type": "error", "payload": [error.formatted]})
             return
         with holding(held):
-            await self._run_operation(operation)
+            await self._run_operation(operation, None)
 
-    async def _run_operation(self, operation: Operation[Context, None]) -> None:
+    async def _run_operation(self, operation: Operation[Context, None], frames: DirectFrames | None) -> None:
         # strawberry 0.341's run_operation, but with the operation's own root value.
-        frames = self._frames(operation)
         try:
             result_source = await self.schema.stream(
                 operation.query,

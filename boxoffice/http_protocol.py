@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from .http_body import BODY_COMPLETE
@@ -91,19 +92,29 @@ class OneWritePerTurn:
         return getattr(self._transport, name)
 
 
-class HeaderDeadlineProtocol(HttpToolsProtocol):
-    _header_deadline: asyncio.TimerHandle | None = None
+class ReadDeadline:
+    """A client that stops reading: once the transport's buffer is past its high-water mark, it has
+    `config.timeout_keep_alive` to read it down again; past it the connection is aborted (what it did
+    not read is dropped, and connection_lost ends what waited to write). Mixed into uvicorn's HTTP
+    protocol here and its WebSocket protocol (ws_protocol.py)."""
+
+    loop: asyncio.AbstractEventLoop
+    transport: asyncio.Transport
+    config: Config
     _read_deadline: asyncio.TimerHandle | None = None
-    _header_bytes = 0
 
     def pause_writing(self) -> None:
-        super().pause_writing()
+        super().pause_writing()  # type: ignore[misc]  # the protocol's, after this in the MRO
         if self._read_deadline is None:
-            self._read_deadline = self.loop.call_later(self.timeout_keep_alive, self._reader_stalled)
+            self._read_deadline = self.loop.call_later(self.config.timeout_keep_alive, self._reader_stalled)
 
     def resume_writing(self) -> None:
         self._disarm_read_deadline()
-        super().resume_writing()
+        super().resume_writing()  # type: ignore[misc]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_read_deadline()
+        super().connection_lost(exc)  # type: ignore[misc]
 
     def _disarm_read_deadline(self) -> None:
         if self._read_deadline is not None:
@@ -112,7 +123,12 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
 
     def _reader_stalled(self) -> None:
         self._read_deadline = None
-        self.transport.abort()  # what it did not read is dropped; connection_lost ends the request
+        self.transport.abort()
+
+
+class HeaderDeadlineProtocol(ReadDeadline, HttpToolsProtocol):
+    _header_deadline: asyncio.TimerHandle | None = None
+    _header_bytes = 0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(OneWritePerTurn(transport, self.loop))  # type: ignore[arg-type]
@@ -142,7 +158,6 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_header_deadline()
-        self._disarm_read_deadline()
         super().connection_lost(exc)
 
     def _arm_header_deadline(self) -> None:

@@ -10,32 +10,10 @@ aborted, and what waited to be sent is dropped.
 
 from __future__ import annotations
 
-import asyncio
-
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
+from .http_protocol import ReadDeadline
 
-class WriteDeadlineWSProtocol(WebSocketsSansIOProtocol):
-    _read_deadline: asyncio.TimerHandle | None = None
 
-    def pause_writing(self) -> None:
-        super().pause_writing()
-        if self._read_deadline is None:
-            self._read_deadline = self.loop.call_later(self.config.timeout_keep_alive, self._reader_stalled)
-
-    def resume_writing(self) -> None:
-        self._disarm()
-        super().resume_writing()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
-        super().connection_lost(exc)
-
-    def _disarm(self) -> None:
-        if self._read_deadline is not None:
-            self._read_deadline.cancel()
-            self._read_deadline = None
-
-    def _reader_stalled(self) -> None:
-        self._read_deadline = None
-        self.transport.abort()  # connection_lost wakes the sends waiting for room: they end the operations
+class WriteDeadlineWSProtocol(ReadDeadline, WebSocketsSansIOProtocol):
+    """uvicorn's, with the read deadline (the sends waiting for room end when the connection does)."""

@@ -91,7 +91,11 @@ CHECKS: dict[str, str] = {
           AND (o.total_cents <> l.price_cents OR p.status IS NULL OR p.status NOT IN ('succeeded', 'refunded')
                OR p.amount_cents <> l.price_cents
                OR (l.refund_status = 'refunded' AND l.refunded_cents IS DISTINCT FROM l.price_cents)
-               OR (l.refund_status = 'pending' AND l.ended_at < now() - interval '10 minutes'))""",
+               OR (l.refund_status = 'pending' AND l.ended_at < now() - interval '10 minutes')
+               -- no payout only while the seller's chargeback stands
+               OR (l.refund_status = 'disputed' AND NOT EXISTS (SELECT 1 FROM payments sp
+                   WHERE sp.order_id = l.seller_order_id AND sp.dispute_status IN (
+                     'warning_needs_response', 'warning_under_review', 'needs_response', 'under_review', 'lost'))))""",
     "captured payment of an unconfirmed order, unrefunded for over 10 minutes": """
         SELECT o.show_id, o.id AS order_id, o.status, p.intent_id FROM payments p JOIN orders o ON o.id = p.order_id
         WHERE p.status = 'succeeded' AND o.status NOT IN ('confirmed', 'disputed') AND {show_o}

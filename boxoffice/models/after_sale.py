@@ -47,7 +47,10 @@ class ResaleListing(Base):
     __table_args__ = (
         CheckConstraint("status IN ('listed', 'sold', 'withdrawn')", name="status"),
         CheckConstraint("price_cents > 0 AND price_cents <= face_value_cents", name="price"),
-        CheckConstraint("refund_status IS NULL OR refund_status IN ('pending', 'refunded')", name="refund_status"),
+        # 'disputed': the seller charged the whole payment back, so no payout is owed (unless the box
+        # office wins the dispute: then it is 'pending' again).
+        CheckConstraint("refund_status IS NULL OR refund_status IN ('pending', 'refunded', 'disputed')",
+                        name="refund_status"),
         CheckConstraint("(status = 'sold') = (buyer_order_id IS NOT NULL AND refund_status IS NOT NULL)",
                         name="sold"),
         Index("uq_resale_listings_open", "ticket_id", unique=True, postgresql_where=text("status = 'listed'")),

@@ -130,6 +130,14 @@ _PENDING = ("SELECT l.id, l.price_cents, p.intent_id FROM resale_listings l "
             "JOIN payments p ON p.order_id = l.seller_order_id WHERE l.refund_status = 'pending'")
 
 
+# Unless the dispute was won meanwhile: the seller's payment read FOR SHARE waits for a won
+# dispute's transaction (which locks it, then makes 'disputed' payouts pending) and reads its outcome.
+_PAYOUT_DISPUTED = (
+    "UPDATE resale_listings l SET refund_status = 'disputed' WHERE l.id = :l AND l.refund_status = 'pending' "
+    "AND coalesce((SELECT sp.dispute_status FROM payments sp WHERE sp.order_id = l.seller_order_id FOR SHARE), "
+    "'') NOT IN ('won', 'warning_closed')")
+
+
 async def refund_seller(engine: AsyncEngine, ctx: PaymentContext, buyer_order_id: uuid.UUID) -> bool:
     """After a resale settled: the seller's payment refunded by the listing price. False: Stripe could
     not be reached (or refused); the refund stays pending for `boxoffice reconcile`."""
@@ -156,6 +164,13 @@ async def _refund(engine: AsyncEngine, ctx: PaymentContext, listing_id: uuid.UUI
     try:
         refund = await ctx.gateway.refund(intent_id, f"boxoffice-resale-refund-{listing_id}", amount_cents=amount)
     except (PaymentProviderUnavailable, PaymentRequestRejected) as err:
+        if isinstance(err, PaymentRequestRejected) and err.code == "charge_disputed":
+            # The seller's bank gave them the whole charge back: no payout is owed unless the box
+            # office wins the dispute (checkout/disputes.py makes it pending again then).
+            async with engine.begin() as conn:
+                await conn.execute(text(_PAYOUT_DISPUTED), {"l": listing_id})
+            log.info("resale listing %s: no payout, the seller disputed the charge", listing_id)
+            return False
         log.warning("resale listing %s: seller refund not made yet (%s)", listing_id, err)
         return False
     async with engine.begin() as conn:

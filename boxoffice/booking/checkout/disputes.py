@@ -6,7 +6,8 @@ does not bring the tickets back (their places may have been sold again): the mon
 the box office for tickets the fan could not use, so when they were voided before the show it is
 owed back to the fan as a refund (cause 'dispute_won', paid by refunds/pay_back.py). One voided
 after the show had started stays with the box office: the fan could have been in. And a refund
-Stripe refused while the charge was disputed (a cancelled show's, an organizer's) is due again.
+Stripe refused while the charge was disputed (a cancelled show's, an organizer's, a resale payout)
+is due again.
 """
 
 from __future__ import annotations
@@ -69,10 +70,14 @@ _OWE_AFTER_WIN = (
 _RETRY_REFUSED = (
     "UPDATE order_refunds SET status = 'pending', next_attempt_at = now(), last_error = NULL "
     "WHERE order_id = :o AND status = 'failed' AND last_error LIKE 'charge_disputed%'")
+# As is the payout of a resold ticket of the order (the reconciliation round makes it).
+_OWE_PAYOUTS = ("UPDATE resale_listings SET refund_status = 'pending' "
+                "WHERE seller_order_id = :o AND refund_status = 'disputed'")
 
 
 async def _owe_after_win(conn: AsyncConnection, order: Any) -> bool:
     """In the caller's transaction (the order locked): whether the order changed."""
+    await conn.execute(text(_OWE_PAYOUTS), {"o": order.id})
     if order.status == "refunded":
         await conn.execute(text(_RETRY_REFUSED), {"o": order.id})
         return False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -73,3 +74,32 @@ async def revoked_reason(api: Any, barcode: str) -> str | None:
 async def assert_clean(api: Any, show_id: str) -> None:
     report = await audit(api.services.engine, uuid.UUID(show_id))
     assert report.clean, report.failures
+
+
+async def faults(api: Any, **switches: Any) -> None:
+    """The simulator's test controls (none given: all off)."""
+    assert (await api.client.post("/stripe-sim/_faults", json=switches, headers=api.sim_auth)).status_code == 200
+
+
+async def buy_with_payout_pending(api: Any, buyer: str, listing_id: str) -> dict:
+    """The buyer buys the listing; Stripe fails every call after the buyer's charge, so the seller's
+    payout stays pending (for `boxoffice reconcile`). The buyer's confirmed order."""
+    hold = (await api.gql(HOLD_LISTING, {"l": listing_id, "k": uuid.uuid4().hex}, buyer))["holdResaleListing"]
+    bought = (await api.gql(CREATE_ORDER, {"i": {"holdId": hold["id"], "idempotencyKey": uuid.uuid4().hex}},
+                            buyer))["createOrder"]
+    try:
+        await faults(api, latency_ms=400)  # the buyer's charge is made, then answered slowly
+        paying = asyncio.ensure_future(api.gql(CONFIRM, {"i": {
+            "orderId": bought["id"], "paymentMethod": "pm_card_visa", "idempotencyKey": uuid.uuid4().hex}}, buyer))
+        async with api.services.engine.connect() as conn:
+            while not (await conn.execute(text(
+                    "SELECT count(*) FROM stripe_sim.payment_intents WHERE metadata->>'order_id' = :o "
+                    "AND status = 'succeeded'"), {"o": bought["id"]})).scalar_one():
+                await conn.rollback()
+                await asyncio.sleep(0.01)
+        await faults(api, fail_next=20)  # the calls after it fail: the seller's payout, retries and all
+        paid = (await paying)["confirmPayment"]
+        assert paid["status"] == "CONFIRMED", paid
+    finally:
+        await faults(api)
+    return dict(paid)

@@ -15,7 +15,7 @@ from boxoffice.booking.records import Viewer
 
 from support import wait_until
 from .journeys import (CONFIRM, CREATE_ORDER, HOLD_LISTING, LIST, TRANSFER_TICKET, WITHDRAW, assert_clean, buy,
-                       email_of, order_of, pay_hold, revoked_reason, told)
+                       buy_with_payout_pending, email_of, order_of, pay_hold, revoked_reason, told)
 
 LISTINGS = "query($s: ID!) { show(id: $s) { resaleCapPercent resaleListings(first: 10) { id priceCents status } } }"
 MY_LISTINGS = "{ viewer { resaleListings { id status priceCents } } }"
@@ -198,32 +198,13 @@ async def test_a_seller_cannot_refund_an_order_whose_ticket_was_resold(api) -> N
     await assert_clean(api, show["id"])
 
 
-async def _faults(api, **switches) -> None:
-    assert (await api.client.post("/stripe-sim/_faults", json=switches, headers=api.sim_auth)).status_code == 200
-
-
 async def test_a_refund_of_the_seller_leaves_a_pending_resale_payout_its_part_of_the_charge(api) -> None:
     """The seller's payout failed at first (Stripe down); the organizer refunds the seller's order
     meanwhile. The refund returns what the order owes (its charge less the resale's price), so the
     payout can still be made afterwards: the charge is paid back exactly once, in two parts."""
     org, show, order, listed = await _one_listed(api, price=4500)  # face value 5000
     buyer, _ = await api.user()
-    bought = (await api.gql(CREATE_ORDER, {"i": {"holdId": (await _hold(api, buyer, listed["id"]))["id"],
-                                                 "idempotencyKey": uuid.uuid4().hex}}, buyer))["createOrder"]
-    try:
-        await _faults(api, latency_ms=400)  # the buyer's charge is made, then answered slowly
-        paying = asyncio.ensure_future(api.gql(CONFIRM, {"i": {
-            "orderId": bought["id"], "paymentMethod": "pm_card_visa", "idempotencyKey": uuid.uuid4().hex}}, buyer))
-        async with api.services.engine.connect() as conn:
-            while not (await conn.execute(text(
-                    "SELECT count(*) FROM stripe_sim.payment_intents WHERE metadata->>'order_id' = :o "
-                    "AND status = 'succeeded'"), {"o": bought["id"]})).scalar_one():
-                await conn.rollback()
-                await asyncio.sleep(0.01)
-        await _faults(api, fail_next=20)  # the calls after it fail: the seller's payout, retries and all
-        assert (await paying)["confirmPayment"]["status"] == "CONFIRMED"
-    finally:
-        await _faults(api)
+    await buy_with_payout_pending(api, buyer, listed["id"])
     assert tuple(await _seller_refund(api, uuid.UUID(listed["id"]))) == ("pending", None)
     refunded = (await api.gql(REFUND, {"o": order["id"], "k": uuid.uuid4().hex}, org))["refundOrder"]
     assert refunded["status"] == "REFUNDED", refunded

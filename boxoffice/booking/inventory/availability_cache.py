@@ -41,6 +41,7 @@ from .single_flight import SingleFlight
 
 log = logging.getLogger(__name__)
 _AVAILABLE = ord("A")
+_CLOSED = "B"  # blocked: not for sale
 
 
 class ShowLike(Protocol):
@@ -49,6 +50,9 @@ class ShowLike(Protocol):
 
     @property
     def version_sequence(self) -> str: ...
+
+    @property
+    def status(self) -> str: ...
 
 
 @dataclass(eq=False)
@@ -155,12 +159,19 @@ class _Board:
             self._snapshot = AvailabilitySnapshot(self.version, self.codes.decode("ascii"), sections)
         return self._snapshot
 
-    def states(self, section_id: uuid.UUID | None) -> SeatStates:
+    def closed_snapshot(self) -> AvailabilitySnapshot:
+        """A cancelled show's map: nothing on sale (its voided orders put seats back as available)."""
+        sections = tuple(SectionCount(s.section_id, s.name, s.general_admission, s.capacity, 0)
+                         for s in self.layout.sections)
+        return AvailabilitySnapshot(self.version, _CLOSED * len(self.codes), sections)
+
+    def states(self, section_id: uuid.UUID | None, *, closed: bool = False) -> SeatStates:
         if section_id is None:
             positions: range | array[int] = range(len(self.codes))
         else:
             positions = self.layout.positions.get(section_id, range(0))
-        return SeatStates(self.layout, section_id, positions, bytes(self.codes), array("q", self.versions))
+        codes = _CLOSED.encode() * len(self.codes) if closed else bytes(self.codes)
+        return SeatStates(self.layout, section_id, positions, codes, array("q", self.versions))
 
 
 class AvailabilityCache:
@@ -179,11 +190,13 @@ class AvailabilityCache:
         self._updates: SingleFlight[uuid.UUID, None] = SingleFlight()
 
     async def get(self, show: ShowLike) -> AvailabilitySnapshot:
-        return (await self._board(show)).snapshot()
+        board = await self._board(show)
+        return board.closed_snapshot() if show.status == "cancelled" else board.snapshot()
 
     async def seats(self, show: ShowLike, section_id: uuid.UUID | None = None) -> SeatStates:
-        """Statuses and versions of a show's reserved seats (one section's), in map order."""
-        return (await self._board(show)).states(section_id)
+        """Statuses and versions of a show's reserved seats (one section's), in map order; a
+        cancelled show's all blocked."""
+        return (await self._board(show)).states(section_id, closed=show.status == "cancelled")
 
     def apply(self, show_id: uuid.UUID, changes: Sequence[SeatChange]) -> None:
         """This process committed these changes: its next readers see them."""

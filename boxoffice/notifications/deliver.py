@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from boxoffice.booking.accounts.email_address import is_email_address
 from boxoffice.booking.catalog.venue_time import venue_when
 from boxoffice.booking.checkout.tickets import format_price
 from boxoffice.db import reading
@@ -294,6 +295,10 @@ class NotificationDeliverer:
                 {"u": user_id, "k": message.kind, "s": message.subject, "b": message.body,
                  "o": outbox_id})).first()
             if inserted is None or self.mailer is None:
+                return
+            if not is_email_address(email):  # an account made before addresses were checked as now
+                log.warning("notification %s to user %s: no mail, %r is not one e-mail address",
+                            outbox_id, user_id, email)
                 return
             async with asyncio.timeout(self.mail_timeout_s):
                 await self.mailer.send(email, message.subject, message.body,

@@ -63,9 +63,9 @@ class SmtpMailer:
 
     async def send(self, to: str, subject: str, body: str, *, message_id: str | None = None) -> None:
         msg = self.message(to, subject, body, message_id=message_id)
-        await asyncio.to_thread(self._send_sync, msg)
+        await asyncio.to_thread(self._send_sync, msg, to)
 
-    def _send_sync(self, msg: EmailMessage) -> None:
+    def _send_sync(self, msg: EmailMessage, to: str) -> None:
         smtp: smtplib.SMTP
         if self.implicit_tls:
             smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout_s,
@@ -77,4 +77,5 @@ class SmtpMailer:
                 smtp.starttls(context=ssl.create_default_context())
             if self.username:
                 smtp.login(self.username, self.password or "")
-            smtp.send_message(msg)
+            # The one recipient by name: smtplib would otherwise read every address the To: header parses to.
+            smtp.send_message(msg, to_addrs=[to])

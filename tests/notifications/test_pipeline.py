@@ -463,3 +463,23 @@ def test_composed_texts() -> None:
     assert failed.subject == "Payment failed for your order" and "insufficient funds" in failed.body
     with pytest.raises(UndeliverableError):
         compose("NOT_A_KIND", {}, name="Ada", show=show, order=None, hold=None)
+
+
+async def test_mail_goes_to_the_one_address_of_the_account(engine: AsyncEngine, names: Names, smtp: Smtp,
+                                                          fan: Fan) -> None:
+    """smtplib mailed every address the To: header parsed to; an account made before addresses were
+    checked as now ("postmaster,…") is told in the app, and nobody by mail."""
+    deliverer = NotificationDeliverer(engine, mailer=SmtpMailer.from_url(smtp.url))
+    relay = OutboxRelay(engine, redis=None, deliver=deliverer, topic=names.topic)
+    await add_outbox(engine, names.topic, fan.user_id, {"kind": "ORDER_CONFIRMED", "orderId": str(fan.order_id)})
+    assert await relay.run_once() == 1
+    assert [rcpt for rcpt, m in smtp.inbox.messages if m["To"] == fan.email] == [[fan.email]]
+
+    several = f"postmaster,{fan.email}"
+    async with engine.begin() as conn:
+        await conn.execute(text("UPDATE users SET email = :e WHERE id = :u"), {"e": several, "u": fan.user_id})
+    told = (await add_outbox(engine, names.topic, fan.user_id,
+                             {"kind": "ORDER_CONFIRMED", "orderId": str(fan.order_id)}))[0]
+    assert await relay.run_once() == 1
+    assert told in [r.outbox_id for r in await notifications(engine, fan.user_id)]
+    assert not [m for rcpt, m in smtp.inbox.messages if "postmaster" in rcpt or m["To"] == several]

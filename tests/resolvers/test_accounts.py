@@ -47,6 +47,19 @@ async def test_bad_sign_up_input_is_rejected(api) -> None:
         assert result["code"] == "INVALID_INPUT" and result["field"] == field
 
 
+async def test_an_address_is_one_address(api) -> None:
+    """Each of these passed as an address; smtplib then mailed every address its To: header parsed
+    to: `postmaster` and fan1@…, or someone else's fan@… for an account of "fan@…,(x)"."""
+    for several in ("postmaster,fan1@probe.test", "fan@probe.test,(x)", "x<y>z@probe.test", "(c)fan@probe.test",
+                    "a@b@probe.test", '"quoted"@probe.test', "fan@probe.test;other@probe.test"):
+        with pytest.raises(InvalidInput) as refused:
+            await create_user(api.services.engine, email=several, password="correct horse", name="Ana")
+        assert refused.value.field == "email", several
+    accepted = await create_user(api.services.engine, email=f"  zoë+{uuid.uuid4().hex[:8]}@probe.test ",
+                                 password="correct horse", name="Zoë")
+    assert accepted.email.startswith("zoë+") and accepted.email.endswith("@probe.test")
+
+
 async def test_names_in_any_script_are_welcome_and_hidden_characters_are_not(api) -> None:
     """Through the domain (the API's sign-ups share one address's limit across the suite's tests)."""
     name = "Zoë Ångström · محمد الأمين · שרה כהן · 李小龙 🎉"

@@ -3,7 +3,6 @@ expiry and the user's token version: see booking/accounts/sessions.py for what m
 
 from __future__ import annotations
 
-import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -19,21 +18,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ...db import reading
 from ..display_text import display_name, unreadable
 from ..errors import EmailTaken, InvalidCredentials, InvalidInput, NotFound
+from .email_address import email_address
 from .passwords import check_password
 from ..records import UserRecord
 
 ROLES = ("fan", "organizer", "admin")
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 _HASHER = PasswordHasher()
 # Verifying against a dummy hash when the e-mail is unknown keeps log-in timing uniform.
 _DUMMY_HASH = _HASHER.hash("not-a-real-password")
 
 
 def normalise_email(email: str) -> str:
-    email = email.strip()
-    if len(email) > 254 or not _EMAIL.match(email):
-        raise InvalidInput("That is not an e-mail address.", field="email")
-    return email
+    return email_address(email)
 
 
 def _check_name(name: str) -> str:

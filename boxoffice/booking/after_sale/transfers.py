@@ -16,7 +16,6 @@ so the door refuses the old barcode (TICKET_VOID) and the sender sees their tick
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -26,6 +25,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ...db import reading
+from ..accounts.email_address import email_address
 from ..checkout.tickets import barcode_for
 from ..errors import InvalidInput, NotFound, Unauthenticated
 from ..records import TicketRecord, Viewer
@@ -33,15 +33,11 @@ from .owned_tickets import owned_ticket
 from .problems import TicketCheckedIn, TicketIsVoid, TicketListed, TransferAlreadyPending, TransferNotPending
 from .records import TRANSFER_COLS, TransferRecord, ticket_record, transfer_record
 
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")  # as accounts/sign_in.py accepts them
 MAX_INCOMING = 100
 
 
 def _email(value: str) -> str:
-    email = value.strip()
-    if len(email) > 254 or not _EMAIL.match(email):
-        raise InvalidInput("That is not an e-mail address.", field="toEmail")
-    return email
+    return email_address(value, field="toEmail")  # as accounts are made
 
 
 # Addresses are folded as accounts are (their unique index is on PostgreSQL's lower(email)), never by

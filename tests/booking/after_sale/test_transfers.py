@@ -120,6 +120,8 @@ async def test_every_refusal_is_a_typed_problem(api) -> None:
     assert (await _offer(api, stranger, ticket["id"], friend_email))["code"] == "NOT_FOUND"
     assert (await _offer(api, seller, "not-an-id", friend_email))["code"] == "INVALID_INPUT"
     assert (await _offer(api, seller, ticket["id"], "not an email"))["field"] == "toEmail"
+    for several in (f"postmaster,{friend_email}", f"{friend_email},(x)", f"x<{friend_email}>"):  # one address only
+        assert (await _offer(api, seller, ticket["id"], several))["field"] == "toEmail", several
     assert (await _offer(api, seller, ticket["id"], await email_of(api, seller)))["code"] == "INVALID_INPUT"
     body = await api.post(TRANSFER_TICKET, {"t": ticket["id"], "e": friend_email})
     assert body["data"]["transferTicket"]["code"] == "UNAUTHENTICATED"

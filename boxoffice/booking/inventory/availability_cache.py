@@ -30,6 +30,7 @@ import uuid
 from array import array
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -41,7 +42,6 @@ from .single_flight import SingleFlight
 
 log = logging.getLogger(__name__)
 _AVAILABLE = ord("A")
-_CLOSED = "B"  # blocked: not for sale
 
 
 class ShowLike(Protocol):
@@ -53,6 +53,14 @@ class ShowLike(Protocol):
 
     @property
     def status(self) -> str: ...
+
+    @property
+    def starts_at(self) -> datetime: ...
+
+
+def on_sale_over(show: ShowLike) -> bool:
+    """Nothing of a cancelled or started show is for sale (holds are refused): its map says so."""
+    return show.status == "cancelled" or show.starts_at <= datetime.now(timezone.utc)
 
 
 @dataclass(eq=False)
@@ -160,17 +168,18 @@ class _Board:
         return self._snapshot
 
     def closed_snapshot(self) -> AvailabilitySnapshot:
-        """A cancelled show's map: nothing on sale (its voided orders put seats back as available)."""
+        """The map once sales are over: no place available (a cancelled show's voided orders put
+        their seats back as available), sold ones still sold."""
         sections = tuple(SectionCount(s.section_id, s.name, s.general_admission, s.capacity, 0)
                          for s in self.layout.sections)
-        return AvailabilitySnapshot(self.version, _CLOSED * len(self.codes), sections)
+        return AvailabilitySnapshot(self.version, self.codes.replace(b"A", b"B").decode("ascii"), sections)
 
     def states(self, section_id: uuid.UUID | None, *, closed: bool = False) -> SeatStates:
         if section_id is None:
             positions: range | array[int] = range(len(self.codes))
         else:
             positions = self.layout.positions.get(section_id, range(0))
-        codes = _CLOSED.encode() * len(self.codes) if closed else bytes(self.codes)
+        codes = bytes(self.codes.replace(b"A", b"B")) if closed else bytes(self.codes)
         return SeatStates(self.layout, section_id, positions, codes, array("q", self.versions))
 
 
@@ -191,12 +200,12 @@ class AvailabilityCache:
 
     async def get(self, show: ShowLike) -> AvailabilitySnapshot:
         board = await self._board(show)
-        return board.closed_snapshot() if show.status == "cancelled" else board.snapshot()
+        return board.closed_snapshot() if on_sale_over(show) else board.snapshot()
 
     async def seats(self, show: ShowLike, section_id: uuid.UUID | None = None) -> SeatStates:
-        """Statuses and versions of a show's reserved seats (one section's), in map order; a
-        cancelled show's all blocked."""
-        return (await self._board(show)).states(section_id, closed=show.status == "cancelled")
+        """Statuses and versions of a show's reserved seats (one section's), in map order; once
+        sales are over, none available."""
+        return (await self._board(show)).states(section_id, closed=on_sale_over(show))
 
     def apply(self, show_id: uuid.UUID, changes: Sequence[SeatChange]) -> None:
         """This process committed these changes: its next readers see them."""

@@ -7,6 +7,7 @@ import json
 import uuid
 
 import websockets
+from sqlalchemy import text
 
 from support import wait_until
 
@@ -51,3 +52,23 @@ async def test_a_cancelled_shows_map_offers_nothing(api) -> None:
             "query": "subscription($s: ID!) { seatChanges(showId: $s) { version } }", "variables": {"s": show["id"]}}}))
         answer = json.loads(await asyncio.wait_for(ws.recv(), 5))
     assert answer["payload"]["errors"][0]["extensions"]["code"] == "SHOW_CANCELLED", answer
+
+
+async def test_a_started_shows_map_offers_nothing_and_keeps_what_was_sold(api) -> None:
+    """Holds are refused once a show starts ("This show has started."): the map said every unsold
+    place was available, and bestAvailable offered them."""
+    org, _ = await api.user("organizer")
+    show = await api.show(org, rows=1, seats=4, ga=5)
+    await buy(api, (await api.user())[0], show, seats=show["seats"][:1])
+    async with api.services.engine.begin() as conn:
+        await conn.execute(text("UPDATE shows SET starts_at = now() - interval '1 minute' WHERE id = :s"),
+                           {"s": show["id"]})
+
+    async def closed() -> bool:
+        shown = (await api.gql(MAP, {"s": show["id"]}))["show"]
+        return bool(shown["availability"]["codes"] == "SBBB")
+    await wait_until(closed, "the map closed")  # once this process's show cache has the new time
+    shown = (await api.gql(MAP, {"s": show["id"]}, org))["show"]
+    assert [s["available"] for s in shown["availability"]["sections"]] == [0, 0]
+    assert [s["status"] for s in shown["seats"]] == ["SOLD", "BLOCKED", "BLOCKED", "BLOCKED"]
+    assert shown["bestAvailable"] == []

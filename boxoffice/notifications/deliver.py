@@ -54,6 +54,8 @@ class ShowInfo:
     venue_city: str
     starts_at: datetime
     venue_time_zone: str = "UTC"  # IANA: mails give the start in the venue's time
+    cancelled: bool = False
+    cancel_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +111,23 @@ def compose(kind: str, payload: dict[str, Any], *, name: str, show: ShowInfo | N
                      + (f" ({reason})." if reason else "."))
         lines.append("You have not been charged. You can try again with another payment method while "
                      "your seats are still held.")
+    elif show is not None and show.cancelled and (
+            kind == "HOLD_EXPIRED" or (kind == "ORDER_CANCELLED" and not reason)
+            or (kind == "SHOW_CANCELLED" and payload.get("waitlist"))):
+        # Ended by the show's cancellation (booking/refunds/cancel_show.py), not by the fan's clock.
+        subject = f"{event} is cancelled"
+        why = " ".join((show.cancel_reason or "").split())
+        lines.append(f"We are sorry: {event} is cancelled" + (f" ({why})." if why else "."))
+        if kind == "SHOW_CANCELLED":
+            lines.append("You were on its waitlist; nothing is on sale any more.")
+        elif kind == "HOLD_EXPIRED":
+            held = _plural(hold.ticket_count, "place") if hold else "places"
+            lines.append(f"Your hold on {held} has ended. You have not been charged.")
+        elif payload.get("refunded"):
+            lines.append("Your order was cancelled and your payment refunded; it can take a few days to appear "
+                         "on your statement.")
+        else:
+            lines.append("Your order was cancelled before it was paid. You have not been charged.")
     elif kind == "HOLD_EXPIRED":
         subject = f"Your hold on {event} expired"
         count = f" on {_plural(hold.ticket_count, 'place')}" if hold else ""
@@ -245,10 +264,11 @@ class NotificationDeliverer:
                 "FROM holds WHERE id = ANY(:h)"), {"h": list(hold_ids)})}
             show_ids = {s for _, _, s in refs if s} | {o.show_id for o in orders} | {h.show_id for h in holds.values()}
             shows = {r.id: ShowInfo(r.event_name, r.performer, r.venue_name, r.venue_city, r.starts_at,
-                                    r.time_zone)
+                                    r.time_zone, r.cancelled, r.cancel_reason)
                      for r in await conn.execute(text(
                          "SELECT sh.id, e.name AS event_name, e.performer, v.name AS venue_name, v.city AS venue_city, "
-                         "sh.starts_at, v.time_zone FROM shows sh JOIN events e ON e.id = sh.event_id "
+                         "sh.starts_at, v.time_zone, sh.status = 'cancelled' AS cancelled, sh.cancel_reason "
+                         "FROM shows sh JOIN events e ON e.id = sh.event_id "
                          "JOIN venues v ON v.id = sh.venue_id WHERE sh.id = ANY(:s)"), {"s": list(show_ids)})}
         messages = []
         for i, ((outbox_id, user_id, payload), (order_id, hold_id, show_id)) in enumerate(zip(items, refs)):

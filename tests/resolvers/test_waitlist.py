@@ -8,8 +8,10 @@ import asyncio
 import uuid
 
 import pytest
+from sqlalchemy import text
 
 from booking.door.buying import CONFIRM, CREATE_ORDER, buy, refund_in_database
+from support import wait_until
 
 ENTRY = """__typename ... on WaitlistEntry { id quantity priceTierId status position createdAt show { id }
   offer { id status totalCents expiresAt seats { id status } } }
@@ -113,3 +115,24 @@ def test_user_waitlist_is_per_viewer(field) -> None:
     schema = build_schema()
     user = schema.get_type_by_name("User")
     assert any(f.python_name == field and f.metadata.get(VIEWER) for f in user.fields)  # type: ignore[union-attr]
+
+
+async def test_fans_waiting_are_told_when_the_show_is_cancelled(api) -> None:
+    """Their entries ended with no word."""
+    org, _ = await api.user("organizer")
+    buyer, _ = await api.user()
+    waiting, waiting_id = await api.user()
+    show = await api.show(org, rows=1, seats=1, ga=0)
+    await buy(api, buyer, show["id"], show["seats"])
+    assert (await api.gql(JOIN, {"s": show["id"], "q": 1, "t": None}, waiting))["joinWaitlist"]["position"] == 1
+    cancel = "mutation($s: ID!) { cancelShow(showId: $s, reason: \"Venue flooded\") { __typename } }"
+    assert (await api.gql(cancel, {"s": show["id"]}, org))["cancelShow"]["__typename"] == "Show"
+
+    async def told() -> bool:
+        async with api.services.engine.connect() as conn:
+            return bool((await conn.execute(text(
+                "SELECT count(*) FROM outbox WHERE user_id = :u AND payload->>'kind' = 'SHOW_CANCELLED' "
+                "AND payload->>'showId' = :s AND (payload->>'waitlist')::boolean"),
+                {"u": waiting_id, "s": show["id"]})).scalar_one() == 1)
+    await wait_until(told, "the waiting fan told")
+    assert (await _mine(api, waiting))["waitlist"][0]["status"] == "EXPIRED"

@@ -162,6 +162,14 @@ async def offer_parked_seats(engine: AsyncEngine, show_id: uuid.UUID, *, offer_s
     return offers
 
 
+# Those waiting for a cancelled show are told (once: the entries end with it).
+_END_WAITING = (
+    "WITH ended AS (UPDATE waitlist_entries SET status = 'expired', ended_at = now() "
+    "  WHERE show_id = :s AND status = 'waiting' RETURNING user_id) "
+    "INSERT INTO outbox (topic, user_id, payload) SELECT DISTINCT 'notification', user_id, jsonb_build_object("
+    "  'kind', 'SHOW_CANCELLED', 'showId', CAST(:s AS text), 'waitlist', true) FROM ended WHERE :tell")
+
+
 async def _offer_in_transaction(conn: AsyncConnection, show_id: uuid.UUID, offer_s: int, changes: ChangeSet) -> int:
     await lock_show_for_change(conn, show_id)
     if not (await conn.execute(text(
@@ -169,7 +177,7 @@ async def _offer_in_transaction(conn: AsyncConnection, show_id: uuid.UUID, offer
             {"s": show_id})).scalar():
         return 0  # another process is offering this show's seats right now
     show = (await conn.execute(text(
-        "SELECT sh.currency, sh.max_tickets_per_user, sh.version_sequence, "
+        "SELECT sh.currency, sh.max_tickets_per_user, sh.version_sequence, sh.status = 'cancelled' AS cancelled, "
         "  sh.status = 'scheduled' AND e.status = 'published' AND sh.starts_at > now() AS selling "
         "FROM shows sh JOIN events e ON e.id = sh.event_id WHERE sh.id = :s"), {"s": show_id})).one()
     entries: list[_Entry] = []
@@ -179,8 +187,7 @@ async def _offer_in_transaction(conn: AsyncConnection, show_id: uuid.UUID, offer
             "AND status = 'waiting' ORDER BY created_at, id LIMIT :n FOR UPDATE"),
             {"s": show_id, "n": ENTRIES_PER_ROUND})]
     else:  # cancelled, started or withdrawn: nobody can buy, so nobody waits any more
-        await conn.execute(text("UPDATE waitlist_entries SET status = 'expired', ended_at = now() "
-                                "WHERE show_id = :s AND status = 'waiting'"), {"s": show_id})
+        await conn.execute(text(_END_WAITING), {"s": show_id, "tell": show.cancelled})
     users = sorted({e.user_id for e in entries})
     in_use = await _lock_fans(conn, show_id, users) if users else {}
     parked = [_Seat(r.id, r.section_id, r.position, r.row_label, r.price_cents, r.price_tier_id)

@@ -26,3 +26,26 @@ def test_show_cancelled_gives_the_reason_and_the_refund() -> None:
     assert notice.subject == "Hamlet is cancelled: your order is refunded"
     assert "(Storm warning)" in notice.body and "refunded in full" in notice.body
     assert "Barbican, London" in notice.body
+
+
+CANCELLED = ShowInfo(event_name="Hamlet", performer="Players", venue_name="Barbican", venue_city="London",
+                     starts_at=datetime(2030, 5, 1, 19, 30, tzinfo=timezone.utc), cancelled=True,
+                     cancel_reason="Venue flooded")
+
+
+def test_a_hold_or_unpaid_order_ended_by_the_cancellation_says_so() -> None:
+    """They were told their hold expired and the seats went back on sale, to pick seats again."""
+    hold = SimpleNamespace(ticket_count=2, waitlist_offer=False)
+    for kind, payload, held in (("HOLD_EXPIRED", {}, hold), ("HOLD_EXPIRED", {}, SimpleNamespace(
+            ticket_count=1, waitlist_offer=True)), ("ORDER_CANCELLED", {}, None)):
+        notice = compose(kind, payload, name="Ada", show=CANCELLED, order=None, hold=held)
+        assert notice.subject == "Hamlet is cancelled", notice
+        assert "cancelled (Venue flooded)" in notice.body and "not been charged" in notice.body, notice.body
+        assert "back on sale" not in notice.body and "again" not in notice.body
+    late = compose("ORDER_CANCELLED", {"refunded": True}, name="Ada", show=CANCELLED, order=ORDER, hold=None)
+    assert "payment refunded" in late.body
+    waiting = compose("SHOW_CANCELLED", {"waitlist": True}, name="Ada", show=CANCELLED, order=None, hold=None)
+    assert waiting.subject == "Hamlet is cancelled" and "waitlist" in waiting.body
+    # Not cancelled: as before.
+    expired = compose("HOLD_EXPIRED", {}, name="Ada", show=SHOW, order=None, hold=hold)
+    assert expired.subject == "Your hold on Hamlet expired"

@@ -58,7 +58,7 @@ _VOID_WORDS = {"refunded": "was refunded", "disputed": "was charged back", "canc
 # statement does not depend on that column.
 _SCAN = (
     "WITH staff AS (SELECT $5::boolean OR EXISTS (SELECT 1 FROM door_staff WHERE show_id = $1 AND user_id = $2) AS ok), "
-    "void AS (SELECT reason, revoked_at FROM revoked_tickets WHERE barcode = $4 AND $3::boolean), "
+    "void AS (SELECT reason, revoked_at FROM revoked_tickets WHERE barcode = $4 AND $3::boolean AND show_id = $1), "
     # A cancelled show admits nobody from the moment it is cancelled, not once the refund job has
     # reached each order and voided its tickets.
     "cancelled AS (SELECT cancelled_at FROM shows WHERE id = $1 AND status = 'cancelled'), "
@@ -113,14 +113,17 @@ async def check_in_ticket(engine: AsyncEngine, load_show: Callable[[uuid.UUID], 
             # for its row (or a rule refused it: listed for resale). Read it as it is now.
             again = await db.fetchrow(_AFTER_RACE, row["id"])
             row.update({} if again is None else dict(again))
-    return _outcome(row, show, code if claims is not None else None)
+    return _outcome(row, show, code if claims is not None else None,
+                    other_show=claims is not None and not claims.is_for_show(show.id))
 
 
-def _outcome(row: dict[str, Any], show: ShowRecord, code: str | None) -> CheckInRecord:
+def _outcome(row: dict[str, Any], show: ShowRecord, code: str | None, *, other_show: bool) -> CheckInRecord:
     if not row["allowed"]:
         raise Forbidden("Only this show's door staff and its organizer can check tickets in.", field="showId")
     if code is None:
         raise InvalidInput("This is not a genuine ticket barcode (forged, altered or mistyped).", field="barcode")
+    if other_show:  # whatever became of it there is that show's business, not this door's
+        raise WrongShow("Do not admit: this ticket is for another show.", field="barcode")
     time_zone = row["time_zone"] or "UTC"
     if row["void_reason"] is not None:
         words = _VOID_WORDS.get(row["void_reason"], "is void")

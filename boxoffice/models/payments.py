@@ -31,6 +31,8 @@ class Payment(Base):
     # booking/checkout/intent_creation.py).
     first_payment_method: Mapped[str | None] = mapped_column(Text)
     first_payment_key: Mapped[str | None] = mapped_column(Text)
+    # The 3-D Secure return address it was sent with: the same request again finds its intent.
+    first_return_url: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(Text, nullable=False, server_default="requires_payment_method")
     amount_cents: Mapped[int] = mapped_column(Integer, nullable=False)
     currency: Mapped[str] = mapped_column(Text, nullable=False)

@@ -69,12 +69,13 @@ async def confirm_payment(engine: AsyncEngine, ctx: PaymentContext, viewer: View
     if not _PAYMENT_METHOD.match(payment_method):
         raise InvalidInput("That is not a payment method id (pm_…).", field="paymentMethod")
     async with driver(engine) as db:
-        found = await db.fetchrow(_ORDER_AND_PAYMENT, order_id, viewer.user_id, payment_method, key)
+        found = await db.fetchrow(_ORDER_AND_PAYMENT, order_id, viewer.user_id, payment_method, key, ctx.return_url)
         if (found is not None and found["first_payment_method"] is None and found["intent_id"] is None
                 and found["status"] == "pending_payment"):
             # A concurrent attempt stored its card while this statement waited for the row, after
             # its snapshot: read again, to repeat that attempt (or conflict with it) as Stripe will.
-            found = await db.fetchrow(_ORDER_AND_PAYMENT, order_id, viewer.user_id, payment_method, key)
+            found = await db.fetchrow(_ORDER_AND_PAYMENT, order_id, viewer.user_id, payment_method, key,
+                                      ctx.return_url)
     order = None if found is None else Attrs(found)
     if order is None or order.user_id != viewer.user_id or order.payment_order is None:
         raise NotFound("No such order.", field="orderId")
@@ -103,7 +104,8 @@ async def confirm_payment(engine: AsyncEngine, ctx: PaymentContext, viewer: View
             # was lost, or it was declined before its intent reached us) finds the intent first.
             first_card = order.first_payment_method == payment_method
             opened = await open_order_intent(
-                ctx.gateway, IntentRequest(order_id, order.total_cents, order.currency, ctx.secret, ctx.return_url),
+                ctx.gateway, IntentRequest(order_id, order.total_cents, order.currency, ctx.secret,
+                                           order.first_return_url or ctx.return_url),
                 card=payment_method if first_card else None, stored_card=order.first_payment_method)
             intent, intent_id = opened.intent, opened.intent.id
             if not opened.charged_card and intent.status in _CONFIRMABLE:
@@ -150,15 +152,17 @@ def _payment(found: Any, status: str, next_action_url: str | None, failure_reaso
 # (if none is stored and no intent is known yet) in the same statement: intent_creation.py repeats that
 # attempt exactly.
 _ORDER_AND_PAYMENT = (
-    "WITH card AS (UPDATE payments p SET first_payment_method = $3, first_payment_key = $4 FROM orders o "
-    "  WHERE p.order_id = $1 AND o.id = p.order_id AND o.user_id = $2 AND o.status = 'pending_payment' "
-    "  AND p.intent_id IS NULL AND p.first_payment_method IS NULL RETURNING p.first_payment_method) "
+    "WITH card AS (UPDATE payments p SET first_payment_method = $3, first_payment_key = $4, first_return_url = $5 "
+    "  FROM orders o WHERE p.order_id = $1 AND o.id = p.order_id AND o.user_id = $2 "
+    "  AND o.status = 'pending_payment' AND p.intent_id IS NULL AND p.first_payment_method IS NULL "
+    "  RETURNING p.first_payment_method) "
     f"SELECT {', '.join('o.' + c.strip() for c in ORDER_COLS.split(','))}, "
     "o.expires_at > now() AS live, p.order_id AS payment_order, p.intent_id, p.id AS payment_id, "
     "p.provider AS payment_provider, p.status AS payment_status, p.amount_cents AS payment_amount, "
     "p.currency AS payment_currency, p.next_action_url, p.failure_reason, "
     "coalesce((SELECT first_payment_method FROM card), p.first_payment_method) AS first_payment_method, "
     "CASE WHEN EXISTS (SELECT FROM card) THEN $4 ELSE p.first_payment_key END AS first_payment_key, "
+    "CASE WHEN EXISTS (SELECT FROM card) THEN $5 ELSE p.first_return_url END AS first_return_url, "
     "(SELECT sh.status FROM shows sh WHERE sh.id = o.show_id) AS show_status, "
     # A resale order whose listing is no longer for sale (its ticket voided by a refund or a dispute
     # while the buyer checked out): refused before the card is charged, as holdResaleListing refuses.

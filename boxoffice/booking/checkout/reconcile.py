@@ -119,6 +119,7 @@ async def reconcile(engine: AsyncEngine, ctx: PaymentContext, *, older_than_s: f
     async with engine.connect() as conn:
         rows = (await conn.execute(text(
             "SELECT p.order_id, p.intent_id, p.status, p.amount_cents, p.currency, p.first_payment_method, "
+            "p.first_return_url, "
             "o.status AS order_status "
             "FROM payments p JOIN orders o ON o.id = p.order_id "
             "WHERE p.updated_at <= now() - make_interval(secs => :age) AND ("
@@ -135,7 +136,9 @@ async def reconcile(engine: AsyncEngine, ctx: PaymentContext, *, older_than_s: f
                     continue  # never tried to pay yet: nothing to settle
                 # The intent may exist with its id never stored (its answer was lost): the same key
                 # finds it, and charges nothing (intent_creation.py).
-                request = IntentRequest(row.order_id, row.amount_cents, row.currency, ctx.secret, ctx.return_url)
+                # Sent as the first attempt was, whatever this process's public URL is.
+                request = IntentRequest(row.order_id, row.amount_cents, row.currency, ctx.secret,
+                                        row.first_return_url or ctx.return_url)
                 opened = await open_order_intent(ctx.gateway, request, card=None,
                                                  stored_card=row.first_payment_method)
                 intent_id = opened.intent.id

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import sys
@@ -234,6 +235,24 @@ async def test_lost_intent_creation_is_recovered(api) -> None:
     assert settled["status"] == "CONFIRMED" and settled["payment"]["status"] == "SUCCEEDED"
     assert len(settled["tickets"]) == 3 and await _intents(api, order["id"]) == 1
     await _faults(api)  # the held webhooks go out now, and change nothing
+    await _clean(api, show["id"])
+
+
+async def test_a_lost_creation_is_recovered_from_another_public_address(api) -> None:
+    """`boxoffice reconcile` (or a server restarted on another address) repeated the creation with
+    its own 3-D Secure return address: Stripe refused the different request under the same key
+    (idempotency_error), and the charged payment was never settled."""
+    fan, _, show, _, order = await _ordered(api)
+    await _faults(api, timeout_next=20, hang_ms=3000, reorder_webhooks=True, reorder_window_ms=3_600_000)
+    assert (await _confirm(api, fan, order["id"]))["payment"]["status"] == "PROCESSING"
+    await _faults(api, reorder_webhooks=True, reorder_window_ms=3_600_000)
+    elsewhere = dataclasses.replace(api.services.payments, return_url="http://10.0.0.7:9000/#/payment-return")
+    report, _ = await reconcile(api.services.engine, elsewhere)
+    assert (report.settled, report.failed) == (1, 0), report
+    settled = (await api.gql(ORDER_Q, {"id": order["id"]}, fan))["order"]
+    assert settled["status"] == "CONFIRMED" and len(settled["tickets"]) == 3
+    assert await _intents(api, order["id"]) == 1
+    await _faults(api)
     await _clean(api, show["id"])
 
 

@@ -12,7 +12,7 @@ import sys
 import uuid
 from collections.abc import Sequence
 
-from .config import load_settings
+from .config import load_settings, production_refusal
 from .embedded import resolve_database_url
 
 
@@ -38,7 +38,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
         os.environ["BOXOFFICE_PUBLIC_URL"] = f"http://{host}:{args.port}"
     settings = load_settings()
-    refusal = payment_mode.refusal(settings)
+    refusal = payment_mode.refusal(settings) or production_refusal(settings)
+    if not refusal and args.workers > 1 and not settings.redis_url:
+        # Each worker would keep its own waiting room, rate limits and live seat maps.
+        refusal = "boxoffice: --workers > 1 needs REDIS_URL (the waiting room, rate limits and live maps are shared there)"
     if refusal:  # before anything starts: no database, no migration, no socket
         print(refusal, file=sys.stderr, flush=True)
         return 2
@@ -52,8 +55,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"boxoffice: warning: {warning}", file=sys.stderr, flush=True)
     if not settings.redis_url:
         print("boxoffice: no REDIS_URL: in-process pub/sub and waiting room (one process only)", flush=True)
-        if args.workers > 1:
-            print("boxoffice: --workers > 1 needs REDIS_URL for live seat maps across workers", file=sys.stderr)
     print(f"boxoffice: serving the fan app at http://{args.host}:{args.port}/ and the API at "
           f"http://{args.host}:{args.port}/graphql (GraphiQL in a browser)", flush=True)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
@@ -152,11 +153,35 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _whole(low: int, high: int | None = None):  # type: ignore[no-untyped-def]
+    """An argparse type: a whole number from low to high."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"{value} is not {low} to {high}" if high is not None
+                                             else f"{value} is less than {low}")
+        return value
+    return parse
+
+
+_LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
+
+def _log_level(text: str) -> str:
+    # A type, not choices: argparse checks a default (BOXOFFICE_LOG_LEVEL) with its type only.
+    if text.lower() not in _LOG_LEVELS:
+        raise argparse.ArgumentTypeError(f"{text!r} is none of {', '.join(_LOG_LEVELS)}")
+    return text.lower()
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
     from .booking.audit import audit
 
     show = None
-    if args.show:
+    if args.show is not None:
         try:
             show = uuid.UUID(args.show)
         except ValueError:
@@ -167,6 +192,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
         return await audit(engine, show)
 
     report = asyncio.run(_with_engine(run))
+    if report.clean and show is not None and not asyncio.run(_with_engine(lambda engine: _show_exists(engine, show))):
+        print(f"boxoffice: no show has the id {show}", file=sys.stderr)  # nothing checked is no clean bill
+        return 2
     if report.clean:
         print("audit: every invariant holds")
         return 0
@@ -177,6 +205,13 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 1
 
 
+async def _show_exists(engine, show_id: uuid.UUID) -> bool:  # type: ignore[no-untyped-def]
+    from sqlalchemy import text
+
+    async with engine.connect() as conn:
+        return (await conn.execute(text("SELECT 1 FROM shows WHERE id = :s"), {"s": show_id})).first() is not None
+
+
 def cmd_reconcile(args: argparse.Namespace) -> int:
     from .booking.checkout.reconcile import reconcile_payments
     from .payments.provider import payment_context
@@ -185,8 +220,9 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
         async with payment_context(load_settings(), engine) as ctx:
             return await reconcile_payments(engine, ctx)
 
-    print(asyncio.run(_with_engine(run)))
-    return 0
+    report, settled = asyncio.run(_with_engine(run))
+    print(report)
+    return 0 if settled else 1  # something is still unsettled: a cron job should say so
 
 
 def cmd_stripe_sim(args: argparse.Namespace) -> int:
@@ -244,12 +280,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "browser). With no DATABASE_URL an embedded PostgreSQL is started first; pending migrations "
                     "are applied unless --no-migrate.")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
-    serve.add_argument("--port", type=int, default=8000, help="TCP port to listen on")
-    serve.add_argument("--workers", type=int, default=1, help="server processes (more than 1 needs REDIS_URL)")
+    serve.add_argument("--port", type=_whole(1, 65535), default=8000, help="TCP port to listen on")
+    serve.add_argument("--workers", type=_whole(1), default=1, help="server processes (more than 1 needs REDIS_URL)")
     serve.add_argument("--no-migrate", action="store_true", help="do not apply pending migrations at start")
-    serve.add_argument("--log-level", default=os.environ.get("BOXOFFICE_LOG_LEVEL", "info"),
-                       type=str.lower, choices=["critical", "error", "warning", "info", "debug", "trace"],
-                       help="the server's log level (BOXOFFICE_LOG_LEVEL sets the default)")
+    serve.add_argument("--log-level", default=os.environ.get("BOXOFFICE_LOG_LEVEL", "info"), type=_log_level,
+                       help=f"the server's log level: {', '.join(_LOG_LEVELS)} (BOXOFFICE_LOG_LEVEL sets the default)")
     serve.set_defaults(fn=cmd_serve)
     command("migrate", "apply all migrations",
             "Apply every pending migration to DATABASE_URL (or the embedded database); idempotent."
@@ -274,7 +309,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = command("demo", "load demo venues, events and shows",
                    "Load a stadium (10 reserved sections and a general-admission field), a theatre and a club, "
                    "with events and shows published and on sale, and the demo fan and organizer accounts.")
-    demo.add_argument("--stadium-rows", type=int, default=50, help="rows per stadium section (100 seats each)")
+    demo.add_argument("--stadium-rows", type=_whole(1, 500), default=50,
+                      help="rows per stadium section (100 seats each), 1 to 500")
     demo.set_defaults(fn=cmd_demo)
     audit = command("audit", "check the inventory and money invariants",
                     "Check that no seat is owned twice, general admission is never over capacity, every sold "
@@ -293,15 +329,15 @@ def build_parser() -> argparse.ArgumentParser:
                   "that STRIPE_API_KEY, STRIPE_API_BASE=http://H:P and STRIPE_WEBHOOK_SECRET=S. "
                   "BOXOFFICE_STRIPE_SIM_FAULTS=1 adds its test controls; refused with BOXOFFICE_ENV=production.")
     sim.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    sim.add_argument("--port", type=int, default=12111, help="TCP port to listen on")
+    sim.add_argument("--port", type=_whole(1, 65535), default=12111, help="TCP port to listen on")
     sim.add_argument("--webhook-url", required=True, metavar="URL",
                      help="where events are delivered, e.g. http://127.0.0.1:8000/webhooks/stripe")
     sim.add_argument("--webhook-secret", required=True, metavar="S", help="signs each delivery's Stripe-Signature")
     sim.add_argument("--latency-ms", type=int, default=0, metavar="N",
                      help="added to every API call, like a remote payment provider's round trip")
     sim.add_argument("--api-key", metavar="KEY", help="the one API key answered (sk_test_…)")
-    sim.add_argument("--log-level", default=os.environ.get("BOXOFFICE_LOG_LEVEL", "info"), type=str.lower,
-                     choices=["critical", "error", "warning", "info", "debug", "trace"], help="the log level")
+    sim.add_argument("--log-level", default=os.environ.get("BOXOFFICE_LOG_LEVEL", "info"), type=_log_level,
+                     help=f"the log level: {', '.join(_LOG_LEVELS)}")
     sim.set_defaults(fn=cmd_stripe_sim)
     return parser
 

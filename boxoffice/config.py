@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -182,18 +183,54 @@ def _limits(env: dict[str, str]) -> LimitPolicy:
     return dataclasses.replace(default, **chosen)  # type: ignore[arg-type]
 
 
-def _number(env: dict[str, str], name: str, default: str, kind: type[int] | type[float]) -> Any:
-    """A numeric setting; one that is not a non-negative number refuses to start with a line saying
-    which and why, not a traceback."""
+def _number(env: dict[str, str], name: str, default: str, kind: type[int] | type[float], *,
+            positive: bool = False) -> Any:
+    """A numeric setting; one that is not a finite number of at least 0 (above 0 where `positive`:
+    a pool of 0, a deadline of 0 s, a loop every 0 s) refuses to start with a line saying which and
+    why, not a traceback."""
     text = env.get(name, "").strip() or default
     try:
         value = kind(text)
     except ValueError:
         raise SystemExit(f"boxoffice: {name}={text!r} is not {'a whole number' if kind is int else 'a number'} "
                          f"(the default is {default})") from None
-    if value < 0 or value != value:  # NaN
-        raise SystemExit(f"boxoffice: {name}={text!r} must be 0 or more (the default is {default})")
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        raise SystemExit(f"boxoffice: {name}={text!r} must be {'above 0' if positive else '0 or more'} "
+                         f"(the default is {default})")
     return value
+
+
+_ON, _OFF = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _switch(env: dict[str, str], name: str, default: bool) -> bool:
+    """An on/off setting: 1/true/yes/on or 0/false/no/off; anything else refuses to start (a
+    mistyped "off" must not leave a switch on, nor a mistyped "on" off)."""
+    text = env.get(name, "").strip().lower()
+    if not text:
+        return default
+    if text in _ON or text in _OFF:
+        return text in _ON
+    raise SystemExit(f"boxoffice: {name}={env[name]!r} is neither on (1, true, yes, on) nor off (0, false, no, off)")
+
+
+def _production(env: dict[str, str]) -> bool:
+    text = env.get("BOXOFFICE_ENV", "").strip()
+    if text not in ("", "development", "production"):  # "Production" started as development
+        raise SystemExit(f"boxoffice: BOXOFFICE_ENV={text!r} is neither development (the default) nor production")
+    return text == "production"
+
+
+MIN_PRODUCTION_SECRET = 32  # characters: tokens, admission tokens and barcodes are signed with it
+
+
+def production_refusal(settings: Settings) -> str | None:
+    """Why `serve` must not start in production with these settings (payments aside: payments/mode.py)."""
+    if settings.production and len(settings.secret) < MIN_PRODUCTION_SECRET:
+        return (f"boxoffice: BOXOFFICE_SECRET has {len(settings.secret)} characters; production needs at least "
+                f"{MIN_PRODUCTION_SECRET} random ones (e.g. python3 -c 'import secrets; "
+                "print(secrets.token_urlsafe(48))'): anyone who guesses it signs in as anyone")
+    return None
 
 
 def _trusted_proxies(env: dict[str, str]) -> tuple[Network, ...]:
@@ -212,10 +249,10 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         webhook_secret = "whsec_" + _persistent_secret(data_dir, "stripe_webhook_secret")
     return Settings(
         database_url=env.get("DATABASE_URL") or None,
-        database_pooled=env.get("BOXOFFICE_DATABASE_POOLED", "0") == "1",
+        database_pooled=_switch(env, "BOXOFFICE_DATABASE_POOLED", False),
         database_replica_url=env.get("DATABASE_REPLICA_URL") or None,
         replica_max_lag_s=_number(env, "BOXOFFICE_REPLICA_MAX_LAG_S", str(Settings.replica_max_lag_s), float),
-        replica_check_s=_number(env, "BOXOFFICE_REPLICA_CHECK_S", str(Settings.replica_check_s), float),
+        replica_check_s=_number(env, "BOXOFFICE_REPLICA_CHECK_S", str(Settings.replica_check_s), float, positive=True),
         redis_url=env.get("REDIS_URL") or None,
         stripe_api_key=env.get("STRIPE_API_KEY") or None,
         stripe_api_base=env.get("STRIPE_API_BASE") or None,
@@ -225,39 +262,45 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         smtp_url=env.get("SMTP_URL") or None,
         public_url=env.get("BOXOFFICE_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/"),
         seat_delta_window_ms=_number(env, "BOXOFFICE_SEAT_DELTA_WINDOW_MS", str(Settings.seat_delta_window_ms), int),
-        ws_deflate=env.get("BOXOFFICE_WS_DEFLATE", "0") == "1",
+        ws_deflate=_switch(env, "BOXOFFICE_WS_DEFLATE", False),
         query_cache_ms=_number(env, "BOXOFFICE_QUERY_CACHE_MS", str(Settings.query_cache_ms), int),
         max_in_flight=_number(env, "BOXOFFICE_MAX_IN_FLIGHT", str(Settings.max_in_flight), int),
-        db_pool_size=_number(env, "BOXOFFICE_DB_POOL_SIZE", str(Settings.db_pool_size), int),
+        db_pool_size=_number(env, "BOXOFFICE_DB_POOL_SIZE", str(Settings.db_pool_size), int, positive=True),
         shed_wait_ms=_number(env, "BOXOFFICE_SHED_WAIT_MS", str(Settings.shed_wait_ms), float),
         shed_queue=_number(env, "BOXOFFICE_SHED_QUEUE", str(Settings.shed_queue), int),
         waiting_room_in_flight=_number(env, "BOXOFFICE_WAITING_ROOM_IN_FLIGHT", str(Settings.waiting_room_in_flight), int),
         waiting_room_wait_ms=_number(env, "BOXOFFICE_WAITING_ROOM_WAIT_MS", str(Settings.waiting_room_wait_ms), float),
         validation_budget_ms=_number(env, "BOXOFFICE_VALIDATION_BUDGET_MS", str(Settings.validation_budget_ms), float),
         max_response_bytes=_number(env, "BOXOFFICE_MAX_RESPONSE_BYTES", str(Settings.max_response_bytes), int),
-        max_seats_per_request=_number(env, "BOXOFFICE_MAX_SEATS_PER_REQUEST", str(Settings.max_seats_per_request), int),
-        hold_fast_path=env.get("BOXOFFICE_HOLD_FAST_PATH", "1") != "0",
-        fast_path=env.get("BOXOFFICE_FAST_PATH", "1") != "0",
+        max_seats_per_request=_number(env, "BOXOFFICE_MAX_SEATS_PER_REQUEST", str(Settings.max_seats_per_request), int,
+                                      positive=True),
+        hold_fast_path=_switch(env, "BOXOFFICE_HOLD_FAST_PATH", True),
+        fast_path=_switch(env, "BOXOFFICE_FAST_PATH", True),
         # Behind PgBouncer the group commit gave holds a p99 of seconds (docs/PERFORMANCE.md, Scale-out).
         hold_batch=_number(env, "BOXOFFICE_HOLD_BATCH",
-                           "1" if env.get("BOXOFFICE_DATABASE_POOLED", "0") == "1" else str(Settings.hold_batch), int),
-        hold_batches=_number(env, "BOXOFFICE_HOLD_BATCHES", str(Settings.hold_batches), int),
-        hold_sweep_interval_s=_number(env, "BOXOFFICE_HOLD_SWEEP_INTERVAL_S", str(Settings.hold_sweep_interval_s), float),
-        waitlist_offer_s=_number(env, "BOXOFFICE_WAITLIST_OFFER_S", str(Settings.waitlist_offer_s), int),
-        waitlist_interval_s=_number(env, "BOXOFFICE_WAITLIST_INTERVAL_S", str(Settings.waitlist_interval_s), float),
-        refund_interval_s=_number(env, "BOXOFFICE_REFUND_INTERVAL_S", str(Settings.refund_interval_s), float),
-        refund_concurrency=_number(env, "BOXOFFICE_REFUND_CONCURRENCY", str(Settings.refund_concurrency), int),
-        refund_claim_s=_number(env, "BOXOFFICE_REFUND_CLAIM_S", str(Settings.refund_claim_s), float),
-        token_ttl_s=_number(env, "BOXOFFICE_TOKEN_TTL_S", str(Settings.token_ttl_s), int),
+                           "1" if _switch(env, "BOXOFFICE_DATABASE_POOLED", False) else str(Settings.hold_batch), int,
+                           positive=True),
+        hold_batches=_number(env, "BOXOFFICE_HOLD_BATCHES", str(Settings.hold_batches), int, positive=True),
+        hold_sweep_interval_s=_number(env, "BOXOFFICE_HOLD_SWEEP_INTERVAL_S", str(Settings.hold_sweep_interval_s), float,
+                                      positive=True),
+        waitlist_offer_s=_number(env, "BOXOFFICE_WAITLIST_OFFER_S", str(Settings.waitlist_offer_s), int, positive=True),
+        waitlist_interval_s=_number(env, "BOXOFFICE_WAITLIST_INTERVAL_S", str(Settings.waitlist_interval_s), float,
+                                    positive=True),
+        refund_interval_s=_number(env, "BOXOFFICE_REFUND_INTERVAL_S", str(Settings.refund_interval_s), float,
+                                  positive=True),
+        refund_concurrency=_number(env, "BOXOFFICE_REFUND_CONCURRENCY", str(Settings.refund_concurrency), int,
+                                   positive=True),
+        refund_claim_s=_number(env, "BOXOFFICE_REFUND_CLAIM_S", str(Settings.refund_claim_s), float, positive=True),
+        token_ttl_s=_number(env, "BOXOFFICE_TOKEN_TTL_S", str(Settings.token_ttl_s), int, positive=True),
         session_cache_s=_number(env, "BOXOFFICE_SESSION_CACHE_S", str(Settings.session_cache_s), float),
         signed_in_cache=_number(env, "BOXOFFICE_SIGNED_IN_CACHE", str(Settings.signed_in_cache), int),
         limits=_limits(env),
         trusted_proxies=_trusted_proxies(env),
-        body_timeout_s=_number(env, "BOXOFFICE_BODY_TIMEOUT_S", str(Settings.body_timeout_s), float),
-        ws_init_timeout_s=_number(env, "BOXOFFICE_WS_INIT_TIMEOUT_S", str(Settings.ws_init_timeout_s), float),
-        production=env.get("BOXOFFICE_ENV", "development") == "production",
-        stripe_sim_faults=(env.get("BOXOFFICE_STRIPE_SIM_FAULTS", "0") == "1"
-                           and env.get("BOXOFFICE_ENV", "development") != "production"),
-        graphiql=None if not env.get("BOXOFFICE_GRAPHIQL") else env["BOXOFFICE_GRAPHIQL"] != "0",
-        introspection=env.get("BOXOFFICE_INTROSPECTION", "1") != "0",
+        body_timeout_s=_number(env, "BOXOFFICE_BODY_TIMEOUT_S", str(Settings.body_timeout_s), float, positive=True),
+        ws_init_timeout_s=_number(env, "BOXOFFICE_WS_INIT_TIMEOUT_S", str(Settings.ws_init_timeout_s), float,
+                                  positive=True),
+        production=_production(env),
+        stripe_sim_faults=_switch(env, "BOXOFFICE_STRIPE_SIM_FAULTS", False) and not _production(env),
+        graphiql=None if not env.get("BOXOFFICE_GRAPHIQL", "").strip() else _switch(env, "BOXOFFICE_GRAPHIQL", True),
+        introspection=_switch(env, "BOXOFFICE_INTROSPECTION", True),
     )

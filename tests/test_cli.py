@@ -84,3 +84,52 @@ def test_a_setting_that_is_not_a_number_refuses_to_start_in_one_line() -> None:
         with pytest.raises(SystemExit) as refused:
             load_settings({"BOXOFFICE_SECRET": "s", "STRIPE_WEBHOOK_SECRET": "whsec_x", name: value})
         assert name in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_settings_that_would_misbehave_refuse_to_start_in_one_line() -> None:
+    """Each of these started: "Production" as development (the simulator handing out tickets),
+    "false" left introspection on, a pool of 0 had no bound, a deadline of 0 s refused every request."""
+    from boxoffice.config import load_settings
+
+    base = {"BOXOFFICE_SECRET": "s", "STRIPE_WEBHOOK_SECRET": "whsec_x"}
+    for name, value in (("BOXOFFICE_ENV", "Production"), ("BOXOFFICE_ENV", "prod"),
+                        ("BOXOFFICE_STRIPE_SIM_FAULTS", "maybe"), ("BOXOFFICE_INTROSPECTION", "disabled"),
+                        ("BOXOFFICE_DB_POOL_SIZE", "0"), ("BOXOFFICE_BODY_TIMEOUT_S", "0"),
+                        ("BOXOFFICE_BODY_TIMEOUT_S", "inf"), ("BOXOFFICE_TOKEN_TTL_S", "0"),
+                        ("BOXOFFICE_HOLD_SWEEP_INTERVAL_S", "0")):
+        with pytest.raises(SystemExit) as refused:
+            load_settings({**base, name: value})
+        assert name in str(refused.value) and "\n" not in str(refused.value), (name, value)
+    assert not load_settings({**base, "BOXOFFICE_INTROSPECTION": "false"}).introspection
+    assert not load_settings({**base, "BOXOFFICE_GRAPHIQL": "Off"}).graphiql_enabled
+    assert load_settings({**base, "BOXOFFICE_STRIPE_SIM_FAULTS": "true"}).stripe_sim_faults
+    assert load_settings({**base, "BOXOFFICE_MAX_IN_FLIGHT": "0"}).max_in_flight == 0  # 0: never shed
+
+
+def test_serve_refuses_what_it_cannot_run_before_touching_anything(tmp_path: Path) -> None:
+    env = {**os.environ, "BOXOFFICE_DATA_DIR": str(tmp_path), "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/x"}
+    env.pop("REDIS_URL", None)
+    # Each worker would keep its own waiting room and rate limits: twice the attempts got through.
+    workers = subprocess.run([*BOXOFFICE, "serve", "--workers", "2"], env=env, capture_output=True, text=True,
+                             timeout=60)
+    assert workers.returncode == 2 and "REDIS_URL" in workers.stderr and "Traceback" not in workers.stderr
+    # A guessable secret signs every token, admission token and barcode.
+    weak = subprocess.run([*BOXOFFICE, "serve"], env={**env, "BOXOFFICE_ENV": "production", "BOXOFFICE_SECRET": "a",
+                                                      "STRIPE_API_KEY": "sk_live_x", "STRIPE_WEBHOOK_SECRET": "whsec_x"},
+                          capture_output=True, text=True, timeout=60)
+    assert weak.returncode == 2 and "BOXOFFICE_SECRET" in weak.stderr and "Traceback" not in weak.stderr
+    for args, extra in ((["serve", "--port", "99999"], {}), (["serve", "--port", "0"], {}),
+                        (["serve", "--workers", "0"], {}), (["demo", "--stadium-rows", "0"], {}),
+                        (["serve"], {"BOXOFFICE_LOG_LEVEL": "verbose"}),
+                        (["stripe-sim", "--port", "70000", "--webhook-url", "http://x/", "--webhook-secret", "s"], {})):
+        refused = subprocess.run([*BOXOFFICE, *args], env={**env, **extra}, capture_output=True, text=True,
+                                 timeout=60)
+        assert refused.returncode == 2 and "Traceback" not in refused.stderr, (args, refused.stderr)
+
+
+def test_auditing_a_show_that_does_not_exist_says_so(private_database_url, tmp_path: Path) -> None:
+    """It said every invariant holds (nothing was checked)."""
+    missing = _run(["audit", "--show", str(uuid.uuid4())], private_database_url, tmp_path)
+    assert missing.returncode == 2 and "no show" in missing.stderr, missing.stdout + missing.stderr
+    empty = _run(["audit", "--show", ""], private_database_url, tmp_path)  # audited every show
+    assert empty.returncode == 2

@@ -168,10 +168,12 @@ async def reconcile(engine: AsyncEngine, ctx: PaymentContext, *, older_than_s: f
     return report, changes
 
 
-async def reconcile_payments(engine: AsyncEngine, ctx: PaymentContext) -> str:
+async def reconcile_payments(engine: AsyncEngine, ctx: PaymentContext) -> tuple[str, bool]:
+    """`boxoffice reconcile`: what it did, and whether everything it tried is settled."""
     report, _ = await reconcile(engine, ctx)
     # Refunds owed to refunded orders (booking/refunds/): the servers retry them every second too.
     owed = await pay_back_due(engine, ctx, concurrency=4, claim_s=60, limit=10_000)
-    return f"{report}; refunds owed: {owed.refunded} made, {owed.failed} not made yet"
+    return (f"{report}; refunds owed: {owed.refunded} made, {owed.failed} not made yet",
+            report.failed == 0 and owed.failed == 0)
 
 

@@ -7,27 +7,16 @@ import io
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
 from reportlab.lib.utils import ImageReader
-from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 
 from ..catalog.venue_time import venue_clock, venue_date
+from .pdf_fonts import font_set
 from .ticket_qr import qr_code
 from .tickets import TicketDocument, format_price
 
 PAGE_W, PAGE_H = A4
 MARGIN = 20 * mm
 QR_SIZE = 62 * mm
-
-
-def _fit(text: str, font: str, size: float, width: float, min_size: float = 10) -> tuple[str, float]:
-    """Shrinks the font down to min_size, then cuts the text with an ellipsis, to fit width."""
-    while size > min_size and stringWidth(text, font, size) > width:
-        size -= 1
-    if stringWidth(text, font, size) <= width:
-        return text, size
-    while text and stringWidth(text + "…", font, size) > width:
-        text = text[:-1]
-    return text + "…", size
 
 
 def _qr_image(barcode: str) -> ImageReader:
@@ -39,6 +28,8 @@ def _qr_image(barcode: str) -> ImageReader:
 
 
 def render_ticket_pdf(doc: TicketDocument) -> bytes:
+    # Every piece of text goes through fonts: names can be in any script (pdf_fonts.py).
+    fonts = font_set()
     out = io.BytesIO()
     c = Canvas(out, pagesize=A4, invariant=True)
     c.setTitle(f"Ticket: {doc.event_name}")
@@ -52,20 +43,17 @@ def render_ticket_pdf(doc: TicketDocument) -> bytes:
     c.setFillColorRGB(0.12, 0.14, 0.2)
     c.rect(0, PAGE_H - 28 * mm, PAGE_W, 28 * mm, stroke=0, fill=1)
     c.setFillColorRGB(1, 1, 1)
-    c.setFont("Helvetica-Bold", 14)
-    c.drawString(MARGIN, PAGE_H - 17 * mm, "boxoffice · E-TICKET")
-    c.setFont("Helvetica", 10)
-    c.drawRightString(PAGE_W - MARGIN, PAGE_H - 17 * mm, f"Ticket {doc.ticket_id}")
+    fonts.draw(c, MARGIN, PAGE_H - 17 * mm, fonts.line("boxoffice · E-TICKET", "bold"), 14)
+    fonts.draw(c, PAGE_W - MARGIN, PAGE_H - 17 * mm, fonts.line(f"Ticket {doc.ticket_id}", "regular"), 10,
+               anchor="right")
 
     c.setFillColorRGB(0, 0, 0)
     y = PAGE_H - 45 * mm
-    name, size = _fit(doc.event_name, "Helvetica-Bold", 26, width)
-    c.setFont("Helvetica-Bold", size)
-    c.drawString(MARGIN, y, name)
+    name, size = fonts.fit(doc.event_name, "bold", 26, width)
+    fonts.draw(c, MARGIN, y, name, size)
     y -= 9 * mm
-    performer, size = _fit(doc.performer, "Helvetica", 15, width)
-    c.setFont("Helvetica", size)
-    c.drawString(MARGIN, y, performer)
+    performer, size = fonts.fit(doc.performer, "regular", 15, width)
+    fonts.draw(c, MARGIN, y, performer, size)
 
     # Details on the left, QR code on the right.
     top = y - 12 * mm
@@ -82,13 +70,11 @@ def render_ticket_pdf(doc: TicketDocument) -> bytes:
     ]
     y = top
     for label, value in details:
-        c.setFont("Helvetica", 8)
         c.setFillColorRGB(0.4, 0.4, 0.4)
-        c.drawString(MARGIN, y, label.upper())
+        fonts.draw(c, MARGIN, y, fonts.line(label.upper(), "regular"), 8)
         c.setFillColorRGB(0, 0, 0)
-        shown, size = _fit(value, "Helvetica-Bold", 12, text_width, min_size=7)
-        c.setFont("Helvetica-Bold", size)
-        c.drawString(MARGIN, y - 5 * mm, shown)
+        shown, size = fonts.fit(value, "bold", 12, text_width, min_size=7)
+        fonts.draw(c, MARGIN, y - 5 * mm, shown, size)
         y -= 12 * mm
 
     qr_x = PAGE_W - MARGIN - QR_SIZE
@@ -102,14 +88,13 @@ def render_ticket_pdf(doc: TicketDocument) -> bytes:
     c.line(MARGIN, y, PAGE_W - MARGIN, y)
     c.setDash()
     y -= 9 * mm
-    code, size = _fit(doc.barcode, "Courier-Bold", 11, width, min_size=6)
-    c.setFont("Courier-Bold", size)
-    c.drawCentredString(PAGE_W / 2, y, code)
+    code, size = fonts.fit(doc.barcode, "mono-bold", 11, width, min_size=6)
+    fonts.draw(c, PAGE_W / 2, y, code, size, anchor="centre")
     y -= 8 * mm
-    c.setFont("Helvetica", 9)
     c.setFillColorRGB(0.3, 0.3, 0.3)
-    c.drawCentredString(PAGE_W / 2, y, "Show this code at the entrance. It admits one person, once; "
-                                       "copies are refused after the first scan.")
+    notice = fonts.fit("Show this code at the entrance. It admits one person, once; "
+                       "copies are refused after the first scan.", "regular", 9, width, min_size=7)
+    fonts.draw(c, PAGE_W / 2, y, *notice, anchor="centre")
     c.showPage()
     c.save()
     return out.getvalue()

@@ -2,14 +2,49 @@
 
 const LOCALE = navigator.language || 'en';
 
+/**
+ * Stripe's zero-decimal currencies: an amount in them counts whole units (5000 JPY is ¥5,000). The same
+ * set as ZERO_DECIMAL in boxoffice/booking/catalog/currencies.py, the server's table of the currencies a
+ * show can be priced in. Every other priced currency is counted in hundredths, including a few that
+ * Intl writes without decimals (ISK, HUF, COP, IDR, PKR...): Stripe, and so the API, still counts those
+ * in hundredths, so Intl's fraction digits cannot tell the unit of a `*Cents` field.
+ */
+const ZERO_DECIMAL = new Set(['BIF', 'CLP', 'DJF', 'GNF', 'JPY', 'KMF', 'KRW', 'MGA', 'PYG', 'RWF', 'UGX', 'VND',
+  'VUV', 'XAF', 'XOF', 'XPF']);
+
+/** Decimal places of the unit the API's `*Cents` amounts are counted in: 0 for JPY, 2 for EUR. */
+export function minorUnitDigits(currency: string): number {
+  return ZERO_DECIMAL.has(currency.toUpperCase()) ? 0 : 2;
+}
+
+/** An amount typed in the currency's own units ("50.5" EUR, "5000" JPY) in its minor unit (5050, 5000). */
+export function toMinorUnits(amount: string | number, currency: string): number {
+  return Math.round(Number(amount) * 10 ** minorUnitDigits(currency));
+}
+
+/** An amount in the minor unit (5050 EUR cents) in the currency's own units (50.5), e.g. for an input. */
+export function fromMinorUnits(cents: number, currency: string): number {
+  return cents / 10 ** minorUnitDigits(currency);
+}
+
+const formatters = new Map<string, Intl.NumberFormat>();
+
+/** An amount in the currency's minor unit, written for people: money(5050, 'EUR') → "€50.50", money(5000, 'JPY') → "¥5,000". */
 export function money(cents: number, currency: string): string {
-  const whole = cents % 100 === 0;
-  return new Intl.NumberFormat(LOCALE, {
-    style: 'currency',
-    currency,
-    minimumFractionDigits: whole ? 0 : 2,
-    maximumFractionDigits: 2,
-  }).format(cents / 100);
+  const digits = minorUnitDigits(currency);
+  const whole = cents % 10 ** digits === 0;
+  const key = `${currency}|${whole}`;
+  let format = formatters.get(key);
+  if (!format) {
+    format = new Intl.NumberFormat(LOCALE, {
+      style: 'currency',
+      currency,
+      minimumFractionDigits: whole ? 0 : digits,
+      maximumFractionDigits: digits,
+    });
+    formatters.set(key, format);
+  }
+  return format.format(fromMinorUnits(cents, currency));
 }
 
 /**

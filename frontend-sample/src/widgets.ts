@@ -52,39 +52,48 @@ export function ticketList(tickets: Ticket[], sections: SectionAvailability[] = 
   const sectionName = (id: string) => sections.find((s) => s.sectionId === id)?.name ?? 'General admission';
   return h('ul', { class: 'tickets' }, ...tickets.map((ticket, i) => {
     const what = ticket.seat ? seatName(ticket.seat) : `${sectionName(ticket.sectionId)} (general admission)`;
-    const button = h('button', { type: 'button', class: 'button ticket-link', 'data-ticket-id': ticket.id },
-      'Open ticket (PDF)', h('span', { class: 'visually-hidden' }, ` for ${what}`));
-    const status = h('div');
-    button.addEventListener('click', async () => {
-      // Open the tab now, while the click still counts as a user gesture; fill it once the PDF is here.
-      const tab = window.open('', '_blank');
-      busy(button, true);
-      status.replaceChildren();
-      try {
-        const url = URL.createObjectURL(await fetchTicketPdf(ticket.pdfUrl));
-        if (tab) tab.location.href = url;
-        else saveAs(url, `ticket-${i + 1}-${ticket.id}.pdf`); // pop-ups blocked: download instead
-        window.setTimeout(() => URL.revokeObjectURL(url), 5 * 60_000);
-        announce('Ticket opened.');
-      } catch (error) {
-        tab?.close();
-        status.replaceChildren(notice('error', describeError(error)));
-      } finally {
-        busy(button, false);
-      }
-    });
     if (ticket.status === 'VOID') {
       // Its barcode is revoked and its PDF refused (404): say so instead of offering either.
       return h('li', { class: 'ticket card ticket-void' }, h('h3', {}, what),
         h('p', { class: 'muted' }, 'Void: refunded, cancelled, transferred or resold. It no longer admits anyone.'));
     }
-    return h('li', { class: 'ticket card' },
-      h('h3', {}, what),
-      qrImage(ticket.qrSvg, `QR code to scan at the door, ${what}`),
-      h('p', { class: 'barcode' }, h('span', { class: 'muted' }, 'Barcode '), h('code', {}, ticket.barcode)),
-      button,
-      status);
+    return h('li', { class: 'ticket card' }, h('h3', {}, what), ...ticketPass(ticket, what, `ticket-${i + 1}-${ticket.id}.pdf`));
   }));
+}
+
+/**
+ * What gets a fan in at the door, for a ticket that is not void: its QR code, its barcode and a button
+ * that opens its PDF (fetched with the owner's token, then shown from a blob URL).
+ */
+export function ticketPass(ticket: Pick<Ticket, 'id' | 'barcode' | 'qrSvg' | 'pdfUrl'>, what: string,
+  filename = `ticket-${ticket.id}.pdf`): HTMLElement[] {
+  const button = h('button', { type: 'button', class: 'button ticket-link', 'data-ticket-id': ticket.id },
+    'Open ticket (PDF)', h('span', { class: 'visually-hidden' }, ` for ${what}`));
+  const status = h('div');
+  button.addEventListener('click', async () => {
+    // Open the tab now, while the click still counts as a user gesture; fill it once the PDF is here.
+    const tab = window.open('', '_blank');
+    busy(button, true);
+    status.replaceChildren();
+    try {
+      const url = URL.createObjectURL(await fetchTicketPdf(ticket.pdfUrl));
+      if (tab) tab.location.href = url;
+      else saveAs(url, filename); // pop-ups blocked: download instead
+      window.setTimeout(() => URL.revokeObjectURL(url), 5 * 60_000);
+      announce('Ticket opened.');
+    } catch (error) {
+      tab?.close();
+      status.replaceChildren(notice('error', describeError(error)));
+    } finally {
+      busy(button, false);
+    }
+  });
+  return [
+    qrImage(ticket.qrSvg, `QR code to scan at the door, ${what}`),
+    h('p', { class: 'barcode' }, h('span', { class: 'muted' }, 'Barcode '), h('code', {}, ticket.barcode)),
+    button,
+    status,
+  ];
 }
 
 /**

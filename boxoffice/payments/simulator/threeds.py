@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from ...booking.catalog.currencies import ZERO_DECIMAL
 from .objects import ApiError, IntentRecord
 from .operations import PaymentOperations
 from .store import SimulatorStore
@@ -30,6 +31,15 @@ button{{font-size:1rem;padding:.6rem 1.2rem;margin-right:.6rem}}</style></head>
 
 def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(_PAGE.format(title=html.escape(title), body=body), status_code=status)
+
+
+def _amount(amount: int, currency: str) -> str:
+    """An intent's amount (in the currency's smallest unit, as Stripe counts it) for people:
+    5000 JPY is "5,000 JPY" (zero-decimal: whole yen), 5050 EUR is "50.50 EUR"."""
+    code = currency.upper()
+    if code in ZERO_DECIMAL:
+        return f"{amount:,} {code}"
+    return f"{amount / 100:,.2f} {code}"
 
 
 def _with_query(url: str, extra: dict[str, str]) -> str:
@@ -63,7 +73,7 @@ class AuthenticationPages:
         intent = await self._intent(request)
         if intent is None:
             return _page("Unknown payment", "<p>No such payment.</p>", 404)
-        amount = f"{intent.amount / 100:.2f} {intent.currency.upper()}"
+        amount = _amount(intent.amount, intent.currency)
         if intent.status != "requires_action":
             return _page("Nothing to authenticate",
                          f"<p>Payment {html.escape(intent.id)} is {html.escape(intent.status)}.</p>",

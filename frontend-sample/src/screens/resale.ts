@@ -4,7 +4,7 @@
 import { describeError, describeProblem, gql, HOLD_PROBLEM_FIELDS, newIdempotencyKey, problemOf, REJECTED_FIELDS } from '../api';
 import { currentUser } from '../auth';
 import { busy, h, notice } from '../dom';
-import { money } from '../format';
+import { minorUnitDigits, money, toMinorUnits } from '../format';
 import { currentPath, navigate, titled, type ScreenContext } from '../router';
 import type { Problem } from '../types';
 
@@ -120,7 +120,9 @@ export async function resaleScreen({ root, params, query, signal }: ScreenContex
   }
 
   function sellTicket(show: ResaleShow, ticketId: string): HTMLElement {
-    const price = h('input', { type: 'number', min: '0.01', step: '0.01', required: true, id: 'resale-price' });
+    // In the currency's own units: whole yen for JPY, cents for EUR.
+    const step = String(10 ** -minorUnitDigits(show.currency));
+    const price = h('input', { type: 'number', min: step, step, required: true, id: 'resale-price' });
     const submit = h('button', { type: 'submit' }, 'List for resale');
     const form = h('form', { class: 'sell-ticket' }, h('label', { for: 'resale-price' }, `Price (${show.currency})`), price, submit);
     form.addEventListener('submit', (event) => {
@@ -129,7 +131,7 @@ export async function resaleScreen({ root, params, query, signal }: ScreenContex
         busy(submit, true, 'Listing…');
         try {
           const { listForResale } = await gql<{ listForResale: { __typename: string } }>(
-            LIST, { ticketId, priceCents: Math.round(Number(price.value) * 100) });
+            LIST, { ticketId, priceCents: toMinorUnits(price.value, show.currency) });
           if (report(problemOf(listForResale) as Problem | null, 'Listed: you are refunded the price when a fan buys it.')) {
             navigate(`/shows/${encodeURIComponent(show.id)}/resale`, { replace: true });
           }

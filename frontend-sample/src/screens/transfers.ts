@@ -1,12 +1,15 @@
 // "My tickets": every ticket the fan holds (from their confirmed orders), passed to a friend by e-mail
 // (transferTicket, cancelTransfer) or offered for resale (a link to the show's resale screen), and
-// the tickets friends are passing to them (viewer.incomingTransfers, acceptTransfer).
+// the tickets friends are passing to them (viewer.incomingTransfers, acceptTransfer). The tickets friends
+// passed on are shown with their QR code and PDF, as they are in no order of the fan's. Orders are paged
+// through to the last, so a ticket in an old order can be passed on or resold too.
 import { describeError, describeProblem, gql, problemOf, REJECTED_FIELDS } from '../api';
 import { currentUser } from '../auth';
 import { busy, h, notice } from '../dom';
 import { dateTime } from '../format';
 import { currentPath, navigate, titled, type ScreenContext } from '../router';
 import type { Problem } from '../types';
+import { ticketPass } from '../widgets';
 
 interface TicketRow {
   id: string;
@@ -17,6 +20,13 @@ interface TicketRow {
   resaleListing: { id: string; priceCents: number } | null;
 }
 
+/** A ticket a friend passed on, with what gets its new holder in: it is in no order of theirs. */
+interface ReceivedTicket extends TicketRow {
+  barcode: string;
+  qrSvg: string;
+  pdfUrl: string;
+}
+
 interface Transfer {
   __typename?: 'TicketTransfer';
   id: string;
@@ -24,6 +34,10 @@ interface Transfer {
   toEmail: string;
   createdAt: string;
   ticket: TicketRow;
+}
+
+interface IncomingTransfer extends Transfer {
+  ticket: ReceivedTicket;
 }
 
 interface OrderRow {
@@ -36,10 +50,13 @@ interface OrderRow {
 const TICKET_FIELDS = `id status sectionId seat { section row number } transfer { id status toEmail }
   resaleListing { id priceCents }`;
 const TRANSFER_FIELDS = `id status toEmail createdAt ticket { ${TICKET_FIELDS} }`;
-const LOAD = `query MyTickets { viewer { id
-  orders(first: 50) { edges { node { id status show { id startsAt event { name venue { timeZone } } }
-    tickets { ${TICKET_FIELDS} } } } }
-  incomingTransfers { ${TRANSFER_FIELDS} } } }`;
+const PAGE_SIZE = 50;
+// The first page brings the incoming transfers as well; the next ones only more orders.
+const LOAD = `query MyTickets($first: Int!, $after: String, $withTransfers: Boolean!) { viewer { id
+  orders(first: $first, after: $after) { edges { node { id status show { id startsAt event { name venue { timeZone } } }
+    tickets { ${TICKET_FIELDS} } } } pageInfo { hasNextPage endCursor } }
+  incomingTransfers @include(if: $withTransfers) { id status toEmail createdAt
+    ticket { ${TICKET_FIELDS} barcode qrSvg pdfUrl } } } }`;
 const SEND = `mutation SendTicket($ticketId: ID!, $toEmail: String!) {
   transferTicket(ticketId: $ticketId, toEmail: $toEmail) { __typename ... on TicketTransfer { ${TRANSFER_FIELDS} } ${REJECTED_FIELDS} } }`;
 const CANCEL = `mutation CancelTransfer($transferId: ID!) {
@@ -81,9 +98,9 @@ export async function transfersScreen({ root, signal }: ScreenContext): Promise<
     }
   };
 
-  const ticketItem = (order: OrderRow | null, t: TicketRow): HTMLElement => {
+  const ticketItem = (order: OrderRow | null, t: TicketRow, pass: HTMLElement[] = []): HTMLElement => {
     const item = h('li', { class: 'ticket-row', 'data-ticket': t.id },
-      h('strong', {}, place(t.seat)), ' ', h('span', { class: 'muted' }, t.status === 'VALID' ? '' : t.status));
+      h('strong', {}, place(t.seat)), ' ', h('span', { class: 'muted' }, t.status === 'VALID' ? '' : t.status), ...pass);
     if (t.transfer?.status === 'PENDING') {
       const cancel = h('button', { type: 'button' }, 'Cancel transfer');
       cancel.addEventListener('click', () => void act(cancel, 'Cancel transfer',
@@ -113,15 +130,44 @@ export async function transfersScreen({ root, signal }: ScreenContext): Promise<
     return item;
   };
 
+  interface Page {
+    viewer: {
+      orders: { edges: { node: OrderRow }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } };
+      incomingTransfers?: IncomingTransfer[];
+    } | null;
+  }
+
+  /** Every order of the fan's, page by page, and the transfers offered to them; null when signed out. */
+  async function fetchAll(): Promise<{ orders: OrderRow[]; incomingTransfers: IncomingTransfer[] } | null> {
+    const orders: OrderRow[] = [];
+    let incomingTransfers: IncomingTransfer[] = [];
+    let after: string | null = null;
+    for (;;) {
+      const data: Page = await gql<Page>(LOAD, { first: PAGE_SIZE, after, withTransfers: after === null }, signal);
+      if (!data.viewer) return null;
+      if (after === null) incomingTransfers = data.viewer.incomingTransfers ?? [];
+      orders.push(...data.viewer.orders.edges.map((e) => e.node));
+      const { hasNextPage, endCursor } = data.viewer.orders.pageInfo;
+      if (!hasNextPage || !endCursor || endCursor === after) return { orders, incomingTransfers };
+      after = endCursor;
+    }
+  }
+
+  /** A ticket a friend passed on: what it is, its QR code and PDF (the fan's only way to them), and the send form. */
+  const receivedItem = (t: ReceivedTicket): HTMLElement => {
+    const item = ticketItem(null, t, ticketPass(t, place(t.seat)));
+    item.classList.add('received-ticket');
+    return item;
+  };
+
   async function load(): Promise<void> {
-    let data: { viewer: { orders: { edges: { node: OrderRow }[] }; incomingTransfers: Transfer[] } | null };
+    let viewer: Awaited<ReturnType<typeof fetchAll>>;
     try {
-      data = await gql(LOAD, {}, signal);
+      viewer = await fetchAll();
     } catch (error) {
       mine.replaceChildren(notice('error', describeError(error)));
       return;
     }
-    const viewer = data.viewer;
     if (!viewer) return;
     const pending = viewer.incomingTransfers.filter((x) => x.status === 'PENDING');
     incoming.replaceChildren(h('h2', { id: 'incoming-title' }, 'Tickets sent to you'),
@@ -133,7 +179,7 @@ export async function transfersScreen({ root, signal }: ScreenContext): Promise<
             'The ticket is yours, with its own new code.'));
           return h('li', { class: 'incoming-transfer' }, place(x.ticket.seat), ' ', accept);
         })));
-    const orders = viewer.orders.edges.map((e) => e.node).filter((o) => o.status === 'CONFIRMED' && o.tickets.length);
+    const orders = viewer.orders.filter((o) => o.status === 'CONFIRMED' && o.tickets.length);
     // Tickets friends passed on are the fan's too, though in no order of theirs.
     const received = viewer.incomingTransfers.filter((x) => x.status === 'ACCEPTED' && x.ticket.status !== 'VOID');
     mine.replaceChildren(h('h2', { id: 'mine-title' }, 'Your tickets'),
@@ -142,7 +188,7 @@ export async function transfersScreen({ root, signal }: ScreenContext): Promise<
           h('h3', {}, `${o.show.event.name} · ${dateTime(o.show.startsAt, o.show.event.venue.timeZone)}`),
           h('ul', {}, ...o.tickets.map((t) => ticketItem(o, t))))),
         ...(received.length ? [h('li', {}, h('h3', {}, 'Passed to you by friends'),
-          h('ul', {}, ...received.map((x) => ticketItem(null, x.ticket))))] : [])));
+          h('ul', {}, ...received.map((x) => receivedItem(x.ticket))))] : [])));
   }
 
   await load();

@@ -309,8 +309,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = command("demo", "load demo venues, events and shows",
                    "Load a stadium (10 reserved sections and a general-admission field), a theatre and a club, "
                    "with events and shows published and on sale, and the demo fan and organizer accounts.")
-    demo.add_argument("--stadium-rows", type=_whole(1, 500), default=50,
-                      help="rows per stadium section (100 seats each), 1 to 500")
+    demo.add_argument("--stadium-rows", type=_whole(1, 100), default=50,
+                      help="rows per stadium section (100 seats each), 1 to 100")
     demo.set_defaults(fn=cmd_demo)
     audit = command("audit", "check the inventory and money invariants",
                     "Check that no seat is owned twice, general admission is never over capacity, every sold "

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .booking.accounts.limit_policy import Backoff, LimitPolicy, RateLimit
+from .booking.catalog.venue_layout import MAX_SEATS_PER_SECTION
 from .client_address import Network, parse_trusted_proxies
 
 
@@ -200,6 +201,15 @@ def _number(env: dict[str, str], name: str, default: str, kind: type[int] | type
     return value
 
 
+def _seats_per_request(env: dict[str, str]) -> int:
+    """At least a section's seats: below, the biggest sections' maps could never be loaded."""
+    value: int = _number(env, "BOXOFFICE_MAX_SEATS_PER_REQUEST", str(Settings.max_seats_per_request), int)
+    if value < MAX_SEATS_PER_SECTION:
+        raise SystemExit(f"boxoffice: BOXOFFICE_MAX_SEATS_PER_REQUEST={value} must be at least "
+                         f"{MAX_SEATS_PER_SECTION} (the most seats a section has: its map is one request)")
+    return value
+
+
 _ON, _OFF = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
@@ -272,8 +282,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         waiting_room_wait_ms=_number(env, "BOXOFFICE_WAITING_ROOM_WAIT_MS", str(Settings.waiting_room_wait_ms), float),
         validation_budget_ms=_number(env, "BOXOFFICE_VALIDATION_BUDGET_MS", str(Settings.validation_budget_ms), float),
         max_response_bytes=_number(env, "BOXOFFICE_MAX_RESPONSE_BYTES", str(Settings.max_response_bytes), int),
-        max_seats_per_request=_number(env, "BOXOFFICE_MAX_SEATS_PER_REQUEST", str(Settings.max_seats_per_request), int,
-                                      positive=True),
+        max_seats_per_request=_seats_per_request(env),
         hold_fast_path=_switch(env, "BOXOFFICE_HOLD_FAST_PATH", True),
         fast_path=_switch(env, "BOXOFFICE_FAST_PATH", True),
         # Behind PgBouncer the group commit gave holds a p99 of seconds (docs/PERFORMANCE.md, Scale-out).

@@ -11,6 +11,9 @@ from ..errors import InvalidInput
 
 MAX_SEATS_PER_ROW = 1_000
 MAX_ROWS_PER_SECTION = 500
+# A reserved section's seat map is one request (Show.seats(sectionId:)): never more than a request
+# may list (config.py holds BOXOFFICE_MAX_SEATS_PER_REQUEST at least this high).
+MAX_SEATS_PER_SECTION = 10_000
 SEAT_PITCH = 1.0
 ROW_PITCH = 1.2
 SECTION_GAP = 4.0
@@ -111,6 +114,9 @@ def lay_out_venue(sections: list[SectionSpec], *, max_places: int) -> VenueLayou
         rows = spec.rows or []
         if not 1 <= len(rows) <= MAX_ROWS_PER_SECTION:
             raise InvalidInput(f"A section has 1 to {MAX_ROWS_PER_SECTION} rows.", field="sections.rows")
+        if sum(max(r.seat_count, 0) for r in rows) > MAX_SEATS_PER_SECTION:
+            raise InvalidInput(f"Section {name!r} has more than {MAX_SEATS_PER_SECTION:,} seats: split it "
+                               "(a fan's seat map loads one section at a time).", field="sections.rows")
         origin_x = (index % columns) * block_w
         origin_y = (index // columns) * block_h
         labels: set[str] = set()

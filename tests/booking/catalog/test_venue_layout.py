@@ -24,3 +24,23 @@ def test_a_venue_at_the_bound_is_laid_out() -> None:
     layout = lay_out_venue([SectionSpec(name="Field", general_admission_capacity=199_990),
                             SectionSpec(name="Box", rows=[RowSpec(label="A", seat_count=10)])], max_places=200_000)
     assert layout.capacity == 200_000 and len(layout.seats) == 10
+
+
+def test_a_reserved_section_is_at_most_one_seat_map_request() -> None:
+    """11,000 seats in one section were accepted, and its map could never be loaded: a request lists
+    at most BOXOFFICE_MAX_SEATS_PER_REQUEST (10,000, never less) seats."""
+    with pytest.raises(InvalidInput, match="more than 10,000 seats") as refused:
+        lay_out_venue([SectionSpec(name="Lower bowl", rows=[RowSpec(label=f"R{i}", seat_count=1_000)
+                                                             for i in range(11)])], max_places=200_000)
+    assert refused.value.field == "sections.rows"
+    layout = lay_out_venue([SectionSpec(name="Lower bowl", rows=[RowSpec(label=f"R{i}", seat_count=1_000)
+                                                                  for i in range(10)])], max_places=200_000)
+    assert len(layout.seats) == 10_000
+
+
+def test_the_seats_a_request_lists_cover_a_section() -> None:
+    from boxoffice.config import load_settings
+
+    with pytest.raises(SystemExit, match="BOXOFFICE_MAX_SEATS_PER_REQUEST"):
+        load_settings({"BOXOFFICE_SECRET": "s", "STRIPE_WEBHOOK_SECRET": "whsec_x",
+                       "BOXOFFICE_MAX_SEATS_PER_REQUEST": "5000"})

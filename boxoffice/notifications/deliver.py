@@ -132,8 +132,10 @@ def compose(kind: str, payload: dict[str, Any], *, name: str, show: ShowInfo | N
         subject = f"Your hold on {event} expired"
         count = f" on {_plural(hold.ticket_count, 'place')}" if hold else ""
         if hold is not None and getattr(hold, "waitlist_offer", False):  # an offer from a waitlist (booking/waitlist/)
+            one = hold.ticket_count == 1
             lines.append(f"The {_plural(hold.ticket_count, 'ticket')} offered to you from the waitlist for {event} "
-                         "were not bought in time: they passed to the next fan waiting.")
+                         f"{'was' if one else 'were'} not bought in time: {'it' if one else 'they'} passed to the "
+                         "next fan waiting.")
         else:
             lines.append(f"Your hold{count} for {event} expired before checkout, and the seats went back on sale.")
         lines.append("You can pick seats again while tickets last.")
@@ -158,7 +160,8 @@ def compose(kind: str, payload: dict[str, Any], *, name: str, show: ShowInfo | N
         count = _plural(hold.ticket_count, "ticket") if hold else "Tickets"
         subject = f"{count} for {event} held for you"
         minutes = payload.get("offerMinutes")
-        lines.append(f"You were next on the waitlist for {event}: {count} came back and are held for you"
+        held = "is" if hold is not None and hold.ticket_count == 1 else "are"
+        lines.append(f"You were next on the waitlist for {event}: {count} came back and {held} held for you"
                      + (f" for {minutes} minutes." if isinstance(minutes, int) else "."))
         lines.append("Buy them from your account before the hold ends, or they pass to the next fan waiting.")
     elif kind == "TICKET_TRANSFERRED":  # booking/after_sale/transfers.py: offered, accepted (sender), received

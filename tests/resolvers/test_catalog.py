@@ -1,6 +1,7 @@
 """Organizer mutations and catalog queries through GraphQL, on real PostgreSQL."""
 
 import base64
+import unicodedata
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -68,6 +69,9 @@ async def test_names_shown_to_fans_refuse_hidden_characters_and_welcome_any_scri
     ga = [{"name": "GA", "generalAdmissionCapacity": 5}]
     for venue_input, field in ((_venue_input(name="Hall\u202etxt.exe"), "name"),
                                (_venue_input(city="Po\x07rto"), "city"),
+                               # Line and paragraph separators: mail clients break the line there.
+                               (_venue_input(name="Rock\u2028Bcc: victim@example.test"), "name"),
+                               (_venue_input(city="Porto\u2029Lisbon"), "city"),
                                (_venue_input(sections=[{"name": "A\u2066B", "generalAdmissionCapacity": 5}]),
                                 "sections.name"),
                                (_venue_input(sections=[{"name": "A", "rows": [{"label": "1\x1b[2J", "seatCount": 2}]}]),
@@ -285,6 +289,14 @@ async def test_event_filters_and_pagination(api) -> None:
     assert (await ids({"search": tag, "startsAfter": datetime.now(timezone.utc).isoformat()}))[0] == [
         e for e in by_soonest if e != soonest[0]]
     assert (await ids({"search": tag}))[0] == [e for e in by_soonest if e != soonest[0]] + [soonest[0]]
+    # Typed decomposed (as some keyboards do), a name stored composed is found; it was not.
+    accented = await api.show(org, performer=f"Zoë {tag}", name=f"Café {tag}", days=50)
+    assert (await ids({"search": unicodedata.normalize("NFD", f"Café {tag}")}))[0] == [accented["eventId"]]
+    assert (await ids({"search": tag, "performer": unicodedata.normalize("NFD", f"zoë {tag}")}))[0] == [
+        accented["eventId"]]
+    # A time with no offset was read in the database server's zone: another answer on another host.
+    naive = await api.post(EVENTS_Q, {"f": {"startsAfter": "2030-01-01T00:00:00"}, "first": 5, "after": None})
+    assert naive["errors"][0]["extensions"]["code"] == "INVALID_INPUT", naive
 
 
 def _forged(stamp: str) -> str:

@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ...db import reading
+from ..display_text import display_name
 from ..errors import InvalidInput
 from ..page_cursors import decode_cursor, encode_cursor
 from ..records import EventRecord, PriceTierRecord, SectionRecord, ShowRecord, VenueRecord, Viewer
@@ -144,6 +145,9 @@ async def list_events(engine: AsyncEngine, flt: EventFilter, *, first: int, afte
     """Published events, the one with the soonest upcoming (matching) show first."""
     if not 0 <= first <= MAX_PAGE:
         raise InvalidInput(f"first is between 0 and {MAX_PAGE}.", field="first")
+    for moment, name in ((flt.starts_after, "startsAfter"), (flt.starts_before, "startsBefore")):
+        if moment is not None and moment.tzinfo is None:  # else read in the database server's zone
+            raise InvalidInput("Times need a time zone offset.", field=f"filter.{name}")
     where = ["e.status = 'published'"]
     params: dict[str, Any] = {"limit": first + 1}
     # A cancelled show is no upcoming show: an event whose shows are all cancelled is not found by a
@@ -156,19 +160,19 @@ async def list_events(engine: AsyncEngine, flt: EventFilter, *, first: int, afte
         params["before_t"] = flt.starts_before
     if flt.city:
         where.append("lower(v.city) = lower(:city)")
-        params["city"] = flt.city.strip()
+        params["city"] = display_name(flt.city)
     if flt.performer:
         where.append("e.performer ILIKE :performer")
-        params["performer"] = _like(flt.performer.strip())
+        params["performer"] = _like(display_name(flt.performer))
     if flt.category:
         where.append("lower(e.category) = lower(:category)")
-        params["category"] = flt.category.strip()
+        params["category"] = display_name(flt.category)
     if flt.venue_id:
         where.append("e.venue_id = :venue_id")
         params["venue_id"] = flt.venue_id
     if flt.search:
         where.append("(e.name ILIKE :q OR e.performer ILIKE :q OR v.name ILIKE :q)")
-        params["q"] = _like(flt.search.strip())
+        params["q"] = _like(display_name(flt.search))
     next_show = f"(SELECT min(s.starts_at) FROM shows s WHERE {' AND '.join(show_conds)})"
     if flt.starts_after is not None or flt.starts_before is not None:
         where.append(f"{next_show} IS NOT NULL")

@@ -49,3 +49,11 @@ def test_a_hold_or_unpaid_order_ended_by_the_cancellation_says_so() -> None:
     # Not cancelled: as before.
     expired = compose("HOLD_EXPIRED", {}, name="Ada", show=SHOW, order=None, hold=hold)
     assert expired.subject == "Your hold on Hamlet expired"
+
+
+def test_a_one_ticket_waitlist_offer_reads_in_the_singular() -> None:
+    one = SimpleNamespace(ticket_count=1, waitlist_offer=True)
+    offer = compose("WAITLIST_OFFER", {"offerMinutes": 10}, name="Ada", show=SHOW, order=None, hold=one)
+    assert "1 ticket came back and is held for you for 10 minutes." in offer.body, offer.body
+    missed = compose("HOLD_EXPIRED", {}, name="Ada", show=SHOW, order=None, hold=one)
+    assert "was not bought in time: it passed" in missed.body, missed.body

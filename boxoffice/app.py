@@ -282,8 +282,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/webhooks/stripe", http_routes.stripe_webhook, methods=["POST"]),
         Route("/tickets/{ticket_id}.pdf", http_routes.ticket_pdf),
         Route("/reports/shows/{show_id}/sales.csv", http_routes.sales_csv),
-        graphiql_assets(),
     ]
+    if settings.graphiql_enabled:  # off (production): its page and its assets alike
+        routes.append(graphiql_assets())
     if simulator is not None:
         routes.append(Mount("/stripe-sim", simulator.app))
     if FRONTEND_DIST.is_dir():

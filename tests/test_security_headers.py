@@ -94,6 +94,7 @@ async def test_production_hides_graphiql_and_keeps_introspection_for_partners(pr
         assert page.status_code == 404, page.text[:300]
         assert "graphiql" not in page.text.lower()
         assert_secured(page)
+        assert (await client.get("/graphiql/index.html")).status_code == 404  # nor its files
         schema = await client.post("/graphql", json={"query": "{ __schema { queryType { name } } }"})
         assert schema.json() == {"data": {"__schema": {"queryType": {"name": "Query"}}}}, schema.text
         assert_secured(schema)

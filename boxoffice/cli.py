@@ -51,6 +51,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     url = resolve_database_url(settings.data_dir)
     if not args.no_migrate:
         upgrade_to_head(url)
+    behind = asyncio.run(_with_engine(_schema_behind, url))
+    if behind:
+        print(f"boxoffice: {behind}", file=sys.stderr, flush=True)
+        return 2
     for warning in asyncio.run(_with_engine(database_warnings, url)):
         print(f"boxoffice: warning: {warning}", file=sys.stderr, flush=True)
     if not settings.redis_url:
@@ -73,6 +77,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 proxy_headers=False,
                 timeout_graceful_shutdown=5, ws_max_size=MAX_BODY_BYTES, ws_per_message_deflate=settings.ws_deflate)
     return 0
+
+
+async def _schema_behind(engine) -> str | None:  # type: ignore[no-untyped-def]
+    from .booking.pg_calls import driver
+    from .migrate import schema_behind
+
+    async with driver(engine) as db:
+        return await schema_behind(db)
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:

@@ -27,10 +27,16 @@ def _include_object(obj, name, type_, reflected, compare_to):  # type: ignore[no
     return not (type_ == "table" and reflected and compare_to is None and name.startswith("show_v_"))
 
 
+# One migration run at a time per database: hosts starting `serve` at once on a new database each
+# created alembic_version, and all but one failed on the duplicate.
+_MIGRATE_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('boxoffice migrate', 0))"
+
+
 def _run(connection) -> None:  # type: ignore[no-untyped-def]
     context.configure(connection=connection, target_metadata=target_metadata,
                       include_object=_include_object, compare_type=True)
     with context.begin_transaction():
+        connection.exec_driver_sql(_MIGRATE_LOCK)  # then the versions applied meanwhile are read
         context.run_migrations()
 
 

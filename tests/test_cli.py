@@ -133,3 +133,22 @@ def test_auditing_a_show_that_does_not_exist_says_so(private_database_url, tmp_p
     assert missing.returncode == 2 and "no show" in missing.stderr, missing.stdout + missing.stderr
     empty = _run(["audit", "--show", ""], private_database_url, tmp_path)  # audited every show
     assert empty.returncode == 2
+
+
+def test_serve_without_migrating_refuses_a_database_behind(tmp_path: Path) -> None:
+    """On an empty database it served: /healthz said ok, every query answered an error."""
+    import asyncio
+
+    from conftest import ADMIN_URL, _admin
+
+    name = f"boxoffice_test_{uuid.uuid4().hex[:8]}"
+    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    try:
+        url = ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+        served = subprocess.run([*BOXOFFICE, "serve", "--no-migrate", "--port", "1"],
+                                env={**os.environ, "DATABASE_URL": url, "BOXOFFICE_DATA_DIR": str(tmp_path)},
+                                capture_output=True, text=True, timeout=120)
+        assert served.returncode == 2 and "boxoffice migrate" in served.stderr, served.stderr
+        assert "Traceback" not in served.stderr
+    finally:
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

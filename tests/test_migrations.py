@@ -1,5 +1,8 @@
 """Migrations reach head on a fresh database and match the models (`alembic check` is clean)."""
 
+import os
+import uuid
+
 from alembic import command
 
 from boxoffice.migrate import alembic_config, upgrade_to_head
@@ -54,3 +57,24 @@ def test_the_one_settlement_migration_goes_down_and_up_again(private_database_ur
     assert "bind_paid_order(" in _function_source(private_database_url, "settle_intent")
     assert _function_source(private_database_url, "settle_paid_intent") == "None"  # gone
     command.check(cfg)
+
+
+def test_migrations_started_at_once_on_a_new_database_all_succeed() -> None:
+    """Hosts starting `serve` (which migrates first) together on a new database: all but one failed
+    with a traceback (each created alembic_version)."""
+    import asyncio
+    import subprocess
+    import sys
+
+    from conftest import ADMIN_URL, _admin
+
+    name = f"boxoffice_test_{uuid.uuid4().hex[:8]}"
+    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    try:
+        env = {**os.environ, "DATABASE_URL": ADMIN_URL.rsplit("/", 1)[0] + "/" + name}
+        runs = [subprocess.Popen([sys.executable, "-m", "boxoffice.cli", "migrate"], env=env, text=True,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(3)]
+        outcomes = [(run.wait(timeout=300), run.stderr.read() if run.stderr else "") for run in runs]
+        assert [code for code, _ in outcomes] == [0, 0, 0], outcomes
+    finally:
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -168,7 +168,9 @@ class FontSet:
                 ch = " "
             elif _invisible(ch, category):
                 continue
-            font = self._font_for(ch, style, context, kana_word) if category != "Cs" else None
+            # Unassigned (as this Python's Unicode knows it) or private: no font means it, and the
+            # right-to-left ordering has no class for it (python-bidi fails an assertion).
+            font = self._font_for(ch, style, context, kana_word) if category not in ("Cs", "Cn", "Co") else None
             if font is None:
                 ch, font = REPLACEMENT, _CHAINS[style][0]
             chars.append(ch)

@@ -149,13 +149,21 @@ def compose(kind: str, payload: dict[str, Any], *, name: str, show: ShowInfo | N
         subject = f"Your order for {event} was refunded"
         price = f" of {format_price(order.total_cents, order.currency)}" if order is not None else ""
         lines.append(f"Your order{price} for {event} was refunded, and its tickets are no longer valid.")
+        if order is not None and _partial(payload, order):
+            lines.append(f"{format_price(payload['amountCents'], order.currency)} comes back to you: the rest "
+                         "was paid back when its resold tickets sold.")
         lines.append("The money goes back to the card you paid with; it can take a few days to appear on "
                      "your statement.")
     elif kind == "SHOW_CANCELLED":  # booking/refunds/cancel_show.py
         subject = f"{event} is cancelled: your order is refunded"
         lines.append(f"We are sorry: {event} is cancelled" + (f" ({reason})." if reason else "."))
-        lines.append("Your tickets are no longer valid, and your payment is refunded in full; it can take a "
-                     "few days to appear on your statement.")
+        if order is not None and _partial(payload, order):
+            lines.append(f"Your tickets are no longer valid, and {format_price(payload['amountCents'], order.currency)} "
+                         "is refunded (the rest was paid back when its resold tickets sold); it can take a few days "
+                         "to appear on your statement.")
+        else:
+            lines.append("Your tickets are no longer valid, and your payment is refunded in full; it can take a "
+                         "few days to appear on your statement.")
     elif kind == "WAITLIST_OFFER":
         count = _plural(hold.ticket_count, "ticket") if hold else "Tickets"
         subject = f"{count} for {event} held for you"
@@ -168,6 +176,10 @@ def compose(kind: str, payload: dict[str, Any], *, name: str, show: ShowInfo | N
         if payload.get("stage") == "offered":
             subject = f"A ticket for {event} is offered to you"
             lines.append(f"Someone is passing you a ticket for {event}. Accept it in your account to make it yours.")
+        elif payload.get("stage") == "withdrawn":  # taken back by its sender, or its ticket voided
+            subject = f"The ticket for {event} offered to you is no longer available"
+            lines.append(f"The ticket for {event} that was offered to you is no longer available: its sender "
+                         "took the offer back, or the ticket is no longer valid. You were not charged.")
         elif payload.get("stage") == "accepted":
             subject = f"Your ticket for {event} was accepted"
             lines.append(f"The ticket for {event} you passed on was accepted: it is no longer yours, and its "
@@ -195,6 +207,12 @@ def compose(kind: str, payload: dict[str, Any], *, name: str, show: ShowInfo | N
         lines += ["", f"Your orders: {public_url.rstrip('/')}/"]
     lines += ["", "— boxoffice"]
     return Composed(kind, subject, "\n".join(lines) + "\n")
+
+
+def _partial(payload: dict[str, Any], order: Any) -> bool:
+    """Whether the refund told of is less than the order's total (resales of its tickets paid back the rest)."""
+    amount = payload.get("amountCents")
+    return isinstance(amount, int) and amount < order.total_cents
 
 
 Item = tuple[int, uuid.UUID, dict[str, Any]]  # (outbox_id, user_id, payload)

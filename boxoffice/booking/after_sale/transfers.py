@@ -184,6 +184,10 @@ async def cancel_transfer(engine: AsyncEngine, viewer: Viewer | None, transfer_i
             raise NotFound("No such transfer.", field="transferId")
         live = transfer.status == "pending" and ticket is not None and ticket.status == "valid"
         await _end(conn, transfer_id)  # a dead offer (its ticket used or void) ends as well, committed
+        recipient = (await conn.execute(text("SELECT id FROM users WHERE lower(email) = :e"),
+                                        {"e": transfer.to_email})).scalar()
+        if live and recipient is not None:  # told of the offer: told it is gone
+            await _notify(conn, recipient, transfer_id, transfer.show_id, "withdrawn")
         row = (await conn.execute(text(f"SELECT {TRANSFER_COLS} FROM ticket_transfers WHERE id = :x"),
                                   {"x": transfer_id})).one()
     if not live:

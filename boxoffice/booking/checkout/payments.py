@@ -27,8 +27,8 @@ from ..inventory.holds import MAX_KEY_LENGTH
 from ..pg_calls import Attrs, decoded, driver
 from ..records import ChangeSet, OrderRecord, PaymentRecord, SeatChange, Viewer
 from ..inventory.seatmap import lock_show_for_change, move_seats
-from .tickets import (TicketConflict, end_listing_holds, lock_order_tickets, revoke_order_tickets, signed_tickets,
-                      tell_ticket_holders)
+from .tickets import (TicketConflict, end_listing_holds, end_ticket_offers, lock_order_tickets, revoke_order_tickets,
+                      signed_tickets, tell_ticket_holders)
 from ..after_sale.problems import ListingGone
 from ..after_sale.resale_checkout import LISTING_FOR_SALE, refund_seller
 
@@ -350,5 +350,6 @@ async def void_order(conn: AsyncConnection, order: Any, reason: str, changes: Ch
                                        to="A", also_set="order_id = NULL", params={"o": order.id}):
             changes.add(order.show_id, change)
     await tell_ticket_holders(conn, [order.id], "ORDER_CANCELLED", _TOLD_HOLDERS.get(reason))
+    await end_ticket_offers(conn, [order.id])
     await revoke_order_tickets(conn, order.id, reason)
     await end_listing_holds(conn, [order.id])

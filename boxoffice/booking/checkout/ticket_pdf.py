@@ -64,9 +64,9 @@ def render_ticket_pdf(doc: TicketDocument) -> bytes:
         ("Time", venue_clock(doc.starts_at, doc.venue_time_zone)),
         ("Section", doc.section_name),
         ("Place", doc.place_label),
-        ("Price", format_price(doc.price_cents, doc.currency)),
+        *([("Price", format_price(doc.price_cents, doc.currency))] if doc.bought else []),
         ("Holder", doc.holder_name),
-        ("Order", str(doc.order_id)),
+        *([("Order", str(doc.order_id))] if doc.bought else []),  # the buyer's, not a recipient's
     ]
     y = top
     for label, value in details:

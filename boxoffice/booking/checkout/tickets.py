@@ -75,6 +75,7 @@ class TicketDocument:
     currency: str
     holder_name: str
     venue_time_zone: str = "UTC"  # IANA: the ticket shows the start in the venue's time
+    bought: bool = True  # False: passed on to its holder, who sees none of the buyer's order (id, price)
 
     @property
     def general_admission(self) -> bool:
@@ -176,6 +177,19 @@ async def tell_ticket_holders(conn: AsyncConnection, order_ids: list[uuid.UUID],
         "AND t.holder_id IS NOT NULL AND t.holder_id <> o.user_id"), {"o": order_ids, "k": kind, "r": reason})
 
 
+async def end_ticket_offers(conn: AsyncConnection, order_ids: list[uuid.UUID]) -> None:
+    """Pending transfers of these orders' tickets (about to be voided) end, and the fans they were
+    offered to are told, in the caller's transaction (the tickets locked): an offer of a void ticket
+    stayed PENDING, and its recipient learnt nothing until accepting it failed."""
+    await conn.execute(text(
+        "WITH ended AS (UPDATE ticket_transfers x SET status = 'cancelled', ended_at = now() FROM tickets t "
+        "  WHERE t.order_id = ANY(CAST(:o AS uuid[])) AND x.ticket_id = t.id AND x.status = 'pending' "
+        "  RETURNING x.id, x.show_id, x.to_email) "
+        "INSERT INTO outbox (topic, user_id, payload) SELECT 'notification', u.id, jsonb_build_object("
+        "'kind', 'TICKET_TRANSFERRED', 'transferId', e.id::text, 'showId', e.show_id::text, 'stage', 'withdrawn') "
+        "FROM ended e JOIN users u ON lower(u.email) = e.to_email"), {"o": order_ids})
+
+
 async def revoke_order_tickets(conn: AsyncConnection, order_id: uuid.UUID, reason: str) -> int:
     """Voids every ticket of the order, in the caller's transaction: each goes on the revocation list
     (so its barcode no longer admits anyone) and off the order (so its place can be ticketed again).
@@ -265,7 +279,7 @@ def _document(r: Any) -> TicketDocument:
         ticket_id=r.id, order_id=r.order_id, show_id=r.show_id, barcode=r.barcode, event_name=r.event_name,
         performer=r.performer, venue_name=r.venue_name, venue_city=r.venue_city, starts_at=r.starts_at,
         section_name=r.section_name, row=r.row_label, seat_number=r.number, price_cents=r.price_cents,
-        currency=r.currency, holder_name=r.holder_name, venue_time_zone=r.venue_time_zone)
+        currency=r.currency, holder_name=r.holder_name, venue_time_zone=r.venue_time_zone, bought=r.bought)
 
 
 async def ticket_document(engine: AsyncEngine, ticket_id: uuid.UUID, user_id: uuid.UUID) -> TicketDocument | None:
@@ -277,7 +291,7 @@ async def ticket_document(engine: AsyncEngine, ticket_id: uuid.UUID, user_id: uu
             "v.name AS venue_name, v.city AS venue_city, v.time_zone AS venue_time_zone, sh.starts_at, "
             "sec.name AS section_name, "
             "vs.row_label, vs.number, COALESCE(ss.price_cents, 0) AS price_cents, o.currency, "
-            "u.name AS holder_name FROM tickets t "
+            "u.name AS holder_name, u.id = o.user_id AS bought FROM tickets t "
             "JOIN orders o ON o.id = t.order_id AND o.status = 'confirmed' "
             "JOIN users u ON u.id = COALESCE(t.holder_id, o.user_id) AND u.id = :u JOIN shows sh ON sh.id = t.show_id "
             "JOIN events e ON e.id = sh.event_id JOIN venues v ON v.id = sh.venue_id "

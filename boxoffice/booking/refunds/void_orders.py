@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..checkout.tickets import end_listing_holds, lock_order_tickets, tell_ticket_holders
+from ..checkout.tickets import end_listing_holds, end_ticket_offers, lock_order_tickets, tell_ticket_holders
 from ..inventory.seatmap import lock_show_for_change, move_seats
 from ..records import ChangeSet
 
@@ -53,10 +53,13 @@ _MARK = (
     "  SELECT r.id, r.show_id, greatest(p.amount_cents - (SELECT coalesce(sum(l.price_cents), 0) "
     "    FROM resale_listings l WHERE l.seller_order_id = r.id AND l.status = 'sold'), 0), p.currency, "
     "    :cause, :by, :key, now() + make_interval(secs => :claim) "
-    "  FROM refunded r JOIN payments p ON p.order_id = r.id ON CONFLICT (order_id) DO NOTHING) "
+    "  FROM refunded r JOIN payments p ON p.order_id = r.id ON CONFLICT (order_id) DO NOTHING "
+    "  RETURNING order_id, amount_cents) "
+    # The amount refunded told as it is: less than the order's total after a resale of its tickets.
     "INSERT INTO outbox (topic, user_id, payload) SELECT 'notification', r.user_id, jsonb_build_object("
     "  'kind', CAST(:kind AS text), 'orderId', r.id::text, 'showId', r.show_id::text, 'refunded', true, "
-    "  'reason', CAST(:reason AS text)) FROM refunded r "
+    "  'reason', CAST(:reason AS text), 'amountCents', w.amount_cents) "
+    "FROM refunded r LEFT JOIN owed w ON w.order_id = r.id "
     "RETURNING (payload->>'orderId')::uuid")
 
 
@@ -80,6 +83,7 @@ async def void_orders(conn: AsyncConnection, show_id: uuid.UUID, order_ids: Sequ
                                        to="A", also_set="order_id = NULL", params={"o": voided}):
             changes.add(show_id, change)
     await tell_ticket_holders(conn, voided, why.kind, why.reason)
+    await end_ticket_offers(conn, voided)
     await conn.execute(text(_REVOKE), {"o": voided, "r": why.ticket_reason})
     await end_listing_holds(conn, voided)
     changes.orders.update(voided)

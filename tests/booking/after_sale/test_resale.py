@@ -217,6 +217,12 @@ async def test_a_refund_of_the_seller_leaves_a_pending_resale_payout_its_part_of
             "SELECT i.amount_refunded FROM stripe_sim.payment_intents i JOIN payments p ON p.intent_id = i.id "
             "WHERE p.order_id = :o"), {"o": order["id"]})).scalar_one()
     assert (tuple(owed), back) == ((500, "succeeded"), 5000)
+    # The seller is told what comes back now: the 500 left, not the order's 5,000.
+    async with api.services.engine.connect() as conn:
+        told_refund = (await conn.execute(text(
+            "SELECT payload FROM outbox WHERE payload->>'kind' = 'ORDER_REFUNDED' AND payload->>'orderId' = :o"),
+            {"o": order["id"]})).scalar_one()
+    assert told_refund["amountCents"] == 500
     await assert_clean(api, show["id"])
 
 

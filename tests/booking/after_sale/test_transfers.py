@@ -271,7 +271,8 @@ async def test_offering_and_cancelling_in_a_loop_stops_at_the_transfer_limit(api
         if offered.get("id"):
             await api.gql(CANCEL, {"x": offered["id"]}, seller)
     assert answers == ["PENDING"] * 20 + ["RATE_LIMITED"], answers
-    assert len(await told(api, friend, "TICKET_TRANSFERRED")) == 20
+    stages = [m["stage"] for m in await told(api, friend, "TICKET_TRANSFERRED")]
+    assert (stages.count("offered"), stages.count("withdrawn"), len(stages)) == (20, 20, 40)  # each taken back
 
 
 async def test_only_new_offers_count_toward_the_transfer_limit(api) -> None:
@@ -358,4 +359,28 @@ async def test_a_fan_refund_while_a_ticket_is_being_offered_is_refused(api) -> N
     refused = (await refund)["refundOrder"]
     assert refused["code"] == "NOT_REFUNDABLE" and "offered in a transfer" in refused["message"], refused
     assert (await order_of(api, seller, order["id"]))["status"] == "CONFIRMED"
+    await assert_clean(api, show["id"])
+
+
+async def test_the_recipient_is_told_when_an_offer_ends_before_they_accept(api) -> None:
+    """Taken back by its sender, or its ticket voided by a refund: the recipient's only word was the
+    offer, and a voided ticket's offer stayed PENDING until accepting it failed."""
+    org, seller, show, order = await _bought(api)
+    friend, _ = await api.user()
+    email = await email_of(api, friend)
+    first, second = order["tickets"]
+    taken_back = await _offer(api, seller, first["id"], email)
+    assert (await api.gql(CANCEL, {"x": taken_back["id"]}, seller))["cancelTransfer"]["status"] == "CANCELLED"
+    voided = await _offer(api, seller, second["id"], email)
+    refund = """mutation($o: ID!, $k: String!) { refundOrder(orderId: $o, idempotencyKey: $k) {
+      __typename ... on Order { status } ... on Rejected { code } } }"""
+    # An offer pending keeps the fan's own refund back, not the organizer's.
+    assert (await api.gql(refund, {"o": order["id"], "k": uuid.uuid4().hex}, org))["refundOrder"] == {
+        "__typename": "Order", "status": "REFUNDED"}
+    incoming = (await api.gql(INCOMING, token=friend))["viewer"]["incomingTransfers"]
+    assert {x["id"]: x["status"] for x in incoming} == {taken_back["id"]: "CANCELLED", voided["id"]: "CANCELLED"}
+    ended = [m for m in await told(api, friend, "TICKET_TRANSFERRED") if m["stage"] == "withdrawn"]
+    assert sorted(m["transferId"] for m in ended) == sorted([taken_back["id"], voided["id"]])
+    notice = compose("TICKET_TRANSFERRED", ended[0], name="Ana", show=None, order=None, hold=None)
+    assert "no longer available" in notice.subject and "not charged" in notice.body
     await assert_clean(api, show["id"])

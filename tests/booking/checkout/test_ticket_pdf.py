@@ -178,3 +178,23 @@ def test_ideographs_are_japanese_only_in_a_word_with_kana() -> None:
     # Adobe-Japan1 lacks simplified ideographs such as 欢: those print in the Chinese font.
     line = font_set().line("東京ドーム 北京欢迎你", "regular")
     assert line.fonts == (JAPANESE,) * 5 + (SANS,) + (CHINESE,) * 5
+
+
+def test_a_ticket_passed_on_shows_none_of_the_buyers_order() -> None:
+    """Its recipient's PDF printed the buyer's order id and the price they paid."""
+    bought = _doc()
+    text = PdfReader(io.BytesIO(render_ticket_pdf(bought))).pages[0].extract_text()
+    assert str(bought.order_id) in text and "10.00 EUR" in text
+    passed_on = _doc(bought=False)
+    text = PdfReader(io.BytesIO(render_ticket_pdf(passed_on))).pages[0].extract_text()
+    assert str(passed_on.order_id) not in text and "EUR" not in text and "Ana Silva" in text
+
+
+def test_a_character_this_python_does_not_know_prints_as_the_replacement() -> None:
+    """Beside Hebrew, an ideograph newer than this Python's Unicode (U+2EBE1) failed python-bidi's
+    assertion: the PDF was a 500."""
+    fonts = font_set()
+    line = fonts.line("\u05d0\U0002ebe1", "regular")
+    assert REPLACEMENT in line.text
+    fonts.draw(Canvas(io.BytesIO()), 10, 10, line, 12, anchor="centre")
+    render_ticket_pdf(_doc(holder_name="\u05d0\U0002ebe1 \ue000"))

@@ -57,3 +57,16 @@ def test_a_one_ticket_waitlist_offer_reads_in_the_singular() -> None:
     assert "1 ticket came back and is held for you for 10 minutes." in offer.body, offer.body
     missed = compose("HOLD_EXPIRED", {}, name="Ada", show=SHOW, order=None, hold=one)
     assert "was not bought in time: it passed" in missed.body, missed.body
+
+
+def test_a_refund_after_a_resale_says_what_comes_back() -> None:
+    """It said the order's whole total was refunded: its resold ticket's part had been paid back already."""
+    refunded = compose("ORDER_REFUNDED", {"orderId": str(ORDER.id), "refunded": True, "amountCents": 4100},
+                       name="Ada", show=SHOW, order=ORDER, hold=None)
+    assert "41.00 GBP comes back to you" in refunded.body, refunded.body
+    cancelled = compose("SHOW_CANCELLED", {"reason": "Storm", "refunded": True, "amountCents": 4100}, name="Ada",
+                        show=SHOW, order=ORDER, hold=None)
+    assert "41.00 GBP is refunded" in cancelled.body and "in full" not in cancelled.body
+    whole = compose("SHOW_CANCELLED", {"reason": "Storm", "refunded": True, "amountCents": 9100}, name="Ada",
+                    show=SHOW, order=ORDER, hold=None)
+    assert "refunded in full" in whole.body

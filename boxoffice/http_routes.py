@@ -50,6 +50,11 @@ async def stripe_webhook(request: Request) -> Response:
     try:
         event = services.payments.gateway.verify_webhook(payload, request.headers.get("stripe-signature", ""))
     except InvalidWebhook as refused:  # a bad signature, or an event not shaped as Stripe's are
+        services.metrics.webhooks_refused.inc()
+        services.metrics.webhooks_refused_here += 1
+        if services.metrics.webhooks_refused_here in (1, 100, 10_000):  # not one line per junk post
+            log.warning("Stripe webhook refused (%s); if every one is, STRIPE_WEBHOOK_SECRET is not the "
+                        "endpoint's signing secret (see boxoffice_webhooks_refused_total)", refused)
         return JSONResponse({"error": str(refused)}, 400)
     try:
         changes = await handle_stripe_event(services.engine, services.payments, event)

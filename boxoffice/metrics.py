@@ -33,6 +33,11 @@ class Metrics:
         # (and times) the requests that found every slot taken and waited, shed or not.
         self.shed_requests = Counter("boxoffice_shed_requests", "GraphQL requests answered 503 RATE_LIMITED",
                                      ["lane"], registry=self.registry)
+        # Stripe webhooks refused (a bad signature: a wrong STRIPE_WEBHOOK_SECRET refuses them all,
+        # and payments then wait for the reconciliation round).
+        self.webhooks_refused = Counter("boxoffice_webhooks_refused", "Stripe webhooks answered 400",
+                                        registry=self.registry)
+        self.webhooks_refused_here = 0  # the same count, for the log's first, 100th and 10,000th
         self.shed_queue_wait = Histogram(
             "boxoffice_shed_queue_wait_seconds", "Wait for a slot of requests that found every slot taken",
             ["lane"], buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5), registry=self.registry)

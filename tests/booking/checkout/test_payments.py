@@ -344,7 +344,11 @@ async def test_late_success_is_refunded(api) -> None:
 async def test_webhook_signature_is_required(api) -> None:
     body = json.dumps({"id": "evt_forged", "type": "payment_intent.succeeded",
                        "data": {"object": {"id": "pi_x"}}}).encode()
+    refused_before = api.services.metrics.webhooks_refused_here
     assert (await api.client.post("/webhooks/stripe", content=body)).status_code == 400
+    # Counted for the operator (a wrong STRIPE_WEBHOOK_SECRET refuses every one, and left no trace).
+    assert api.services.metrics.webhooks_refused_here == refused_before + 1
+    assert "boxoffice_webhooks_refused_total" in (await api.client.get("/metrics")).text
     bad = {"Stripe-Signature": f"t={int(time.time())},v1=" + "0" * 64}
     assert (await api.client.post("/webhooks/stripe", content=body, headers=bad)).status_code == 400
     for odd in ("t=1,v1=\u00e9".encode(), b"t=1,v1=\xe9"):  # non-ASCII, as UTF-8 and as Latin-1 bytes

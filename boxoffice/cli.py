@@ -354,9 +354,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _unreachable(err: BaseException) -> str | None:
+    """What to tell an operator whose database or Redis cannot be used at all, or None (a bug: its
+    traceback stays)."""
+    import asyncpg
+    import redis.exceptions
+
+    from .db import database_unavailable
+
+    seen: BaseException | None = err
+    for _ in range(4):  # SQLAlchemy's wrapper, then the driver's own
+        if seen is None:
+            break
+        if isinstance(seen, asyncpg.UndefinedTableError):
+            return f"the database has no boxoffice tables yet ({seen}): run `boxoffice migrate`"
+        if isinstance(seen, redis.exceptions.ConnectionError):
+            return f"REDIS_URL could not be reached: {seen}"
+        if isinstance(seen, (OSError, asyncpg.InvalidCatalogNameError, asyncpg.InvalidPasswordError,
+                             asyncpg.InvalidAuthorizationSpecificationError)) or database_unavailable(seen):
+            return f"the database (DATABASE_URL, or the embedded one) could not be used: {seen}"
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.fn(args))
+    try:
+        return int(args.fn(args))
+    except Exception as err:
+        problem = _unreachable(err)
+        if problem is None:
+            raise
+        print(f"boxoffice: {problem}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -250,6 +250,19 @@ def _trusted_proxies(env: dict[str, str]) -> tuple[Network, ...]:
         raise SystemExit(f"boxoffice: BOXOFFICE_TRUSTED_PROXIES: {err}") from None
 
 
+def _database_url(env: dict[str, str], name: str) -> str | None:
+    """A PostgreSQL URL, or none; anything else refuses to start in one line (SQLAlchemy's traceback
+    said "No module named 'MySQLdb'" or "Could not parse SQLAlchemy URL")."""
+    url = env.get(name, "").strip()
+    if not url:
+        return None
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    if scheme not in ("postgresql", "postgres", "postgresql+asyncpg", "postgresql+psycopg", "postgresql+psycopg2"):
+        raise SystemExit(f"boxoffice: {name} is not a PostgreSQL URL such as "
+                         "postgresql://user:password@host:5432/boxoffice")
+    return url
+
+
 def load_settings(env: dict[str, str] | None = None) -> Settings:
     env = dict(os.environ if env is None else env)
     data_dir = Path(env.get("BOXOFFICE_DATA_DIR", ".boxoffice")).resolve()
@@ -258,9 +271,9 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     if not webhook_secret and not env.get("STRIPE_API_KEY"):
         webhook_secret = "whsec_" + _persistent_secret(data_dir, "stripe_webhook_secret")
     return Settings(
-        database_url=env.get("DATABASE_URL") or None,
+        database_url=_database_url(env, "DATABASE_URL"),
         database_pooled=_switch(env, "BOXOFFICE_DATABASE_POOLED", False),
-        database_replica_url=env.get("DATABASE_REPLICA_URL") or None,
+        database_replica_url=_database_url(env, "DATABASE_REPLICA_URL"),
         replica_max_lag_s=_number(env, "BOXOFFICE_REPLICA_MAX_LAG_S", str(Settings.replica_max_lag_s), float),
         replica_check_s=_number(env, "BOXOFFICE_REPLICA_CHECK_S", str(Settings.replica_check_s), float, positive=True),
         redis_url=env.get("REDIS_URL") or None,

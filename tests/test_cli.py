@@ -152,3 +152,12 @@ def test_serve_without_migrating_refuses_a_database_behind(tmp_path: Path) -> No
         assert "Traceback" not in served.stderr
     finally:
         asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def test_a_database_that_cannot_be_used_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    for url, said in (("mysql://x@h/db", "not a PostgreSQL URL"), ("garbage", "not a PostgreSQL URL"),
+                      ("postgresql://postgres@127.0.0.1:1/x", "could not be used"),
+                      (f"postgresql://postgres@127.0.0.1:5432/no_such_{uuid.uuid4().hex[:8]}", "does not exist"),
+                      ("postgresql://postgres@127.0.0.1:5432/postgres", "run `boxoffice migrate`")):
+        audit = _run(["audit"], url, tmp_path)
+        assert audit.returncode != 0 and said in audit.stderr and "Traceback" not in audit.stderr, (url, audit.stderr)

@@ -45,7 +45,9 @@ async def _shopper(url: str, token: str, show_id: str, seats: list[str], rng: ra
 
 def _cli(args: list[str], server: ServerProcess) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DATABASE_URL": server.database_url, "BOXOFFICE_SECRET": server.secret,
-           "BOXOFFICE_DATA_DIR": str(server.data_dir), "STRIPE_WEBHOOK_SECRET": "whsec_cluster_" + server.secret[:8]}
+           "BOXOFFICE_DATA_DIR": str(server.data_dir), "STRIPE_WEBHOOK_SECRET": "whsec_cluster_" + server.secret[:8],
+           # The server's address: the mounted simulator is asked there (reconcile exits 1 while it cannot be).
+           "BOXOFFICE_PUBLIC_URL": server.url}
     env.pop("REDIS_URL", None)
     return subprocess.run([sys.executable, "-m", "boxoffice.cli", *args], env=env, capture_output=True, text=True,
                           timeout=120)

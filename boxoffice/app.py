@@ -150,6 +150,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     # Which documents' answers signed-in callers share (query_cache.py), from the schema's marks.
     # The middleware's looks at a request's document use the schema's parse: one per distinct text.
     document_kinds = DocumentKinds(schema._schema, schema.parsed_documents.parse)
+    graphql.note_write, graphql.document_kinds = query_cache.wrote, document_kinds
 
     simulator: SimulatorService | None = None
     sim_engine = None

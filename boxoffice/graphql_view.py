@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -23,6 +24,7 @@ from .schema.response_budget import within_budget
 from .schema.shared_events import encode_message
 from .schema.text_rules import variables_problem
 from .schema.transport_ws import LiveTransportWSHandler
+from .schema.viewer_marks import DocumentKinds
 from .shed_load import RequestSlots
 
 
@@ -60,6 +62,10 @@ class BoxofficeGraphQL(GraphQL[Context, None]):
     # so that queries and mutations over a WebSocket take slots as HTTP requests do.
     request_slots: RequestSlots
     lanes: LaneReader
+    # A signed-in caller's mutation over a WebSocket, noted like one over HTTP (query_cache.py's
+    # SharedAnswers), so their next read is not a shared answer from before it.
+    note_write: Callable[[bytes], None] | None = None
+    document_kinds: DocumentKinds | None = None
 
     def create_response(self, response_data: Any, sub_response: Any) -> Any:
         return within_budget(super().create_response(response_data, sub_response), self.max_response_bytes)

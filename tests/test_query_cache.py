@@ -297,3 +297,41 @@ async def test_signed_in_callers_share_answers_only_of_documents_that_do_not_dep
             assert await server_time(bob) == first
     finally:
         server.stop()
+
+
+async def test_a_write_over_a_websocket_is_the_writers_next_read(database_url, engine, tmp_path) -> None:
+    """Only writes over HTTP were noted: a fan who held seats over the socket read the map from
+    before their hold (a shared answer) for up to its window."""
+    import json
+
+    import websockets
+
+    from booking.fixtures_db import make_show
+    from live_support import ServerProcess, fan_tokens
+
+    secret = "cache-ws-" + uuid.uuid4().hex
+    server = ServerProcess(database_url, None, secret, tmp_path / "srv",
+                           extra_env={"BOXOFFICE_QUERY_CACHE_MS": "600000"})
+    server.start()
+    try:
+        show, seats, _ = await make_show(engine, seats=3, ga=1)
+        [fan] = await fan_tokens(engine, secret, 1)
+        read = {"query": QUERY["query"], "variables": {"id": str(show.id)}}
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+            async def codes() -> str:
+                answer = await client.post("/graphql", json=read, headers={"Authorization": f"Bearer {fan}"})
+                return str(answer.json()["data"]["show"]["availability"]["codes"])
+
+            assert await codes() == "AAA"  # now shared, for ten minutes
+            ws_url = server.url.replace("http://", "ws://") + "/graphql"
+            async with websockets.connect(ws_url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
+                await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {fan}"}}))
+                assert json.loads(await ws.recv())["type"] == "connection_ack"
+                await ws.send(json.dumps({"type": "subscribe", "id": "1", "payload": {"query": HOLD, "variables": {
+                    "input": {"showId": str(show.id), "seatIds": [seats[0]], "idempotencyKey": uuid.uuid4().hex}}}}))
+                held = json.loads(await ws.recv())
+                assert held["payload"]["data"]["holdSeats"]["__typename"] == "Hold", held
+                assert json.loads(await ws.recv())["type"] == "complete"
+            assert await codes() == "HAA"
+    finally:
+        server.stop()

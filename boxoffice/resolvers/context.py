@@ -134,7 +134,8 @@ class Context:
             self._loaders = build_loaders(self.services)
         return self._loaders
 
-    def _authorization(self) -> str | None:
+    def authorization(self) -> str | None:
+        """The caller's Authorization value: the request's header, or a WebSocket's connection_init."""
         if self.connection_params:
             value = self.connection_params.get("Authorization") or self.connection_params.get("authorization")
             return value if isinstance(value, str) else None
@@ -143,5 +144,5 @@ class Context:
 
     async def authenticate(self) -> None:
         """Who the caller is now: the token must verify and still hold (booking/accounts/sessions.py)."""
-        self.session = await self.services.sessions.of_authorization(self._authorization())
+        self.session = await self.services.sessions.of_authorization(self.authorization())
         self.viewer = self.session.viewer if self.session is not None else None

@@ -239,6 +239,16 @@ class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             return
         with holding(held):
             await self._run_operation(operation, None)
+        self._note_write(operation)
+
+    def _note_write(self, operation: Operation[Context, None]) -> None:
+        """A signed-in caller's mutation is theirs to read next, over HTTP too (query_cache.py)."""
+        note, kinds = self.view.note_write, self.view.document_kinds  # type: ignore[attr-defined]
+        authorization = self.context.authorization()
+        if note is None or kinds is None or not authorization:
+            return
+        if kinds.of(operation.query, operation.operation_name).operation != "query":
+            note(authorization.encode("latin-1", "replace"))
 
     async def _run_operation(self, operation: Operation[Context, None], frames: DirectFrames | None) -> None:
         # strawberry 0.341's run_operation, but with the operation's own root value.

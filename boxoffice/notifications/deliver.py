@@ -28,12 +28,12 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from boxoffice.booking.accounts.email_address import is_email_address
+from boxoffice.booking.accounts.email_address import mail_address
 from boxoffice.booking.catalog.venue_time import venue_when
 from boxoffice.booking.checkout.tickets import format_price
 from boxoffice.db import reading
 
-from .mailer import MAIL_DOMAIN, Mailer
+from .mailer import MAIL_DOMAIN, Mailer, MailRefused
 
 log = logging.getLogger("boxoffice.notifications")
 
@@ -337,11 +337,16 @@ class NotificationDeliverer:
                  "o": outbox_id})).first()
             if inserted is None or self.mailer is None:
                 return
-            if not is_email_address(email):  # an account made before addresses were checked as now
+            to = mail_address(email)
+            if to is None:  # an account made before addresses were checked as now
                 log.warning("notification %s to user %s: no mail, %r is not one e-mail address",
                             outbox_id, user_id, email)
                 return
-            async with asyncio.timeout(self.mail_timeout_s):
-                await self.mailer.send(email, message.subject, message.body,
-                                       message_id=f"<notification-{outbox_id}@{MAIL_DOMAIN}>")
+            try:
+                async with asyncio.timeout(self.mail_timeout_s):
+                    await self.mailer.send(to, message.subject, message.body,
+                                           message_id=f"<notification-{outbox_id}@{MAIL_DOMAIN}>")
+            except MailRefused as refused:  # for good, for this address: the fan reads it in the app
+                log.warning("notification %s to user %s: mail refused (%s)", outbox_id, user_id, refused)
+                return
             log.info("mailed notification %s (%s) to user %s", outbox_id, message.kind, user_id)

@@ -14,6 +14,10 @@ DEFAULT_SENDER = "boxoffice <no-reply@boxoffice.local>"
 MAIL_DOMAIN = "boxoffice.local"
 
 
+class MailRefused(Exception):
+    """The mail server refused this recipient for good (an address it cannot take): retrying is useless."""
+
+
 class Mailer(Protocol):
     async def send(self, to: str, subject: str, body: str, *, message_id: str | None = None) -> None:
         """Sends one message; raises if the server did not accept it."""
@@ -77,5 +81,8 @@ class SmtpMailer:
                 smtp.starttls(context=ssl.create_default_context())
             if self.username:
                 smtp.login(self.username, self.password or "")
-            # The one recipient by name: smtplib would otherwise read every address the To: header parses to.
-            smtp.send_message(msg, to_addrs=[to])
+            try:
+                # The one recipient by name: smtplib would otherwise read every address the To: header parses to.
+                smtp.send_message(msg, to_addrs=[to])
+            except (smtplib.SMTPRecipientsRefused, smtplib.SMTPNotSupportedError) as refused:
+                raise MailRefused(str(refused)) from None  # the address, not the server: no retry helps

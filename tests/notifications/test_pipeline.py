@@ -483,3 +483,28 @@ async def test_mail_goes_to_the_one_address_of_the_account(engine: AsyncEngine, 
     assert await relay.run_once() == 1
     assert told in [r.outbox_id for r in await notifications(engine, fan.user_id)]
     assert not [m for rcpt, m in smtp.inbox.messages if "postmaster" in rcpt or m["To"] == several]
+
+
+async def test_mail_to_a_unicode_address_goes_where_the_server_takes_it(engine: AsyncEngine, names: Names,
+                                                                         smtp: Smtp, fan: Fan) -> None:
+    """A Unicode domain is sent in its ASCII form (a server without SMTPUTF8 refused it); a Unicode
+    local part such a server cannot take: the fan is still told in the app (the refusal rolled the
+    notification back, and the message was retried, then dead-lettered)."""
+    deliverer = NotificationDeliverer(engine, mailer=SmtpMailer.from_url(smtp.url))
+    relay = OutboxRelay(engine, redis=None, deliver=deliverer, topic=names.topic)
+    tag = uuid.uuid4().hex[:8]
+    async with engine.begin() as conn:
+        await conn.execute(text("UPDATE users SET email = :e WHERE id = :u"),
+                           {"e": f"fan{tag}@caf\u00e9.test", "u": fan.user_id})
+    await add_outbox(engine, names.topic, fan.user_id, {"kind": "ORDER_CONFIRMED", "orderId": str(fan.order_id)})
+    assert await relay.run_once() == 1
+    assert [rcpt for rcpt, _ in smtp.inbox.messages if f"fan{tag}@xn--caf-dma.test" in rcpt] == [
+        [f"fan{tag}@xn--caf-dma.test"]]
+
+    async with engine.begin() as conn:
+        await conn.execute(text("UPDATE users SET email = :e WHERE id = :u"),
+                           {"e": f"zo\u00eb{tag}@example.test", "u": fan.user_id})
+    told = (await add_outbox(engine, names.topic, fan.user_id,
+                             {"kind": "ORDER_CONFIRMED", "orderId": str(fan.order_id)}))[0]
+    assert await relay.run_once() == 1
+    assert told in [r.outbox_id for r in await notifications(engine, fan.user_id)]

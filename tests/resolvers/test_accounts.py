@@ -60,6 +60,24 @@ async def test_an_address_is_one_address(api) -> None:
     assert accepted.email.startswith("zoë+") and accepted.email.endswith("@probe.test")
 
 
+async def test_one_mailbox_typed_two_ways_is_one_account(api) -> None:
+    """A composed and a decomposed "é", a Unicode and an IDNA domain: each made a second account,
+    and a transfer to one spelling reached the other's."""
+    from boxoffice.booking.accounts.sign_in import authenticate
+    from boxoffice.booking.errors import EmailTaken
+
+    tag = uuid.uuid4().hex[:8]
+    composed = await create_user(api.services.engine, email=f"jos\u00e9{tag}@example.test", password="correct horse",
+                                 name="José")
+    unicode_domain = await create_user(api.services.engine, email=f"fan{tag}@caf\u00e9.test",
+                                       password="correct horse", name="Fan")
+    for twin in (f"jose\u0301{tag}@example.test", f"JOS\u00c9{tag}@Example.Test", f"fan{tag}@xn--caf-dma.test"):
+        with pytest.raises(EmailTaken):
+            await create_user(api.services.engine, email=twin, password="correct horse", name="Twin")
+    for typed, user in ((f"jose\u0301{tag}@example.test", composed), (f"FAN{tag}@xn--caf-dma.test", unicode_domain)):
+        assert (await authenticate(api.services.engine, email=typed, password="correct horse")).id == user.id
+
+
 async def test_names_in_any_script_are_welcome_and_hidden_characters_are_not(api) -> None:
     """Through the domain (the API's sign-ups share one address's limit across the suite's tests)."""
     name = "Zoë Ångström · محمد الأمين · שרה כהן · 李小龙 🎉"

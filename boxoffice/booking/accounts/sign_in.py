@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ...db import reading
 from ..display_text import display_name, unreadable
 from ..errors import EmailTaken, InvalidCredentials, InvalidInput, NotFound
-from .email_address import email_address
+from .email_address import email_address, normalized_or_as_typed
 from .passwords import check_password
 from ..records import UserRecord
 
@@ -70,8 +70,8 @@ async def authenticate(engine: AsyncEngine, *, email: str, password: str) -> Use
     async with reading(engine) as conn:
         row = (await conn.execute(
             text("SELECT id, email, name, role, token_version, password_hash FROM users "
-                 "WHERE lower(email) = lower(:e)"),
-            {"e": email.strip()})).first()
+                 "WHERE lower(email) IN (lower(:e), lower(:n)) ORDER BY lower(email) = lower(:e) DESC LIMIT 1"),
+            {"e": email.strip(), "n": normalized_or_as_typed(email)})).first()
     try:
         _HASHER.verify(row.password_hash if row else _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):

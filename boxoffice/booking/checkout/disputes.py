@@ -62,10 +62,11 @@ _OWE_AFTER_WIN = (
     "owed AS (INSERT INTO order_refunds (order_id, show_id, amount_cents, currency, cause, next_attempt_at) "
     "  SELECT r.id, r.show_id, greatest(p.amount_cents - (SELECT coalesce(sum(l.price_cents), 0) "
     "    FROM resale_listings l WHERE l.seller_order_id = r.id AND l.status = 'sold'), 0), p.currency, "
-    "    'dispute_won', now() FROM refunded r JOIN payments p ON p.order_id = r.id ON CONFLICT (order_id) DO NOTHING) "
+    "    'dispute_won', now() FROM refunded r JOIN payments p ON p.order_id = r.id ON CONFLICT (order_id) DO NOTHING "
+    "  RETURNING order_id, amount_cents) "
     "INSERT INTO outbox (topic, user_id, payload) SELECT 'notification', r.user_id, jsonb_build_object("
-    "  'kind', 'ORDER_REFUNDED', 'orderId', r.id::text, 'showId', r.show_id::text, 'refunded', true) "
-    "FROM refunded r RETURNING id")
+    "  'kind', 'ORDER_REFUNDED', 'orderId', r.id::text, 'showId', r.show_id::text, 'refunded', true, "
+    "  'amountCents', w.amount_cents) FROM refunded r LEFT JOIN owed w ON w.order_id = r.id RETURNING id")
 # A refund Stripe refused for good while the charge was disputed: due again once it is won.
 _RETRY_REFUSED = (
     "UPDATE order_refunds SET status = 'pending', next_attempt_at = now(), last_error = NULL "

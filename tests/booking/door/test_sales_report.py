@@ -245,6 +245,10 @@ async def test_a_chargeback_counts_as_charged_back_until_the_box_office_wins_it_
         status = (await conn.execute(text("SELECT o.status || ' ' || p.status FROM orders o JOIN payments p "
                                           "ON p.order_id = o.id WHERE o.id = :o"), {"o": disputed["id"]})).scalar()
     assert status == "refunded refunded"
+    async with api.services.engine.connect() as conn:  # the fan is told what comes back
+        told = (await conn.execute(text("SELECT payload FROM outbox WHERE payload->>'kind' = 'ORDER_REFUNDED' "
+                                        "AND payload->>'orderId' = :o"), {"o": disputed["id"]})).scalar_one()
+    assert told["amountCents"] == disputed["totalCents"]
     assert (await audit(api.services.engine, uuid.UUID(show["id"]))).clean
 
 

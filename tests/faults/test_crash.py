@@ -96,9 +96,11 @@ async def test_sigkill_mid_sale_then_restart_audit_and_reconcile(database_url, e
                 break
             await asyncio.sleep(0.2)
         assert active == 0
+        async with httpx.AsyncClient() as client:  # Stripe well again: reconcile settles everything
+            assert (await client.post(f"{server.url}/stripe-sim/_faults", json={}, headers=sim_auth)).status_code == 200
         for _ in range(2):  # reconcile is safe to run repeatedly
             result = _cli(["reconcile"], server)
-            assert result.returncode == 0, result.stderr
+            assert result.returncode == 0, result.stdout + result.stderr
         audit = _cli(["audit"], server)
         assert audit.returncode == 0, audit.stdout
         async with engine.connect() as conn:

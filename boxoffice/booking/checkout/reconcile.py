@@ -161,8 +161,10 @@ async def reconcile(engine: AsyncEngine, ctx: PaymentContext, *, older_than_s: f
                 report.settled += 1
             else:
                 report.failed += 1
-        except PaymentProviderUnavailable:
+                log.warning("reconcile: the payment of order %s is not settled: %s", row.order_id, err)
+        except PaymentProviderUnavailable as err:
             report.failed += 1
+            log.warning("reconcile: the payment of order %s is not settled: %s", row.order_id, err)
     # Resale sellers whose refund (by the listing price) did not reach Stripe after their sale settled.
     report.refunded += await refund_pending_sellers(engine, ctx, older_than_s=older_than_s, limit=limit)
     return report, changes

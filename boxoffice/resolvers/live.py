@@ -41,7 +41,7 @@ async def seat_changes(info: Info, show_id: strawberry.ID, since_version: int | 
         raise GraphQLError("No such show.", extensions={"code": "NOT_FOUND"})  # drafts look missing
     if since_version is not None and since_version < 0:
         raise GraphQLError("sinceVersion is not negative.", extensions={"code": "INVALID_INPUT"})
-    if show.status == "cancelled":  # nothing of it is on sale: its map reads all blocked
+    if show.status == "cancelled":  # nothing of it is on sale: its map offers no seat
         raise GraphQLError("This show was cancelled.", extensions={"code": "SHOW_CANCELLED"})
     # Over graphql-transport-ws the hub's flush writes live deltas to the socket itself; this
     # generator then yields only the replay and whatever could not be written at once.

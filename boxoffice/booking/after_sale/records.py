@@ -23,6 +23,13 @@ RESALE_PAID_BACK = (
     " WHERE l.show_id = $1 AND l.refund_status = 'refunded')")
 
 
+# SQL: what a voided order (alias r, its payment p) owes back: its charge less what resales of its
+# tickets paid back already (Stripe refunds the rest). One rule for every refund's amount.
+OWED_AFTER_RESALES = (
+    "greatest(p.amount_cents - (SELECT coalesce(sum(l.price_cents), 0) "
+    "  FROM resale_listings l WHERE l.seller_order_id = r.id AND l.status = 'sold'), 0)")
+
+
 @dataclass(frozen=True, slots=True)
 class TransferRecord:
     id: uuid.UUID

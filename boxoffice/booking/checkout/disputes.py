@@ -19,6 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ...payments.gateway import DisputeView
+from ..after_sale.records import OWED_AFTER_RESALES
 from .payments import order_row, void_order
 from ..records import ChangeSet
 
@@ -60,9 +61,8 @@ _OWE_AFTER_WIN = (
     "refunded AS (UPDATE orders o SET status = 'refunded' FROM before_show b WHERE o.id = :o "
     "  AND o.status = 'disputed' AND b.ok RETURNING o.id, o.user_id, o.show_id), "
     "owed AS (INSERT INTO order_refunds (order_id, show_id, amount_cents, currency, cause, next_attempt_at) "
-    "  SELECT r.id, r.show_id, greatest(p.amount_cents - (SELECT coalesce(sum(l.price_cents), 0) "
-    "    FROM resale_listings l WHERE l.seller_order_id = r.id AND l.status = 'sold'), 0), p.currency, "
-    "    'dispute_won', now() FROM refunded r JOIN payments p ON p.order_id = r.id ON CONFLICT (order_id) DO NOTHING "
+    f"  SELECT r.id, r.show_id, {OWED_AFTER_RESALES}, p.currency, 'dispute_won', now() "
+    "  FROM refunded r JOIN payments p ON p.order_id = r.id ON CONFLICT (order_id) DO NOTHING "
     "  RETURNING order_id, amount_cents) "
     "INSERT INTO outbox (topic, user_id, payload) SELECT 'notification', r.user_id, jsonb_build_object("
     "  'kind', 'ORDER_REFUNDED', 'orderId', r.id::text, 'showId', r.show_id::text, 'refunded', true, "

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ..after_sale.records import OWED_AFTER_RESALES
 from ..checkout.tickets import end_listing_holds, end_ticket_offers, lock_order_tickets, tell_ticket_holders
 from ..inventory.seatmap import lock_show_for_change, move_seats
 from ..records import ChangeSet
@@ -49,9 +50,7 @@ _MARK = (
     "touched AS (UPDATE payments p SET updated_at = now() FROM refunded r WHERE p.order_id = r.id), "
     "owed AS (INSERT INTO order_refunds (order_id, show_id, amount_cents, currency, cause, requested_by, "
     "  idempotency_key, next_attempt_at) "
-    # Owed: the charge less what resales of its tickets paid back already (Stripe refunds the rest).
-    "  SELECT r.id, r.show_id, greatest(p.amount_cents - (SELECT coalesce(sum(l.price_cents), 0) "
-    "    FROM resale_listings l WHERE l.seller_order_id = r.id AND l.status = 'sold'), 0), p.currency, "
+    f"  SELECT r.id, r.show_id, {OWED_AFTER_RESALES}, p.currency, "
     "    :cause, :by, :key, now() + make_interval(secs => :claim) "
     "  FROM refunded r JOIN payments p ON p.order_id = r.id ON CONFLICT (order_id) DO NOTHING "
     "  RETURNING order_id, amount_cents) "

@@ -61,6 +61,12 @@ async def _notify(conn: AsyncConnection, user_id: uuid.UUID, transfer_id: uuid.U
         "'stage', CAST(:stage AS text)))"), {"u": user_id, "x": str(transfer_id), "s": str(show_id), "stage": stage})
 
 
+async def _account_of(conn: AsyncConnection, email: str) -> uuid.UUID | None:
+    """The account an offer to this (folded) address is for, if it has signed up."""
+    found = (await conn.execute(text("SELECT id FROM users WHERE lower(email) = :e"), {"e": email})).scalar()
+    return found if isinstance(found, uuid.UUID) else None
+
+
 _PENDING = f"SELECT {TRANSFER_COLS} FROM ticket_transfers WHERE ticket_id = :t AND status = 'pending'"
 
 
@@ -97,7 +103,7 @@ async def transfer_ticket(engine: AsyncEngine, viewer: Viewer | None, ticket_id:
             "INSERT INTO ticket_transfers (ticket_id, show_id, from_user_id, to_email, from_barcode) "
             f"VALUES (:t, :s, :u, :e, :b) RETURNING {TRANSFER_COLS}"),
             {"t": ticket_id, "s": ticket.show_id, "u": me.user_id, "e": email, "b": ticket.barcode})).one()
-        recipient = (await conn.execute(text("SELECT id FROM users WHERE lower(email) = :e"), {"e": email})).scalar()
+        recipient = await _account_of(conn, email)
         if recipient is not None:  # one who signs up later finds it in User.incomingTransfers
             await _notify(conn, recipient, row.id, ticket.show_id, "offered")
     return transfer_record(row)
@@ -184,8 +190,7 @@ async def cancel_transfer(engine: AsyncEngine, viewer: Viewer | None, transfer_i
             raise NotFound("No such transfer.", field="transferId")
         live = transfer.status == "pending" and ticket is not None and ticket.status == "valid"
         await _end(conn, transfer_id)  # a dead offer (its ticket used or void) ends as well, committed
-        recipient = (await conn.execute(text("SELECT id FROM users WHERE lower(email) = :e"),
-                                        {"e": transfer.to_email})).scalar()
+        recipient = await _account_of(conn, transfer.to_email)
         if live and recipient is not None:  # told of the offer: told it is gone
             await _notify(conn, recipient, transfer_id, transfer.show_id, "withdrawn")
         row = (await conn.execute(text(f"SELECT {TRANSFER_COLS} FROM ticket_transfers WHERE id = :x"),

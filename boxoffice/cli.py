@@ -29,7 +29,6 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from .db import database_warnings
     from .http_body import MAX_BODY_BYTES
     from .migrate import upgrade_to_head
     from .payments import mode as payment_mode
@@ -51,11 +50,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     url = resolve_database_url(settings.data_dir)
     if not args.no_migrate:
         upgrade_to_head(url)
-    behind = asyncio.run(_with_engine(_schema_behind, url))
+    behind, warnings = asyncio.run(_with_engine(_start_checks, url))
     if behind:
         print(f"boxoffice: {behind}", file=sys.stderr, flush=True)
         return 2
-    for warning in asyncio.run(_with_engine(database_warnings, url)):
+    for warning in warnings:
         print(f"boxoffice: warning: {warning}", file=sys.stderr, flush=True)
     if not settings.redis_url:
         print("boxoffice: no REDIS_URL: in-process pub/sub and waiting room (one process only)", flush=True)
@@ -79,12 +78,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _schema_behind(engine) -> str | None:  # type: ignore[no-untyped-def]
+async def _start_checks(engine) -> tuple[str | None, list[str]]:  # type: ignore[no-untyped-def]
+    """On one engine: why the database cannot serve (behind its migrations), and what to warn of."""
     from .booking.pg_calls import driver
+    from .db import database_warnings
     from .migrate import schema_behind
 
     async with driver(engine) as db:
-        return await schema_behind(db)
+        behind = await schema_behind(db)
+    return behind, ([] if behind else await database_warnings(engine))
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:

@@ -270,9 +270,10 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     webhook_secret = env.get("STRIPE_WEBHOOK_SECRET")
     if not webhook_secret and not env.get("STRIPE_API_KEY"):
         webhook_secret = "whsec_" + _persistent_secret(data_dir, "stripe_webhook_secret")
+    production, pooled = _production(env), _switch(env, "BOXOFFICE_DATABASE_POOLED", False)
     return Settings(
         database_url=_database_url(env, "DATABASE_URL"),
-        database_pooled=_switch(env, "BOXOFFICE_DATABASE_POOLED", False),
+        database_pooled=pooled,
         database_replica_url=_database_url(env, "DATABASE_REPLICA_URL"),
         replica_max_lag_s=_number(env, "BOXOFFICE_REPLICA_MAX_LAG_S", str(Settings.replica_max_lag_s), float),
         replica_check_s=_number(env, "BOXOFFICE_REPLICA_CHECK_S", str(Settings.replica_check_s), float, positive=True),
@@ -300,7 +301,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         fast_path=_switch(env, "BOXOFFICE_FAST_PATH", True),
         # Behind PgBouncer the group commit gave holds a p99 of seconds (docs/PERFORMANCE.md, Scale-out).
         hold_batch=_number(env, "BOXOFFICE_HOLD_BATCH",
-                           "1" if _switch(env, "BOXOFFICE_DATABASE_POOLED", False) else str(Settings.hold_batch), int,
+                           "1" if pooled else str(Settings.hold_batch), int,
                            positive=True),
         hold_batches=_number(env, "BOXOFFICE_HOLD_BATCHES", str(Settings.hold_batches), int, positive=True),
         hold_sweep_interval_s=_number(env, "BOXOFFICE_HOLD_SWEEP_INTERVAL_S", str(Settings.hold_sweep_interval_s), float,
@@ -321,8 +322,8 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         body_timeout_s=_number(env, "BOXOFFICE_BODY_TIMEOUT_S", str(Settings.body_timeout_s), float, positive=True),
         ws_init_timeout_s=_number(env, "BOXOFFICE_WS_INIT_TIMEOUT_S", str(Settings.ws_init_timeout_s), float,
                                   positive=True),
-        production=_production(env),
-        stripe_sim_faults=_switch(env, "BOXOFFICE_STRIPE_SIM_FAULTS", False) and not _production(env),
+        production=production,
+        stripe_sim_faults=_switch(env, "BOXOFFICE_STRIPE_SIM_FAULTS", False) and not production,
         graphiql=None if not env.get("BOXOFFICE_GRAPHIQL", "").strip() else _switch(env, "BOXOFFICE_GRAPHIQL", True),
         introspection=_switch(env, "BOXOFFICE_INTROSPECTION", True),
     )

@@ -124,6 +124,16 @@ class ServerProcess:
     def stop(self, sig: int = signal.SIGTERM) -> None:
         stop_process(self.proc, sig)
 
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """A `boxoffice` command as this server's operator runs it (same database, secret, address)."""
+        env = {**os.environ, "DATABASE_URL": self.database_url, "BOXOFFICE_SECRET": self.secret,
+               "BOXOFFICE_DATA_DIR": str(self.data_dir), "STRIPE_WEBHOOK_SECRET": "whsec_cluster_" + self.secret[:8],
+               # The server's address: its mounted simulator is asked there (reconcile exits 1 while it cannot be).
+               "BOXOFFICE_PUBLIC_URL": self.url}
+        env.pop("REDIS_URL", None)
+        return subprocess.run([sys.executable, "-m", "boxoffice.cli", *args], env=env, capture_output=True, text=True,
+                              timeout=120)
+
 
 class Subscription:
     def __init__(self, ws: Any, op_id: str) -> None:

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import signal
-import subprocess
-import sys
 import uuid
 
 import httpx
@@ -42,16 +39,6 @@ async def _shopper(url: str, token: str, show_id: str, seats: list[str], rng: ra
                                        "idempotencyKey": uuid.uuid4().hex}})
             except (httpx.HTTPError, KeyError, TypeError, ValueError):
                 await asyncio.sleep(0.05)  # the server is gone: keep trying until told to stop
-
-
-def _cli(args: list[str], server: ServerProcess) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DATABASE_URL": server.database_url, "BOXOFFICE_SECRET": server.secret,
-           "BOXOFFICE_DATA_DIR": str(server.data_dir), "STRIPE_WEBHOOK_SECRET": "whsec_cluster_" + server.secret[:8],
-           # The server's address: the mounted simulator is asked there (reconcile exits 1 while it cannot be).
-           "BOXOFFICE_PUBLIC_URL": server.url}
-    env.pop("REDIS_URL", None)
-    return subprocess.run([sys.executable, "-m", "boxoffice.cli", *args], env=env, capture_output=True, text=True,
-                          timeout=120)
 
 
 async def test_sigkill_mid_sale_then_restart_audit_and_reconcile(private_database_url, secret, tmp_path) -> None:
@@ -103,9 +90,9 @@ async def test_sigkill_mid_sale_then_restart_audit_and_reconcile(private_databas
         async with httpx.AsyncClient() as client:  # Stripe well again: reconcile settles everything
             assert (await client.post(f"{server.url}/stripe-sim/_faults", json={}, headers=sim_auth)).status_code == 200
         for _ in range(2):  # reconcile is safe to run repeatedly
-            result = _cli(["reconcile"], server)
+            result = server.cli("reconcile")
             assert result.returncode == 0, result.stdout + result.stderr
-        audit = _cli(["audit"], server)
+        audit = server.cli("audit")
         assert audit.returncode == 0, audit.stdout
         async with engine.connect() as conn:
             # Every seat is either sold to a confirmed order or back on sale.

@@ -4,11 +4,8 @@ every sold listing's seller is refunded exactly its price, and nobody is charged
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import signal
-import subprocess
-import sys
 import uuid
 
 import httpx
@@ -66,16 +63,6 @@ async def _fans(engine, secret: str, n: int) -> list[str]:
             for v in await bulk_users(engine, n)]
 
 
-def _cli(args: list[str], server: ServerProcess) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DATABASE_URL": server.database_url, "BOXOFFICE_SECRET": server.secret,
-           "BOXOFFICE_DATA_DIR": str(server.data_dir), "STRIPE_WEBHOOK_SECRET": "whsec_cluster_" + server.secret[:8],
-           # The server's address: the mounted simulator is asked there (reconcile exits 1 while it cannot be).
-           "BOXOFFICE_PUBLIC_URL": server.url}
-    env.pop("REDIS_URL", None)
-    return subprocess.run([sys.executable, "-m", "boxoffice.cli", *args], env=env, capture_output=True, text=True,
-                          timeout=120)
-
-
 async def test_sigkill_mid_resale_payments_then_restart_reconcile_and_audit(private_database_url, secret,
                                                                            tmp_path) -> None:
     engine = create_engine(private_database_url, pool_size=4, max_overflow=2)
@@ -123,9 +110,9 @@ async def test_sigkill_mid_resale_payments_then_restart_reconcile_and_audit(priv
                                {"s": show.id})
             await conn.execute(text("UPDATE orders SET expires_at = now() WHERE show_id = :s "
                                     "AND status = 'pending_payment'"), {"s": show.id})
-        result = _cli(["reconcile"], server)
+        result = server.cli("reconcile")
         assert result.returncode == 0, result.stderr
-        audit = _cli(["audit"], server)
+        audit = server.cli("audit")
         assert audit.returncode == 0, audit.stdout
         async with engine.connect() as conn:
             listings = (await conn.execute(text(
